@@ -1,0 +1,315 @@
+"""The declared settings: every modelling choice of the emulator lives here, and only here.
+
+One frozen dataclass, :class:`Settings`, holds every choice the hardware documentation leaves open (see
+``docs/numerics.md`` for the source or reason behind each default). The active value comes from, in order:
+
+1. the innermost ``with emu.settings(name=value, ...):`` block;
+2. ``emu.configure(name=value)`` (process-wide);
+3. the environment variable ``TRN3EMU_<NAME>`` (and, for stochastic rounding, the Neuron runtime's own
+   ``NEURON_RT_STOCHASTIC_ROUNDING_EN`` / ``NEURON_RT_STOCHASTIC_ROUNDING_SEED``), read at import time;
+4. the default written below.
+
+Functions take explicit keyword overrides (``rounding=``, ``saturate=``, ...) and otherwise read
+:func:`get_settings`. ``trn3emu info`` prints every field with its value and its one-line meaning.
+
+Example
+-------
+>>> import emulator as emu
+>>> with emu.settings(rounding="sr", seed=3):
+...     emu.get_settings().rounding
+'sr'
+>>> emu.get_settings().rounding
+'rne'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from .errors import SettingsError
+
+__all__ = ["Settings", "get_settings", "settings", "configure", "describe", "env_name"]
+
+
+def _setting(default: Any, doc: str, *, area: str, choices: tuple | None = None, env: tuple[str, ...] = ()) -> Any:
+    """Declare one setting: its default, a one-line meaning, its area and (optionally) the allowed choices."""
+    return field(default=default, metadata={"doc": doc, "area": area, "choices": choices, "env": env})
+
+
+def _numba_default() -> bool:
+    flag = os.environ.get("TRN3EMU_DISABLE_NUMBA", "").strip().lower()
+    return flag in ("", "0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every declared modelling choice, with its default. Read with :func:`get_settings`."""
+
+    # ---- execution ---------------------------------------------------------------------------------------------
+    numba: bool = _setting(
+        True,
+        "use the Numba kernels for hot loops (False: the pure NumPy twins; env TRN3EMU_DISABLE_NUMBA=1 also turns "
+        "them off); results are bit-identical either way",
+        area="execution",
+    )
+    target: str = _setting(
+        "trn3", "the NeuronCore generation modelled (limits and dtypes follow it)", area="execution",
+        choices=("trn3",),
+    )
+
+    # ---- casts (fp32/fp64 -> narrow) ---------------------------------------------------------------------------
+    rounding: str = _setting(
+        "rne",
+        "rounding of every fp32->narrow write: rne (IEEE nearest-even, the hardware default), rtz (toward zero), "
+        "sr (stochastic; NEURON_RT_STOCHASTIC_ROUNDING_EN=1 selects it)",
+        area="casts", choices=("rne", "rtz", "sr"),
+    )
+    saturate: bool = _setting(
+        False,
+        "overflow on a narrowing cast: False = IEEE (inf where the format has one, NaN for e4m3fn, e2m1 clamps), "
+        "True = clamp finite overflow and inf to +-max finite (NaN stays NaN)",
+        area="casts",
+    )
+    wide_input: str = _setting(
+        "exact",
+        "float64 input to a narrow cast: exact = one rounding from the exact value; via_fp32 = round to fp32 "
+        "first (double rounding, what ml_dtypes and torch do)",
+        area="casts", choices=("exact", "via_fp32"),
+    )
+    fp4_nan: str = _setting(
+        "ml_dtypes",
+        "NaN cast to float4_e2m1fn (no NaN code): ml_dtypes = its quirk (+NaN -> -0, -NaN -> +0), zero = signed "
+        "zero of the NaN's sign, raise = ValueError",
+        area="casts", choices=("ml_dtypes", "zero", "raise"),
+    )
+    e8m0_rounding: str = _setting(
+        "ml_dtypes",
+        "rounding of a value to float8_e8m0fnu under rne: ml_dtypes = ties (1.5*2^k) round up, even = ties to the "
+        "even exponent (gfloat)",
+        area="casts", choices=("ml_dtypes", "even"),
+    )
+    denormals: str = _setting(
+        "keep",
+        "subnormal values on engine inputs/outputs and in accumulators: keep (gradual underflow) or ftz "
+        "(flush to signed zero)",
+        area="casts", choices=("keep", "ftz"),
+    )
+
+    # ---- stochastic rounding and random numbers ----------------------------------------------------------------
+    seed: int = _setting(
+        0, "seed of the stochastic-rounding stream (NEURON_RT_STOCHASTIC_ROUNDING_SEED also sets it)", area="sr",
+    )
+    sr_bits: int = _setting(
+        0,
+        "random bits per stochastic rounding; 0 = as many as the cast drops, so P(round up) is exactly the dropped "
+        "fraction",
+        area="sr",
+    )
+    sr_scope: str = _setting(
+        "engine,psum,dma,collective,mx",
+        "comma-separated write paths that use stochastic rounding when rounding=sr: engine (Vector/Scalar/GpSimd "
+        "outputs), psum (bf16 PSUM accumulation), dma (casting DMA), collective (reduction steps), mx (quantize_mx "
+        "elements)",
+        area="sr",
+    )
+    sr_generator: str = _setting(
+        "keyed",
+        "source of stochastic-rounding bits: keyed = counter-based stream hashed from (seed, site, element index), "
+        "order-free; xorwow = per-lane XORWOW generators as in the NKI RNG",
+        area="sr", choices=("keyed", "xorwow"),
+    )
+
+    # ---- MX micro-scaling --------------------------------------------------------------------------------------
+    mx_convention: str = _setting(
+        "hw",
+        "MX scale: hw = 2^(floor(log2 amax) - (Emax-1)) per the quantize_mx ISA text (never saturates); ocp = "
+        "2^(floor(log2 amax) - Emax) with clip to max finite (the AWS CPU goldens, OCP MX v1.0)",
+        area="mx", choices=("hw", "ocp"),
+    )
+
+    # ---- tensor engine -----------------------------------------------------------------------------------------
+    accumulation: str = _setting(
+        "sequential",
+        "PE-array accumulation: sequential = exact products, fp32 RNE adds in k order from zero, then the PSUM add; "
+        "exact = exact sum rounded once; pairwise; blocked:B",
+        area="tensor",
+    )
+    uninitialized: str = _setting(
+        "raise", "reading on-chip memory that was never written: raise, warn or ignore", area="memory",
+        choices=("raise", "warn", "ignore"),
+    )
+
+    # ---- collectives -------------------------------------------------------------------------------------------
+    collective_algorithm: str = _setting(
+        "ring", "default collective schedule", area="collectives",
+        choices=("ring", "tree", "recursive_doubling", "hierarchical", "rank_order"),
+    )
+    collective_timeout: float = _setting(
+        30.0, "seconds a rank waits for a peer before the watchdog aborts the collective", area="collectives",
+    )
+
+    def replace(self, **overrides: Any) -> "Settings":
+        """Return a copy with ``overrides`` applied and validated."""
+        _validate(overrides)
+        return dataclasses.replace(self, **overrides)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def env_name(name: str) -> str:
+    """The environment variable that sets ``name`` (``TRN3EMU_<NAME>``)."""
+    return "TRN3EMU_" + name.upper()
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Convert ``value`` (possibly a string from the environment) to the type of setting ``name``."""
+    default = _FIELDS[name].default
+    if isinstance(default, bool):
+        if isinstance(value, str):
+            low = value.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off", ""):
+                return False
+            raise SettingsError(f"setting {name!r}: {value!r} is not a boolean (use 1/0, true/false)")
+        if isinstance(value, (bool, int)) and not isinstance(value, float):
+            return bool(value)
+        raise SettingsError(f"setting {name!r}: {value!r} is not a boolean")
+    if isinstance(default, int):
+        try:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        except (TypeError, ValueError):
+            raise SettingsError(f"setting {name!r}: {value!r} is not an integer") from None
+    if isinstance(default, float):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise SettingsError(f"setting {name!r}: {value!r} is not a number") from None
+    if not isinstance(value, str):
+        raise SettingsError(f"setting {name!r}: {value!r} is not a string")
+    return value
+
+
+def _validate(overrides: dict[str, Any]) -> None:
+    for name, value in overrides.items():
+        if name not in _FIELDS:
+            raise SettingsError(f"unknown setting {name!r}; the settings are: {', '.join(sorted(_FIELDS))}")
+        overrides[name] = value = _coerce(name, value)
+        choices = _FIELDS[name].metadata["choices"]
+        if choices is not None and value not in choices:
+            raise SettingsError(f"setting {name!r}: {value!r} is not one of {', '.join(map(repr, choices))}")
+        check = _CHECKS.get(name)
+        if check is not None:
+            check(value)
+
+
+def _check_accumulation(value: str) -> None:
+    if value in ("sequential", "exact", "pairwise"):
+        return
+    if value.startswith("blocked:") and value[8:].isdigit() and int(value[8:]) > 0:
+        return
+    raise SettingsError(
+        f"setting 'accumulation': {value!r} is not one of 'sequential', 'exact', 'pairwise', 'blocked:B' (B > 0)"
+    )
+
+
+def _check_sr_scope(value: str) -> None:
+    allowed = ("engine", "psum", "dma", "collective", "mx")
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        if part not in allowed:
+            raise SettingsError(f"setting 'sr_scope': {part!r} is not one of {', '.join(map(repr, allowed))}")
+
+
+def _check_nonnegative(name: str):
+    def check(value: float) -> None:
+        if value < 0:
+            raise SettingsError(f"setting {name!r}: {value!r} must be >= 0")
+    return check
+
+
+_CHECKS = {
+    "accumulation": _check_accumulation,
+    "sr_scope": _check_sr_scope,
+    "sr_bits": _check_nonnegative("sr_bits"),
+    "collective_timeout": _check_nonnegative("collective_timeout"),
+}
+
+
+def _from_environment() -> Settings:
+    values: dict[str, Any] = {"numba": _numba_default()}
+    if os.environ.get("NEURON_RT_STOCHASTIC_ROUNDING_EN", "").strip() == "1":
+        values["rounding"] = "sr"
+    if os.environ.get("NEURON_RT_STOCHASTIC_ROUNDING_SEED", "").strip():
+        values["seed"] = os.environ["NEURON_RT_STOCHASTIC_ROUNDING_SEED"].strip()
+    for name in _FIELDS:
+        raw = os.environ.get(env_name(name))
+        if raw is not None and raw.strip() != "":
+            values[name] = raw.strip()
+    try:
+        _validate(values)
+    except SettingsError as exc:
+        raise SettingsError(f"from the environment: {exc}") from None
+    return Settings(**values)
+
+
+_lock = threading.RLock()
+_base: Settings = _from_environment()
+_stack: list[Settings] = []
+
+
+def get_settings() -> Settings:
+    """The settings in force now (innermost ``with settings(...)`` block, else the process-wide ones)."""
+    stack = _stack
+    return stack[-1] if stack else _base
+
+
+def configure(**overrides: Any) -> Settings:
+    """Change the process-wide settings (outside any ``with settings(...)`` block); returns the new settings."""
+    global _base
+    with _lock:
+        _base = _base.replace(**overrides)
+        return _base
+
+
+@contextlib.contextmanager
+def settings(**overrides: Any) -> Iterator[Settings]:
+    """Context manager applying ``overrides`` for the duration of a ``with`` block.
+
+    >>> import emulator as emu
+    >>> with emu.settings(saturate=True) as s:
+    ...     s.saturate
+    True
+    """
+    new = get_settings().replace(**overrides)
+    with _lock:
+        _stack.append(new)
+    try:
+        yield new
+    finally:
+        with _lock:
+            _stack.remove(new) if _stack and _stack[-1] is not new else _stack.pop()
+
+
+def describe(current: Settings | None = None) -> list[dict[str, Any]]:
+    """One row per setting: name, value, default, area, choices, env var and meaning (for ``trn3emu info``)."""
+    current = current or get_settings()
+    rows = []
+    for f in dataclasses.fields(Settings):
+        rows.append({
+            "name": f.name,
+            "value": getattr(current, f.name),
+            "default": f.default,
+            "area": f.metadata["area"],
+            "choices": f.metadata["choices"],
+            "env": env_name(f.name),
+            "doc": f.metadata["doc"],
+        })
+    return rows

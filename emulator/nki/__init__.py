@@ -1,0 +1,1 @@
+"""NKI-compatible front end (not built yet: see the open issues)."""

@@ -1,0 +1,1 @@
+"""emulator.testing: hypothesis strategies and bitwise comparators for low-precision dtype tests."""
