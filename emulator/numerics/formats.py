@@ -166,9 +166,9 @@ class Format:
         """float32 value of every code, for formats of at most 16 bits (None otherwise). Read-only."""
         if self.storage_bits > 16:
             return None
-        from .cast import decode  # local import: decode uses the descriptors
+        from .cast import _decode_table  # local import: cast.py uses the descriptors
 
-        table = decode(np.arange(1 << self.storage_bits, dtype=np.uint64).astype(self.code_dtype), self)
+        table = _decode_table(np.arange(1 << self.storage_bits, dtype=np.uint64).astype(self.code_dtype), self)
         table.setflags(write=False)
         return table
 

@@ -1,0 +1,283 @@
+"""Hot loops of the narrowing casts: a Numba kernel and its NumPy twin, bit-identical.
+
+The encoder works on the exact value of the input written as ``sig * 2**k`` (integers), so one routine serves
+fp32 and fp64 inputs, every target format, RNE and RTZ. Other kernels (stochastic rounding, MX quantisation) call the
+scalar :func:`encode_f32` / :func:`encode_f64` from their own ``@njit`` code with a parameter tuple made by
+:func:`cast_params`, instead of writing a second encoder.
+
+Parameter tuple layout (all int64), built once per call by :func:`cast_params`:
+
+====  ===========================================================================================
+ idx  meaning
+====  ===========================================================================================
+  0   mantissa bits of the target
+  1   emin: exponent of the smallest normal (of code 0 where there are no subnormals)
+  2   1 if the target has subnormals (0 for e8m0fnu)
+  3   nan kind: 0 ieee (inf + NaN), 1 all-ones code is NaN (no inf), 2 no NaN/inf (e2m1fn)
+  4   sign bit value in the unpadded code (0 for unsigned formats)
+  5   pad bits below the code in its container (13 for tf32)
+  6   1 = saturate (finite overflow and inf clamp to max finite)
+  7   1 = round toward zero, 0 = round to nearest even
+  8   NaN to e2m1fn: 0 = ml_dtypes (sign-flipped zero), 1 = zero of the NaN's sign
+  9   e8m0 rounding: 0 = ml_dtypes (ties up, (2^-127, 2^-126) -> 2^-126), 1 = ties to even exponent
+ 10   max finite magnitude code (unpadded)
+ 11   canonical NaN magnitude code (unpadded; 0 if none)
+ 12   inf magnitude code (unpadded; 0 if none)
+ 13   1 = NaN keeps its payload (truncated, forced non-zero) as NumPy's fp32->fp16 does; 0 = canonical quiet NaN
+====  ===========================================================================================
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._jit import dispatch, njit, prange
+from .formats import Format
+
+__all__ = ["cast_params", "encode_f32", "encode_f64", "encode_array"]
+
+_NAN_KIND = {"ieee": 0, "all_ones": 1, "none": 2}
+
+
+def cast_params(fmt: Format, saturate: bool = False, rtz: bool = False, fp4_nan: str = "ml_dtypes",
+                e8m0_rounding: str = "ml_dtypes") -> tuple:
+    """The int64 parameter tuple the encoders take (see the module docstring for its layout)."""
+    pad = fmt.pad_bits
+    sign_bit = (1 << (fmt.exponent_bits + fmt.mantissa_bits)) if fmt.signed else 0
+    return (
+        fmt.mantissa_bits,
+        fmt.emin,
+        int(fmt.has_subnormals),
+        _NAN_KIND[fmt.nan_kind],
+        sign_bit,
+        pad,
+        int(bool(saturate)),
+        int(bool(rtz)),
+        0 if fp4_nan == "ml_dtypes" else 1,
+        0 if e8m0_rounding == "ml_dtypes" else 1,
+        fmt.max_code >> pad,
+        (fmt.nan_code or 0) >> pad,
+        (fmt.inf_code or 0) >> pad,
+        1 if fmt.name in ("float16", "tfloat32") else 0,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# scalar core (Numba-compiled; also callable from other @njit kernels)
+# --------------------------------------------------------------------------------------------------------------------
+
+@njit
+def _encode_special(neg, special, payload, payload_bits, p):
+    """Code of an inf (special=1) or NaN (special=2) input."""
+    sign = p[4] if neg else 0
+    if special == 2:
+        if p[3] == 2:  # no NaN code: ml_dtypes returns the zero of the *opposite* sign
+            if p[8] == 0:
+                return (0 if neg else p[4]) << p[5]
+            return sign << p[5]
+        if p[3] == 0 and p[13] == 1:
+            t = payload >> (payload_bits - p[0])
+            if t == 0:
+                t = 1
+            return (sign | p[12] | t) << p[5]
+        return (sign | p[11]) << p[5]
+    if p[4] == 0 and neg:  # -inf to an unsigned format
+        return p[11] << p[5]
+    if p[6] == 1 or p[3] == 2:
+        return (sign | p[10]) << p[5]
+    if p[3] == 0:
+        return (sign | p[12]) << p[5]
+    return (sign | p[11]) << p[5]
+
+
+@njit
+def _encode_finite(neg, sig, k, e, p):
+    """Code of the finite value (-1)**neg * sig * 2**k, where e = floor(log2(sig * 2**k)) (sig > 0)."""
+    mbits = p[0]
+    emin = p[1]
+    sign = p[4] if neg else 0
+    if p[4] == 0 and neg:  # negative to an unsigned format
+        return p[11] << p[5]
+    et = e if e > emin else emin
+    shift = et - mbits - k
+    if shift <= 0:
+        q = sig << (-shift)
+    elif shift > 62:
+        q = 0  # far below half an ulp: RNE and RTZ both give zero
+    else:
+        q = sig >> shift
+        if p[7] == 0:
+            rem = sig - (q << shift)
+            half = np.int64(1) << (shift - 1)
+            if rem > half:
+                q += 1
+            elif rem == half:
+                if p[2] == 0 and p[9] == 1:
+                    lsb = (et - emin) & 1
+                else:
+                    lsb = q & 1
+                if lsb:
+                    q += 1
+    if p[2] == 1:
+        mag = (np.int64(et - emin) << mbits) + q
+    else:  # no subnormals (e8m0fnu): code 0 is 2^emin, the implicit bit is not stored
+        mag = (np.int64(et - emin) << mbits) + q - (np.int64(1) << mbits)
+        if p[9] == 0 and e == emin and sig != (np.int64(1) << (e - k)):
+            mag = np.int64(1)  # ml_dtypes: every value in (2^-127, 2^-126) becomes 2^-126
+        if mag < 0:
+            mag = np.int64(0)
+    if mag > p[10]:
+        if p[6] == 1 or p[7] == 1 or p[3] == 2:
+            mag = p[10]
+        elif p[3] == 0:
+            mag = p[12]
+        else:
+            mag = p[11]
+    return (sign | mag) << p[5]
+
+
+@njit
+def _bit_length(v):
+    n = 0
+    while v:
+        v >>= 1
+        n += 1
+    return n
+
+
+@njit
+def encode_f32(bits, p):
+    """Code of one fp32 value given by its bit pattern ``bits`` (RNE or RTZ per ``p``)."""
+    a = np.int64(bits) & 0xFFFFFFFF
+    neg = (a >> 31) & 1
+    ex = (a >> 23) & 0xFF
+    m = a & 0x7FFFFF
+    if ex == 0xFF:
+        return _encode_special(neg, 2 if m else 1, m, 23, p)
+    if ex == 0:
+        if m == 0:
+            return (p[4] if neg else 0) << p[5] if p[4] != 0 else p[11] << p[5]
+        return _encode_finite(neg, m, np.int64(-149), np.int64(-150) + _bit_length(m), p)
+    return _encode_finite(neg, m | 0x800000, ex - 150, ex - 127, p)
+
+
+@njit
+def encode_f64(bits, p):
+    """Code of one fp64 value given by its bit pattern (as int64), rounded once from the exact value."""
+    neg = (bits >> 63) & 1
+    ex = (bits >> 52) & 0x7FF
+    m = bits & 0xFFFFFFFFFFFFF
+    if ex == 0x7FF:
+        return _encode_special(neg, 2 if m else 1, m, 52, p)
+    if ex == 0:
+        if m == 0:
+            return (p[4] if neg else 0) << p[5] if p[4] != 0 else p[11] << p[5]
+        return _encode_finite(neg, m, np.int64(-1074), np.int64(-1075) + _bit_length(m), p)
+    return _encode_finite(neg, m | 0x10000000000000, ex - 1075, ex - 1023, p)
+
+
+@njit(parallel=True)
+def _encode_f32_array(bits, out, p):
+    for i in prange(bits.size):
+        out[i] = encode_f32(bits[i], p)
+
+
+@njit(parallel=True)
+def _encode_f64_array(bits, out, p):
+    for i in prange(bits.size):
+        out[i] = encode_f64(bits[i], p)
+
+
+def _encode_numba(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
+    if x.dtype == np.float32:
+        _encode_f32_array(x.reshape(-1).view(np.uint32), out.reshape(-1), p)
+    else:
+        _encode_f64_array(x.reshape(-1).view(np.int64), out.reshape(-1), p)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# NumPy twin: the same algorithm, vectorised over int64 arrays
+# --------------------------------------------------------------------------------------------------------------------
+
+def _fields(x: np.ndarray):
+    """(neg, exponent field, mantissa, payload bits, bias+mantissa offset) of a float32/float64 array."""
+    if x.dtype == np.float32:
+        a = x.reshape(-1).view(np.uint32).astype(np.int64)
+        return (a >> 31) & 1, (a >> 23) & 0xFF, a & 0x7FFFFF, 23, 0xFF, 150
+    a = x.reshape(-1).view(np.int64)
+    return (a >> 63) & 1, (a >> 52) & 0x7FF, a & 0xFFFFFFFFFFFFF, 52, 0x7FF, 1075
+
+
+def _bit_length_np(v: np.ndarray) -> np.ndarray:
+    n = np.zeros(v.shape, np.int64)
+    v = v.copy()
+    for step in (32, 16, 8, 4, 2, 1):
+        big = v >= (np.int64(1) << step)
+        n += np.where(big, step, 0)
+        v = np.where(big, v >> step, v)
+    return n + (v > 0)
+
+
+def _encode_numpy(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
+    mbits, emin, subn, kind, sbit, pad, sat, rtz, fp4nan, e8even, maxmag, nanmag, infmag, keep = p
+    neg, ex, m, pbits, exmax, off = _fields(x)
+    top = np.int64(1) << pbits
+    special = ex == exmax
+    sub = ex == 0
+    sig = np.where(sub, m, m | top)
+    k = np.where(sub, 1 - off, ex - off)
+    e = k + _bit_length_np(sig) - 1
+    sign = np.where(neg == 1, sbit, 0)
+
+    # finite values
+    et = np.maximum(e, emin)
+    shift = et - mbits - k
+    with np.errstate(over="ignore"):
+        left = sig << np.clip(-shift, 0, 62)
+    s = np.clip(shift, 1, 62)
+    q = np.where(shift <= 0, left, np.where(shift > 62, 0, sig >> s))
+    if not rtz:
+        rem = sig - ((sig >> s) << s)
+        half = np.int64(1) << (s - 1)
+        lsb = ((et - emin) & 1) if (subn == 0 and e8even == 1) else (q & 1)
+        up = (shift > 0) & (shift <= 62) & ((rem > half) | ((rem == half) & (lsb == 1)))
+        q = q + up
+    mag = ((et - emin) << mbits) + q
+    if subn == 0:
+        mag = mag - (np.int64(1) << mbits)
+        if e8even == 0:
+            exact_pow2 = sig == (np.int64(1) << np.clip(e - k, 0, 62))
+            mag = np.where((e == emin) & ~exact_pow2, 1, mag)
+        mag = np.maximum(mag, 0)
+    over_value = maxmag if (sat or rtz or kind == 2) else (infmag if kind == 0 else nanmag)
+    mag = np.where(mag > maxmag, over_value, mag)
+    code = sign | mag
+    if sbit == 0:  # unsigned format: negatives and zero are NaN
+        code = np.where((neg == 1) | (sig == 0), nanmag, code)
+    else:
+        code = np.where(sig == 0, sign, code)
+
+    # inf and NaN
+    is_nan = special & (m != 0)
+    is_inf = special & (m == 0)
+    if kind == 2:
+        nan_code = np.where(neg == 1, 0, sbit) if fp4nan == 0 else sign
+    elif kind == 0 and keep == 1:
+        t = m >> (pbits - mbits)
+        nan_code = sign | infmag | np.where(t == 0, 1, t)
+    else:
+        nan_code = sign | nanmag
+    if sat or kind == 2:
+        inf_code = sign | maxmag
+    elif kind == 0:
+        inf_code = sign | infmag
+    else:
+        inf_code = sign | nanmag
+    if sbit == 0:
+        inf_code = np.where(neg == 1, nanmag, inf_code)
+    code = np.where(is_nan, nan_code, np.where(is_inf, inf_code, code))
+    out.reshape(-1)[...] = (code << pad).astype(out.dtype)
+
+
+encode_array = dispatch(_encode_numba, _encode_numpy)
+encode_array.__doc__ = """Encode a C-contiguous float32/float64 array into ``out`` (codes, same size) with params ``p``."""

@@ -1,0 +1,191 @@
+"""Bit-exact casts between float arrays and format codes.
+
+* :func:`cast` rounds float32/float64 (or any narrower ml_dtypes/NumPy float) values to a format's codes;
+* :func:`decode` turns codes back into their exact float32 values;
+* :func:`round_to` is ``decode(cast(x))``;
+* :func:`rounding_for` tells an emulator write path (engine output, PSUM, DMA, collective, MX) which rounding the
+  settings give it.
+
+Edge behaviour (defaults; each is a setting, see ``docs/numerics.md``):
+
+* RNE, bit-identical to ``ml_dtypes`` ``astype`` for every fp32 input (NumPy's own cast for float16), including
+  NaN, inf, signed zero, subnormals, ties and overflow.
+* Overflow (``saturate=False``): +-inf where the format has inf; NaN for e4m3fn (>= 464) and e8m0fnu; e2m1fn
+  clamps to +-6. ``saturate=True`` clamps finite overflow and inf to +-max finite; NaN stays NaN.
+* NaN: the canonical quiet NaN with the input's sign (fp16 and tf32 keep the payload's top bits, as NumPy does for
+  fp16). e2m1fn has no NaN: ``fp4_nan`` decides (ml_dtypes default: +NaN -> -0, -NaN -> +0).
+* float64 input is rounded once from its exact value (``wide_input="exact"``); ``"via_fp32"`` rounds to fp32 first,
+  as ml_dtypes and torch do.
+* RTZ never rounds up; finite overflow becomes +-max finite, inf stays inf.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..config import get_settings
+from . import formats as _formats
+from ._cast_kernels import cast_params, encode_array
+from .formats import Format
+
+__all__ = ["cast", "decode", "round_to", "rounding_for", "ROUNDINGS", "as_float_array"]
+
+ROUNDINGS = ("rne", "rtz", "sr")
+
+
+def as_float_array(x, name: str = "x") -> np.ndarray:
+    """``x`` as a float32 or float64 ndarray holding the exact same values.
+
+    float16 and every ml_dtypes float (bfloat16, fp8, fp4, e8m0) widen exactly to float32; Python floats and lists
+    become float64. Integers, booleans and complex numbers are rejected with a ``TypeError``.
+    """
+    arr = np.asarray(x)
+    dt = arr.dtype
+    if dt == np.float32 or dt == np.float64:
+        return arr
+    if dt.kind == "f" and dt.itemsize < 4:  # float16
+        return arr.astype(np.float32)
+    if dt.kind == "V" or dt.kind not in "biucfSUOMm":  # ml_dtypes floats register as kind 'V'
+        try:
+            _formats.get(dt)
+        except (ValueError, TypeError):
+            raise TypeError(f"{name}: dtype {dt} is not a float dtype the emulator knows") from None
+        return arr.astype(np.float32)
+    if dt.kind == "f":  # longdouble and friends
+        raise TypeError(f"{name}: dtype {dt} is wider than float64; convert it to float64 first")
+    raise TypeError(
+        f"{name}: expected a float array (float16/32/64 or an ml_dtypes float), got dtype {dt}; integer arrays "
+        "are not values (to decode raw codes use emu.decode)"
+    )
+
+
+def _resolve(rounding: str | None, saturate: bool | None):
+    s = get_settings()
+    rounding = s.rounding if rounding is None else rounding
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding: {rounding!r} is not one of {', '.join(map(repr, ROUNDINGS))}")
+    return s, rounding, s.saturate if saturate is None else bool(saturate)
+
+
+def cast(x, fmt, rounding: str | None = None, saturate: bool | None = None, seed: int | None = None,
+         sr_bits: int | None = None, site: int = 0) -> np.ndarray:
+    """Round ``x`` to format ``fmt`` and return the codes (``fmt.code_dtype``, same shape as ``x``).
+
+    Parameters
+    ----------
+    x : array_like of float32/float64, float16 or an ml_dtypes float.
+    fmt : format name, alias, dtype or :class:`Format`.
+    rounding : ``"rne"``, ``"rtz"`` or ``"sr"`` (default: the ``rounding`` setting, ``"rne"`` unless changed).
+    saturate : clamp overflow to +-max finite (default: the ``saturate`` setting, False).
+    seed, sr_bits, site : stochastic rounding only: stream seed (default: setting ``seed``), random bits per
+        rounding (0 = all dropped bits; default: setting ``sr_bits``) and a call-site id that keys the stream.
+
+    Examples
+    --------
+    >>> import numpy as np, emulator as emu
+    >>> emu.cast(np.array([1.0, 464.0, 465.0, -0.0], np.float32), "float8_e4m3fn")
+    array([ 56, 126, 127, 128], dtype=uint8)
+    >>> emu.cast(np.float32(465.0), "float8_e4m3fn", saturate=True)
+    array(126, dtype=uint8)
+    """
+    fmt = _formats.get(fmt)
+    s, rounding, saturate = _resolve(rounding, saturate)
+    arr = as_float_array(x)
+    if arr.dtype == np.float64 and s.wide_input == "via_fp32":
+        arr = arr.astype(np.float32)
+    arr = np.ascontiguousarray(arr)
+    if not fmt.has_nan and s.fp4_nan == "raise" and np.isnan(arr).any():
+        first = tuple(int(i) for i in np.argwhere(np.isnan(arr))[0])
+        raise ValueError(f"cast: x holds NaN at index {first}; {fmt.name} has no NaN code (setting fp4_nan='raise')")
+    if rounding == "sr":
+        from . import stochastic
+
+        return stochastic.cast_sr(
+            arr, fmt, saturate=saturate, seed=s.seed if seed is None else int(seed),
+            sr_bits=s.sr_bits if sr_bits is None else int(sr_bits), site=int(site),
+        )
+    out = np.empty(arr.shape, fmt.code_dtype)
+    params = cast_params(fmt, saturate=saturate, rtz=rounding == "rtz", fp4_nan=s.fp4_nan,
+                         e8m0_rounding=s.e8m0_rounding)
+    encode_array(arr, out, params)
+    return out
+
+
+def _decode_table(codes: np.ndarray, fmt: Format) -> np.ndarray:
+    """Exact float32 value of each code, computed from the format fields (used to build ``fmt.value_table``)."""
+    c = codes.astype(np.int64) >> fmt.pad_bits
+    mbits = fmt.mantissa_bits
+    mant = c & ((1 << mbits) - 1)
+    expf = (c >> mbits) & ((1 << fmt.exponent_bits) - 1)
+    neg = ((c >> (fmt.exponent_bits + mbits)) & 1).astype(bool) if fmt.signed else np.zeros(c.shape, bool)
+    if fmt.has_subnormals:
+        val = np.where(
+            expf == 0,
+            np.ldexp(mant.astype(np.float64), fmt.emin - mbits),
+            np.ldexp((mant + (1 << mbits)).astype(np.float64), (expf - fmt.bias - mbits).astype(np.int32)),
+        )
+    else:
+        val = np.ldexp(1.0, (expf - fmt.bias).astype(np.int32))
+    full_exp = expf == (1 << fmt.exponent_bits) - 1
+    if fmt.nan_kind == "ieee":
+        val = np.where(full_exp & (mant == 0), np.inf, val)
+        val = np.where(full_exp & (mant != 0), np.nan, val)
+    elif fmt.nan_kind == "all_ones":
+        val = np.where(c == (fmt.magnitude_mask >> fmt.pad_bits), np.nan, val)
+    val = np.where(neg, -val, val)
+    return val.astype(np.float32)
+
+
+def decode(codes, fmt) -> np.ndarray:
+    """The exact float32 value of each code of format ``fmt`` (same shape).
+
+    ``codes`` must hold ``fmt.code_dtype`` integers (uint8 for 8-bit and fp4 formats, uint16 for bf16/fp16, uint32
+    for fp32/tf32), or be an ml_dtypes array of that format (its bit patterns are read). NaN codes decode to a NaN
+    of the code's sign; fp32 NaN payloads are kept.
+
+    >>> import numpy as np, emulator as emu
+    >>> emu.decode(np.array([0x38, 0x7E, 0x7F, 0x80], np.uint8), "float8_e4m3fn")
+    array([  1., 448.,  nan,  -0.], dtype=float32)
+    """
+    fmt = _formats.get(fmt)
+    arr = np.asarray(codes)
+    if fmt.ml_dtype is not None and arr.dtype == fmt.ml_dtype and fmt.ml_dtype != np.float32:
+        arr = arr.view(fmt.code_dtype)
+    if arr.dtype != fmt.code_dtype:
+        raise TypeError(f"decode: codes of {fmt.name} must be {fmt.code_dtype} (raw bit patterns), got {arr.dtype}")
+    if fmt.storage_bits == 32:
+        if fmt.pad_bits:
+            low = arr & np.uint32((1 << fmt.pad_bits) - 1)
+            if low.any():
+                raise ValueError(f"decode: {fmt.name} codes must have their {fmt.pad_bits} low bits zero")
+        return arr.view(np.float32).copy()
+    if fmt.bits < fmt.storage_bits and (arr >> fmt.bits).any():
+        bad = arr.reshape(-1)[np.argmax((arr >> fmt.bits).reshape(-1) != 0)]
+        raise ValueError(f"decode: {fmt.name} codes are {fmt.bits}-bit; got code {int(bad)}")
+    return fmt.value_table[arr]
+
+
+def round_to(x, fmt, **kwargs) -> np.ndarray:
+    """``decode(cast(x, fmt, **kwargs), fmt)``: ``x`` rounded to ``fmt``, as exact float32 values.
+
+    >>> import numpy as np, emulator as emu
+    >>> emu.round_to(np.float32(1.0 + 2**-9), "bfloat16")
+    array(1., dtype=float32)
+    """
+    fmt = _formats.get(fmt)
+    return decode(cast(x, fmt, **kwargs), fmt)
+
+
+def rounding_for(path: str) -> str:
+    """The rounding an emulator write path uses under the current settings.
+
+    ``path`` is one of ``engine``, ``psum``, ``dma``, ``collective``, ``mx``. The answer is the ``rounding``
+    setting, except that ``sr`` only applies to the paths listed in ``sr_scope`` (others round to nearest even).
+    """
+    s = get_settings()
+    paths = ("engine", "psum", "dma", "collective", "mx")
+    if path not in paths:
+        raise ValueError(f"rounding_for: path {path!r} is not one of {', '.join(paths)}")
+    if s.rounding == "sr" and path not in {p.strip() for p in s.sr_scope.split(",")}:
+        return "rne"
+    return s.rounding
