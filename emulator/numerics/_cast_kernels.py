@@ -188,9 +188,62 @@ def _encode_f64_array(bits, out, p):
         out[i] = encode_f64(bits[i], p)
 
 
+@njit(parallel=True)
+def _encode_f32_fast(bits, out, p, shift, rebias, minnorm):
+    """fp32 -> signed format with subnormals. Inputs at or above the target's smallest normal round by one integer
+    add on the bit pattern (the carry walks into the exponent, as it should); everything else takes encode_f32."""
+    half_m1 = (np.int64(1) << (shift - 1)) - 1 if shift > 0 else np.int64(0)
+    rtz = p[7]
+    maxmag = p[10]
+    pad = p[5]
+    sbit = p[4]
+    if p[6] == 1 or rtz == 1 or p[3] == 2:
+        over = p[10]
+    elif p[3] == 0:
+        over = p[12]
+    else:
+        over = p[11]
+    sub_off = p[1] - p[0] + 150  # (emin - mbits) + fp32's 150: the shift is sub_off - exponent field
+    for i in prange(bits.size):
+        b = np.int64(bits[i])
+        a = b & 0x7FFFFFFF
+        if a < 0x00800000 or a >= 0x7F800000:  # fp32 zero/subnormal, inf, NaN
+            out[i] = encode_f32(b, p)
+        elif a < minnorm:  # below the target's smallest normal: round the significand to the subnormal quantum
+            s2 = sub_off - (a >> 23)
+            if s2 > 25:
+                mag = np.int64(0)
+            else:
+                sig = (a & 0x7FFFFF) | 0x800000
+                mag = sig >> s2
+                if rtz == 0:
+                    rem = sig - (mag << s2)
+                    half = np.int64(1) << (s2 - 1)
+                    if rem > half or (rem == half and (mag & 1) == 1):
+                        mag += 1
+            out[i] = (((b >> 31) * sbit) | mag) << pad
+        else:
+            if rtz == 1 or shift == 0:
+                r = a >> shift
+            else:
+                r = (a + half_m1 + ((a >> shift) & 1)) >> shift
+            mag = r - rebias
+            if mag > maxmag:
+                mag = over
+            out[i] = (((b >> 31) * sbit) | mag) << pad
+
+
 def _encode_numba(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
     if x.dtype == np.float32:
-        _encode_f32_array(x.reshape(-1).view(np.uint32), out.reshape(-1), p)
+        bits = x.reshape(-1).view(np.uint32)
+        if p[2] == 1 and p[4] != 0:  # signed with subnormals: every format but e8m0fnu
+            mbits, emin = p[0], p[1]
+            shift = 23 - mbits
+            rebias = (127 - (1 - emin)) << mbits  # fp32 exponent bias minus the target's
+            minnorm = (emin + 127) << 23  # fp32 bits of the target's smallest normal
+            _encode_f32_fast(bits, out.reshape(-1), p, shift, rebias, minnorm)
+        else:
+            _encode_f32_array(bits, out.reshape(-1), p)
     else:
         _encode_f64_array(x.reshape(-1).view(np.int64), out.reshape(-1), p)
 
