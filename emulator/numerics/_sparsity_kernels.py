@@ -26,7 +26,8 @@ import numpy as np
 
 from .._jit import dispatch, njit, prange
 
-__all__ = ["keep_mask_codes", "keep_mask_scores", "compress_codes", "decompress_codes", "first_violation"]
+__all__ = ["keep_mask_codes", "keep_mask_scores", "compress_codes", "decompress_codes", "first_violation",
+           "unpack_nibbles"]
 
 _CHUNKS = 256  # parallel work items: enough to balance 2 to 64 threads, few enough that per-chunk setup is free
 
@@ -116,8 +117,21 @@ def _keep_mask_scores_nb(score, m, n, out):
                     out[a, g * n + j, b] = ((taken >> j) & 1) == 1
 
 
+@njit(inline="always")
+def _lowest_bits(mask, count):
+    """The ``count`` lowest set bits of ``mask``."""
+    out = 0
+    while count > 0 and mask != 0:
+        bit = mask & -mask
+        out |= bit
+        mask ^= bit
+        count -= 1
+    return out
+
+
 @njit(parallel=True)
 def _compress_codes_nb(codes, magmask, m, n, values, tags):
+    # mode-1 keys take three values, so one pass sorting positions into classes replaces the m selection passes
     A, L, B = codes.shape
     G = L // n
     for c in prange(_CHUNKS):
@@ -126,7 +140,26 @@ def _compress_codes_nb(codes, magmask, m, n, values, tags):
             a = ag // G
             g = ag - a * G
             for b in range(B):
-                taken = _taken_codes(codes, a, g, b, n, m, magmask, 1)
+                nonzero = 0
+                signed_zero = 0
+                plain_zero = 0
+                for j in range(n):
+                    code = codes[a, g * n + j, b]
+                    if code & magmask:
+                        nonzero |= 1 << j
+                    elif code:
+                        signed_zero |= 1 << j
+                    else:
+                        plain_zero |= 1 << j
+                taken = _lowest_bits(nonzero, m)
+                need = m
+                for j in range(n):
+                    need -= (taken >> j) & 1
+                pad = _lowest_bits(signed_zero, need)
+                taken |= pad
+                for j in range(n):
+                    need -= (pad >> j) & 1
+                taken |= _lowest_bits(plain_zero, need)
                 s = 0
                 for j in range(n):
                     if (taken >> j) & 1:
@@ -271,8 +304,28 @@ def _first_violation_np(codes, magmask, m, n):
     return np.int64(bad[0]), np.int64(counts.reshape(-1)[bad[0]])
 
 
+@njit(parallel=True)
+def _unpack_nibbles_nb(words, out):
+    R, W = words.shape
+    F = out.shape[1]
+    for r in prange(R):
+        for w in range(W):
+            word = words[r, w]
+            for q in range(4):
+                i = 4 * w + q
+                if i < F:
+                    out[r, i] = (word >> (4 * q)) & 0xF
+
+
+def _unpack_nibbles_np(words, out):
+    shifts = np.arange(4, dtype=np.uint16) * np.uint16(4)
+    nib = ((words[:, :, None] >> shifts) & np.uint16(0xF)).astype(np.uint8)
+    out[...] = nib.reshape(words.shape[0], -1)[:, : out.shape[1]]
+
+
 keep_mask_codes = dispatch(_keep_mask_codes_nb, _keep_mask_codes_np)
 keep_mask_scores = dispatch(_keep_mask_scores_nb, _keep_mask_scores_np)
 compress_codes = dispatch(_compress_codes_nb, _compress_codes_np)
 decompress_codes = dispatch(_decompress_codes_nb, _decompress_codes_np)
 first_violation = dispatch(_first_violation_nb, _first_violation_np)
+unpack_nibbles = dispatch(_unpack_nibbles_nb, _unpack_nibbles_np)

@@ -276,9 +276,12 @@ def unpack_tags(words: Any, count: int) -> np.ndarray:
         raise DtypeError(f"unpack_tags: tag words must be uint16, got dtype {w.dtype}")
     if w.ndim == 0 or not 0 <= count <= _TAGS_PER_WORD * w.shape[-1]:
         raise ShapeError(f"unpack_tags: {count} tags do not fit in tag words of shape {w.shape} (4 per word)")
-    shifts = (np.arange(_TAGS_PER_WORD, dtype=np.uint16) * _TAG_BITS)
-    nib = ((w[..., None] >> shifts) & np.uint16(0xF)).astype(np.uint8)
-    return nib.reshape(w.shape[:-1] + (-1,))[..., :count]
+    out = np.empty(w.shape[:-1] + (count,), dtype=np.uint8)
+    W = w.shape[-1]
+    if out.size == 0:
+        return out
+    _k.unpack_nibbles(np.ascontiguousarray(w).reshape(-1, W), out.reshape(-1, count))
+    return out
 
 
 def compress(x: Any, m: int, n: int, axis: int = 0, fmt: Any = None) -> tuple[np.ndarray, np.ndarray]:
