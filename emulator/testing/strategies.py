@@ -256,6 +256,11 @@ def _edge_values(fmt: Format, width: int) -> dict[str, list[float]]:
     return {k: v for k, v in out.items() if v}
 
 
+def _ldexp(m, e: int) -> float:
+    with np.errstate(all="ignore"):
+        return float(np.ldexp(m, e))
+
+
 def _signed(strategy, allow_negative: bool):
     if not allow_negative:
         return strategy
@@ -303,7 +308,7 @@ def _value_classes_strategies(fmt: Format, width: int, allow_nan, allow_infinity
             lambda p: float(np.array([(((1 << (width - 1 - wm)) - 1) << wm) | p], udt).view(fdt)[0]))
     # Random magnitudes across (and a little beyond) the format's exponent range.
     lo_e, hi_e = max(emin - m - 2, int(np.finfo(fdt).minexp)), min(fmt.emax + 1, int(np.finfo(fdt).maxexp) - 1)
-    strategies["other"] = st.builds(lambda f, e: float(np.ldexp(fdt(1 + f), e)),
+    strategies["other"] = st.builds(lambda f, e: _ldexp(fdt(1 + f), e),
                                     st.floats(0, 1, exclude_max=True, width=width), st.integers(lo_e, hi_e))
     if not allow_subnormal:
         tiny = fmt.min_normal
