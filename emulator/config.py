@@ -131,6 +131,31 @@ class Settings:
         "2^(floor(log2 amax) - Emax) with clip to max finite (the AWS CPU goldens, OCP MX v1.0)",
         area="mx", choices=("hw", "ocp"),
     )
+    mx_nonfinite: str = _setting(
+        "nan",
+        "MX group holding NaN or +-inf: nan = scale 0xFF (E8M0 NaN) and NaN data (OCP MX v1.0); propagate = scale "
+        "from the finite elements only, each NaN/inf element cast on its own",
+        area="mx", choices=("nan", "propagate"),
+    )
+    mx_scale_underflow: str = _setting(
+        "clamp",
+        "MX group whose scale would be below 2^-127 (tiny or subnormal amax): clamp = code 0 and the elements "
+        "divided by 2^-127 (OCP practice); nki_library = code 0 stored but the elements divided by the true, "
+        "smaller scale (what nki-library's quantize_to_mx does; dequantization then does not recover them)",
+        area="mx", choices=("clamp", "nki_library"),
+    )
+    mx_scale_ff: str = _setting(
+        "nan",
+        "E8M0 scale code 0xFF when dequantizing: nan = the whole group is NaN (OCP); clip = 2^127 (AWS "
+        "dequantize_mx_golden); inf = 2^128 in float32, i.e. +-inf and NaN for zero data (AWS nc_matmul_mx_golden)",
+        area="mx", choices=("nan", "clip", "inf"),
+    )
+    mx_fp4_quantize_mx: str = _setting(
+        "warn",
+        "float4_e2m1fn output from quantize_mx, which the hardware instruction cannot produce: warn = allowed as "
+        "an extension with an MXExtensionWarning; allow = silently; raise = DtypeError",
+        area="mx", choices=("warn", "allow", "raise"),
+    )
 
     # ---- tensor engine -----------------------------------------------------------------------------------------
     accumulation: str = _setting(

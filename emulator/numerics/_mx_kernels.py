@@ -1,0 +1,293 @@
+"""Hot loops of MX quantisation: Numba kernels and their NumPy twins, bit-identical.
+
+Every MX layout is handled as *groups of R rows x C columns* of a 2-D array: the Trainium ``quantize_mx`` group is
+8 partitions x 4 free elements (R=8, C=4); an OCP block of 32 along the last axis is R=1, C=32; a block of 32 along
+the rows (the contraction dim of a matmul operand) is R=32, C=1.
+
+Inputs are fp32 bit patterns: a uint32 array (shift 0) or bfloat16 bits in a uint16 array (shift 16: a bf16 pattern
+is the top half of the fp32 one, so no conversion pass is needed).
+
+Per group, with ``amax`` the largest magnitude (compared as fp32 bit patterns, which orders them exactly):
+
+* the scale exponent is ``se = floor(log2 amax) - conv_off``, with floor(log2) read exactly from the exponent field
+  (from the bit length of the mantissa for subnormals, never from a float log2);
+* ``conv_off`` is ``Emax - 1`` (hw) or ``Emax`` (ocp); the E8M0 code is ``se + 127``;
+* a zero group gets code 0; a scale below 2^-127 gets code 0 and divides by 2^-127 (``underflow`` 0) or by its
+  true value (``underflow`` 1); above 2^127 (impossible for finite fp32 input) clamps to code 254;
+* ``pol`` 0: a group with NaN/inf gets code 0xFF and every element the format's NaN code (0 for e2m1fn);
+  ``pol`` 1: amax runs over the finite elements only and each NaN/inf element is cast on its own.
+
+Each element is the exact value ``v / 2**se`` rounded once by the lead's encoder (:mod:`._cast_kernels`), with the
+parameter tuple of :func:`cast_params` (saturating for the ocp convention: that is its clip to max finite).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._jit import dispatch, njit, prange
+from ._cast_kernels import _bit_length, _encode_finite, encode_array, encode_f32
+
+__all__ = ["quantize_groups", "group_exponents", "dequantize_groups", "fast_params"]
+
+
+def fast_params(p: tuple) -> tuple:
+    """Constants of the in-range fast path (an integer round on the fp32 pattern of the scaled value).
+
+    (shift, half-1, rebias, smallest normal exponent field, overflow magnitude, rtz) for a signed target format with
+    subnormals, derived from the cast parameter tuple ``p``.
+    """
+    mbits, emin = p[0], p[1]
+    shift = 23 - mbits
+    half_m1 = (1 << (shift - 1)) - 1
+    rebias = (127 - (1 - emin)) << mbits
+    if p[6] == 1 or p[7] == 1 or p[3] == 2:
+        over = p[10]
+    elif p[3] == 0:
+        over = p[12]
+    else:
+        over = p[11]
+    return (shift, half_m1, rebias, emin + 127, over, p[7])
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Numba kernels
+# --------------------------------------------------------------------------------------------------------------------
+
+@njit
+def _group_scale(amax, special, conv_off, pol, underflow):
+    """(E8M0 code, scale exponent applied to the data, 1 if the whole group is NaN) of one group."""
+    if special and pol == 0:
+        return 255, 0, 1
+    if amax == 0:
+        return 0, -127, 0
+    ex = amax >> 23
+    e = ex - 127 if ex != 0 else _bit_length(amax) - 150
+    se = e - conv_off
+    if se < -127:
+        return 0, (-127 if underflow == 0 else se), 0
+    if se > 127:
+        return 254, 127, 0
+    return se + 127, se, 0
+
+
+@njit
+def _encode_scaled(b, se, p, fp):
+    """Code of the exact value (fp32 pattern ``b``) / 2**se, rounded once."""
+    a = b & 0x7FFFFFFF
+    ex = a >> 23
+    if ex == 0xFF or a == 0:
+        return encode_f32(b, p)
+    neg = b >> 31
+    ey = ex - se
+    if ex != 0 and ey >= fp[3] and ey <= 254:
+        # the quotient is an fp32 normal at or above the target's smallest normal: round on its bit pattern
+        y = a - (se << 23)
+        if fp[5] == 1:
+            r = y >> fp[0]
+        else:
+            r = (y + fp[1] + ((y >> fp[0]) & 1)) >> fp[0]
+        mag = r - fp[2]
+        if mag > p[10]:
+            mag = fp[4]
+        return (neg * p[4]) | mag
+    if ex == 0:
+        return _encode_finite(neg, a, np.int64(-149 - se), _bit_length(a) - 150 - se, p)
+    return _encode_finite(neg, (a & 0x7FFFFF) | 0x800000, ex - 150 - se, ex - 127 - se, p)
+
+
+@njit
+def _finite_amax(src, shift, g0, R, c0, C):
+    """Largest finite magnitude pattern of one group (the propagate policy's amax), as fp32 bits."""
+    m = np.int64(0)
+    for r in range(R):
+        for c in range(C):
+            a = (np.int64(src[g0 + r, c0 + c]) << shift) & 0x7FFFFFFF
+            if a < 0x7F800000 and a > m:
+                m = a
+    return m
+
+
+@njit
+def _group_amax(src, absmask, g0, R, J, C, amax):
+    """amax[j] = largest |pattern| (in the source's own width) of group j of the row band starting at g0.
+
+    Magnitude patterns order exactly like the values, NaN above inf above every finite value, so one integer max
+    finds both the amax and any NaN/inf. The C == 4 case is unrolled so that it vectorises.
+    """
+    for j in range(J):
+        amax[j] = 0
+    for r in range(R):
+        row = g0 + r
+        if C == 4:
+            for j in range(J):
+                f = 4 * j
+                m = max(max(src[row, f] & absmask, src[row, f + 1] & absmask),
+                        max(src[row, f + 2] & absmask, src[row, f + 3] & absmask))
+                amax[j] = max(amax[j], m)
+        elif C == 1:
+            for j in range(J):
+                amax[j] = max(amax[j], src[row, j] & absmask)
+        else:
+            for j in range(J):
+                m = amax[j]
+                for c in range(C):
+                    m = max(m, src[row, j * C + c] & absmask)
+                amax[j] = m
+
+
+@njit(parallel=True)
+def _quantize_nb(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales):
+    P, F = src.shape
+    G = P // R
+    J = F // C
+    absmask = src.dtype.type(0x7FFFFFFF >> shift)
+    for g in prange(G):
+        g0 = g * R
+        amax = np.empty(J, src.dtype)
+        _group_amax(src, absmask, g0, R, J, C, amax)
+        se = np.empty(J, np.int64)
+        lo = np.empty(J, np.int64)
+        hi = np.empty(J, np.int64)
+        for j in range(J):
+            a = np.int64(amax[j]) << shift
+            special = a >= 0x7F800000
+            if special and pol == 1:
+                a = _finite_amax(src, shift, g0, R, j * C, C)
+            code, s, nan_group = _group_scale(a, special, conv_off, pol, underflow)
+            scales[g, j] = code
+            se[j] = s
+            # magnitude patterns whose quotient is an fp32 normal at or above the target's smallest normal take the
+            # integer fast path; nan_group empties the range so those groups go through the slow branch
+            lo[j] = max(1, fp[3] + s) << 23
+            hi[j] = min(255, 255 + s) << 23
+            if nan_group:
+                lo[j] = 0x7FFFFFFF
+                hi[j] = 0
+        for r in range(R):
+            row = g0 + r
+            for j in range(J):
+                s = se[j]
+                l = lo[j]
+                h = hi[j]
+                for c in range(C):
+                    b = np.int64(src[row, j * C + c]) << shift
+                    a = b & 0x7FFFFFFF
+                    if a >= l and a < h:
+                        y = a - (s << 23)
+                        if fp[5] == 1:
+                            rr = y >> fp[0]
+                        else:
+                            rr = (y + fp[1] + ((y >> fp[0]) & 1)) >> fp[0]
+                        mag = rr - fp[2]
+                        if mag > p[10]:
+                            mag = fp[4]
+                        codes[row, j * C + c] = ((b >> 31) * p[4]) | mag
+                    elif l > h:
+                        codes[row, j * C + c] = nan_code
+                    else:
+                        codes[row, j * C + c] = _encode_scaled(b, s, p, fp)
+
+
+@njit(parallel=True)
+def _exponents_nb(src, shift, R, C, conv_off, pol, underflow, scales, se, nan_group):
+    P, F = src.shape
+    G = P // R
+    J = F // C
+    for g in prange(G):
+        for j in range(J):
+            m = np.int64(0)
+            special = 0
+            for r in range(R):
+                for c in range(C):
+                    a = (np.int64(src[g * R + r, j * C + c]) << shift) & 0x7FFFFFFF
+                    if a >= 0x7F800000:
+                        special = 1
+                    elif a > m:
+                        m = a
+            code, s, ng = _group_scale(m, special, conv_off, pol, underflow)
+            scales[g, j] = code
+            se[g, j] = s
+            nan_group[g, j] = ng
+
+
+@njit(parallel=True)
+def _dequantize_nb(codes, scales, R, C, vtab, ftab, out):
+    P, F = codes.shape
+    J = F // C
+    for row in prange(P):
+        g = row // R
+        for j in range(J):
+            f = ftab[scales[g, j]]
+            for c in range(C):
+                out[row, j * C + c] = vtab[codes[row, j * C + c]] * f
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# NumPy twins
+# --------------------------------------------------------------------------------------------------------------------
+
+def _exponents_np(src, shift, R, C, conv_off, pol, underflow, scales, se, nan_group):
+    P, F = src.shape
+    G, J = P // R, F // C
+    a = (src.astype(np.int64) << shift) & 0x7FFFFFFF
+    blk = a.reshape(G, R, J, C)
+    nonfinite = blk >= 0x7F800000
+    special = nonfinite.any(axis=(1, 3))
+    amax = np.where(nonfinite, 0, blk).max(axis=(1, 3))
+    # frexp of the exact value gives floor(log2) + 1, for subnormals too
+    e = np.frexp(amax.astype(np.uint32).view(np.float32).astype(np.float64))[1].astype(np.int64) - 1
+    s = e - conv_off
+    code = np.clip(s + 127, 0, 254)
+    s_data = np.where(s > 127, 127, s)
+    if underflow == 0:
+        s_data = np.maximum(s_data, -127)
+    zero = amax == 0
+    code = np.where(zero, 0, code)
+    s_data = np.where(zero, -127, s_data)
+    ng = special & (pol == 0)
+    scales[...] = np.where(ng, 255, code)
+    se[...] = np.where(ng, 0, s_data)
+    nan_group[...] = ng
+
+
+def _quantize_np(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales):
+    P, F = src.shape
+    G, J = P // R, F // C
+    se = np.empty((G, J), np.int64)
+    ng = np.empty((G, J), np.uint8)
+    _exponents_np(src, shift, R, C, conv_off, pol, underflow, scales, se, ng)
+    v = ((src.astype(np.int64) << shift) & 0xFFFFFFFF).astype(np.uint32).view(np.float32).astype(np.float64)
+    factor = np.ldexp(1.0, -se).reshape(G, 1, J, 1)
+    q = (v.reshape(G, R, J, C) * factor).reshape(P, F)  # exact in float64: |se| <= 164
+    # NaN * 2^k may not keep the NaN's sign on every platform: take specials from the input itself
+    q = np.where(np.isfinite(v), q, v)
+    out = np.empty((P, F), codes.dtype)
+    encode_array.numpy_impl(np.ascontiguousarray(q), out, p)
+    nan_mask = np.broadcast_to(ng.astype(bool).reshape(G, 1, J, 1), (G, R, J, C)).reshape(P, F)
+    codes[...] = np.where(nan_mask, np.asarray(nan_code, codes.dtype), out)
+
+
+def _dequantize_np(codes, scales, R, C, vtab, ftab, out):
+    P, F = codes.shape
+    G, J = P // R, F // C
+    vals = vtab[codes].reshape(G, R, J, C)
+    out[...] = (vals * ftab[scales].reshape(G, 1, J, 1)).reshape(P, F)
+
+
+quantize_groups = dispatch(_quantize_nb, _quantize_np)
+quantize_groups.__doc__ = """quantize_groups(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales)
+
+Quantise every R x C group of the 2-D bit-pattern array ``src`` into ``codes`` (uint8, shape of src) and ``scales``
+(uint8 [P//R, F//C]). See the module docstring for the rules."""
+
+group_exponents = dispatch(_exponents_nb, _exponents_np)
+group_exponents.__doc__ = """group_exponents(src, shift, R, C, conv_off, pol, underflow, scales, se, nan_group)
+
+The scale pass alone: E8M0 codes, the scale exponent each group's data is divided by (int64) and the NaN-group flags
+(uint8). Used when the element rounding happens elsewhere (stochastic rounding)."""
+
+dequantize_groups = dispatch(_dequantize_nb, _dequantize_np)
+dequantize_groups.__doc__ = """dequantize_groups(codes, scales, R, C, vtab, ftab, out)
+
+``out = vtab[codes] * ftab[scale of the group]`` in the dtype of the tables (float32 or float64)."""
