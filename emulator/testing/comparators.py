@@ -222,9 +222,8 @@ def assert_close_to_exact(actual, exact, bound=None, *, atol: float = 0.0, rtol:
     finite = np.isfinite(av) & np.isfinite(ev)
     special_ok = (np.isnan(av) & np.isnan(ev)) | (np.isinf(ev) & (av == ev))
     bad = ~np.where(finite, err <= allowed, special_ok)
-    if efrac is not None:  # settle elements near the boundary with exact rational arithmetic
-        near = finite & (np.abs(err - allowed) <= 1e-12 * np.maximum(allowed, 1e-300))
-        for i in np.flatnonzero(near):
+    if efrac is not None:  # exact values given: decide every finite element with exact rational arithmetic
+        for i in np.flatnonzero(finite):
             exact_err = abs(Fraction(float(av[i])) - efrac.reshape(-1)[i])
             bad[i] = exact_err > Fraction(float(allowed[i]))
     if not bad.any():
