@@ -130,17 +130,18 @@ def _reference_array(x: np.ndarray, fmt: Format, rounding: str, saturate: bool, 
 
 def check_cast(cast_fn: Callable | None = None, fmt="float8_e4m3fn", *, rounding: str = "rne",
                saturate: bool = False, width: int = 32, shape=(32,), max_examples: int = 200,
-               derandomize: bool = False) -> None:
+               derandomize: bool = False, shrink: bool = True) -> None:
     """Property-test ``cast_fn(x, fmt, rounding=..., saturate=...) -> codes`` against :func:`reference_cast`.
 
     Draws ``max_examples`` arrays of edge-biased cast inputs (:func:`~emulator.testing.values`), then asserts
     bitwise equality with the reference (NaN payloads of fp32/tf32/fp16 outputs: only NaN-ness and sign) and odd
-    symmetry. Raises AssertionError with hypothesis' minimal falsifying example and the comparator's report.
+    symmetry. Raises AssertionError with hypothesis' falsifying example (minimised unless ``shrink=False``, which
+    is faster when you only need to know *whether* it fails) and the comparator's report.
 
     >>> import emulator as emu
     >>> check_cast(emu.cast, "bfloat16", rounding="rtz", max_examples=10)
     """
-    from hypothesis import given, settings as hsettings
+    from hypothesis import Phase, given, settings as hsettings
     from .strategies import values
 
     if cast_fn is None:
@@ -148,7 +149,9 @@ def check_cast(cast_fn: Callable | None = None, fmt="float8_e4m3fn", *, rounding
     fmt = _formats.get(fmt)
     fdt = np.float32 if width == 32 else np.float64
 
-    @hsettings(max_examples=max_examples, deadline=None, database=None, derandomize=derandomize)
+    phases = [Phase.explicit, Phase.generate] + ([Phase.shrink] if shrink else [])
+
+    @hsettings(max_examples=max_examples, deadline=None, database=None, derandomize=derandomize, phases=phases)
     @given(values(fmt, shape, width=width, allow_nan=fmt.has_nan or get_settings().fp4_nan != "raise"))
     def property_(x):
         x = x.astype(fdt)
