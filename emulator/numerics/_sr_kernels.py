@@ -1,0 +1,366 @@
+"""Hot loops of stochastic rounding: Numba kernels and their NumPy twins, bit-identical.
+
+Stochastic rounding of one value is "the round-toward-zero code, plus one magnitude step when
+``F + r >= 2**n``", where ``F`` is the dropped fraction written as an ``n``-bit integer and ``r`` is ``n`` random
+bits (see :mod:`emulator.numerics.stochastic` for the full definition). The RTZ code, and every special case (NaN,
+inf, zero, negative to an unsigned format), comes from the cast encoder :func:`encode_f32` / :func:`encode_f64` of
+``_cast_kernels``; these kernels only add the dropped-fraction test and the overflow of the extra step.
+
+The random bits of the keyed stream are made *inside* the loops (``word = mix64(key ^ ((index + 1) * G))``), so a
+16M-element cast makes one pass over memory, and element ``i`` gets the same bits however the loop is split.
+
+Parameter tuple ``p``: the cast encoder's (``cast_params(fmt, saturate, rtz=True, ...)``); ``thr``: the bit pattern
+(of the input's float type) of ``max_finite + ulp(max_finite)``, capped at the pattern of +inf: inputs at or above it
+overflow whatever the random bits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._jit import dispatch, njit, prange
+from ._cast_kernels import _encode_numpy, encode_f32, encode_f64
+
+__all__ = ["GOLDEN", "MIX1", "MIX2", "keyed_words", "sr_keyed", "sr_with_bits"]
+
+GOLDEN = 0x9E3779B97F4A7C15  # 2^64 / golden ratio: the Weyl step of SplitMix64
+MIX1 = 0xBF58476D1CE4E5B9  # SplitMix64 finaliser multipliers (Stafford's Mix13)
+MIX2 = 0x94D049BB133111EB
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# the keyed stream
+# --------------------------------------------------------------------------------------------------------------------
+
+@njit(inline="always")
+def _mix64(z):
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(MIX1)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(MIX2)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(inline="always")
+def keyed_word(key, index):
+    """The 64-bit word of element ``index`` (uint64) of the stream with key ``key`` (uint64)."""
+    return _mix64(key ^ ((index + np.uint64(1)) * np.uint64(GOLDEN)))
+
+
+@njit(parallel=True)
+def _keyed_words_nb(key, index, out):
+    for i in prange(index.size):
+        out[i] = keyed_word(key, np.uint64(index[i]))
+
+
+def _mix64_np(z: np.ndarray) -> np.ndarray:
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(MIX1)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(MIX2)
+    return z ^ (z >> np.uint64(31))
+
+
+def _keyed_words_np(key, index, out):
+    idx = index.astype(np.uint64)
+    with np.errstate(over="ignore"):
+        out[...] = _mix64_np(np.uint64(key) ^ ((idx + np.uint64(1)) * np.uint64(GOLDEN)))
+
+
+keyed_words = dispatch(_keyed_words_nb, _keyed_words_np)
+keyed_words.__doc__ = """Fill ``out`` (uint64) with the keyed words of the uint64/int64 ``index`` array."""
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# scalar core (Numba)
+# --------------------------------------------------------------------------------------------------------------------
+
+@njit
+def _over_mag(p):
+    """Magnitude code an overflowing finite value takes (the encoder's non-RTZ rule)."""
+    if p[6] == 1 or p[3] == 2:
+        return p[10]
+    if p[3] == 0:
+        return p[12]
+    return p[11]
+
+
+@njit
+def _step_up(code, sig, k, e, r, n, p):
+    """``code`` (the RTZ code of (-1)^s * sig * 2^k, e = floor(log2)) plus one step if F + r >= 2^n."""
+    mbits = p[0]
+    emin = p[1]
+    if p[2] == 0 and e < emin:  # below the smallest value of a format without zero (e8m0): no lower neighbour
+        return code
+    et = e if e > emin else emin
+    d = et - mbits - k
+    if d <= 0:
+        return code  # exactly representable
+    if d >= 63:
+        rem = np.uint64(sig)
+    else:
+        rem = np.uint64(sig) & ((np.uint64(1) << np.uint64(d)) - np.uint64(1))
+    if n >= d:
+        frac = rem << np.uint64(n - d)
+    elif d - n >= 64:
+        frac = np.uint64(0)
+    else:
+        frac = rem >> np.uint64(d - n)
+    if frac == 0:
+        return code
+    nmask = np.uint64(_MASK64) >> np.uint64(64 - n)
+    if r <= nmask - frac:  # r + frac < 2^n
+        return code
+    pad = p[5]
+    c = code >> pad
+    if p[4] != 0:
+        mag = c & (p[4] - 1)
+        sign = c & p[4]
+    else:
+        mag = c
+        sign = 0
+    if mag >= p[10]:
+        mag = _over_mag(p)
+    else:
+        mag += 1
+    return (sign | mag) << pad
+
+
+@njit
+def _bit_length(v):
+    n = 0
+    while v:
+        v >>= 1
+        n += 1
+    return n
+
+
+@njit
+def _sr_f32(b, r, n, p, thr):
+    """SR code of the fp32 bit pattern ``b`` (int64) with ``n``-bit random integer ``r`` (uint64)."""
+    code = encode_f32(b, p)
+    a = b & 0x7FFFFFFF
+    if a == 0 or a >= 0x7F800000:
+        return code
+    neg = (b >> 31) & 1
+    if p[4] == 0 and neg == 1:
+        return code
+    if a >= thr:
+        return ((p[4] if neg else 0) | _over_mag(p)) << p[5]
+    ex = a >> 23
+    m = a & 0x7FFFFF
+    if ex == 0:
+        return _step_up(code, m, np.int64(-149), np.int64(-150) + _bit_length(m), r, n, p)
+    return _step_up(code, m | 0x800000, ex - 150, ex - 127, r, n, p)
+
+
+@njit
+def _sr_f64(b, r, n, p, thr):
+    """SR code of the fp64 bit pattern ``b`` (int64), exact-value rounding."""
+    code = encode_f64(b, p)
+    a = b & 0x7FFFFFFFFFFFFFFF
+    if a == 0 or a >= 0x7FF0000000000000:
+        return code
+    neg = (b >> 63) & 1
+    if p[4] == 0 and neg == 1:
+        return code
+    if a >= thr:
+        return ((p[4] if neg else 0) | _over_mag(p)) << p[5]
+    ex = a >> 52
+    m = a & 0xFFFFFFFFFFFFF
+    if ex == 0:
+        return _step_up(code, m, np.int64(-1074), np.int64(-1075) + _bit_length(m), r, n, p)
+    return _step_up(code, m | 0x10000000000000, ex - 1075, ex - 1023, r, n, p)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# array kernels (Numba)
+# --------------------------------------------------------------------------------------------------------------------
+
+@njit(parallel=True)
+def _sr_keyed_general(bits, out, key, offset, nbits, p, thr, is64):
+    """Any input, any format. ``nbits`` 0 = per element min(d, 64) bits (the top bits of the word)."""
+    for i in prange(bits.size):
+        w = keyed_word(key, offset + np.uint64(i))
+        b = np.int64(bits[i])
+        if is64:
+            n = 64 if nbits == 0 else nbits
+            out[i] = _sr_f64(b, w >> np.uint64(64 - n), n, p, thr)
+        else:
+            n = 64 if nbits == 0 else nbits
+            out[i] = _sr_f32(b & 0xFFFFFFFF, w >> np.uint64(64 - n), n, p, thr)
+
+
+@njit(parallel=True)
+def _sr_keyed_fast(bits, out, key, offset, n, p, minnorm):
+    """fp32 input, signed format with subnormals, 1 <= n <= 63: every element as if it lay in the target's normal
+    range, by branch-free integer arithmetic on the bit pattern (the carry of the extra step walks into the exponent,
+    and one step past max finite lands on the inf/NaN code). :func:`_sr_fixup` then redoes the other elements."""
+    d0 = 23 - p[0]
+    dmask = np.uint32((1 << d0) - 1)
+    lsh = np.uint64(n - d0 if n >= d0 else 0)
+    rsh = np.uint64(d0 - n if n < d0 else 0)
+    rshift = np.uint64(64 - n)
+    un = np.uint64(n)
+    ud = np.uint32(d0)
+    rebias = np.uint32((127 - (1 - p[1])) << p[0])
+    maxmag = np.uint32(p[10])
+    # one step past max is the overflow code itself (inf, or e4m3fn's NaN) unless the format saturates
+    back = np.uint32(1 if _over_mag(p) == p[10] else 0)
+    sbpos = np.uint32(0)
+    sb = p[4]
+    while sb > 1:
+        sb >>= 1
+        sbpos += np.uint32(1)
+    pad = np.uint32(p[5])
+    for i in prange(bits.size):
+        b = bits[i]
+        a = b & np.uint32(0x7FFFFFFF)
+        w = keyed_word(key, offset + np.uint64(i))
+        frac = (np.uint64(a & dmask) << lsh) >> rsh
+        up = np.uint32((frac + (w >> rshift)) >> un)
+        mag = (a >> ud) - rebias + up
+        mag = mag - (np.uint32(mag > maxmag) & back)
+        out[i] = (((b >> np.uint32(31)) << sbpos) | mag) << pad
+
+
+@njit(parallel=True)
+def _count_outside(bits, lo, span):
+    """How many fp32 patterns have a magnitude outside [lo, lo + span) (a flat loop: it vectorises)."""
+    n = 0
+    for i in prange(bits.size):
+        n += np.int64((bits[i] & np.uint32(0x7FFFFFFF)) - lo >= span)
+    return n
+
+
+@njit(parallel=True)
+def _sr_fixup(bits, out, key, offset, n_slow, p, thr, minnorm):
+    """Redo, with the general :func:`_sr_f32`, the elements outside [minnorm, thr) (subnormal range of the target,
+    zero, overflow, inf, NaN). ``n_slow`` is 64 when the caller asked for all dropped bits (d varies there)."""
+    lo_b = np.uint32(minnorm)
+    span = np.uint32(thr - minnorm)
+    for i in prange(bits.size):
+        if (bits[i] & np.uint32(0x7FFFFFFF)) - lo_b >= span:
+            w = keyed_word(key, offset + np.uint64(i))
+            out[i] = _sr_f32(np.int64(bits[i]), w >> np.uint64(64 - n_slow), n_slow, p, thr)
+
+
+@njit(parallel=True)
+def _sr_bits_nb(bits, rbits, out, n, p, thr, is64):
+    for i in prange(bits.size):
+        if is64:
+            out[i] = _sr_f64(np.int64(bits[i]), np.uint64(rbits[i]), n, p, thr)
+        else:
+            out[i] = _sr_f32(np.int64(bits[i]) & 0xFFFFFFFF, np.uint64(rbits[i]), n, p, thr)
+
+
+def _sr_keyed_numba(x, out, key, offset, nbits, p, thr, minnorm):
+    flat_out = out.reshape(-1)
+    if x.dtype == np.float32:
+        bits = x.reshape(-1).view(np.uint32)
+        fast_format = p[2] == 1 and p[4] != 0 and p[0] < 23  # signed, with subnormals, narrower than fp32
+        if fast_format and nbits <= 63:
+            n = nbits if nbits else 23 - p[0]  # top d bits of the word decide exactly as all 64 do
+            _sr_keyed_fast(bits, flat_out, np.uint64(key), np.uint64(offset), n, p, minnorm)
+            if _count_outside(bits, np.uint32(minnorm), np.uint32(thr - minnorm)):
+                _sr_fixup(bits, flat_out, np.uint64(key), np.uint64(offset), nbits if nbits else 64, p, thr, minnorm)
+            return
+        _sr_keyed_general(bits, flat_out, np.uint64(key), np.uint64(offset), nbits, p, thr, False)
+    else:
+        _sr_keyed_general(x.reshape(-1).view(np.int64), flat_out, np.uint64(key), np.uint64(offset), nbits, p, thr,
+                          True)
+
+
+def _sr_bits_numba(x, rbits, out, n, p, thr):
+    if x.dtype == np.float32:
+        _sr_bits_nb(x.reshape(-1).view(np.uint32), rbits.reshape(-1), out.reshape(-1), n, p, thr, False)
+    else:
+        _sr_bits_nb(x.reshape(-1).view(np.int64), rbits.reshape(-1), out.reshape(-1), n, p, thr, True)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# NumPy twin
+# --------------------------------------------------------------------------------------------------------------------
+
+def _bit_length_np(v: np.ndarray) -> np.ndarray:
+    n = np.zeros(v.shape, np.int64)
+    v = v.copy()
+    for step in (32, 16, 8, 4, 2, 1):
+        big = v >= (np.int64(1) << step)
+        n += np.where(big, step, 0)
+        v = np.where(big, v >> step, v)
+    return n + (v > 0)
+
+
+def _sr_numpy_core(x: np.ndarray, r: np.ndarray, n: np.ndarray, out: np.ndarray, p: tuple, thr: int) -> None:
+    """Vectorised twin of :func:`_sr_f32` / :func:`_sr_f64`; ``r`` uint64 and ``n`` int64 arrays (flat)."""
+    flat_out = out.reshape(-1)
+    _encode_numpy(x, flat_out, p)
+    code = flat_out.astype(np.int64)
+    if x.dtype == np.float32:
+        b = x.reshape(-1).view(np.uint32).astype(np.int64)
+        a = b & 0x7FFFFFFF
+        neg = (b >> 31) & 1
+        special, mbits_in, bias_off, exmax = a >= 0x7F800000, 23, 150, 0xFF
+    else:
+        b = x.reshape(-1).view(np.int64)
+        a = b & 0x7FFFFFFFFFFFFFFF
+        neg = (b >> 63) & 1
+        special, mbits_in, bias_off, exmax = a >= 0x7FF0000000000000, 52, 1075, 0x7FF
+    ex = a >> mbits_in
+    m = a & ((1 << mbits_in) - 1)
+    sub = ex == 0
+    sig = np.where(sub, m, m | (1 << mbits_in))
+    k = np.where(sub, 1 - bias_off, ex - bias_off)
+    e = k + _bit_length_np(sig) - 1
+    live = (a != 0) & ~special & ~((p[4] == 0) & (neg == 1))
+    sign = np.where(neg == 1, p[4], 0)
+    over_code = (sign | _over_mag_py(p)) << p[5]
+    overflow = live & (a >= thr)
+    live &= ~overflow
+    if p[2] == 0:
+        live &= e >= p[1]
+    et = np.maximum(e, p[1])
+    d = et - p[0] - k
+    live &= d > 0
+    dc = np.clip(d, 0, 62)
+    rem = np.where(d >= 63, sig, sig & ((np.int64(1) << dc) - 1)).astype(np.uint64)
+    left = np.clip(n - d, 0, 63).astype(np.uint64)
+    right = np.clip(d - n, 0, 63).astype(np.uint64)
+    frac = np.where(n >= d, rem << left, np.where(d - n >= 64, np.uint64(0), rem >> right))
+    nmask = np.uint64(_MASK64) >> (64 - n).astype(np.uint64)
+    up = live & (frac != 0) & (r > nmask - frac)
+    c = code >> p[5]
+    mag = c & (p[4] - 1) if p[4] else c
+    csign = c & p[4]
+    stepped = np.where(mag >= p[10], csign | _over_mag_py(p), c + 1) << p[5]
+    res = np.where(overflow, over_code, np.where(up, stepped, code))
+    flat_out[...] = res.astype(out.dtype)
+
+
+def _over_mag_py(p: tuple) -> int:
+    if p[6] == 1 or p[3] == 2:
+        return p[10]
+    if p[3] == 0:
+        return p[12]
+    return p[11]
+
+
+def _sr_keyed_numpy(x, out, key, offset, nbits, p, thr, minnorm):
+    size = x.size
+    words = np.empty(size, np.uint64)
+    _keyed_words_np(key, np.arange(offset, offset + size, dtype=np.uint64), words)
+    n = 64 if nbits == 0 else nbits
+    _sr_numpy_core(x, words >> np.uint64(64 - n), np.full(size, n, np.int64), out, p, thr)
+
+
+def _sr_bits_numpy(x, rbits, out, n, p, thr):
+    _sr_numpy_core(x, rbits.reshape(-1).astype(np.uint64), np.full(x.size, n, np.int64), out, p, thr)
+
+
+sr_keyed = dispatch(_sr_keyed_numba, _sr_keyed_numpy)
+sr_keyed.__doc__ = """SR of C-contiguous float32/float64 ``x`` into ``out`` with the keyed stream.
+
+``key``: the stream key; ``offset``: index of x's first element; ``nbits``: random bits per rounding (0 = all
+dropped bits); ``p``: ``cast_params(..., rtz=True)``; ``thr``: overflow threshold pattern; ``minnorm``: fp32 pattern
+of the target's smallest normal."""
+
+sr_with_bits = dispatch(_sr_bits_numba, _sr_bits_numpy)
+sr_with_bits.__doc__ = """SR of ``x`` into ``out`` with caller-supplied ``n``-bit random integers ``rbits``."""
