@@ -219,8 +219,12 @@ def _dequantize_nb(codes, scales, R, C, vtab, ftab, out):
         g = row // R
         for j in range(J):
             f = ftab[scales[g, j]]
-            for c in range(C):
-                out[row, j * C + c] = vtab[codes[row, j * C + c]] * f
+            if f != f:  # a NaN scale: the factor's own NaN, whatever the element (x86 would pick either operand)
+                for c in range(C):
+                    out[row, j * C + c] = f
+            else:
+                for c in range(C):
+                    out[row, j * C + c] = vtab[codes[row, j * C + c]] * f
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -272,7 +276,10 @@ def _dequantize_np(codes, scales, R, C, vtab, ftab, out):
     P, F = codes.shape
     G, J = P // R, F // C
     vals = vtab[codes].reshape(G, R, J, C)
-    out[...] = (vals * ftab[scales].reshape(G, 1, J, 1)).reshape(P, F)
+    f = ftab[scales].reshape(G, 1, J, 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        prod = vals * f
+    out[...] = np.where(np.isnan(f), f, prod).reshape(P, F)
 
 
 quantize_groups = dispatch(_quantize_nb, _quantize_np)
