@@ -164,6 +164,25 @@ class Settings:
         "exact = exact sum rounded once; pairwise; blocked:B",
         area="tensor",
     )
+    fp32_matmul: str = _setting(
+        "fp32",
+        "products of fp32/tf32 matmul operands (48-bit, not exact in fp32): fp32 = each product rounded to fp32 "
+        "then added; fma = fused multiply-add, one rounding per step (sequential only); tf32 = operands rounded to "
+        "tf32 first (exact products); bf16x3 = bf16 hi/lo split, (lo*hi + hi*lo) + hi*hi",
+        area="tensor", choices=("fp32", "fma", "tf32", "bf16x3"),
+    )
+    pe_nan: str = _setting(
+        "canonical",
+        "NaN leaving the PE array: canonical = positive quiet NaN 0x7FC00000 (payload and sign undocumented); ieee "
+        "= whatever IEEE fp32 arithmetic on the host produced (first NaN operand's payload, quieted)",
+        area="tensor", choices=("canonical", "ieee"),
+    )
+    mx_fp4_lut: str = _setting(
+        "e2m1",
+        "FP4 -> FP8 mapping of nc_matmul_mx (the v4 PE converts FP4 through a programmable table): e2m1 = the "
+        "standard E2M1 values; or 16 comma-separated numbers, the value of each nibble 0..15 (each an e4m3fn value)",
+        area="tensor",
+    )
     uninitialized: str = _setting(
         "raise", "reading on-chip memory that was never written: raise, warn or ignore", area="memory",
         choices=("raise", "warn", "ignore"),
@@ -260,7 +279,24 @@ def _check_nonnegative(name: str):
     return check
 
 
+def _check_fp4_lut(value: str) -> None:
+    if value == "e2m1":
+        return
+    try:
+        import ml_dtypes
+        import numpy as np
+
+        values = [float(v) for v in value.split(",")]
+        exact = len(values) == 16 and all(
+            float(np.float32(v).astype(ml_dtypes.float8_e4m3fn)) == v for v in values)
+    except ValueError:
+        exact = False
+    if not exact:
+        raise SettingsError(f"setting 'mx_fp4_lut': {value!r} is neither 'e2m1' nor 16 comma-separated e4m3fn values")
+
+
 _CHECKS = {
+    "mx_fp4_lut": _check_fp4_lut,
     "accumulation": _check_accumulation,
     "sr_scope": _check_sr_scope,
     "sr_bits": _check_nonnegative("sr_bits"),

@@ -1,0 +1,291 @@
+"""Hot loops of the Tensor Engine accumulation models: Numba kernels and their bit-identical NumPy twins.
+
+Every kernel takes the decoded operands as float32 (``a [K, M]`` stationary, ``b [K, N]`` moving; products of
+bf16/fp16/fp8/tf32 values are exact in float32) and returns the float32 PE result ``[M, N]``. None of them uses
+fastmath, so Numba never contracts ``acc + a*b`` into an FMA and never reassociates: the Numba and NumPy paths agree
+bit for bit (the tests run both).
+
+* :data:`seq_tiled` -- the default ``sequential`` model over a long K: within each run of ``ktile`` consecutive k
+  the PE sums ``acc = acc + a*b`` from +0 in k order, and the runs are added in order (the first one overwrites),
+  which is what a loop of ``nc_matmul`` instructions accumulating into one PSUM tile computes. The Numba version
+  packs the operands into panels and runs a register-blocked ``MR x NR`` micro-kernel (vectorised across the NR
+  columns by LLVM's SLP vectoriser, which is switched on only while these kernels compile).
+* :data:`generic` -- one instruction (K <= a few hundred) under any model: sequential (optionally with a correctly
+  rounded fp32 FMA step), ``blocked:B``, ``pairwise``; optional flush-to-zero of the accumulator and a ``keep`` mask
+  whose False entries contribute an exact +0 product (used by the structured-sparsity engine).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from .._jit import HAVE_NUMBA, dispatch, njit, prange
+
+__all__ = ["seq_tiled", "generic", "MODEL_SEQUENTIAL", "MODEL_BLOCKED", "MODEL_PAIRWISE", "MR", "NR"]
+
+MODEL_SEQUENTIAL, MODEL_BLOCKED, MODEL_PAIRWISE = 0, 1, 2
+#: register block of the micro-kernel: MR stationary columns x NR moving columns per tile of output
+MR, NR = 4, 32
+_TINY = np.float32(2.0 ** -126)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# sequential, tiled over K (the fast path of emu.matmul and of every default nc_matmul)
+# --------------------------------------------------------------------------------------------------------------------
+
+def _micro_source(mr: int, nr: int) -> str:
+    """Source of the MR x NR micro-kernel: one scalar accumulator per output, so LLVM keeps them in registers."""
+    acc = [(i, j) for i in range(mr) for j in range(nr)]
+    lines = ["def _micro(ap, bp, K, ktile, res):"]
+    lines += [f"    r{i}_{j} = np.float32(0.0)" for i, j in acc]
+    lines += ["    for k0 in range(0, K, ktile):", "        k1 = min(K, k0 + ktile)"]
+    lines += [f"        c{i}_{j} = np.float32(0.0)" for i, j in acc]
+    lines += ["        for k in range(k0, k1):"]
+    lines += [f"            a{i} = ap[k * {mr} + {i}]" for i in range(mr)]
+    lines += [f"            b{j} = bp[k * {nr} + {j}]" for j in range(nr)]
+    lines += [f"            c{i}_{j} = c{i}_{j} + a{i} * b{j}" for i, j in acc]
+    lines += ["        if k0 == 0:"]
+    lines += [f"            r{i}_{j} = c{i}_{j}" for i, j in acc]
+    lines += ["        else:"]
+    lines += [f"            r{i}_{j} = r{i}_{j} + c{i}_{j}" for i, j in acc]
+    lines += [f"    res[{i * nr + j}] = r{i}_{j}" for i, j in acc]
+    return "\n".join(lines) + "\n"
+
+
+_ns: dict = {"np": np}
+exec(compile(_micro_source(MR, NR), f"<trn3emu matmul micro-kernel {MR}x{NR}>", "exec"), _ns)
+_micro = njit(cache=False)(_ns["_micro"])
+
+
+@njit(parallel=True, cache=True)
+def _seq_panels(ap, bp, K, ktile, out):
+    nmp = ap.shape[0]
+    nnp = bp.shape[0]
+    M, N = out.shape
+    for t in prange(nmp * nnp):
+        ip = t // nnp
+        jp = t % nnp
+        res = np.empty(MR * NR, np.float32)
+        _micro(ap[ip], bp[jp], K, ktile, res)
+        for i in range(MR):
+            m = ip * MR + i
+            if m < M:
+                for j in range(NR):
+                    n = jp * NR + j
+                    if n < N:
+                        out[m, n] = res[i * NR + j]
+
+
+def _pack(x: np.ndarray, r: int) -> np.ndarray:
+    """[K, F] -> [ceil(F/r), K*r]: panel p holds columns r*p .. r*p+r-1, k-major; padding columns are zero."""
+    K, F = x.shape
+    panels = -(-F // r)
+    if panels * r != F:
+        x = np.concatenate([x, np.zeros((K, panels * r - F), np.float32)], axis=1)
+    return np.ascontiguousarray(x.reshape(K, panels, r).transpose(1, 0, 2)).reshape(panels, K * r)
+
+
+_compile_lock = threading.Lock()
+_compiled = False
+
+
+def _seq_tiled_numba(a: np.ndarray, b: np.ndarray, ktile: int) -> np.ndarray:
+    global _compiled
+    K, M = a.shape
+    N = b.shape[1]
+    out = np.empty((M, N), np.float32)
+    if K == 0:
+        out[:] = 0.0
+        return out
+    if not _compiled:
+        with _compile_lock:
+            if not _compiled:
+                import numba
+
+                # SLP vectorisation turns the 64 scalar accumulators into vector registers (4-8x faster). It only
+                # groups identical independent operations, so results are unchanged; it is off by default in Numba,
+                # hence the switch around this one compilation.
+                old = numba.config.SLP_VECTORIZE
+                numba.config.SLP_VECTORIZE = 1
+                try:
+                    _seq_panels(_pack(np.zeros((1, 1), np.float32), MR), _pack(np.zeros((1, 1), np.float32), NR),
+                                1, 1, np.empty((1, 1), np.float32))
+                finally:
+                    numba.config.SLP_VECTORIZE = old
+                _compiled = True
+    _seq_panels(_pack(a, MR), _pack(b, NR), K, int(ktile), out)
+    return out
+
+
+def _seq_tiled_numpy(a: np.ndarray, b: np.ndarray, ktile: int) -> np.ndarray:
+    K, M = a.shape
+    N = b.shape[1]
+    out = np.zeros((M, N), np.float32)
+    acc = np.empty((M, N), np.float32)
+    prod = np.empty((M, N), np.float32)
+    for k0 in range(0, K, ktile):
+        acc[:] = 0.0
+        for k in range(k0, min(K, k0 + ktile)):
+            np.multiply(a[k][:, None], b[k][None, :], out=prod)
+            np.add(acc, prod, out=acc)
+        if k0 == 0:
+            out[:] = acc
+        else:
+            np.add(out, acc, out=out)
+    return out
+
+
+seq_tiled = dispatch(_seq_tiled_numba, _seq_tiled_numpy)
+seq_tiled.__doc__ = """PE result of ``a.T @ b`` (float32 ``[K, M]``, ``[K, N]``) under the sequential model, K in runs of
+``ktile``: each run summed from +0 in k order, the runs then added in order (the first overwrites)."""
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# one instruction under any model
+# --------------------------------------------------------------------------------------------------------------------
+
+@njit(cache=True)
+def _round_f32_sticky(s, err):
+    """float32 nearest-even rounding of the exact value s + err, given s = fl64(exact) and the exact residual err."""
+    r = np.float32(s)
+    if np.float64(r) == s or err == 0.0 or not np.isfinite(s):
+        return r
+    other = np.nextafter(r, np.float32(np.inf) if s > np.float64(r) else np.float32(-np.inf))
+    if s != (np.float64(r) + np.float64(other)) * 0.5:
+        return r
+    # s sits exactly on the midpoint that rounding had to break as a tie: the residual decides the direction
+    if (err > 0.0) == (np.float64(other) > np.float64(r)):
+        return other
+    return r
+
+
+@njit(cache=True)
+def _fma_f32(a, b, c):
+    """fp32 fused multiply-add ``a*b + c`` rounded once (a*b is exact in float64; TwoSum recovers the rest)."""
+    p = np.float64(a) * np.float64(b)
+    cc = np.float64(c)
+    s = p + cc
+    bb = s - p
+    err = (p - (s - bb)) + (cc - bb)
+    return _round_f32_sticky(s, err)
+
+
+@njit(cache=True)
+def _ftz(x, ftz):
+    if ftz and x != 0.0 and abs(x) < np.float32(1.1754943508222875e-38):
+        return np.float32(0.0) * np.sign(x)
+    return x
+
+
+@njit(cache=True)
+def _element(a, b, keep, m, n, model, block, fma, ftz, buf):
+    K = a.shape[0]
+    if model == 2:  # pairwise: adjacent pairs combined level by level, an odd last term carried up
+        for k in range(K):
+            buf[k] = _ftz(a[k, m] * b[k, n], ftz) if keep[k, m] else np.float32(0.0)
+        L = K
+        while L > 1:
+            h = L // 2
+            for i in range(h):
+                buf[i] = _ftz(buf[2 * i] + buf[2 * i + 1], ftz)
+            if L % 2:
+                buf[h] = buf[L - 1]
+                L = h + 1
+            else:
+                L = h
+        return buf[0] if K > 0 else np.float32(0.0)
+    step = block if model == 1 else K
+    total = np.float32(0.0)
+    for k0 in range(0, K, max(step, 1)):
+        acc = np.float32(0.0)
+        for k in range(k0, min(K, k0 + step)):
+            if not keep[k, m]:
+                acc = _ftz(acc + np.float32(0.0), ftz)
+            elif fma:
+                acc = _ftz(_fma_f32(a[k, m], b[k, n], acc), ftz)
+            else:
+                acc = _ftz(acc + _ftz(a[k, m] * b[k, n], ftz), ftz)
+        total = acc if k0 == 0 else _ftz(total + acc, ftz)
+    return total
+
+
+@njit(parallel=True, cache=True)
+def _generic_numba_kernel(a, b, keep, model, block, fma, ftz, out):
+    M, N = out.shape
+    K = a.shape[0]
+    for m in prange(M):
+        buf = np.empty(max(K, 1), np.float32)
+        for n in range(N):
+            out[m, n] = _element(a, b, keep, m, n, model, block, fma, ftz, buf)
+
+
+def _generic_numba(a, b, keep, model: int, block: int, fma: bool, ftz: bool) -> np.ndarray:
+    out = np.empty((a.shape[1], b.shape[1]), np.float32)
+    _generic_numba_kernel(a, b, keep, int(model), int(block), bool(fma), bool(ftz), out)
+    return out
+
+
+def _ftz_np(x: np.ndarray, ftz: bool) -> np.ndarray:
+    if not ftz:
+        return x
+    tiny = (x != 0) & (np.abs(x) < np.float32(1.1754943508222875e-38))
+    return np.where(tiny, np.float32(0.0) * np.sign(x), x).astype(np.float32)
+
+
+def _fma_np(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    p = a.astype(np.float64) * b.astype(np.float64)
+    cc = c.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        s = p + cc
+        bb = s - p
+        err = (p - (s - bb)) + (cc - bb)
+        r = s.astype(np.float32)
+        rd = r.astype(np.float64)
+        toward = np.where(s > rd, np.float32(np.inf), np.float32(-np.inf)).astype(np.float32)
+        other = np.nextafter(r, toward)
+        tie = (rd != s) & (err != 0) & np.isfinite(s) & (s == (rd + other.astype(np.float64)) * 0.5)
+        up = (err > 0) == (other.astype(np.float64) > rd)
+    return np.where(tie & up, other, r).astype(np.float32)
+
+
+def _generic_numpy(a, b, keep, model: int, block: int, fma: bool, ftz: bool) -> np.ndarray:
+    K, M = a.shape
+    N = b.shape[1]
+    zero = np.zeros((M, N), np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        prods = [None] * K
+        if not fma:
+            for k in range(K):
+                p = _ftz_np(np.multiply(a[k][:, None], b[k][None, :]), ftz)
+                prods[k] = np.where(keep[k][:, None], p, zero)
+        if model == MODEL_PAIRWISE:
+            level = prods
+            while len(level) > 1:
+                nxt = [_ftz_np(level[2 * i] + level[2 * i + 1], ftz) for i in range(len(level) // 2)]
+                if len(level) % 2:
+                    nxt.append(level[-1])
+                level = nxt
+            return level[0].astype(np.float32) if K else zero
+        step = block if model == MODEL_BLOCKED else K
+        total = zero.copy()
+        for k0 in range(0, K, max(step, 1)):
+            acc = np.zeros((M, N), np.float32)
+            for k in range(k0, min(K, k0 + step)):
+                if fma:
+                    f = _fma_np(np.broadcast_to(a[k][:, None], (M, N)), np.broadcast_to(b[k][None, :], (M, N)), acc)
+                    acc = _ftz_np(np.where(keep[k][:, None], f, _ftz_np(acc + zero, ftz)), ftz)
+                else:
+                    acc = _ftz_np(acc + prods[k], ftz)
+            total = acc if k0 == 0 else _ftz_np(total + acc, ftz)
+        return total.astype(np.float32)
+
+
+generic = dispatch(_generic_numba, _generic_numpy)
+generic.__doc__ = """PE result of one instruction ``a.T @ b`` under model MODEL_SEQUENTIAL / MODEL_BLOCKED (runs of
+``block`` k summed from +0, then added in order) / MODEL_PAIRWISE; ``fma`` fuses each sequential step; ``ftz``
+flushes subnormal products and partial sums to signed zero; ``keep [K, M]`` bool, False = exact +0 product."""
+
+if not HAVE_NUMBA:  # pragma: no cover
+    prange = range
