@@ -203,7 +203,7 @@ def cast_sr(x, fmt, *, saturate: bool | None = None, seed: int | None = None, sr
     >>> import numpy as np, emulator as emu
     >>> x = np.full(100000, 1.0 + 2**-9, np.float32)  # 1/4 of a bf16 ulp above 1.0
     >>> up = emu.decode(cast_sr(x, "bfloat16", seed=0), "bfloat16") > 1.0
-    >>> 0.24 < up.mean() < 0.26
+    >>> bool(0.24 < up.mean() < 0.26)
     True
     """
     fmt = _formats.get(fmt)
