@@ -124,6 +124,39 @@ class Settings:
         area="sr", choices=("keyed", "xorwow"),
     )
 
+    # ---- random number generators ------------------------------------------------------------------------------
+    rng_word_order: str = _setting(
+        "xyzwvd",
+        "order of the 6 uint32 XORWOW state words per generator in rand_set_state/rand_get_state tiles: xyzwvd = "
+        "Marsaglia's x,y,z,w,v then the Weyl counter d; dxyzwv = cuRAND's curandStateXORWOW layout (d, v[0..4])",
+        area="rng", choices=("xyzwvd", "dxyzwv"),
+    )
+    rng_vector_interleave: str = _setting(
+        "round_robin",
+        "how the Vector engine's 4 XORWOW generators of a lane share its elements: round_robin = element j from "
+        "generator j % 4 (4 values per cycle); blocked = generator g fills the g-th quarter of the lane's elements",
+        area="rng", choices=("round_robin", "blocked"),
+    )
+    rand_mapping: str = _setting(
+        "mul24",
+        "uint32 u -> fp32 in [min, max] for rand2/nl.rand: mul24 = min + fp32((u >> 8) * 2^-24) * (max - min) in "
+        "fp32; mul32 = u * 2^-32 rounded to fp32 (can give 1.0); mantissa23 = (0x3F800000 | u >> 9) as fp32 - 1",
+        area="rng", choices=("mul24", "mul32", "mantissa23"),
+    )
+    dropout_rule: str = _setting(
+        "u32_lt",
+        "dropout's drop test on the generator's uint32 u: u32_lt = drop iff u < round(prob * 2^32) (prob 1 drops "
+        "all, 0 none); uniform_lt = drop iff the rand_mapping value in [0, 1) is < prob",
+        area="rng", choices=("u32_lt", "uniform_lt"),
+    )
+    rng_seed_expansion: str = _setting(
+        "keyed",
+        "how set_rng_seed/random_seed turn one 32-bit seed into every generator's state: keyed = each word from the "
+        "keyed stream (independent lanes); curand_lane_offset = cuRAND's curand_init(seed, 0, 0) state plus "
+        "generator_index * 0x9E3779 added to every word (the nki-library lane decorrelation)",
+        area="rng", choices=("keyed", "curand_lane_offset"),
+    )
+
     # ---- MX micro-scaling --------------------------------------------------------------------------------------
     mx_convention: str = _setting(
         "hw",
