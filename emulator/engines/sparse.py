@@ -10,6 +10,11 @@ moving row that only pruned positions select does not reach the output. The kept
 logical k order by the Tensor Engine's own accumulation model (the ``accumulation`` setting), each at its logical
 position, so that for finite data the result is bit-identical to ``nc_matmul`` on the decompressed stationary
 (apart from the sign of an exactly-zero sum) under every model. PSUM semantics are ``nc_matmul``'s.
+
+The products are formed by :func:`emulator.engines.accumulate.matmul_accumulate` (its ``keep`` mask makes a pruned
+position an exact +0 product whatever the moving row holds) and stored by :func:`~emulator.engines.accumulate.
+psum_write`, the same functions ``nc_matmul`` uses, so every accumulation, fp32-product, denormal and NaN setting
+applies unchanged.
 """
 
 from __future__ import annotations
@@ -142,8 +147,13 @@ def nc_matmul_sparse(values: np.ndarray, tags: np.ndarray, moving: np.ndarray, m
     keep = _kept_mask(np.asarray(tags), kc, mcols, m, n)  # validates tags (dtype, shape, range, repeats)
     stationary = _sp.decompress(values, tags, m, n, axis=0)
     fp32 = "float32" in (st_fmt, mv_fmt)
+    mv32 = moving.astype(np.float32)
+    # A pruned position contributes an exact +0 either way; the masked kernel is only needed where it would meet
+    # a NaN or inf (0 x NaN). Elsewhere the dense kernel is faster and differs at most in the sign of a zero sum.
+    if np.isfinite(mv32[(~keep).any(axis=1)]).all():
+        keep = None
     result = _accumulate.matmul_accumulate(
-        stationary.astype(np.float32), moving.astype(np.float32), get_settings().accumulation,
+        stationary.astype(np.float32), mv32, get_settings().accumulation,
         fp32_mode=get_settings().fp32_matmul if fp32 else "fp32", keep=keep,
     )
     return _accumulate.psum_write(result, psum, psum_dtype)
