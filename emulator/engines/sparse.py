@@ -19,77 +19,15 @@ applies unchanged.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from ..config import get_settings
-from ..errors import DtypeError, ShapeError
-from ..numerics import formats as _formats
+from ..errors import ShapeError
 from ..numerics import sparsity as _sp
-from . import accumulate as _accumulate
+from . import accumulate as _acc
+from . import tensor as _tensor
 
-__all__ = ["nc_matmul_sparse", "MAX_COMPRESSED_PARTITIONS"]
-
-#: Compressed stationary partitions (PE rows) the array takes in one instruction.
-MAX_COMPRESSED_PARTITIONS = 128
-#: Stationary free size (PE columns).
-MAX_STATIONARY_FREE = 128
-#: Moving free size per PSUM dtype on v4 (all 8 PSUM banks).
-MAX_MOVING_FREE = {"float32": 4096, "bfloat16": 8192}
-_TE_DTYPES = ("float32", "bfloat16", "float16", "float8_e5m2", "float8_e4m3", "float8_e4m3fn")
-
-
-def _as_operand(x: Any, name: str) -> np.ndarray:
-    if not isinstance(x, np.ndarray):
-        raise DtypeError(f"nc_matmul_sparse: {name} must be a NumPy array (float32 or ml_dtypes), got {type(x).__name__}")
-    if x.ndim != 2:
-        raise ShapeError(f"nc_matmul_sparse: {name} must be 2-D [partitions, free], got shape {x.shape}")
-    return x
-
-
-def _check_dtypes(values: np.ndarray, moving: np.ndarray) -> tuple[str, str]:
-    """The Tensor Engine's input dtypes and mixing rules (reference 2.2), as nc_matmul applies them."""
-    names = []
-    for name, arr in (("values", values), ("moving", moving)):
-        try:
-            fmt = _formats.get(arr.dtype).name
-        except (TypeError, ValueError):
-            fmt = None
-        if fmt not in _TE_DTYPES:
-            raise DtypeError(f"nc_matmul_sparse: {name} has dtype {arr.dtype}; the Tensor Engine takes "
-                             f"{', '.join(_TE_DTYPES)}")
-        names.append(fmt)
-    st_fmt, mv_fmt = names
-    if ("float32" in names) and st_fmt != mv_fmt:
-        raise DtypeError(f"nc_matmul_sparse: values is {st_fmt} and moving is {mv_fmt}; an fp32 operand needs an "
-                         "fp32 (or tf32) partner")
-    if {"float8_e4m3", "float8_e4m3fn"} <= set(names):
-        raise DtypeError("nc_matmul_sparse: legacy float8_e4m3 and OCP float8_e4m3fn operands cannot be mixed")
-    return st_fmt, mv_fmt
-
-
-def _check_psum(psum: Any, psum_dtype: Any, mcols: int, ncols: int) -> str:
-    if psum is not None:
-        if not isinstance(psum, np.ndarray):
-            raise DtypeError(f"nc_matmul_sparse: psum must be a NumPy array, got {type(psum).__name__}")
-        try:
-            psum_dtype = _formats.get(psum.dtype).name
-        except (TypeError, ValueError):
-            psum_dtype = str(psum.dtype)
-        if psum.shape != (mcols, ncols):
-            raise ShapeError(f"nc_matmul_sparse: psum has shape {psum.shape}; the result is [{mcols}, {ncols}]")
-    else:
-        try:
-            psum_dtype = _formats.get(psum_dtype).name
-        except (TypeError, ValueError):
-            psum_dtype = str(psum_dtype)
-    if psum_dtype not in MAX_MOVING_FREE:
-        raise DtypeError(f"nc_matmul_sparse: PSUM holds float32 or bfloat16 on trn3, got {psum_dtype}")
-    if ncols > MAX_MOVING_FREE[psum_dtype]:
-        raise ShapeError(f"nc_matmul_sparse: moving has free size {ncols}; a {psum_dtype} PSUM tile takes at most "
-                         f"{MAX_MOVING_FREE[psum_dtype]} (all 8 banks)")
-    return psum_dtype
+__all__ = ["nc_matmul_sparse"]
 
 
 def _kept_mask(tags: np.ndarray, kc: int, mcols: int, m: int, n: int) -> np.ndarray:
@@ -98,19 +36,24 @@ def _kept_mask(tags: np.ndarray, kc: int, mcols: int, m: int, n: int) -> np.ndar
     return _sp.decompress(ones, tags, m, n, axis=0).astype(bool)
 
 
-def nc_matmul_sparse(values: np.ndarray, tags: np.ndarray, moving: np.ndarray, m: int, n: int,
-                     psum: np.ndarray | None = None, psum_dtype: Any = "float32") -> np.ndarray:
+def nc_matmul_sparse(values, tags, moving, m: int, n: int, psum=None, psum_dtype="float32", *,
+                     accumulate: bool | None = None, values_fmt: str | None = None, moving_fmt: str | None = None,
+                     accumulation: str | None = None, site: int = 0):
     """``psum[M, N] (+)= decompress(values, tags).T @ moving`` through the sparse datapath.
 
     Parameters
     ----------
-    values : ``[Kc, M]`` compressed stationary (``Kc <= 128``, a multiple of ``m``; ``M <= 128``), any dtype
-        ``nc_matmul`` takes (float32, bfloat16, float16, float8_e5m2, float8_e4m3, float8_e4m3fn).
+    values : ``[Kc, M]`` compressed stationary (``Kc <= 128``, a multiple of ``m``; ``M <= 128``): an array of any
+        dtype ``nc_matmul`` takes (float32 for fp32/tf32, ml_dtypes bfloat16, float16, float8_e5m2, float8_e4m3,
+        float8_e4m3fn) or an SBUF Tensor.
     tags : ``[Kc, ceil(M / 4)]`` uint16 tag words from :func:`emulator.numerics.sparsity.compress` (axis 0).
-    moving : ``[Kc * n / m, N]`` moving operand in logical k order; dtype rules as ``nc_matmul``.
+    moving : ``[Kc * n / m, N]`` moving operand in logical k order (array or SBUF Tensor); dtype rules as
+        ``nc_matmul`` (fp32/tf32 only with fp32/tf32, float8_e4m3 never with float8_e4m3fn).
     m, n : the pattern (4:16, 4:12, 4:8, 2:8, 2:4, 1:4 or 1:2).
-    psum, psum_dtype : as ``nc_matmul``: ``psum=None`` writes a new PSUM tile of ``psum_dtype`` (float32 or
-        bfloat16); a ``psum`` array is the accumulation target.
+    psum, psum_dtype, accumulate, accumulation, site : exactly as ``nc_matmul``: ``psum=None`` returns a new PSUM
+        tile of ``psum_dtype`` (float32 or bfloat16); a ``psum`` array or PSUM Tensor is updated in place (added to
+        unless ``accumulate=False``) and returned.
+    values_fmt, moving_fmt : ``"tfloat32"`` to read a float32 array as tf32 (as ``stationary_fmt`` of nc_matmul).
 
     Returns
     -------
@@ -125,35 +68,39 @@ def nc_matmul_sparse(values: np.ndarray, tags: np.ndarray, moving: np.ndarray, m
     >>> emu.nc_matmul_sparse(values, tags, x, 2, 4)
     array([[-1.]], dtype=float32)
     """
+    instr = "nc_matmul_sparse"
     m, n = _sp.check_pattern(m, n)
-    values = _as_operand(values, "values")
-    moving = _as_operand(moving, "moving")
-    kc, mcols = values.shape
-    if kc > MAX_COMPRESSED_PARTITIONS:
-        raise ShapeError(f"nc_matmul_sparse: values has {kc} partitions; the Tensor Engine takes at most "
-                         f"{MAX_COMPRESSED_PARTITIONS} compressed stationary partitions")
+    st, sf = _tensor._matmul_operand(values, "values", values_fmt, instr)
+    mv, mf = _tensor._matmul_operand(moving, "moving", moving_fmt, instr)
+    _tensor._check_mix(sf, mf, instr)
+    if st.ndim != 2 or mv.ndim != 2:
+        raise ShapeError(f"{instr}: values and moving are 2-D [partitions, free], got {st.shape} and {mv.shape}")
+    kc, mcols = st.shape
+    if kc > _tensor.PMAX:
+        raise ShapeError(f"{instr}: values has {kc} partitions; the Tensor Engine takes at most {_tensor.PMAX} "
+                         "compressed stationary partitions")
     if kc % m:
-        raise ShapeError(f"nc_matmul_sparse: values has {kc} partitions, not a multiple of m={m} ({m}:{n} keeps "
-                         f"{m} entries per group)")
-    if mcols > MAX_STATIONARY_FREE:
-        raise ShapeError(f"nc_matmul_sparse: values has free size {mcols}; the Tensor Engine takes at most "
-                         f"{MAX_STATIONARY_FREE} stationary columns")
+        raise ShapeError(f"{instr}: values has {kc} partitions, not a multiple of m={m} ({m}:{n} keeps {m} entries "
+                         "per group)")
+    if mcols > _tensor.PMAX:
+        raise ShapeError(f"{instr}: values has free size {mcols}; the Tensor Engine takes at most {_tensor.PMAX} "
+                         "stationary columns")
     k_logical = kc // m * n
-    if moving.shape[0] != k_logical:
-        raise ShapeError(f"nc_matmul_sparse: moving has {moving.shape[0]} partitions; {kc} compressed partitions "
-                         f"of a {m}:{n} stationary stand for {k_logical} logical rows")
-    st_fmt, mv_fmt = _check_dtypes(values, moving)
-    psum_dtype = _check_psum(psum, psum_dtype, mcols, moving.shape[1])
+    if mv.shape[0] != k_logical:
+        raise ShapeError(f"{instr}: moving has {mv.shape[0]} partitions; {kc} compressed partitions of a {m}:{n} "
+                         f"stationary stand for {k_logical} logical rows")
+    pd = _tensor._psum_dtype(psum, psum_dtype)
+    if mv.shape[1] > _tensor.MAX_MOVING_FREE[pd]:
+        raise ShapeError(f"{instr}: moving has free size {mv.shape[1]}; a {pd} PSUM output holds at most "
+                         f"{_tensor.MAX_MOVING_FREE[pd]} (8 banks)")
     keep = _kept_mask(np.asarray(tags), kc, mcols, m, n)  # validates tags (dtype, shape, range, repeats)
-    stationary = _sp.decompress(values, tags, m, n, axis=0)
-    fp32 = "float32" in (st_fmt, mv_fmt)
-    mv32 = moving.astype(np.float32)
+    # decompress the float32 values (exact for every input dtype): the decoded stationary at logical positions
+    stationary = _sp.decompress(st, tags, m, n, axis=0)
     # A pruned position contributes an exact +0 either way; the masked kernel is only needed where it would meet
     # a NaN or inf (0 x NaN). Elsewhere the dense kernel is faster and differs at most in the sign of a zero sum.
-    if np.isfinite(mv32[(~keep).any(axis=1)]).all():
+    if np.isfinite(mv[(~keep).any(axis=1)]).all():
         keep = None
-    result = _accumulate.matmul_accumulate(
-        stationary.astype(np.float32), mv32, get_settings().accumulation,
-        fp32_mode=get_settings().fp32_matmul if fp32 else "fp32", keep=keep,
-    )
-    return _accumulate.psum_write(result, psum, psum_dtype)
+    wide = sf in ("float32", "tfloat32") or mf in ("float32", "tfloat32")
+    result = _acc.matmul_accumulate(stationary, mv, accumulation,
+                                    fp32_mode=get_settings().fp32_matmul if wide else "fp32", keep=keep)
+    return _tensor._finish(result, psum, pd, accumulate, site, instr)
