@@ -224,10 +224,36 @@ class Settings:
     # ---- collectives -------------------------------------------------------------------------------------------
     collective_algorithm: str = _setting(
         "ring", "default collective schedule", area="collectives",
-        choices=("ring", "tree", "recursive_doubling", "hierarchical", "rank_order"),
+        choices=("ring", "tree", "recursive_doubling", "recursive_halving", "hierarchical", "mesh", "rank_order"),
     )
     collective_timeout: float = _setting(
         30.0, "seconds a rank waits for a peer before the watchdog aborts the collective", area="collectives",
+    )
+    collective_accumulation: str = _setting(
+        "float32",
+        "how one reduction step (a DMA op folding up to collective_dma_inputs buffers) computes: float32 = fold in "
+        "fp32, round once to the buffer dtype (Neuron dma_compute); dtype = round to the buffer dtype after every "
+        "binary op (NCCL-style chained adds)",
+        area="collectives", choices=("float32", "dtype"),
+    )
+    collective_dma_inputs: int = _setting(
+        16, "most buffers one DMA reduce op folds (dma_compute takes up to 16 sources); longer folds are split",
+        area="collectives",
+    )
+    collective_channels: int = _setting(
+        1, "channels: the buffer splits into this many contiguous parts, each with its own ring/tree order",
+        area="collectives",
+    )
+    collective_server_ranks: int = _setting(
+        16, "ranks per server for the hierarchical algorithm (4 chips x 4 ranks at LNC=2 on a Gen2 server)",
+        area="collectives",
+    )
+    collective_topology: str = _setting(
+        "gen2", "UltraServer generation of the cost model: gen2 = 144 chips (36 servers x 4), gen1 = 64 (4 x 16)",
+        area="collectives", choices=("gen2", "gen1"),
+    )
+    collective_ranks_per_chip: int = _setting(
+        4, "ranks per chip in the cost model (4 at LNC=2, the default; 8 at LNC=1)", area="collectives",
     )
 
     def replace(self, **overrides: Any) -> "Settings":
@@ -312,6 +338,13 @@ def _check_nonnegative(name: str):
     return check
 
 
+def _check_int_range(name: str, lo: int, hi: int):
+    def check(value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise SettingsError(f"setting {name!r}: {value!r} must be an integer in {lo}..{hi}")
+    return check
+
+
 def _check_fp4_lut(value: str) -> None:
     if value == "e2m1":
         return
@@ -334,6 +367,10 @@ _CHECKS = {
     "sr_scope": _check_sr_scope,
     "sr_bits": _check_nonnegative("sr_bits"),
     "collective_timeout": _check_nonnegative("collective_timeout"),
+    "collective_dma_inputs": _check_int_range("collective_dma_inputs", 2, 1 << 16),
+    "collective_channels": _check_int_range("collective_channels", 1, 64),
+    "collective_server_ranks": _check_int_range("collective_server_ranks", 1, 1 << 20),
+    "collective_ranks_per_chip": _check_int_range("collective_ranks_per_chip", 1, 64),
 }
 
 
