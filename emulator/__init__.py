@@ -44,7 +44,7 @@ _LAZY = {
     "nc_matmul": ("emulator.engines.tensor", "nc_matmul"),
     "nc_matmul_mx": ("emulator.engines.tensor", "nc_matmul_mx"),
     "nc_transpose": ("emulator.engines.tensor", "nc_transpose"),
-    "nc_matmul_sparse": ("emulator.engines.tensor", "nc_matmul_sparse"),
+    "nc_matmul_sparse": ("emulator.engines.sparse", "nc_matmul_sparse"),
     "matmul": ("emulator.engines.matmul", "matmul"),
     "explain": ("emulator.explain", None),
     "engines": ("emulator.engines", None),

@@ -12,3 +12,9 @@ settings.register_profile(
 )
 settings.register_profile("thorough", deadline=None, max_examples=5000, suppress_health_check=list(HealthCheck))
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+# scripts/ holds the exhaustive sweep that the slow tests import
+import pathlib  # noqa: E402
+import sys  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "scripts"))

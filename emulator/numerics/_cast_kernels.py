@@ -122,7 +122,7 @@ def _encode_finite(neg, sig, k, e, p):
         mag = (np.int64(et - emin) << mbits) + q
     else:  # no subnormals (e8m0fnu): code 0 is 2^emin, the implicit bit is not stored
         mag = (np.int64(et - emin) << mbits) + q - (np.int64(1) << mbits)
-        if p[9] == 0 and e == emin and sig != (np.int64(1) << (e - k)):
+        if p[9] == 0 and p[7] == 0 and e == emin and sig != (np.int64(1) << (e - k)):
             mag = np.int64(1)  # ml_dtypes: every value in (2^-127, 2^-126) becomes 2^-126
         if mag < 0:
             mag = np.int64(0)
@@ -298,7 +298,7 @@ def _encode_numpy(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
     mag = ((et - emin) << mbits) + q
     if subn == 0:
         mag = mag - (np.int64(1) << mbits)
-        if e8even == 0:
+        if e8even == 0 and not rtz:
             exact_pow2 = sig == (np.int64(1) << np.clip(e - k, 0, 62))
             mag = np.where((e == emin) & ~exact_pow2, 1, mag)
         mag = np.maximum(mag, 0)

@@ -93,7 +93,8 @@ def cast(x, fmt, rounding: str | None = None, saturate: bool | None = None, seed
     arr = as_float_array(x)
     if arr.dtype == np.float64 and s.wide_input == "via_fp32":
         arr = arr.astype(np.float32)
-    arr = np.ascontiguousarray(arr)
+    if not arr.flags.c_contiguous:  # (np.ascontiguousarray would turn a 0-d array into 1-d)
+        arr = arr.copy(order="C")
     if not fmt.has_nan and s.fp4_nan == "raise" and np.isnan(arr).any():
         first = tuple(int(i) for i in np.argwhere(np.isnan(arr))[0])
         raise ValueError(f"cast: x holds NaN at index {first}; {fmt.name} has no NaN code (setting fp4_nan='raise')")
@@ -131,7 +132,8 @@ def _decode_table(codes: np.ndarray, fmt: Format) -> np.ndarray:
         val = np.where(full_exp & (mant == 0), np.inf, val)
         val = np.where(full_exp & (mant != 0), np.nan, val)
     elif fmt.nan_kind == "all_ones":
-        val = np.where(c == (fmt.magnitude_mask >> fmt.pad_bits), np.nan, val)
+        mag_mask = fmt.magnitude_mask >> fmt.pad_bits
+        val = np.where((c & mag_mask) == mag_mask, np.nan, val)
     val = np.where(neg, -val, val)
     return val.astype(np.float32)
 
