@@ -23,19 +23,21 @@ parameter tuple of :func:`cast_params` (saturating for the ocp convention: that 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .._jit import dispatch, njit, prange
 from ._cast_kernels import _bit_length, _encode_finite, encode_array, encode_f32
 
-__all__ = ["quantize_groups", "group_exponents", "dequantize_groups", "fast_params"]
+__all__ = ["quantize_groups", "group_exponents", "dequantize_groups", "fast_params", "bf16_table"]
 
 
 def fast_params(p: tuple) -> tuple:
     """Constants of the in-range fast path (an integer round on the fp32 pattern of the scaled value).
 
-    (shift, half-1, rebias, smallest normal exponent field, overflow magnitude, rtz) for a signed target format with
-    subnormals, derived from the cast parameter tuple ``p``.
+    (shift, half-1, rebias, smallest normal exponent field, overflow magnitude, rtz, subnormal shift offset) for a
+    signed target format with subnormals, derived from the cast parameter tuple ``p``.
     """
     mbits, emin = p[0], p[1]
     shift = 23 - mbits
@@ -47,7 +49,28 @@ def fast_params(p: tuple) -> tuple:
         over = p[12]
     else:
         over = p[11]
-    return (shift, half_m1, rebias, emin + 127, over, p[7])
+    return (shift, half_m1, rebias, emin + 127, over, p[7], emin - mbits + 150)
+
+
+@functools.lru_cache(maxsize=64)
+def bf16_table(p: tuple) -> tuple[np.ndarray, int, int]:
+    """(codes, lo, hi): the magnitude code of every bf16-precision quotient ``(1 + m/128) * 2^(ey-127)`` for
+    exponent fields ey in [lo, hi] (row-major, 128 mantissas a row), encoded by the lead's exact encoder.
+
+    Below lo every quotient is under half the target's smallest subnormal (code 0); at and above hi every quotient
+    overflows (the overflow code of ``p``): so clamping ey into [lo, hi] is exact.
+    """
+    mbits, emin = p[0], p[1]
+    emax = (p[10] >> mbits) - (1 - emin)  # exponent of the largest finite value
+    lo = max(1, emin + 127 - mbits - 3)
+    hi = emax + 127 + 2
+    ey = np.arange(lo, hi + 1, dtype=np.uint32)[:, None]
+    bits = (ey << 23) | (np.arange(128, dtype=np.uint32)[None, :] << 16)
+    out = np.empty(bits.shape, np.uint8)
+    encode_array(np.ascontiguousarray(bits).view(np.float32), out, p)
+    table = out.reshape(-1)  # positive quotients: magnitude codes
+    table.setflags(write=False)
+    return table, lo, hi
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -73,27 +96,44 @@ def _group_scale(amax, special, conv_off, pol, underflow):
 
 @njit
 def _encode_scaled(b, se, p, fp):
-    """Code of the exact value (fp32 pattern ``b``) / 2**se, rounded once."""
+    """Code of the exact value (fp32 pattern ``b``) / 2**se, rounded once.
+
+    The scalar statement of what the kernel's branch-free loop computes (the kernel calls it only for fp32
+    subnormals, inf and NaN): fp32-normal inputs round on the bit pattern (the round-and-carry of the lead's
+    ``_encode_f32_fast``, applied to the quotient's exponent); the rest goes through the general encoder of
+    :mod:`._cast_kernels`.
+    """
     a = b & 0x7FFFFFFF
     ex = a >> 23
-    if ex == 0xFF or a == 0:
-        return encode_f32(b, p)
-    neg = b >> 31
-    ey = ex - se
-    if ex != 0 and ey >= fp[3] and ey <= 254:
-        # the quotient is an fp32 normal at or above the target's smallest normal: round on its bit pattern
-        y = a - (se << 23)
-        if fp[5] == 1:
-            r = y >> fp[0]
-        else:
-            r = (y + fp[1] + ((y >> fp[0]) & 1)) >> fp[0]
-        mag = r - fp[2]
-        if mag > p[10]:
-            mag = fp[4]
-        return (neg * p[4]) | mag
+    if ex >= 1 and ex <= 254:
+        ey = ex - se  # exponent field of the quotient (may leave fp32's range: only the integer matters)
+        if ey >= fp[3]:  # a normal of the target, or overflow
+            y = a - (se << 23)
+            if fp[5] == 1:
+                r = y >> fp[0]
+            else:
+                r = (y + fp[1] + ((y >> fp[0]) & 1)) >> fp[0]
+            mag = r - fp[2]
+            if mag > p[10]:
+                mag = fp[4]
+        else:  # a subnormal of the target (or zero): round the significand to the subnormal quantum
+            s2 = fp[6] - ey
+            if s2 > 25:
+                mag = np.int64(0)
+            else:
+                sig = (a & 0x7FFFFF) | 0x800000
+                mag = sig >> s2
+                if fp[5] == 0:
+                    rem = sig - (mag << s2)
+                    half = np.int64(1) << (s2 - 1)
+                    if rem > half or (rem == half and (mag & 1) == 1):
+                        mag += 1
+        return ((b >> 31) * p[4]) | mag
+    if a == 0:
+        return (b >> 31) * p[4]
     if ex == 0:
-        return _encode_finite(neg, a, np.int64(-149 - se), _bit_length(a) - 150 - se, p)
-    return _encode_finite(neg, (a & 0x7FFFFF) | 0x800000, ex - 150 - se, ex - 127 - se, p)
+        return _encode_finite(b >> 31, a, np.int64(-149 - se), _bit_length(a) - 150 - se, p)
+    return encode_f32(b, p)
 
 
 @njit
@@ -136,8 +176,55 @@ def _group_amax(src, absmask, g0, R, J, C, amax):
                 amax[j] = m
 
 
+@njit
+def _encode_row(src, shift, row, se_f, p, fp, codes):
+    """Encode one row of fp32-normal elements without branches (so that it vectorises); zeros come out as signed
+    zeros. Returns how many elements need the general encoder (fp32 subnormals, inf, NaN); their codes here are junk.
+    """
+    sh, hm1, rebias, minf, over, rtz, suboff = fp
+    rne = 1 - rtz
+    maxmag = p[10]
+    sbit = p[4]
+    nrare = 0
+    for f in range(src.shape[1]):
+        s = se_f[f]
+        b = np.int64(src[row, f]) << shift
+        a = b & 0x7FFFFFFF
+        ex = a >> 23
+        ey = ex - s  # the quotient's exponent field (only the integer matters)
+        y = a - (s << 23)  # the quotient's bit pattern when it is an fp32 normal
+        magn = ((y + (hm1 + ((y >> sh) & 1)) * rne) >> sh) - rebias
+        magn = over if magn > maxmag else magn
+        s2 = min(max(suboff - ey, 1), 40)  # below the target's smallest normal: round to the subnormal quantum
+        sig = (a & 0x7FFFFF) | 0x800000
+        mags = (sig + (((np.int64(1) << (s2 - 1)) - 1 + ((sig >> s2) & 1)) * rne)) >> s2
+        mag = magn if ey >= minf else mags
+        mag = 0 if a == 0 else mag
+        codes[row, f] = ((b >> 31) * sbit) | mag
+        nrare += ((ex == 0) & (a != 0)) | (ex == 255)
+    return nrare
+
+
+@njit
+def _encode_row_bf16(src, row, se_f, table, lo, hi, sbit, codes):
+    """The bf16 twin of :func:`_encode_row`: a bf16 quotient has 7 mantissa bits, so its code is a table lookup
+    indexed by (exponent field clamped to [lo, hi], mantissa); rows lo and hi are constant (all zero / all overflow).
+    """
+    nrare = 0
+    for f in range(src.shape[1]):
+        b = np.int64(src[row, f])
+        a = b & 0x7FFF
+        ex = a >> 7
+        ey = min(max(ex - se_f[f], lo), hi)
+        mag = np.int64(table[((ey - lo) << 7) | (a & 0x7F)])
+        mag = 0 if a == 0 else mag
+        codes[row, f] = ((b >> 15) * sbit) | mag
+        nrare += ((ex == 0) & (a != 0)) | (ex == 255)
+    return nrare
+
+
 @njit(parallel=True)
-def _quantize_nb(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales):
+def _quantize_nb(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales, table, tlo, thi):
     P, F = src.shape
     G = P // R
     J = F // C
@@ -147,46 +234,36 @@ def _quantize_nb(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, co
         amax = np.empty(J, src.dtype)
         _group_amax(src, absmask, g0, R, J, C, amax)
         se = np.empty(J, np.int64)
-        lo = np.empty(J, np.int64)
-        hi = np.empty(J, np.int64)
+        nan_group = np.empty(J, np.int64)
         for j in range(J):
             a = np.int64(amax[j]) << shift
             special = a >= 0x7F800000
             if special and pol == 1:
                 a = _finite_amax(src, shift, g0, R, j * C, C)
-            code, s, nan_group = _group_scale(a, special, conv_off, pol, underflow)
+            code, s, ng = _group_scale(a, special, conv_off, pol, underflow)
             scales[g, j] = code
             se[j] = s
-            # magnitude patterns whose quotient is an fp32 normal at or above the target's smallest normal take the
-            # integer fast path; nan_group empties the range so those groups go through the slow branch
-            lo[j] = max(1, fp[3] + s) << 23
-            hi[j] = min(255, 255 + s) << 23
-            if nan_group:
-                lo[j] = 0x7FFFFFFF
-                hi[j] = 0
+            nan_group[j] = ng
+        se_f = np.empty(F, np.int64)
+        for j in range(J):
+            for c in range(C):
+                se_f[j * C + c] = se[j]
         for r in range(R):
             row = g0 + r
+            if shift == 16:
+                nrare = _encode_row_bf16(src, row, se_f, table, tlo, thi, p[4], codes)
+            else:
+                nrare = _encode_row(src, shift, row, se_f, p, fp, codes)
+            if nrare:
+                for f in range(F):  # fp32 subnormals, inf, NaN: the general encoder
+                    b = np.int64(src[row, f]) << shift
+                    ex = (b >> 23) & 0xFF
+                    if ex == 255 or (ex == 0 and (b & 0x7FFFFF) != 0):
+                        codes[row, f] = _encode_scaled(b, se_f[f], p, fp)
             for j in range(J):
-                s = se[j]
-                l = lo[j]
-                h = hi[j]
-                for c in range(C):
-                    b = np.int64(src[row, j * C + c]) << shift
-                    a = b & 0x7FFFFFFF
-                    if a >= l and a < h:
-                        y = a - (s << 23)
-                        if fp[5] == 1:
-                            rr = y >> fp[0]
-                        else:
-                            rr = (y + fp[1] + ((y >> fp[0]) & 1)) >> fp[0]
-                        mag = rr - fp[2]
-                        if mag > p[10]:
-                            mag = fp[4]
-                        codes[row, j * C + c] = ((b >> 31) * p[4]) | mag
-                    elif l > h:
+                if nan_group[j] == 1:
+                    for c in range(C):
                         codes[row, j * C + c] = nan_code
-                    else:
-                        codes[row, j * C + c] = _encode_scaled(b, s, p, fp)
 
 
 @njit(parallel=True)
@@ -255,7 +332,7 @@ def _exponents_np(src, shift, R, C, conv_off, pol, underflow, scales, se, nan_gr
     nan_group[...] = ng
 
 
-def _quantize_np(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales):
+def _quantize_np(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales, table, tlo, thi):
     P, F = src.shape
     G, J = P // R, F // C
     se = np.empty((G, J), np.int64)
@@ -283,10 +360,12 @@ def _dequantize_np(codes, scales, R, C, vtab, ftab, out):
 
 
 quantize_groups = dispatch(_quantize_nb, _quantize_np)
-quantize_groups.__doc__ = """quantize_groups(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales)
+quantize_groups.__doc__ = """quantize_groups(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales,
+table, tlo, thi)
 
 Quantise every R x C group of the 2-D bit-pattern array ``src`` into ``codes`` (uint8, shape of src) and ``scales``
-(uint8 [P//R, F//C]). See the module docstring for the rules."""
+(uint8 [P//R, F//C]). ``table, tlo, thi`` come from :func:`bf16_table` (used for bf16 input only). See the module
+docstring for the rules."""
 
 group_exponents = dispatch(_exponents_nb, _exponents_np)
 group_exponents.__doc__ = """group_exponents(src, shift, R, C, conv_off, pol, underflow, scales, se, nan_group)
