@@ -1,0 +1,172 @@
+"""emu.matmul (tiled driver), the memory model, the cost model and explain."""
+
+import ml_dtypes
+import numpy as np
+import pytest
+from hypothesis import given, settings as hsettings, strategies as hs
+
+import emulator as emu
+from emulator.engines.memory import Memory
+
+F32 = np.float32
+
+
+@pytest.fixture(params=["numba", "numpy"])
+def path(request):
+    with emu.settings(numba=request.param == "numba"):
+        yield request.param
+
+
+def tiled_ref(st, mv, ktile):
+    """Independent reference: per K tile a plain np.float32 loop from +0, tiles added in order."""
+    out = None
+    for k0 in range(0, st.shape[0], ktile):
+        part = np.zeros((st.shape[1], mv.shape[1]), F32)
+        for k in range(k0, min(st.shape[0], k0 + ktile)):
+            part = (part + np.outer(st[k], mv[k]).astype(F32)).astype(F32)
+        out = part if out is None else (out + part).astype(F32)
+    return out
+
+
+def bits(x):
+    return np.asarray(x, F32).view(np.uint32)
+
+
+@pytest.mark.parametrize("fmt,dt", [("bfloat16", ml_dtypes.bfloat16), ("float16", np.float16),
+                                    ("float8_e4m3fn", ml_dtypes.float8_e4m3fn), ("float8_e5m2", ml_dtypes.float8_e5m2),
+                                    ("float32", F32)])
+def test_tiled_matches_reference(path, fmt, dt):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((130, 300)).astype(F32)
+    b = rng.standard_normal((300, 515)).astype(F32)
+    got = emu.matmul(a, b, fmt)
+    want = tiled_ref(a.T.astype(dt).astype(F32), b.astype(dt).astype(F32), 128)
+    assert got.shape == (130, 515) and (bits(got) == bits(want)).all()
+
+
+@pytest.mark.parametrize("fmt", ["mxfp8_e4m3", "mxfp8_e5m2", "mxfp4"])
+def test_mx_matches_dequantized_reference(path, fmt):
+    el = {"mxfp8_e4m3": "float8_e4m3fn", "mxfp8_e5m2": "float8_e5m2", "mxfp4": "float4_e2m1fn"}[fmt]
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((20, 1000)).astype(F32)
+    b = rng.standard_normal((1000, 24)).astype(F32)
+    got = emu.matmul(a, b, fmt)
+    pad = -1000 % 32
+    qa = emu.mx.quantize_operand(np.pad(a.T, ((0, pad), (0, 0))), el)
+    qb = emu.mx.quantize_operand(np.pad(b, ((0, pad), (0, 0))), el)
+    st = emu.mx.dequantize_operand(*qa, el)
+    mv = emu.mx.dequantize_operand(*qb, el)
+    assert (bits(got) == bits(tiled_ref(st, mv, 512))).all()
+
+
+def test_fp32_error_bound_large():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((256, 2048)).astype(F32)
+    b = rng.standard_normal((2048, 256)).astype(F32)
+    got = emu.matmul(a, b, "float32")
+    exact = a.astype(np.float64) @ b.astype(np.float64)
+    # sequential fp32: |error| <= (K + 1) u sum |a||b| with u = 2^-24 (products and adds each round once)
+    bound = (2048 + 1) * 2.0 ** -24 * (np.abs(a).astype(np.float64) @ np.abs(b))
+    assert (np.abs(got - exact) <= bound).all()
+
+
+def test_bf16_psum_rounds_each_k_tile(path):
+    a = np.full((1, 384), 1.0, F32)
+    b = np.full((384, 1), 2.0 ** -8, F32)
+    b[:128] = 1.0  # first K tile sums to 128 (bf16 ulp 1 there); the next two tiles add 0.5 each
+    assert emu.matmul(a, b, "bfloat16", psum_dtype="bfloat16")[0, 0] == 128.0  # 128.5 ties to even, twice
+    assert emu.matmul(a, b, "bfloat16")[0, 0] == 129.0  # fp32 PSUM keeps both halves
+    b[128:] = 2.0 ** -7
+    assert emu.matmul(a, b, "bfloat16", psum_dtype="bfloat16")[0, 0] == 130.0
+
+
+def test_other_models_go_through_the_instructions(path):
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((5, 200)).astype(F32)
+    b = rng.standard_normal((200, 7)).astype(F32)
+    st = a.T.astype(ml_dtypes.bfloat16)
+    mv = b.astype(ml_dtypes.bfloat16)
+    for model in ("pairwise", "exact", "blocked:16"):
+        want = emu.nc_matmul(st[:128], mv[:128], accumulation=model)
+        emu.nc_matmul(st[128:], mv[128:], psum=want, accumulation=model)
+        assert (bits(emu.matmul(a, b, "bf16", accumulation=model)) == bits(want)).all()
+
+
+def test_matmul_errors():
+    with pytest.raises(emu.ShapeError, match="K = 3"):
+        emu.matmul(np.ones((2, 3)), np.ones((4, 2)))
+    with pytest.raises(ValueError, match="fmt"):
+        emu.matmul(np.ones((2, 3)), np.ones((3, 2)), "int8")
+    with pytest.raises(emu.DtypeError):
+        emu.matmul(np.ones((2, 3), np.int32), np.ones((3, 2)))
+
+
+@hsettings(max_examples=25)
+@given(M=hs.integers(1, 140), K=hs.integers(1, 300), N=hs.integers(1, 40), seed=hs.integers(0, 2 ** 31))
+def test_shapes_property(M, K, N, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((M, K)).astype(F32)
+    b = rng.standard_normal((K, N)).astype(F32)
+    got = emu.matmul(a, b, "bfloat16")
+    rows = rng.integers(0, M, 3)
+    st = a[rows].T.astype(ml_dtypes.bfloat16).astype(F32)
+    want = tiled_ref(st, b.astype(ml_dtypes.bfloat16).astype(F32), 128)
+    assert (bits(got[rows]) == bits(want)).all()
+
+
+def test_explain_and_cost(capsys):
+    report = emu.explain.matmul(300, 1000, 700, "bf16")
+    assert "3 stationary" in report and "2 moving" in report and "8 K tiles" in report
+    assert "48 nc_matmul" in report
+    emu.matmul(np.ones((4, 8), F32), np.ones((8, 4), F32), explain=True)
+    assert "matmul [4 x 8] @ [8 x 4]" in capsys.readouterr().out
+    from emulator.engines import cost
+    p = cost.plan_matmul(128, 128, 512, "bfloat16")
+    assert p.pe_cycles == 512 and p.instructions == 1
+    assert cost.plan_matmul(128, 128, 512, "float32").pe_cycles == 4 * 512
+    assert cost.plan_matmul(128, 512, 512, "mxfp8_e4m3").instructions == 1
+
+
+def test_cli_explain(capsys):
+    from emulator import cli
+    assert cli.main(["explain", "matmul", "256", "256", "512", "--fmt", "mxfp4"]) == 0
+    assert "nc_matmul_mx" in capsys.readouterr().out
+
+
+def test_memory_capacity_errors():
+    mem = Memory()
+    with pytest.raises(emu.ShapeError, match="129 partitions"):
+        mem.sbuf((129, 2), F32)
+    with pytest.raises(emu.CapacityError, match="245752"):
+        mem.sbuf((128, 61439), F32, name="big")
+    a = mem.sbuf((128, 61438), F32)  # 245752 bytes: exactly the usable SBUF
+    with pytest.raises(emu.CapacityError, match="no room"):
+        mem.sbuf((1, 1), ml_dtypes.bfloat16)
+    a.free()
+    mem.sbuf((1, 1), ml_dtypes.bfloat16)
+    with pytest.raises(emu.CapacityError, match="2048"):
+        mem.psum((128, 513), F32, name="acc")
+    tiles = [mem.psum((128, 512), F32) for _ in range(8)]
+    assert sorted(t.offset for t in tiles) == [2048 * i for i in range(8)]
+    with pytest.raises(emu.CapacityError, match="PSUM"):
+        mem.psum((128, 1), F32)
+    mem2 = Memory()
+    big = mem2.psum((128, 4096), F32, banks=8)
+    assert big.bytes_per_partition == 16384
+    with pytest.raises(emu.CapacityError):
+        mem2.psum((2, 2), F32)
+    small = [mem2.sbuf((32, 4), F32) for _ in range(4)]
+    assert sorted(t.start_partition for t in small) == [0, 0, 0, 0]  # first fit: same partitions, next offsets
+
+
+def test_memory_uninitialised_modes():
+    mem = Memory()
+    t = mem.sbuf((4, 4), F32, name="t")
+    t.write(np.ones(4, F32), index=0)
+    with pytest.raises(emu.UninitializedReadError, match=r"instr: .*'t'.*index \(1, 0\)"):
+        t.read("instr")
+    assert (t.read("instr", index=0) == 1).all()
+    with emu.settings(uninitialized="ignore"):
+        assert np.isnan(t.read("instr")[1:]).all()
+    with emu.settings(uninitialized="warn"), pytest.warns(UserWarning, match="instr"):
+        t.read("instr")
