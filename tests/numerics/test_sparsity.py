@@ -346,3 +346,30 @@ def test_report_against_direct_computation():
     assert sp.report(np.zeros((4, 2), np.float32), 1, 2).energy_kept == 1.0
     with pytest.raises(ShapeError, match="first axis must be K=32"):
         sp.report(w, 2, 4, moving=np.ones((31, 2)))
+
+
+@pytest.mark.parametrize("m,n", PATTERNS)
+@pytest.mark.parametrize("B", [1, 3, 8, 40])
+def test_compress_kernels_agree(m, n, B):
+    """Both Numba compress kernels (narrow and wide inner axis) and the NumPy twin pick the same slots."""
+    from emulator.numerics import _sparsity_kernels as k
+
+    rng = np.random.default_rng(B * 1000 + n)
+    x = tie_heavy((2, 4 * n, B), np.float32, rng, zero_frac=0.6)
+    x = sp.prune(x, m, n, axis=1)
+    keep = sp.mask(x, m, n, axis=1)
+    x[keep & (rng.random(x.shape) < 0.3)] = -0.0
+    x[~keep & (rng.random(x.shape) < 0.2)] = -0.0  # more signed zeros than free slots in some groups
+    codes = bits(x)
+    outs = []
+    for kernel in (k._compress_codes_nb, k._compress_codes_wide_nb, k._compress_codes_np):
+        values = np.empty((2, 4 * m, B), np.uint32)
+        tags = np.empty((2, 4 * m, B), np.uint8)
+        kernel(codes, np.uint32(0x7FFFFFFF), m, n, values, tags)
+        outs.append((values, tags))
+    for values, tags in outs[1:]:
+        np.testing.assert_array_equal(values, outs[0][0])
+        np.testing.assert_array_equal(tags, outs[0][1])
+    want_vals, want_tags = reference_compress(x, m, n, 1)
+    np.testing.assert_array_equal(outs[0][0], want_vals)
+    np.testing.assert_array_equal(outs[0][1], want_tags)
