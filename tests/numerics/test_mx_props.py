@@ -184,3 +184,15 @@ def test_sr_keeps_nan_groups():
     x4, s = emu.mx.quantize_mx(x.astype(ml_dtypes.bfloat16), E5, rounding="sr", seed=3)
     assert int(s[0, 0]) == 255 and (x4[:8].view(np.uint8) == 0x7E).all()
     assert (s[1:] == 0 - 14 + 127).all() and (x4[8:].view(np.uint8) == 0x74).all()  # 1.0: X = 2^-14, data 2^14
+
+
+@pytest.mark.parametrize("fmt", FMTS)
+def test_sr_numba_and_numpy_paths_agree(fmt):
+    x = _wild((64, 64), 12)
+    outs = []
+    for numba_on in (True, False):
+        with emu.settings(numba=numba_on, mx_fp4_quantize_mx="allow"):
+            outs.append([*emu.mx.quantize(x, fmt, rounding="sr", seed=4, site=2),
+                         *emu.mx.quantize_mx(x.astype(ml_dtypes.bfloat16), fmt, rounding="sr", seed=4)])
+    for a, b in zip(*outs):
+        assert np.array_equal(a, b)
