@@ -12,7 +12,7 @@ from ..errors import DtypeError, ShapeError
 from . import formats as _formats
 from ._cast_kernels import cast_params
 from ._mx_kernels import bf16_table, dequantize_groups, fast_params, group_exponents, quantize_groups
-from .cast import cast, rounding_for
+from .cast import as_float_array, cast, rounding_for
 from .packing import pack_x4, unpack_x4
 
 __all__ = ["element_format", "scale_values", "MXExtensionWarning", "CONVENTIONS", "ELEMENT_FORMATS"]
@@ -67,7 +67,8 @@ def _bits(x, name: str, hw: bool) -> tuple[np.ndarray, int]:
     if dt == np.float32:
         return np.ascontiguousarray(arr).view(np.uint32), 0
     if dt == np.float64:
-        f32 = arr.astype(np.float32)
+        with np.errstate(over="ignore"):
+            f32 = arr.astype(np.float32)
         same = (f32.astype(np.float64) == arr) | (np.isnan(arr) & np.isnan(f32))
         if not same.all():
             bad = arr.reshape(-1)[np.argmin(same.reshape(-1))]
@@ -75,8 +76,6 @@ def _bits(x, name: str, hw: bool) -> tuple[np.ndarray, int]:
                              f"bits); {bad!r} is not a float32. Round it explicitly, e.g. x.astype(np.float32)")
         return np.ascontiguousarray(f32).view(np.uint32), 0
     try:
-        from .cast import as_float_array
-
         wide = as_float_array(arr, name)
     except TypeError as exc:
         raise DtypeError(str(exc)) from None
