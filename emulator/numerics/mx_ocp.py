@@ -34,6 +34,15 @@ def _blocks(n: int, bs: int, pad: bool, name: str) -> int:
     return -(-n // bs)
 
 
+def _padded(flat: np.ndarray, width: int) -> np.ndarray:
+    """``flat`` [rows, n] C-contiguous, zero-padded on the right to ``width`` columns (a copy only when needed)."""
+    if flat.shape[1] == width:
+        return np.ascontiguousarray(flat)
+    out = np.zeros((flat.shape[0], width), flat.dtype)
+    out[:, :flat.shape[1]] = flat
+    return out
+
+
 def quantize(x, fmt, block_size: int = 32, axis: int = -1, convention: str = "ocp", rounding: str | None = None,
              pad: bool = False, *, seed: int | None = None, sr_bits: int | None = None,
              site: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -74,10 +83,9 @@ def quantize(x, fmt, block_size: int = 32, axis: int = -1, convention: str = "oc
     lead, n = moved.shape[:-1], moved.shape[-1]
     nb = _blocks(n, bs, pad, "quantize")
     rows = int(np.prod(lead, dtype=np.int64))
-    flat = np.zeros((rows, nb * bs), bits.dtype)
-    flat[:, :n] = moved.reshape(rows, n)
+    flat = _padded(moved.reshape(rows, n), nb * bs)
     codes, scales = _quantize_core(flat, shift, 1, bs, fmt, convention, rounding, seed, sr_bits, site)
-    codes = np.moveaxis(codes[:, :n].reshape(lead + (n,)), -1, ax)
+    codes = np.moveaxis((codes if n == nb * bs else codes[:, :n]).reshape(lead + (n,)), -1, ax)
     scales = np.moveaxis(scales.reshape(lead + (nb,)), -1, ax)
     return np.ascontiguousarray(codes), np.ascontiguousarray(scales)
 
@@ -109,8 +117,7 @@ def dequantize(codes, scales, fmt, block_size: int = 32, axis: int = -1, pad: bo
         raise ShapeError(f"dequantize: scales must have shape {want} (one per block of {bs} along axis {ax}), "
                          f"got {s.shape}")
     rows = int(np.prod(lead, dtype=np.int64))
-    flat = np.zeros((rows, nb * bs), np.uint8)
-    flat[:, :n] = moved.reshape(rows, n)
+    flat = _padded(moved.reshape(rows, n), nb * bs)
     sc = _scale_codes(np.moveaxis(s, ax, -1).reshape(rows, nb), "dequantize", (rows, nb))
     out = _dequantize_core(flat, sc, 1, bs, fmt, dtype)
     return np.ascontiguousarray(np.moveaxis(out[:, :n].reshape(lead + (n,)), -1, ax))
