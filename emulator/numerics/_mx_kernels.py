@@ -223,8 +223,7 @@ def _encode_row_bf16(src, row, se_f, table, lo, hi, sbit, codes):
     return nrare
 
 
-@njit(parallel=True)
-def _quantize_nb(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales, table, tlo, thi):
+def _quantize_nb_body(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales, table, tlo, thi):
     P, F = src.shape
     G = P // R
     J = F // C
@@ -266,8 +265,7 @@ def _quantize_nb(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, co
                         codes[row, j * C + c] = nan_code
 
 
-@njit(parallel=True)
-def _exponents_nb(src, shift, R, C, conv_off, pol, underflow, scales, se, nan_group):
+def _exponents_nb_body(src, shift, R, C, conv_off, pol, underflow, scales, se, nan_group):
     P, F = src.shape
     G = P // R
     J = F // C
@@ -288,8 +286,7 @@ def _exponents_nb(src, shift, R, C, conv_off, pol, underflow, scales, se, nan_gr
             nan_group[g, j] = ng
 
 
-@njit(parallel=True)
-def _dequantize_nb(codes, scales, R, C, vtab, ftab, out):
+def _dequantize_nb_body(codes, scales, R, C, vtab, ftab, out):
     P, F = codes.shape
     J = F // C
     for row in prange(P):
@@ -302,6 +299,26 @@ def _dequantize_nb(codes, scales, R, C, vtab, ftab, out):
             else:
                 for c in range(C):
                     out[row, j * C + c] = vtab[codes[row, j * C + c]] * f
+
+
+# Each kernel is compiled twice: threaded for big arrays, serial below SERIAL_BELOW elements, where waking the
+# thread pool costs more than it saves (and, on a busy machine, can cost a whole scheduler time slice).
+SERIAL_BELOW = 1 << 18
+
+
+def _sized(body, size_arg: int):
+    threaded, serial = njit(parallel=True)(body), njit(body)
+
+    def run(*args):
+        return (serial if args[size_arg].size < SERIAL_BELOW else threaded)(*args)
+
+    run.threaded, run.serial = threaded, serial
+    return run
+
+
+_quantize_nb = _sized(_quantize_nb_body, 0)
+_exponents_nb = _sized(_exponents_nb_body, 0)
+_dequantize_nb = _sized(_dequantize_nb_body, 0)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -196,3 +196,21 @@ def test_sr_numba_and_numpy_paths_agree(fmt):
                          *emu.mx.quantize_mx(x.astype(ml_dtypes.bfloat16), fmt, rounding="sr", seed=4)])
     for a, b in zip(*outs):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("fmt", [E4, E2])
+def test_threaded_and_serial_kernels_agree(fmt, monkeypatch):
+    """Small arrays run a serial build of each kernel, big ones the threaded build: both must give the same bits."""
+    from emulator.numerics import _mx_kernels
+
+    x = _wild((256, 128), 21)
+    results = []
+    for limit in (0, 1 << 40):  # everything threaded, then everything serial
+        monkeypatch.setattr(_mx_kernels, "SERIAL_BELOW", limit)
+        with emu.settings(mx_fp4_quantize_mx="allow"):
+            r = [*emu.mx.quantize_mx(x.astype(ml_dtypes.bfloat16), fmt), *emu.mx.quantize(x, fmt, block_size=16),
+                 *emu.mx.quantize_operand(x, fmt, rounding="sr", seed=1)]
+            r.append(emu.mx.dequantize_mx(r[0], r[1], fmt))
+        results.append(r)
+    for a, b in zip(*results):
+        assert np.array_equal(a.view(np.uint8), b.view(np.uint8))
