@@ -32,8 +32,15 @@ def resolve_options(algorithm=None, channels=None, dma_inputs=None, server_ranks
     return opts
 
 
-def _flat_inputs(arrays: list, fmt, is_int: bool) -> list:
-    """Flat per-rank arrays the kernel reads: float32 values, or the format's codes (decoded in the kernel)."""
+def _flat_inputs(arrays, fmt, is_int: bool):
+    """Flat per-rank arrays the kernel reads: float32 values, or the format's codes (decoded in the kernel).
+
+    A C-contiguous stacked array ``[R, ...]`` stays one 2-D array (the kernel reads it without a list)."""
+    if isinstance(arrays, np.ndarray):
+        flat = arrays.reshape(arrays.shape[0], -1)
+        if is_int:
+            return flat.astype(np.float32)
+        return flat if fmt.name == "float32" else flat.view(fmt.code_dtype)
     if is_int or fmt.name == "float32":
         return [np.ascontiguousarray(a, np.float32).reshape(-1) for a in arrays]
     return [np.ascontiguousarray(a).view(fmt.code_dtype).reshape(-1) for a in arrays]
@@ -52,7 +59,7 @@ def to_dtype(values: np.ndarray, dtype: np.dtype, fmt, is_int: bool) -> np.ndarr
 def run_group(collective: str, arrays: list, op: str, opts: dict, rc_kw: dict, root: int = 0, site: int = 0,
               full_state: bool = False):
     """Run one group's reduction; returns the flat result in the buffer dtype (and the state if asked)."""
-    dtype = arrays[0].dtype
+    dtype = arrays.dtype if isinstance(arrays, np.ndarray) else arrays[0].dtype
     fmt, is_int = executor.buffer_format(dtype)
     rc = executor.round_ctx(fmt, op, **rc_kw)
     plan = executor.get_plan(collective, opts["algorithm"], len(arrays), opts["channels"], opts["dma_inputs"],
@@ -77,8 +84,9 @@ def _reduction(collective, per_rank, op, algorithm, replica_group, root, copy, r
     opts = resolve_options(algorithm, **opts_kw)
     shape = arrays[0].shape
     out: list = [None] * nranks
+    stacked = isinstance(per_rank, np.ndarray) and per_rank.flags.c_contiguous and replica_group is None
     for g in groups.groups:
-        sub = [arrays[r] for r in g]
+        sub = per_rank if stacked else [arrays[r] for r in g]
         if collective == "reduce_scatter":
             if not shape or shape[0] % len(g):
                 raise ShapeError(f"reduce_scatter: dim 0 of {shape} does not split into {len(g)} equal blocks "
