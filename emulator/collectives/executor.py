@@ -50,10 +50,10 @@ class Plan:
 
 @functools.lru_cache(maxsize=64)
 def get_plan(collective: str, algorithm: str, ranks: int, channels: int = 1, dma_inputs: int = 16,
-             server_ranks: int = 16, root: int = 0) -> Plan:
-    """The compiled plan of :func:`~.algorithms.build` (same arguments)."""
+             server_ranks: int = 16, root: int = 0, prune: bool = True) -> Plan:
+    """The compiled plan of :func:`~.algorithms.build` (same arguments); ``prune=False`` keeps every step."""
     sch = build(collective, algorithm, ranks, channels, dma_inputs, server_ranks, root)
-    rows, holder = _live_steps(sch)
+    rows, holder = _live_steps(sch, prune)
     nsteps = len(rows)
     st_chunk = np.array([t[0] for t in rows], np.int64).reshape(nsteps)
     st_round = np.array([t[1] for t in rows], np.int64).reshape(nsteps)
@@ -72,7 +72,7 @@ def get_plan(collective: str, algorithm: str, ranks: int, channels: int = 1, dma
                 np.array(sch.staged + (False,), np.bool_), holder, by_round)
 
 
-def _live_steps(sch) -> tuple[list, list]:
+def _live_steps(sch, prune: bool = True) -> tuple[list, list]:
     """Steps (sorted by chunk, round) that the result copy of each chunk depends on, and that copy's rank.
 
     The result of chunk c is read from the rank that finished it last in a ``reduce`` step (for an all-reduce every
@@ -90,6 +90,9 @@ def _live_steps(sch) -> tuple[list, list]:
         final = min(sch.holders[c])
         h = reduces[-1] if reduces and reduces[-1] in sch.holders[c] else final
         holder.append(h)
+        if not prune:
+            rows.extend((c, i, st.dst, 0 if st.kind == "reduce" else 1, st.inputs) for i, st in steps)
+            continue
         needed = {h}
         live = []
         k = len(steps)

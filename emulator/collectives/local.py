@@ -63,7 +63,7 @@ def run_group(collective: str, arrays: list, op: str, opts: dict, rc_kw: dict, r
     fmt, is_int = executor.buffer_format(dtype)
     rc = executor.round_ctx(fmt, op, **rc_kw)
     plan = executor.get_plan(collective, opts["algorithm"], len(arrays), opts["channels"], opts["dma_inputs"],
-                             opts["server_ranks"], root)
+                             opts["server_ranks"], root, prune=not full_state)
     n = arrays[0].size
     res = executor.run(_flat_inputs(arrays, fmt, is_int), plan, rc, n, tag=site, full_state=full_state)
     if full_state:
