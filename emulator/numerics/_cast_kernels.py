@@ -23,7 +23,8 @@ Parameter tuple layout (all int64), built once per call by :func:`cast_params`:
  10   max finite magnitude code (unpadded)
  11   canonical NaN magnitude code (unpadded; 0 if none)
  12   inf magnitude code (unpadded; 0 if none)
- 13   1 = NaN keeps its payload (truncated, forced non-zero) as NumPy's fp32->fp16 does; 0 = canonical quiet NaN
+ 13   1 = NaN keeps its payload (truncated, forced non-zero) as NumPy's fp32->fp16 does (fp16, tf32, fp32);
+      0 = canonical quiet NaN with the input's sign (ml_dtypes)
 ====  ===========================================================================================
 """
 
@@ -58,7 +59,7 @@ def cast_params(fmt: Format, saturate: bool = False, rtz: bool = False, fp4_nan:
         fmt.max_code >> pad,
         (fmt.nan_code or 0) >> pad,
         (fmt.inf_code or 0) >> pad,
-        1 if fmt.name in ("float16", "tfloat32") else 0,
+        1 if fmt.name in ("float16", "tfloat32", "float32") else 0,
     )
 
 
@@ -189,59 +190,86 @@ def _encode_f64_array(bits, out, p):
 
 
 @njit(parallel=True)
-def _encode_f32_fast(bits, out, p, shift, rebias, minnorm):
-    """fp32 -> signed format with subnormals. Inputs at or above the target's smallest normal round by one integer
-    add on the bit pattern (the carry walks into the exponent, as it should); everything else takes encode_f32."""
-    half_m1 = (np.int64(1) << (shift - 1)) - 1 if shift > 0 else np.int64(0)
+def _encode_f32_fast(bits, out, p, shift, sub_off, over, inf_out):
+    """fp32 -> a signed format with subnormals, branch-free so LLVM can vectorise it.
+
+    One formula covers target-normal and target-subnormal results: with ex' = max(exponent field, 1) and the
+    implicit bit present only for normal inputs, the value is sig * 2**(ex' - 150); the bits to drop are
+    max(23 - mbits, sub_off - ex'), and the magnitude code is (max(e - emin, 0) << mbits) + the rounded
+    significand (whose implicit bit carries into the exponent field). Inf and NaN are selected in at the end.
+    """
     rtz = p[7]
-    maxmag = p[10]
     pad = p[5]
     sbit = p[4]
-    if p[6] == 1 or rtz == 1 or p[3] == 2:
-        over = p[10]
-    elif p[3] == 0:
-        over = p[12]
-    else:
-        over = p[11]
-    sub_off = p[1] - p[0] + 150  # (emin - mbits) + fp32's 150: the shift is sub_off - exponent field
+    maxmag = p[10]
+    emin = p[1]
+    mbits = p[0]
+    nan_canon = p[11]
+    infmag = p[12]
+    keep = p[13]
+    for i in prange(bits.size):
+        b = np.int64(bits[i])
+        neg = (b >> 31) & 1
+        a = b & 0x7FFFFFFF
+        ex = a >> 23
+        exn = max(ex, 1)
+        sig = (a & 0x7FFFFF) | (np.int64(ex != 0) << 23)
+        s = min(max(shift, sub_off - exn), 31)
+        q = sig >> s
+        rem = sig - (q << s)
+        half = np.int64(1) << (s - 1)
+        up = np.int64((rtz == 0) & ((rem > half) | ((rem == half) & ((q & 1) == 1))))
+        mag = (max(ex - 127 - emin, 0) << mbits) + q + up
+        mag = over if mag > maxmag else mag
+        m = a & 0x7FFFFF
+        payload = m >> (23 - mbits)
+        nan_mag = (infmag | max(payload, 1)) if keep == 1 else nan_canon
+        special = inf_out if m == 0 else nan_mag
+        mag = special if ex == 0xFF else mag
+        out[i] = ((neg * sbit) | mag) << pad
+
+
+@njit(parallel=True)
+def _encode_f32_same_range(bits, out, p, shift, nan_mask):
+    """fp32 -> bf16/tf32 (the same exponent range as fp32): for every non-NaN input, RNE is one integer add on the
+    bit pattern and a shift; subnormals round in place and overflow carries into the inf code by itself."""
+    rtz = p[7]
+    sat = p[6]
+    maxmag = p[10]
+    pad = p[5]
+    keep = p[13]
+    nan_canon = p[11]
+    half_m1 = (np.int64(1) << (shift - 1)) - 1 if shift > 0 else np.int64(0)
+    rnd = np.int64(1 - rtz) if shift > 0 else np.int64(0)  # nothing to round when no bits are dropped
     for i in prange(bits.size):
         b = np.int64(bits[i])
         a = b & 0x7FFFFFFF
-        if a < 0x00800000 or a >= 0x7F800000:  # fp32 zero/subnormal, inf, NaN
-            out[i] = encode_f32(b, p)
-        elif a < minnorm:  # below the target's smallest normal: round the significand to the subnormal quantum
-            s2 = sub_off - (a >> 23)
-            if s2 > 25:
-                mag = np.int64(0)
-            else:
-                sig = (a & 0x7FFFFF) | 0x800000
-                mag = sig >> s2
-                if rtz == 0:
-                    rem = sig - (mag << s2)
-                    half = np.int64(1) << (s2 - 1)
-                    if rem > half or (rem == half and (mag & 1) == 1):
-                        mag += 1
-            out[i] = (((b >> 31) * sbit) | mag) << pad
-        else:
-            if rtz == 1 or shift == 0:
-                r = a >> shift
-            else:
-                r = (a + half_m1 + ((a >> shift) & 1)) >> shift
-            mag = r - rebias
-            if mag > maxmag:
-                mag = over
-            out[i] = (((b >> 31) * sbit) | mag) << pad
+        lsb = (a >> shift) & 1
+        mag = (a + (half_m1 + lsb) * rnd) >> shift
+        mag = maxmag if (sat == 1) & (mag > maxmag) else mag
+        payload = (a >> shift) & nan_mask
+        nan_mag = ((a >> shift) | np.int64(payload == 0)) if keep == 1 else nan_canon
+        mag = nan_mag if a > 0x7F800000 else mag
+        out[i] = (((b >> 31) << (31 - shift)) | mag) << pad
 
 
 def _encode_numba(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
     if x.dtype == np.float32:
         bits = x.reshape(-1).view(np.uint32)
-        if p[2] == 1 and p[4] != 0:  # signed with subnormals: every format but e8m0fnu
-            mbits, emin = p[0], p[1]
-            shift = 23 - mbits
-            rebias = (127 - (1 - emin)) << mbits  # fp32 exponent bias minus the target's
-            minnorm = (emin + 127) << 23  # fp32 bits of the target's smallest normal
-            _encode_f32_fast(bits, out.reshape(-1), p, shift, rebias, minnorm)
+        if p[1] == -126 and p[2] == 1:  # bfloat16, tfloat32 (and fp32 itself)
+            _encode_f32_same_range(bits, out.reshape(-1), p, 23 - p[0], (1 << p[0]) - 1)
+        elif p[2] == 1 and p[4] != 0:  # signed with subnormals: every other format but e8m0fnu
+            flat = out.reshape(-1)
+            saturating = p[6] == 1 or p[3] == 2
+            over = p[10] if (saturating or p[7] == 1) else (p[12] if p[3] == 0 else p[11])
+            inf_out = p[10] if saturating else (p[12] if p[3] == 0 else p[11])
+            _encode_f32_fast(bits, flat, p, 23 - p[0], p[1] - p[0] + 150, over, inf_out)
+            if p[3] == 2:  # no NaN code (e2m1fn): the fp4_nan policy picks a zero per NaN's sign
+                nan_idx = np.flatnonzero((bits & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000))
+                if nan_idx.size:
+                    fixed = np.empty(nan_idx.size, out.dtype)
+                    _encode_f32_array(bits[nan_idx], fixed, p)
+                    flat[nan_idx] = fixed
         else:
             _encode_f32_array(bits, out.reshape(-1), p)
     else:

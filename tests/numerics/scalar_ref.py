@@ -127,7 +127,7 @@ def ref_encode(x: float, name: str, rounding: str = "rne", saturate: bool = Fals
             return 0xFF
         if spec.specials == "fn":
             return (sign * sbit | nan_mag) << spec.pad
-        if name in ("float16", "tfloat32"):  # keep the payload's top bits, never let it become inf
+        if name in ("float16", "tfloat32", "float32"):  # keep the payload's top bits, never let it become inf
             payload = kind[2] >> (kind[3] - spec.m)
             return (sign * sbit | inf_mag | max(payload, 1)) << spec.pad
         return (sign * sbit | inf_mag | (1 << (spec.m - 1))) << spec.pad

@@ -142,6 +142,13 @@ def test_cast_matches_scalar_reference_on_all_16bit_patterns(name, rounding, sat
         assert g == r, (name, rounding, saturate, hex(u), hex(g), hex(r))
 
 
+def test_float32_to_float32_is_the_identity_unless_saturating(path):
+    x = _sampled_f32(100_000, seed=9)
+    np.testing.assert_array_equal(emu.cast(x, "float32"), x.view(np.uint32))
+    sat = emu.cast(np.array([np.inf, -np.inf, 1.5], np.float32), "float32", saturate=True)
+    assert sat.tolist() == [0x7F7FFFFF, 0xFF7FFFFF, 0x3FC00000]
+
+
 def test_float16_input_equals_its_float32_widening(path):
     h = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
     for name in ("bfloat16", "float8_e4m3fn", "float4_e2m1fn"):

@@ -1,0 +1,64 @@
+"""Throughput of fp32 -> every format, as Melem/s and as a ratio to ml_dtypes ``astype`` measured in the same run.
+
+    python benchmarks/bench_cast.py [--quick] [--n N]
+
+Ratios > 1 mean faster than ml_dtypes (NumPy's own astype for float16; a NumPy bit-mask baseline for tfloat32,
+which ml_dtypes lacks). Nothing here asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+import emulator as emu
+from emulator._jit import numba_active
+
+
+def best_of(fn, repeat: int) -> float:
+    fn()  # warm-up (Numba compiles on first use)
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="1M elements instead of 16M")
+    ap.add_argument("--n", type=int, default=None)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    n = args.n or ((1 << 20) if args.quick else (16 << 20))
+    x = np.random.default_rng(0).standard_normal(n).astype(np.float32)
+    print(f"fp32 -> format, {n / 1e6:.1f}M standard-normal values, Numba {'on' if numba_active() else 'off'}, "
+          f"best of {args.repeat}")
+    print(f"{'format':16s} {'emu Melem/s':>12s} {'baseline':>30s} {'base Melem/s':>13s} {'ratio':>7s}")
+    for fmt in emu.formats.FORMATS.values():
+        if fmt.name == "float32":
+            continue
+        for rounding in ("rne", "rtz"):
+            t_emu = best_of(lambda: emu.cast(x, fmt, rounding=rounding), args.repeat)
+            if fmt.ml_dtype is not None:
+                base_name = "ml_dtypes astype (RNE)" if fmt.name != "float16" else "numpy astype (RNE)"
+                t_base = best_of(lambda: x.astype(fmt.ml_dtype), args.repeat)
+            else:
+                base_name = "numpy bit-mask (truncation)"
+                t_base = best_of(lambda: x.view(np.uint32) & np.uint32(0xFFFFE000), args.repeat)
+            label = f"{fmt.name}/{rounding}"
+            print(f"{label:16s} {n / t_emu / 1e6:12.0f} {base_name:>30s} {n / t_base / 1e6:13.0f} "
+                  f"{t_base / t_emu:7.2f}")
+    t_dec = best_of(lambda: emu.decode(emu.cast(x[:1], "float8_e4m3fn"), "float8_e4m3fn"), 1)
+    codes = emu.cast(x, "float8_e4m3fn")
+    t_dec = best_of(lambda: emu.decode(codes, "float8_e4m3fn"), args.repeat)
+    t_ref = best_of(lambda: codes.view(emu.formats.get("float8_e4m3fn").ml_dtype).astype(np.float32), args.repeat)
+    print(f"{'decode e4m3fn':16s} {n / t_dec / 1e6:12.0f} {'ml_dtypes astype(float32)':>30s} {n / t_ref / 1e6:13.0f} "
+          f"{t_ref / t_dec:7.2f}")
+
+
+if __name__ == "__main__":
+    main()
