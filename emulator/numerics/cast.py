@@ -113,7 +113,15 @@ def cast(x, fmt, rounding: str | None = None, saturate: bool | None = None, seed
 
 
 def _decode_table(codes: np.ndarray, fmt: Format) -> np.ndarray:
-    """Exact float32 value of each code, computed from the format fields (used to build ``fmt.value_table``)."""
+    """Exact float32 value of each code, computed from the format fields (used to build ``fmt.value_table``).
+
+    NaN codes become the canonical quiet NaN with the code's sign, except that bf16 and fp16 NaNs keep their payload
+    (bf16 is the top half of an fp32 pattern; fp16 widens as IEEE does): exactly what ml_dtypes/NumPy give.
+    """
+    if fmt.name == "bfloat16":
+        return (codes.astype(np.uint32) << np.uint32(16)).view(np.float32)
+    if fmt.name == "float16":
+        return codes.view(np.float16).astype(np.float32)
     c = codes.astype(np.int64) >> fmt.pad_bits
     mbits = fmt.mantissa_bits
     mant = c & ((1 << mbits) - 1)
@@ -161,6 +169,8 @@ def decode(codes, fmt) -> np.ndarray:
             if low.any():
                 raise ValueError(f"decode: {fmt.name} codes must have their {fmt.pad_bits} low bits zero")
         return arr.view(np.float32).copy()
+    if fmt.name in ("bfloat16", "float16"):  # direct widening beats the table gather
+        return _decode_table(arr, fmt)
     if fmt.bits < fmt.storage_bits and (arr >> fmt.bits).any():
         bad = arr.reshape(-1)[np.argmax((arr >> fmt.bits).reshape(-1) != 0)]
         raise ValueError(f"decode: {fmt.name} codes are {fmt.bits}-bit; got code {int(bad)}")
