@@ -27,6 +27,7 @@ GOLDEN = 0x9E3779B97F4A7C15  # 2^64 / golden ratio: the Weyl step of SplitMix64
 MIX1 = 0xBF58476D1CE4E5B9  # SplitMix64 finaliser multipliers (Stafford's Mix13)
 MIX2 = 0x94D049BB133111EB
 _MASK64 = 0xFFFFFFFFFFFFFFFF
+_SERIAL_BELOW = 8192  # elements: below this the threaded kernels cost more to launch than to run
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -242,6 +243,18 @@ def _sr_fixup(bits, out, key, offset, n_slow, p, thr, minnorm):
             out[i] = _sr_f32(np.int64(bits[i]), w >> np.uint64(64 - n_slow), n_slow, p, thr)
 
 
+@njit
+def _sr_keyed_serial(bits, out, key, offset, nbits, p, thr, is64):
+    """:func:`_sr_keyed_general` without threads: small arrays (a thread launch costs more than the work)."""
+    n = 64 if nbits == 0 else nbits
+    for i in range(bits.size):
+        w = keyed_word(key, offset + np.uint64(i))
+        if is64:
+            out[i] = _sr_f64(np.int64(bits[i]), w >> np.uint64(64 - n), n, p, thr)
+        else:
+            out[i] = _sr_f32(np.int64(bits[i]) & 0xFFFFFFFF, w >> np.uint64(64 - n), n, p, thr)
+
+
 @njit(parallel=True)
 def _sr_bits_nb(bits, rbits, out, n, p, thr, is64):
     for i in prange(bits.size):
@@ -253,6 +266,10 @@ def _sr_bits_nb(bits, rbits, out, n, p, thr, is64):
 
 def _sr_keyed_numba(x, out, key, offset, nbits, p, thr, minnorm):
     flat_out = out.reshape(-1)
+    if x.size < _SERIAL_BELOW:
+        bits = x.reshape(-1).view(np.uint32 if x.dtype == np.float32 else np.int64)
+        _sr_keyed_serial(bits, flat_out, np.uint64(key), np.uint64(offset), nbits, p, thr, x.dtype != np.float32)
+        return
     if x.dtype == np.float32:
         bits = x.reshape(-1).view(np.uint32)
         fast_format = p[2] == 1 and p[4] != 0 and p[0] < 23  # signed, with subnormals, narrower than fp32
