@@ -12,6 +12,7 @@ import pytest
 
 import emulator as emu
 from emulator.numerics import formats
+from emulator.testing import assert_bitwise_equal
 from scalar_ref import SPECS, f32_from_bits, ref_decode, ref_encode
 
 NARROW = ["tfloat32", "bfloat16", "float16", "float8_e5m2", "float8_e4m3", "float8_e4m3fn", "float4_e2m1fn",
@@ -120,10 +121,7 @@ def test_decode_accepts_ml_dtypes_arrays_and_rejects_wrong_code_dtypes():
 @pytest.mark.parametrize("name", WITH_ML)
 def test_rne_matches_ml_dtypes_on_all_16bit_patterns(name, path):
     fmt = formats.get(name)
-    got = emu.cast(ALL16, fmt)
-    ref = _ml_codes(ALL16, fmt)
-    bad = np.nonzero(got != ref)[0]
-    assert bad.size == 0, [(hex(ALL16[i:i + 1].view(np.uint32)[0]), hex(got[i]), hex(ref[i])) for i in bad[:5]]
+    assert_bitwise_equal(emu.cast(ALL16, fmt), _ml_codes(ALL16, fmt), fmt)
 
 
 @pytest.mark.parametrize("name", NARROW)
@@ -178,10 +176,7 @@ def _sampled_f32(n: int, seed: int) -> np.ndarray:
 def test_rne_matches_ml_dtypes_on_millions_of_fp32_patterns(name):
     fmt = formats.get(name)
     x = _sampled_f32(1_500_000, seed=hash(name) % 1000)
-    got = emu.cast(x, fmt)
-    ref = _ml_codes(x, fmt)
-    bad = np.nonzero(got != ref)[0]
-    assert bad.size == 0, [(hex(x[i:i + 1].view(np.uint32)[0]), hex(got[i]), hex(ref[i])) for i in bad[:5]]
+    assert_bitwise_equal(emu.cast(x, fmt), _ml_codes(x, fmt), fmt)
 
 
 @pytest.mark.parametrize("name", NARROW)
@@ -199,7 +194,7 @@ def test_numba_and_numpy_paths_agree_on_fp32_and_fp64(name, rounding, saturate):
             a = emu.cast(x, name, rounding=rounding, saturate=saturate)
         with emu.settings(numba=False):
             b = emu.cast(x, name, rounding=rounding, saturate=saturate)
-        np.testing.assert_array_equal(a, b)
+        assert_bitwise_equal(a, b, name, err_msg="Numba vs NumPy")
 
 
 # ---- ties and overflow boundaries ------------------------------------------------------------------------------
@@ -214,7 +209,7 @@ def test_every_midpoint_and_its_neighbours(name, path):
     mids = np.concatenate([mids, [fmt.max_finite + (fmt.max_finite - pos[-2]) / 2]]).astype(np.float32)
     near = np.concatenate([mids, np.nextafter(mids, np.float32(0)), np.nextafter(mids, np.float32(np.inf))])
     near = np.concatenate([near, -near])
-    np.testing.assert_array_equal(emu.cast(near, fmt), _ml_codes(near, fmt))
+    assert_bitwise_equal(emu.cast(near, fmt), _ml_codes(near, fmt), fmt)
 
 
 def test_documented_overflow_behaviour(path):
