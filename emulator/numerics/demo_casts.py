@@ -16,16 +16,16 @@ def demo() -> str:
     lines += ["  " + f.summary() for f in formats.FORMATS.values()]
     x = np.array([1.0, 3.3, 464.0, 465.0, 1e-3, -0.0, np.inf, np.nan], np.float32)
     lines.append("\nfp32 -> narrow, RNE (bit-identical to ml_dtypes), IEEE overflow; value [code]:")
-    lines.append("  input          " + "".join(f"{v:>12g}" for v in x))
+XX
+    lines.append("  input          " + "".join(f"{f'{v:.4g}':>16s}" for v in x))
     for name in ("bfloat16", "float16", "float8_e5m2", "float8_e4m3", "float8_e4m3fn", "float4_e2m1fn"):
         c = cast(x, name)
         vals = decode(c, name)
-        lines.append(f"  {name:14s} " + "".join(f"{v:>8g}[{int(k):02x}]" for v, k in zip(vals, c)))
-    lines.append("  e4m3fn sat.    " + "".join(
-        f"{v:>8g}[{int(k):02x}]" for v, k in zip(decode(cast(x, "float8_e4m3fn", saturate=True), "float8_e4m3fn"),
-                                                  cast(x, "float8_e4m3fn", saturate=True))))
+        lines.append(f"  {name:14s} " + "".join(cell(v, k) for v, k in zip(vals, c)))
+    sat = cast(x, "float8_e4m3fn", saturate=True)
+    lines.append("  e4m3fn sat.    " + "".join(cell(v, k) for v, k in zip(decode(sat, "float8_e4m3fn"), sat)))
     d = np.array([1.0625 + 2**-40], np.float64)
-    lines.append(f"\nfloat64 {d[0]!r} -> e4m3fn: {decode(cast(d, 'float8_e4m3fn'), 'float8_e4m3fn')[0]} "
+    lines.append(f"\nfloat64 1.0625 + 2^-40 -> e4m3fn: {decode(cast(d, 'float8_e4m3fn'), 'float8_e4m3fn')[0]} "
                  "(one rounding from the exact value)")
     with settings(wide_input="via_fp32"):
         lines.append(f"  with wide_input='via_fp32' (what ml_dtypes and torch do): "
