@@ -16,7 +16,9 @@ def demo() -> str:
     lines += ["  " + f.summary() for f in formats.FORMATS.values()]
     x = np.array([1.0, 3.3, 464.0, 465.0, 1e-3, -0.0, np.inf, np.nan], np.float32)
     lines.append("\nfp32 -> narrow, RNE (bit-identical to ml_dtypes), IEEE overflow; value [code]:")
-XX
+    def cell(v, k) -> str:
+        return f"{f'{v:.4g}[{int(k):02x}]':>16s}"
+
     lines.append("  input          " + "".join(f"{f'{v:.4g}':>16s}" for v in x))
     for name in ("bfloat16", "float16", "float8_e5m2", "float8_e4m3", "float8_e4m3fn", "float4_e2m1fn"):
         c = cast(x, name)
