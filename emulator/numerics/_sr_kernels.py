@@ -190,20 +190,58 @@ def _sr_keyed_general(bits, out, key, offset, nbits, p, thr, is64):
 
 
 @njit(parallel=True)
-def _sr_keyed_fast(bits, out, key, offset, n, p, minnorm):
-    """fp32 input, signed format with subnormals, 1 <= n <= 63: every element as if it lay in the target's normal
-    range, by branch-free integer arithmetic on the bit pattern (the carry of the extra step walks into the exponent,
-    and one step past max finite lands on the inf/NaN code). :func:`_sr_fixup` then redoes the other elements."""
+def _sr_keyed_fast(bits, out, key, offset, n, p):
+    """fp32 input, signed target with subnormals, 1 <= n <= 64: every element as if it were a normal fp32 number
+    below the overflow threshold, by branch-free integer arithmetic (so the loop vectorises). In the target's normal
+    range the magnitude is the bit pattern shifted (the carry of the extra step walks into the exponent, and one
+    step past max finite lands on the inf/NaN code); below it, the significand shifted by a per-element ``d``.
+    :func:`_sr_fixup` then redoes the rest (zeros, fp32 subnormals, overflow, inf, NaN)."""
+    mbits = p[0]
+    d0 = np.uint64(23 - mbits)
+    rebias = np.uint64((127 - (1 - p[1])) << mbits)
+    exmin = np.uint64(p[1] + 127)  # fp32 exponent field of the target's smallest normal
+    maxmag = np.uint64(p[10])
+    # one step past max is the overflow code itself (inf, or e4m3fn's NaN) unless the format saturates
+    back = np.uint64(1 if _over_mag(p) == p[10] else 0)
+    sbpos = np.uint64(0)
+    sb = p[4]
+    while sb > 1:
+        sb >>= 1
+        sbpos += np.uint64(1)
+    pad = np.uint64(p[5])
+    un = np.uint64(n)
+    rshift = np.uint64(64 - n)
+    nmask = np.uint64(_MASK64) >> rshift
+    for i in prange(bits.size):
+        b = np.uint64(bits[i])
+        a = b & np.uint64(0x7FFFFFFF)
+        ex = a >> np.uint64(23)
+        sig = (a & np.uint64(0x7FFFFF)) | np.uint64(0x800000)
+        below = ex < exmin
+        d = d0 + (exmin - ex if below else np.uint64(0))
+        dc = min(d, np.uint64(63))
+        rem = sig & ((np.uint64(1) << dc) - np.uint64(1))
+        mag = (sig >> dc) if below else (a >> d0) - rebias
+        frac = (rem << (un - d)) if d <= un else (rem >> min(d - un, np.uint64(63)))
+        r = keyed_word(key, offset + np.uint64(i)) >> rshift
+        mag += np.uint64(frac > nmask - r)
+        mag -= np.uint64(mag > maxmag) & back
+        out[i] = (((b >> np.uint64(31)) << sbpos) | mag) << pad
+
+
+@njit(parallel=True)
+def _sr_keyed_normal(bits, out, key, offset, n, p):
+    """:func:`_sr_keyed_fast` for arrays whose every element lies in the target's normal range (the common case,
+    checked by the caller): fixed ``d``, fewer operations per element."""
     d0 = 23 - p[0]
-    dmask = np.uint32((1 << d0) - 1)
+    dmask = np.uint64((1 << d0) - 1)
     lsh = np.uint64(n - d0 if n >= d0 else 0)
     rsh = np.uint64(d0 - n if n < d0 else 0)
     rshift = np.uint64(64 - n)
-    un = np.uint64(n)
+    nmask = np.uint64(_MASK64) >> rshift
     ud = np.uint32(d0)
     rebias = np.uint32((127 - (1 - p[1])) << p[0])
     maxmag = np.uint32(p[10])
-    # one step past max is the overflow code itself (inf, or e4m3fn's NaN) unless the format saturates
     back = np.uint32(1 if _over_mag(p) == p[10] else 0)
     sbpos = np.uint32(0)
     sb = p[4]
@@ -214,11 +252,10 @@ def _sr_keyed_fast(bits, out, key, offset, n, p, minnorm):
     for i in prange(bits.size):
         b = bits[i]
         a = b & np.uint32(0x7FFFFFFF)
-        w = keyed_word(key, offset + np.uint64(i))
-        frac = (np.uint64(a & dmask) << lsh) >> rsh
-        up = np.uint32((frac + (w >> rshift)) >> un)
-        mag = (a >> ud) - rebias + up
-        mag = mag - (np.uint32(mag > maxmag) & back)
+        r = keyed_word(key, offset + np.uint64(i)) >> rshift
+        frac = ((np.uint64(a) & dmask) << lsh) >> rsh
+        mag = (a >> ud) - rebias + np.uint32(frac > nmask - r)
+        mag -= np.uint32(mag > maxmag) & back
         out[i] = (((b >> np.uint32(31)) << sbpos) | mag) << pad
 
 
@@ -272,12 +309,16 @@ def _sr_keyed_numba(x, out, key, offset, nbits, p, thr, minnorm):
         return
     if x.dtype == np.float32:
         bits = x.reshape(-1).view(np.uint32)
-        fast_format = p[2] == 1 and p[4] != 0 and p[0] < 23  # signed, with subnormals, narrower than fp32
-        if fast_format and nbits <= 63:
-            n = nbits if nbits else 23 - p[0]  # top d bits of the word decide exactly as all 64 do
-            _sr_keyed_fast(bits, flat_out, np.uint64(key), np.uint64(offset), n, p, minnorm)
-            if _count_outside(bits, np.uint32(minnorm), np.uint32(thr - minnorm)):
-                _sr_fixup(bits, flat_out, np.uint64(key), np.uint64(offset), nbits if nbits else 64, p, thr, minnorm)
+        if p[2] == 1 and p[4] != 0 and p[0] < 23:  # signed, with subnormals, narrower than fp32
+            n = nbits if nbits else 64
+            k = np.uint64(key)
+            off = np.uint64(offset)
+            if not _count_outside(bits, np.uint32(minnorm), np.uint32(thr - minnorm)):
+                _sr_keyed_normal(bits, flat_out, k, off, n, p)
+                return
+            _sr_keyed_fast(bits, flat_out, k, off, n, p)
+            if minnorm == 0x00800000 or _count_outside(bits, np.uint32(0x00800000), np.uint32(thr - 0x00800000)):
+                _sr_fixup(bits, flat_out, k, off, n, p, thr, 0x00800000)
             return
         _sr_keyed_general(bits, flat_out, np.uint64(key), np.uint64(offset), nbits, p, thr, False)
     else:
