@@ -232,13 +232,15 @@ def _sr_keyed_fast(bits, out, key, offset, n, p):
 @njit(parallel=True)
 def _sr_keyed_normal(bits, out, key, offset, n, p):
     """:func:`_sr_keyed_fast` for arrays whose every element lies in the target's normal range (the common case,
-    checked by the caller): fixed ``d``, fewer operations per element."""
+    checked by the caller): fixed ``d``, 32-bit arithmetic after the hash. With ``n >= d`` the fraction's low
+    ``n - d`` bits are zero, so only the top ``d`` random bits can carry into the sum: ``m = min(n, d)`` bits decide
+    exactly as ``n`` do."""
     d0 = 23 - p[0]
-    dmask = np.uint64((1 << d0) - 1)
-    lsh = np.uint64(n - d0 if n >= d0 else 0)
-    rsh = np.uint64(d0 - n if n < d0 else 0)
-    rshift = np.uint64(64 - n)
-    nmask = np.uint64(_MASK64) >> rshift
+    m = n if n < d0 else d0
+    dmask = np.uint32((1 << d0) - 1)
+    rsh = np.uint32(d0 - m)
+    rshift = np.uint64(64 - m)
+    um = np.uint32(m)
     ud = np.uint32(d0)
     rebias = np.uint32((127 - (1 - p[1])) << p[0])
     maxmag = np.uint32(p[10])
@@ -252,9 +254,8 @@ def _sr_keyed_normal(bits, out, key, offset, n, p):
     for i in prange(bits.size):
         b = bits[i]
         a = b & np.uint32(0x7FFFFFFF)
-        r = keyed_word(key, offset + np.uint64(i)) >> rshift
-        frac = ((np.uint64(a) & dmask) << lsh) >> rsh
-        mag = (a >> ud) - rebias + np.uint32(frac > nmask - r)
+        r = np.uint32(keyed_word(key, offset + np.uint64(i)) >> rshift)
+        mag = (a >> ud) - rebias + ((((a & dmask) >> rsh) + r) >> um)
         mag -= np.uint32(mag > maxmag) & back
         out[i] = (((b >> np.uint32(31)) << sbpos) | mag) << pad
 
