@@ -1,0 +1,148 @@
+"""``trn3emu collective OP ...``: run one collective on seeded data and print its digest, error and cost.
+
+    trn3emu collective all_reduce --ranks 8 --dtype bfloat16 --count 4096 --algorithm ring --seed 1
+    mpiexec -n 8 trn3emu collective all_reduce --ranks 8 --dtype bfloat16 --count 4096 --backend mpi
+
+Rank r's data is ``default_rng([seed, r])`` normals (integers for integer dtypes), so both backends see the same
+inputs. ``digest`` is the SHA-256 of every rank's result bytes concatenated in rank order; the same arguments give
+the same digest on ``--backend local`` and ``--backend mpi``. ``--kill-rank K`` makes rank K stop responding (or exit,
+``--kill-mode exit``) half-way through the schedule: the survivors' watchdog aborts the job within ``--timeout``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+
+import numpy as np
+
+OPS = ("all_reduce", "reduce_scatter", "reduce", "all_gather", "all_to_all", "broadcast")
+
+
+def register(subparsers) -> None:
+    from .algorithms import ALGORITHMS
+
+    p = subparsers.add_parser("collective", help="run a collective on seeded data (local or under mpiexec)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("op", choices=OPS)
+    p.add_argument("--ranks", type=int, default=8)
+    p.add_argument("--dtype", default="bfloat16")
+    p.add_argument("--count", type=int, default=4096, help="elements per rank")
+    p.add_argument("--algorithm", choices=ALGORITHMS, default=None)
+    p.add_argument("--reduce-op", dest="reduce_op", default="add", choices=("add", "max", "min", "mul"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rounding", choices=("rne", "rtz", "sr"), default=None)
+    p.add_argument("--channels", type=int, default=None)
+    p.add_argument("--backend", choices=("local", "mpi"), default="local")
+    p.add_argument("--timeout", type=float, default=None, help="watchdog seconds (default: collective_timeout)")
+    p.add_argument("--kill-rank", dest="kill_rank", type=int, default=None)
+    p.add_argument("--kill-mode", dest="kill_mode", choices=("hang", "exit"), default="hang")
+    p.set_defaults(func=main)
+
+
+def _dtype(name: str):
+    if name in ("int8", "int16", "int32", "uint8", "uint16", "uint32"):
+        return np.dtype(name)
+    from ..numerics import formats
+
+    fmt = formats.get(name)
+    return np.dtype(fmt.ml_dtype)
+
+
+def make_data(rank: int, count: int, dtype, seed: int) -> np.ndarray:
+    """Rank ``rank``'s seeded buffer."""
+    rng = np.random.default_rng([seed, rank])
+    if np.dtype(dtype).kind in "iu":
+        return rng.integers(0, 100, count).astype(dtype)
+    return rng.standard_normal(count).astype(np.float32).astype(dtype)
+
+
+def _exact(op: str, name: str, data: list):
+    """float64 reference of every rank's result (None where a rank gets nothing)."""
+    f = np.stack([d.astype(np.float64) for d in data])
+    r = len(data)
+    red = {"add": np.sum, "max": np.max, "min": np.min, "mul": np.prod}[op]
+    if name == "all_reduce":
+        return [red(f, 0)] * r
+    if name == "reduce":
+        return [red(f, 0)] + [None] * (r - 1)
+    if name == "reduce_scatter":
+        return list(red(f, 0).reshape(r, -1))
+    if name == "all_gather":
+        return [f.reshape(-1)] * r
+    if name == "all_to_all":
+        return [f.reshape(r, r, -1)[:, j].reshape(-1) for j in range(r)]
+    return [f[0]] * r
+
+
+def _call(backend: str, args, data):
+    kw = {}
+    if args.op in ("all_reduce", "reduce_scatter", "reduce"):
+        kw = dict(op=args.reduce_op, algorithm=args.algorithm, rounding=args.rounding, channels=args.channels,
+                  seed=args.seed)
+    if backend == "local":
+        from . import local, movement
+
+        fn = getattr(local, args.op, None) or getattr(movement, args.op)
+        return fn(data, **kw)
+    from . import mpi
+
+    fn = getattr(mpi, args.op)
+    kw.update(timeout=args.timeout)
+    if args.op in ("all_reduce", "reduce_scatter", "reduce") and args.kill_rank is not None:
+        from .executor import get_plan
+        from .local import resolve_options
+
+        o = resolve_options(args.algorithm, args.channels)
+        plan = get_plan(args.op, o["algorithm"], args.ranks, o["channels"], o["dma_inputs"], o["server_ranks"],
+                        prune=False)
+        kw["fault"] = (args.kill_rank, max(len(plan.by_round) // 2, 0), args.kill_mode)
+    return fn(data, **kw)
+
+
+def main(args) -> int:
+    from .cost import estimate
+
+    dtype = _dtype(args.dtype)
+    if args.ranks < 1 or args.count < 0:
+        print("trn3emu collective: --ranks must be >= 1 and --count >= 0", file=sys.stderr)
+        return 2
+    if args.backend == "mpi":
+        from . import mpi
+
+        nproc, me = mpi.size(), mpi.rank_id()
+        if args.ranks % nproc:
+            print(f"trn3emu collective: --ranks {args.ranks} is not a multiple of the {nproc} MPI processes",
+                  file=sys.stderr)
+            return 2
+        k = args.ranks // nproc
+        mine = [make_data(r, args.count, dtype, args.seed) for r in range(me * k, (me + 1) * k)]
+        if args.kill_rank is not None and args.op not in ("all_reduce", "reduce_scatter", "reduce"):
+            print("trn3emu collective: --kill-rank applies to all_reduce, reduce_scatter and reduce", file=sys.stderr)
+            return 2
+        res = _call("mpi", args, mine)
+        gathered = mpi.gather(res if isinstance(res, list) else [res], timeout=args.timeout)
+        if me != 0:
+            return 0
+        results = [r for part in gathered for r in part]
+    else:
+        data_all = [make_data(r, args.count, dtype, args.seed) for r in range(args.ranks)]
+        results = _call("local", args, data_all)
+    data_all = [make_data(r, args.count, dtype, args.seed) for r in range(args.ranks)]
+    h = hashlib.sha256()
+    for r in results:
+        if r is not None:
+            h.update(np.ascontiguousarray(r).tobytes())
+    exact = _exact(args.reduce_op, args.op, data_all)
+    err = max((float(np.max(np.abs(np.asarray(r, np.float64) - e))) if np.size(e) else 0.0)
+              for r, e in zip(results, exact) if r is not None)
+    itemsize = np.dtype(dtype).itemsize
+    e = estimate(args.op if args.op != "reduce" else "reduce", args.ranks, args.count, itemsize,
+                 args.algorithm, channels=args.channels or 1)
+    print(f"{args.op} ranks={args.ranks} dtype={args.dtype} count={args.count} algorithm={e['algorithm']} "
+          f"backend={args.backend}")
+    print(f"digest={h.hexdigest()}")
+    print(f"max_abs_err_vs_float64={err:.6g}")
+    print(f"estimate={e['seconds'] * 1e6:.2f}us ({e['method']}) busbw={e['busbw'] / 1e9:.2f}GB/s")
+    return 0

@@ -1,0 +1,439 @@
+"""MPI backend: the same schedules over mpi4py point-to-point messages, with a watchdog.
+
+Run under ``mpiexec -n P python -m mpi4py your_script.py`` (``python -m mpi4py`` turns an uncaught exception into
+``MPI_Abort``, so one failing rank ends the job). Each call takes this process's buffer (or a list of buffers: this
+process then hosts that many consecutive virtual ranks, the same count on every process) and returns its result,
+bit-identical to the in-process backend: the adds are the emulator's own (never an MPI reduction), done in the
+order the schedule fixes; MPI only moves bytes.
+
+Watchdog: every wait polls its requests until ``timeout`` (setting ``collective_timeout``). A process that times
+out waits a short grace period for a notice from an earlier victim, then tells every process "rank K did not
+respond at round s", and raises :class:`~emulator.errors.RankFailure` naming K and the round. With ``abort=True``
+(default) the message goes to stderr and ``MPI_Abort`` ends the job with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+
+import numpy as np
+
+from ..config import get_settings
+from ..errors import RankFailure, ShapeError
+from . import executor
+from ._kernels import fold_rows
+from .local import resolve_options, to_dtype
+
+__all__ = ["all_reduce", "reduce_scatter", "reduce", "all_gather", "all_to_all", "broadcast", "gather", "rank_id",
+           "size", "Transport"]
+
+_NOTICE_TAG = 0x7E57
+_PROBE_TAG = 0x7E58
+_REPLY_TAG = 0x7E59
+_DATA_TAG = 11
+
+
+def _mpi():
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:  # pragma: no cover - the mpi extra is installed in CI
+        raise ImportError("emulator.collectives.mpi needs mpi4py and an MPI library: pip install "
+                          "'trn3-emulator[mpi]' (mpi4py + the mpich wheel)") from exc
+    return MPI
+
+
+def rank_id(comm=None) -> int:
+    """This process's rank in ``comm`` (default COMM_WORLD)."""
+    return (comm or _mpi().COMM_WORLD).Get_rank()
+
+
+def size(comm=None) -> int:
+    """Number of processes in ``comm`` (default COMM_WORLD)."""
+    return (comm or _mpi().COMM_WORLD).Get_size()
+
+
+class Transport:
+    """Polled point-to-point exchanges between processes, each bounded by the watchdog's timeout."""
+
+    _ctl_cache: dict = {}
+
+    def __init__(self, comm, per_process: int, timeout: float, fault=None) -> None:
+        mpi = _mpi()
+        self.comm = comm
+        self.P, self.p = comm.Get_size(), comm.Get_rank()
+        self.k = per_process
+        self.timeout = timeout
+        self.fault = fault
+        key = id(comm)
+        if key not in Transport._ctl_cache:  # a private communicator for watchdog traffic (Dup is collective)
+            ctl = comm.Dup()
+            Transport._ctl_cache[key] = [ctl, ctl.irecv(source=mpi.ANY_SOURCE, tag=_NOTICE_TAG),
+                                         ctl.irecv(source=mpi.ANY_SOURCE, tag=_PROBE_TAG)]
+        self._ctl = Transport._ctl_cache[key]
+        self.ctl, self.notice = self._ctl[0], self._ctl[1]
+        self.waiting_on = -1
+
+    def vranks(self, proc: int) -> range:
+        return range(proc * self.k, (proc + 1) * self.k)
+
+    def _fail(self, message: str, rank: int | None, step: int | None) -> RankFailure:
+        reqs = [self.ctl.isend(message, dest=q, tag=_NOTICE_TAG) for q in range(self.P) if q != self.p]
+        until = time.monotonic() + 0.5  # let the notices leave before an MPI_Abort tears the job down
+        while reqs and time.monotonic() < until:
+            reqs = [r for r in reqs if not r.Test()]
+            time.sleep(0.005)
+        return RankFailure(message, rank=rank, step=step)
+
+    def _serve_probes(self) -> None:
+        """Answer "whom are you waiting for?" (a hung process never answers: that is how it is found)."""
+        mpi = _mpi()
+        flag, asker = self._ctl[2].test()
+        while flag:
+            self.ctl.isend(self.waiting_on, dest=int(asker), tag=_REPLY_TAG)
+            self._ctl[2] = self.ctl.irecv(source=mpi.ANY_SOURCE, tag=_PROBE_TAG)
+            flag, asker = self._ctl[2].test()
+
+    def _culprit(self, suspect: int) -> int:
+        """Follow the chain of waiting processes from ``suspect`` to the first one that does not answer."""
+        seen = {self.p}
+        while suspect not in seen:
+            seen.add(suspect)
+            self.ctl.isend(self.p, dest=suspect, tag=_PROBE_TAG)
+            reply = self.ctl.irecv(source=suspect, tag=_REPLY_TAG)
+            until = time.monotonic() + min(1.0, 0.1 + 0.1 * self.timeout)
+            answered = False
+            while time.monotonic() < until:
+                self._serve_probes()
+                self._check_notice()
+                flag, nxt = reply.test()
+                if flag:
+                    answered = True
+                    break
+                time.sleep(0.002)
+            if not answered:
+                reply.Cancel()
+                return suspect
+            if nxt < 0:  # it is not waiting: it left the collective (or never entered it)
+                return suspect
+            suspect = int(nxt)
+        return suspect
+
+    def _check_notice(self) -> None:
+        flag, msg = self.notice.test()
+        if flag:
+            text = msg if isinstance(msg, str) else str(msg)
+            rank = int(text.split("rank ", 1)[1].split()[0]) if "rank " in text else None
+            raise RankFailure(text, rank=rank)
+
+    def maybe_fault(self, step: int) -> None:
+        """Fault injection for tests: the chosen rank hangs (stops responding) or exits at ``step``."""
+        if self.fault is None:
+            return
+        rank, at, mode = self.fault
+        if step == at and self.p * self.k <= rank < (self.p + 1) * self.k:
+            if mode == "exit":
+                sys.stderr.write(f"trn3emu: fault injection: rank {rank} exits at round {step}\n")
+                sys.stderr.flush()
+                os._exit(17)
+            sys.stderr.write(f"trn3emu: fault injection: rank {rank} stops responding at round {step}\n")
+            sys.stderr.flush()
+            while True:
+                time.sleep(3600)
+
+    def exchange(self, outgoing: dict, incoming: dict, step: int, what: str) -> dict:
+        """Send ``outgoing[proc]`` (uint8 arrays) and receive ``incoming[proc]`` bytes; returns {proc: uint8}."""
+        reqs, recv = [], {}
+        for q, nbytes in sorted(incoming.items()):
+            recv[q] = np.empty(nbytes, np.uint8)
+            reqs.append((q, "recv", self.comm.Irecv(recv[q], source=q, tag=_DATA_TAG)))
+        for q, data in sorted(outgoing.items()):
+            reqs.append((q, "send", self.comm.Isend(np.ascontiguousarray(data), dest=q, tag=_DATA_TAG)))
+        self.wait(reqs, step, what)
+        return recv
+
+    def wait(self, reqs: list, step: int, what: str) -> None:
+        deadline = time.monotonic() + self.timeout
+        pending = list(reqs)
+        pause = 1e-5
+        while pending:
+            pending = [r for r in pending if not r[2].Test()]
+            if not pending:
+                self.waiting_on = -1
+                return
+            self.waiting_on = pending[0][0]
+            self._serve_probes()
+            self._check_notice()
+            if time.monotonic() > deadline:
+                q = self._culprit(pending[0][0])
+                ranks = list(self.vranks(q))
+                who = f"rank {ranks[0]}" if len(ranks) == 1 else f"rank {ranks[0]} (process {q}, ranks {ranks})"
+                raise self._fail(f"{who} did not respond at round {step} ({what}) within {self.timeout:g} s "
+                                 f"(seen by process {self.p})", ranks[0], step)
+            time.sleep(pause)
+            pause = min(pause * 2, 2e-3)
+
+    def fingerprint(self, text: str) -> None:
+        """Every process checks its left neighbour ran the same call (op, dtype, shape, algorithm, options)."""
+        if self.P == 1:
+            return
+        mine = hashlib.sha256(text.encode()).digest()
+        got = self.exchange({(self.p + 1) % self.P: np.frombuffer(mine, np.uint8)}, {(self.p - 1) % self.P: 32},
+                            -1, "fingerprint")
+        left = (self.p - 1) % self.P
+        if got[left].tobytes() != mine:
+            raise self._fail(f"rank {left * self.k} called a different collective than rank {self.p * self.k} "
+                             f"(this one: {text})", left * self.k, -1)
+
+
+def gather(obj, root: int = 0, *, comm=None, timeout: float | None = None, abort: bool = True):
+    """``comm.gather`` (pickled objects) under the watchdog: a list at ``root``, None elsewhere."""
+    import pickle
+
+    mpi = _mpi()
+    comm = comm or mpi.COMM_WORLD
+    tr = Transport(comm, 1, get_settings().collective_timeout if timeout is None else float(timeout))
+    blob = np.frombuffer(pickle.dumps(obj), np.uint8)
+    try:
+        if tr.p == root:
+            sizes = {}
+            for q in range(tr.P):
+                if q != root:
+                    got = tr.exchange({}, {q: 8}, -2, "gather sizes")
+                    sizes[q] = int(got[q].view(np.int64)[0])
+            got = tr.exchange({}, sizes, -2, "gather") if sizes else {}
+            return [obj if q == root else pickle.loads(got[q].tobytes()) for q in range(tr.P)]
+        tr.exchange({root: np.array([blob.size], np.int64).view(np.uint8)}, {}, -2, "gather sizes")
+        tr.exchange({root: blob}, {}, -2, "gather")
+        return None
+    except RankFailure as exc:
+        if abort:
+            sys.stderr.write(f"trn3emu: RankFailure: {exc}\n")
+            sys.stderr.flush()
+            comm.Abort(3)
+        raise
+
+
+def _local_list(local) -> tuple[list, bool]:
+    if isinstance(local, (list, tuple)):
+        return [np.asarray(a) for a in local], True
+    return [np.asarray(local)], False
+
+
+def _setup(local, comm, timeout, fault, who):
+    mpi = _mpi()
+    comm = comm or mpi.COMM_WORLD
+    arrays, many = _local_list(local)
+    for a in arrays[1:]:
+        if a.shape != arrays[0].shape or a.dtype != arrays[0].dtype:
+            raise ShapeError(f"{who}: this process's virtual ranks pass {arrays[0].dtype}{arrays[0].shape} and "
+                             f"{a.dtype}{a.shape}; every rank must pass the same shape and dtype")
+    s = get_settings()
+    tr = Transport(comm, len(arrays), s.collective_timeout if timeout is None else float(timeout), fault)
+    return tr, arrays, many
+
+
+def _run_reduction(collective, local, op, algorithm, root, comm, timeout, abort, fault, rc_kw, opt_kw, site):
+    tr, arrays, many = _setup(local, comm, timeout, fault, collective)
+    try:
+        dtype, shape = arrays[0].dtype, arrays[0].shape
+        nranks = tr.P * tr.k
+        fmt, is_int = executor.buffer_format(dtype)
+        rc = executor.round_ctx(fmt, op, **rc_kw)
+        opts = resolve_options(algorithm, **opt_kw)
+        if collective == "reduce_scatter" and (not shape or shape[0] % nranks):
+            raise ShapeError(f"reduce_scatter: dim 0 of {shape} does not split into {nranks} equal blocks")
+        tr.fingerprint(f"{collective} op={op} {dtype}{shape} {sorted(opts.items())} root={root} "
+                       f"{rc.rounding} {rc.acc_mode} site={site}")
+        plan = executor.get_plan(collective, opts["algorithm"], nranks, opts["channels"], opts["dma_inputs"],
+                                 opts["server_ranks"], root, prune=False)
+        state = _execute(tr, plan, rc, [a.astype(np.float32).reshape(-1) for a in arrays], site)
+    except RankFailure as exc:
+        if abort:
+            sys.stderr.write(f"trn3emu: RankFailure: {exc}\n")
+            sys.stderr.flush()
+            tr.comm.Abort(3)
+        raise
+    results = []
+    for i, vr in enumerate(tr.vranks(tr.p)):
+        flat = to_dtype(state[i], dtype, fmt, is_int)
+        if collective == "all_reduce":
+            results.append(flat.reshape(shape))
+        elif collective == "reduce_scatter":
+            blk = shape[0] // nranks
+            results.append(flat.reshape(shape)[vr * blk:(vr + 1) * blk].copy())
+        else:
+            results.append(flat.reshape(shape) if vr == root else None)
+    return results if many else results[0]
+
+
+def _execute(tr: Transport, plan, rc, mine: list, site: int) -> list:
+    """Run every round of ``plan``; ``mine[i]`` is virtual rank ``p*k + i``'s float32 buffer (updated)."""
+    sch = plan.schedule
+    bounds = sch.layout.bounds(mine[0].size)
+    sites = executor.step_sites(plan, site)
+    lo = tr.p * tr.k
+    local = lambda vr: lo <= vr < lo + tr.k  # noqa: E731
+    for rnd, steps in enumerate(plan.by_round):
+        tr.maybe_fault(rnd)
+        label = sch.labels[rnd] if rnd < len(sch.labels) else ""
+        out, need = {}, {}
+        for q in steps:  # a global order every process agrees on: messages pack in plan order
+            dst = int(plan.st_dst[q])
+            s, e = bounds[plan.st_chunk[q]]
+            for src in plan.st_in[plan.st_ptr[q]:plan.st_ptr[q + 1]]:
+                src = int(src)
+                if src == dst or local(src) == local(dst):
+                    continue
+                if local(src):
+                    out.setdefault(dst // tr.k, []).append(mine[src - lo][s:e])
+                else:
+                    need.setdefault(src // tr.k, []).append((q, src, s, e))
+        payload = {pq: np.concatenate(parts).view(np.uint8) for pq, parts in out.items()}
+        sizes = {pq: 4 * sum(e - s for _, _, s, e in items) for pq, items in need.items()}
+        got = tr.exchange(payload, sizes, rnd, label)
+        remote = {}
+        for pq, items in need.items():
+            vals = got[pq].view(np.float32)
+            off = 0
+            for q, src, s, e in items:
+                remote[(q, src)] = vals[off:off + e - s]
+                off += e - s
+        updates = []
+        for q in steps:
+            dst = int(plan.st_dst[q])
+            if not local(dst):
+                continue
+            s, e = bounds[plan.st_chunk[q]]
+            rows = [mine[int(i) - lo][s:e] if local(int(i)) else remote[(q, int(i))]
+                    for i in plan.st_in[plan.st_ptr[q]:plan.st_ptr[q + 1]]]
+            updates.append((dst - lo, s, e, fold_rows(rows, int(plan.st_kind[q]), int(s), rc, int(sites[q]))))
+        for i, s, e, val in updates:
+            mine[i][s:e] = val
+    return mine
+
+
+def all_reduce(local, op: str = "add", algorithm: str | None = None, *, comm=None, timeout: float | None = None,
+               abort: bool = True, channels: int | None = None, rounding: str | None = None,
+               saturate: bool | None = None, seed: int | None = None, accumulation: str | None = None,
+               dma_inputs: int | None = None, server_ranks: int | None = None, site: int = 0, fault=None):
+    """All-reduce this process's buffer(s) with every other process; same bits as the in-process backend.
+
+    Arguments as :func:`emulator.collectives.all_reduce`, plus ``comm`` (default COMM_WORLD), ``timeout``
+    (seconds, default setting ``collective_timeout``), ``abort`` (call MPI_Abort after a RankFailure) and
+    ``fault=(rank, round, "hang"|"exit")`` to inject a failure (for testing the watchdog).
+
+    Example (under ``mpiexec -n 4 python -m mpi4py script.py``)::
+
+        out = emu.collectives.mpi.all_reduce(np.full(8, emu.collectives.rank_id(), np.float32))
+    """
+    return _run_reduction("all_reduce", local, op, algorithm, 0, comm, timeout, abort, fault,
+                          dict(rounding=rounding, saturate=saturate, seed=seed, accumulation=accumulation),
+                          dict(channels=channels, dma_inputs=dma_inputs, server_ranks=server_ranks), site)
+
+
+def reduce_scatter(local, op: str = "add", algorithm: str | None = None, *, comm=None, timeout=None, abort=True,
+                   channels=None, rounding=None, saturate=None, seed=None, accumulation=None, dma_inputs=None,
+                   server_ranks=None, site: int = 0, fault=None):
+    """Reduce-scatter over the processes' ranks: rank r gets block r of dim 0 (see :func:`all_reduce`)."""
+    return _run_reduction("reduce_scatter", local, op, algorithm, 0, comm, timeout, abort, fault,
+                          dict(rounding=rounding, saturate=saturate, seed=seed, accumulation=accumulation),
+                          dict(channels=channels, dma_inputs=dma_inputs, server_ranks=server_ranks), site)
+
+
+def reduce(local, op: str = "add", root: int = 0, algorithm: str | None = None, *, comm=None, timeout=None,
+           abort=True, channels=None, rounding=None, saturate=None, seed=None, accumulation=None, dma_inputs=None,
+           server_ranks=None, site: int = 0, fault=None):
+    """Reduce to virtual rank ``root``: the result there, ``None`` on the other ranks (see :func:`all_reduce`)."""
+    return _run_reduction("reduce", local, op, algorithm, int(root), comm, timeout, abort, fault,
+                          dict(rounding=rounding, saturate=saturate, seed=seed, accumulation=accumulation),
+                          dict(channels=channels, dma_inputs=dma_inputs, server_ranks=server_ranks), site)
+
+
+def _movement(local, comm, timeout, abort, who, build_out, finish):
+    tr, arrays, many = _setup(local, comm, timeout, None, who)
+    try:
+        tr.fingerprint(f"{who} {arrays[0].dtype}{arrays[0].shape}")
+        out, sizes = build_out(tr, arrays)
+        got = tr.exchange({q: np.concatenate(v) for q, v in out.items()}, sizes, 0, who)
+    except RankFailure as exc:
+        if abort:
+            sys.stderr.write(f"trn3emu: RankFailure: {exc}\n")
+            sys.stderr.flush()
+            tr.comm.Abort(3)
+        raise
+    res = finish(tr, arrays, got)
+    return res if many else res[0]
+
+
+def _bytes(a) -> np.ndarray:
+    return np.ascontiguousarray(a).reshape(-1).view(np.uint8)
+
+
+def all_gather(local, *, comm=None, timeout=None, abort=True):
+    """Concatenate every rank's buffer along dim 0 (rank order); every rank gets the result."""
+    def build_out(tr, arrays):
+        blob = np.concatenate([_bytes(a) for a in arrays])
+        return ({q: [blob] for q in range(tr.P) if q != tr.p}, {q: blob.size for q in range(tr.P) if q != tr.p})
+
+    def finish(tr, arrays, got):
+        blobs = [np.concatenate([_bytes(a) for a in arrays]) if q == tr.p else got[q] for q in range(tr.P)]
+        a0 = arrays[0]
+        res = np.concatenate(blobs).view(a0.dtype).reshape((-1,) + a0.shape[1:])
+        return [res.copy() for _ in arrays]
+
+    return _movement(local, comm, timeout, abort, "all_gather", build_out, finish)
+
+
+def all_to_all(local, *, comm=None, timeout=None, abort=True):
+    """Block j (dim 0) of rank i goes to rank j, slot i."""
+    def blocks(tr, arrays):
+        n = tr.P * tr.k
+        if arrays[0].shape[0] % n:
+            raise ShapeError(f"all_to_all: dim 0 of {arrays[0].shape} does not split into {n} equal blocks")
+        return [np.split(a, n) for a in arrays]
+
+    def build_out(tr, arrays):
+        bl = blocks(tr, arrays)
+        out, sizes = {}, {}
+        for q in range(tr.P):
+            if q != tr.p:
+                out[q] = [_bytes(bl[i][j]) for i in range(tr.k) for j in tr.vranks(q)]
+                sizes[q] = sum(x.size for x in out[q])
+        return out, sizes
+
+    def finish(tr, arrays, got):
+        bl = blocks(tr, arrays)
+        nb = bl[0][0].nbytes
+        res = []
+        for i, vr in enumerate(tr.vranks(tr.p)):
+            parts = []
+            for q in range(tr.P):
+                for si in range(tr.k):
+                    if q == tr.p:
+                        parts.append(_bytes(bl[si][vr]))
+                    else:  # process q packed, for its ranks si, our ranks in order
+                        off = (si * tr.k + i) * nb
+                        parts.append(got[q][off:off + nb])
+            res.append(np.concatenate(parts).view(arrays[0].dtype).reshape(arrays[0].shape))
+        return res
+
+    return _movement(local, comm, timeout, abort, "all_to_all", build_out, finish)
+
+
+def broadcast(local, root: int = 0, *, comm=None, timeout=None, abort=True):
+    """Every rank receives virtual rank ``root``'s buffer (all ranks pass a buffer of the same shape and dtype)."""
+    def build_out(tr, arrays):
+        src = root // tr.k
+        if tr.p == src:
+            return {q: [_bytes(arrays[root - tr.p * tr.k])] for q in range(tr.P) if q != tr.p}, {}
+        return {}, {src: arrays[0].nbytes}
+
+    def finish(tr, arrays, got):
+        src = root // tr.k
+        data = arrays[root - tr.p * tr.k] if tr.p == src else got[src].view(arrays[0].dtype).reshape(arrays[0].shape)
+        return [np.array(data) for _ in arrays]
+
+    return _movement(local, comm, timeout, abort, "broadcast", build_out, finish)
