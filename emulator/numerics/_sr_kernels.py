@@ -230,11 +230,12 @@ def _sr_keyed_fast(bits, out, key, offset, n, p):
 
 
 @njit(parallel=True)
-def _sr_keyed_normal(bits, out, key, offset, n, p):
+def _sr_keyed_normal(bits, out, key, offset, n, p, wide):
     """:func:`_sr_keyed_fast` for arrays whose every element lies in the target's normal range (the common case,
     checked by the caller): fixed ``d``, 32-bit arithmetic after the hash. With ``n >= d`` the fraction's low
     ``n - d`` bits are zero, so only the top ``d`` random bits can carry into the sum: ``m = min(n, d)`` bits decide
-    exactly as ``n`` do."""
+    exactly as ``n`` do. ``wide``: the target has fp32's exponent range (bfloat16, tfloat32), so every input is
+    handled here (no scan, no fix-up)."""
     d0 = 23 - p[0]
     m = n if n < d0 else d0
     dmask = np.uint32((1 << d0) - 1)
@@ -251,12 +252,19 @@ def _sr_keyed_normal(bits, out, key, offset, n, p):
         sb >>= 1
         sbpos += np.uint32(1)
     pad = np.uint32(p[5])
+    nan_mag = np.uint32(p[11])
+    keep_payload = p[13] == 1
+    mmask = np.uint32((1 << p[0]) - 1)
     for i in prange(bits.size):
         b = bits[i]
         a = b & np.uint32(0x7FFFFFFF)
         r = np.uint32(keyed_word(key, offset + np.uint64(i)) >> rshift)
         mag = (a >> ud) - rebias + ((((a & dmask) >> rsh) + r) >> um)
         mag -= np.uint32(mag > maxmag) & back
+        if wide:  # fp32's exponent range: zeros, fp32 subnormals and inf come out right; NaN needs its code
+            t = a >> ud
+            nm = (t | np.uint32((t & mmask) == 0)) if keep_payload else nan_mag
+            mag = nm if a > np.uint32(0x7F800000) else mag
         out[i] = (((b >> np.uint32(31)) << sbpos) | mag) << pad
 
 
@@ -314,8 +322,11 @@ def _sr_keyed_numba(x, out, key, offset, nbits, p, thr, minnorm):
             n = nbits if nbits else 64
             k = np.uint64(key)
             off = np.uint64(offset)
+            if p[1] == -126 and p[4] != 0:  # bfloat16, tfloat32: the bit-pattern arithmetic covers every input
+                _sr_keyed_normal(bits, flat_out, k, off, n, p, True)
+                return
             if not _count_outside(bits, np.uint32(minnorm), np.uint32(thr - minnorm)):
-                _sr_keyed_normal(bits, flat_out, k, off, n, p)
+                _sr_keyed_normal(bits, flat_out, k, off, n, p, False)
                 return
             _sr_keyed_fast(bits, flat_out, k, off, n, p)
             if minnorm == 0x00800000 or _count_outside(bits, np.uint32(0x00800000), np.uint32(thr - 0x00800000)):
