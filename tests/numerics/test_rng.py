@@ -229,3 +229,18 @@ def test_errors():
         rng.rng(s, (2, 2), np.float32)
     with pytest.raises(ValueError):
         rng.set_rng_seed(1, engine="tensor")
+
+
+def test_dropout_uniform_rule_and_rand_mappings(path):
+    s = rng.set_rng_seed(4, lanes=2)
+    saved = s.copy()
+    data = np.ones((2, 5000), np.float32)
+    with emu.settings(dropout_rule="uniform_lt", rand_mapping="mantissa23"):
+        out = rng.dropout(s, data, 0.3)
+    words = rng.rng(saved.copy(), (2, 5000))
+    unit = ((words >> 9).astype(np.float64) * 2.0 ** -23).astype(np.float32)
+    assert ((out == 0) == (unit < np.float32(0.3))).all()
+    for mapping in ("mul32", "mantissa23"):
+        with emu.settings(rand_mapping=mapping):
+            v = rng.rand2(saved.copy(), (2, 5000), 2.0, 3.0)
+        assert ((v >= 2) & (v <= 3)).all() and abs(v.mean() - 2.5) < 0.02
