@@ -185,7 +185,7 @@ def analytic(collective: str, algorithm: str, ranks: int, nbytes: float, topo: T
 
 def estimate(collective: str = "all_reduce", ranks: int = 8, count: int = 1 << 20, itemsize: int = 2,
              algorithm: str | None = None, topology: Topology | None = None, channels: int = 1,
-             server_ranks: int | None = None, replay_limit: int = 1024) -> dict:
+             server_ranks: int | None = None, replay_limit: int = 256) -> dict:
     """Seconds, algorithm bandwidth and bus bandwidth of one collective.
 
     >>> e = estimate("all_reduce", ranks=16, count=1 << 20, itemsize=2)
