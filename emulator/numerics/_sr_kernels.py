@@ -27,6 +27,8 @@ GOLDEN = 0x9E3779B97F4A7C15  # 2^64 / golden ratio: the Weyl step of SplitMix64
 MIX1 = 0xBF58476D1CE4E5B9  # SplitMix64 finaliser multipliers (Stafford's Mix13)
 MIX2 = 0x94D049BB133111EB
 _MASK64 = 0xFFFFFFFFFFFFFFFF
+# _NO_CACHE_WHY: the two vectorised SR kernels are compiled afresh in each process (~0.6 s each, on first use):
+# loaded from Numba's on-disk cache they measured 2x slower than freshly compiled (numba 0.6x, this machine).
 _SERIAL_BELOW = 8192  # elements: below this the threaded kernels cost more to launch than to run
 
 
@@ -189,7 +191,7 @@ def _sr_keyed_general(bits, out, key, offset, nbits, p, thr, is64):
             out[i] = _sr_f32(b & 0xFFFFFFFF, w >> np.uint64(64 - n), n, p, thr)
 
 
-@njit(parallel=True)
+@njit(parallel=True, cache=False)  # see _NO_CACHE_WHY
 def _sr_keyed_fast(bits, out, key, offset, n, p):
     """fp32 input, signed target with subnormals, 1 <= n <= 64: every element as if it were a normal fp32 number
     below the overflow threshold, by branch-free integer arithmetic (so the loop vectorises). In the target's normal
@@ -229,43 +231,29 @@ def _sr_keyed_fast(bits, out, key, offset, n, p):
         out[i] = (((b >> np.uint64(31)) << sbpos) | mag) << pad
 
 
-@njit(parallel=True)
-def _sr_keyed_normal(bits, out, key, offset, n, p, wide):
-    """:func:`_sr_keyed_fast` for arrays whose every element lies in the target's normal range (the common case,
-    checked by the caller): fixed ``d``, 32-bit arithmetic after the hash. With ``n >= d`` the fraction's low
-    ``n - d`` bits are zero, so only the top ``d`` random bits can carry into the sum: ``m = min(n, d)`` bits decide
-    exactly as ``n`` do. ``wide``: the target has fp32's exponent range (bfloat16, tfloat32), so every input is
-    handled here (no scan, no fix-up)."""
+def _normal_consts(n: int, p: tuple) -> tuple:
+    """Loop constants of the normal-range kernels, as uint64 scalars passed one by one (a tuple unpacked inside the
+    parallel loop, or 32/64-bit mixing, stops LLVM from vectorising it well)."""
     d0 = 23 - p[0]
-    m = n if n < d0 else d0
-    dmask = np.uint32((1 << d0) - 1)
-    rsh = np.uint32(d0 - m)
-    rshift = np.uint64(64 - m)
-    um = np.uint32(m)
-    ud = np.uint32(d0)
-    rebias = np.uint32((127 - (1 - p[1])) << p[0])
-    maxmag = np.uint32(p[10])
-    back = np.uint32(1 if _over_mag(p) == p[10] else 0)
-    sbpos = np.uint32(0)
-    sb = p[4]
-    while sb > 1:
-        sb >>= 1
-        sbpos += np.uint32(1)
-    pad = np.uint32(p[5])
-    nan_mag = np.uint32(p[11])
-    keep_payload = p[13] == 1
-    mmask = np.uint32((1 << p[0]) - 1)
+    m = min(n, d0)
+    sbpos = max(p[4].bit_length() - 1, 0)
+    back = 1 if _over_mag_py(p) == p[10] else 0
+    return tuple(np.uint64(v) for v in ((1 << d0) - 1, d0 - m, 64 - m, m, d0, (127 - (1 - p[1])) << p[0], p[10],
+                                        back, sbpos, p[5]))
+
+
+@njit(parallel=True, cache=False)  # see _NO_CACHE_WHY
+def _sr_keyed_normal(bits, out, key, offset, dmask, rsh, rshift, um, ud, rebias, maxmag, back, sbpos, pad):
+    """:func:`_sr_keyed_fast` for arrays whose every element lies in the target's normal range (the common case,
+    checked by the caller): fixed ``d``. With ``n >= d`` the fraction's low ``n - d`` bits are zero, so only the
+    top ``d`` random bits can carry into the sum: ``m = min(n, d)`` bits decide exactly as ``n`` do."""
     for i in prange(bits.size):
-        b = bits[i]
-        a = b & np.uint32(0x7FFFFFFF)
-        r = np.uint32(keyed_word(key, offset + np.uint64(i)) >> rshift)
+        b = np.uint64(bits[i])
+        a = b & np.uint64(0x7FFFFFFF)
+        r = keyed_word(key, offset + np.uint64(i)) >> rshift
         mag = (a >> ud) - rebias + ((((a & dmask) >> rsh) + r) >> um)
-        mag -= np.uint32(mag > maxmag) & back
-        if wide:  # fp32's exponent range: zeros, fp32 subnormals and inf come out right; NaN needs its code
-            t = a >> ud
-            nm = (t | np.uint32((t & mmask) == 0)) if keep_payload else nan_mag
-            mag = nm if a > np.uint32(0x7F800000) else mag
-        out[i] = (((b >> np.uint32(31)) << sbpos) | mag) << pad
+        mag -= np.uint64(mag > maxmag) & back
+        out[i] = (((b >> np.uint64(31)) << sbpos) | mag) << pad
 
 
 @njit(parallel=True)
@@ -278,13 +266,13 @@ def _count_outside(bits, lo, span):
 
 
 @njit(parallel=True)
-def _sr_fixup(bits, out, key, offset, n_slow, p, thr, minnorm):
-    """Redo, with the general :func:`_sr_f32`, the elements outside [minnorm, thr) (subnormal range of the target,
-    zero, overflow, inf, NaN). ``n_slow`` is 64 when the caller asked for all dropped bits (d varies there)."""
-    lo_b = np.uint32(minnorm)
-    span = np.uint32(thr - minnorm)
+def _sr_fixup(bits, out, key, offset, n_slow, p, thr, lo, span):
+    """Redo, with the general :func:`_sr_f32`, the elements whose magnitude pattern lies outside [lo, lo + span)
+    (those the branch-free kernel does not cover). ``n_slow`` is 64 when the caller asked for all dropped bits."""
+    lo_b = np.uint32(lo)
+    span_b = np.uint32(span)
     for i in prange(bits.size):
-        if (bits[i] & np.uint32(0x7FFFFFFF)) - lo_b >= span:
+        if (bits[i] & np.uint32(0x7FFFFFFF)) - lo_b >= span_b:
             w = keyed_word(key, offset + np.uint64(i))
             out[i] = _sr_f32(np.int64(bits[i]), w >> np.uint64(64 - n_slow), n_slow, p, thr)
 
@@ -322,15 +310,20 @@ def _sr_keyed_numba(x, out, key, offset, nbits, p, thr, minnorm):
             n = nbits if nbits else 64
             k = np.uint64(key)
             off = np.uint64(offset)
-            if p[1] == -126 and p[4] != 0:  # bfloat16, tfloat32: the bit-pattern arithmetic covers every input
-                _sr_keyed_normal(bits, flat_out, k, off, n, p, True)
+            consts = _normal_consts(n, p)
+            if p[1] == -126:
+                # bfloat16, tfloat32: fp32's exponent range, so the normal-range arithmetic is right for every input
+                # (zeros, fp32 subnormals, inf, overflow) but NaN, which a scan finds and the fix-up re-encodes
+                _sr_keyed_normal(bits, flat_out, k, off, *consts)
+                if _count_outside(bits, np.uint32(0), np.uint32(0x7F800001)):
+                    _sr_fixup(bits, flat_out, k, off, n, p, thr, 0, 0x7F800001)
                 return
             if not _count_outside(bits, np.uint32(minnorm), np.uint32(thr - minnorm)):
-                _sr_keyed_normal(bits, flat_out, k, off, n, p, False)
+                _sr_keyed_normal(bits, flat_out, k, off, *consts)
                 return
             _sr_keyed_fast(bits, flat_out, k, off, n, p)
-            if minnorm == 0x00800000 or _count_outside(bits, np.uint32(0x00800000), np.uint32(thr - 0x00800000)):
-                _sr_fixup(bits, flat_out, k, off, n, p, thr, 0x00800000)
+            if _count_outside(bits, np.uint32(0x00800000), np.uint32(thr - 0x00800000)):
+                _sr_fixup(bits, flat_out, k, off, n, p, thr, 0x00800000, thr - 0x00800000)
             return
         _sr_keyed_general(bits, flat_out, np.uint64(key), np.uint64(offset), nbits, p, thr, False)
     else:
