@@ -72,81 +72,170 @@ def _round_one(v, e, mode, p, table, thr, nbits, key):
 
 
 @njit
-def _step_nb(st, dst_row, ins, kind, s, op, mode, acc_mode, p, table, thr, nbits, key):
+def _step_nb(st, where, dst_row, ins, kind, s, op, mode, acc_mode, p, table, thr, nbits, key):
     m = dst_row.size
     if kind == 1:
-        src = st[ins[0]]
+        src = st[where[ins[0]]]
         for x in range(m):
             dst_row[x] = src[x]
         return
     k = ins.size
     if op == 0 and mode == 0 and k == 2:  # the hot case: fp32 ring add, vectorises
-        a = st[ins[0]]
-        c = st[ins[1]]
+        a = st[where[ins[0]]]
+        c = st[where[ins[1]]]
         for x in range(m):
             dst_row[x] = a[x] + c[x]
         return
     for x in range(m):
-        acc = st[ins[0], x]
+        acc = st[where[ins[0]], x]
         for j in range(1, k):
-            acc = _combine(acc, st[ins[j], x], op)
+            acc = _combine(acc, st[where[ins[j]], x], op)
             if acc_mode == 1 and j < k - 1:
                 acc = _round_one(acc, s + x, mode, p, table, thr, nbits, key)
         dst_row[x] = _round_one(acc, s + x, mode, p, table, thr, nbits, key)
 
 
+@njit
+def _load(st, where, loaded, r, inputs, table_in, decode_in, s):
+    """Bring rank ``r``'s input copy of the tile into the state on first use (lazy: rows never read stay cold)."""
+    if loaded[r]:
+        return
+    row = st[where[r]]
+    src = inputs[r][s:s + row.size]  # slice first: offset indexing defeats vectorisation
+    if decode_in:  # codes of a narrow format: look their values up
+        for x in range(row.size):
+            row[x] = table_in[np.intp(src[x])]
+    else:  # float32 buffers
+        for x in range(row.size):
+            row[x] = np.float32(src[x])
+    loaded[r] = True
+
+
+@njit
+def _bf16_rne_row(row):
+    """Round a float32 row to bfloat16 (RNE, canonical NaN) in place, on the bit patterns (branch-free)."""
+    du = row.view(np.uint32)
+    for x in range(du.size):
+        b = du[x]
+        r = (b + np.uint32(0x7FFF) + ((b >> np.uint32(16)) & np.uint32(1))) & np.uint32(0xFFFF0000)
+        nan = (b & np.uint32(0x80000000)) | np.uint32(0x7FC00000)
+        du[x] = nan if (b & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000) else r
+
+
+@njit
+def _run_chain(st, where, loaded, q, k, st_dst, st_in, st_ptr, st_reuse, inputs, table_in, decode_in, s, bf16):
+    """Steps q..q+k-1 of a chain (see ``executor._chains``) as one running sum in the last rank's row."""
+    a = st_in[st_ptr[q]]
+    last = st_dst[q + k - 1]
+    _load(st, where, loaded, a, inputs, table_in, decode_in, s)
+    if st_reuse[q]:  # a's copy is dead: its row becomes the running sum
+        tmp = where[last]
+        where[last] = where[a]
+        where[a] = tmp
+    else:
+        st[where[last]] = st[where[a]]
+    row = st[where[last]]
+    m = row.size
+    for j in range(k):
+        d = st_dst[q + j]
+        src = inputs[d][s:s + m]
+        if decode_in:
+            for x in range(m):
+                row[x] += table_in[np.intp(src[x])]
+        else:
+            for x in range(m):
+                row[x] += np.float32(src[x])
+        if bf16:
+            _bf16_rne_row(row)
+        loaded[d] = True
+
+
 @njit(parallel=True)
 def _run_plan_nb(inputs, table_in, decode_in, out, tiles, chunk_ptr, st_round, st_dst, st_kind, st_ptr, st_in,
-                 staged, holder, keys, nranks, op, mode, acc_mode, p, table, thr, nbits):
-    fast = op == 0 and mode == 0
-    for t in prange(tiles.shape[0]):
-        c = tiles[t, 0]
-        s = tiles[t, 1]
-        e = tiles[t, 2]
-        m = e - s
-        st = np.empty((nranks, m), np.float32)
-        for r in range(nranks):
-            src = inputs[r]
-            if decode_in:
-                for x in range(m):
-                    st[r, x] = table_in[src[s + x]]
-            else:  # float32 buffers arrive as their uint32 bit patterns
-                for x in range(m):
-                    st[r, x] = np.uint32(src[s + x]).view(np.float32)
-        i = chunk_ptr[c]
-        end = chunk_ptr[c + 1]
-        while i < end:
-            j = i
-            rnd = st_round[i]
-            while j < end and st_round[j] == rnd:
-                j += 1
-            if staged[rnd]:
-                tmp = np.empty((j - i, m), np.float32)
-                for q in range(i, j):
-                    _step_nb(st, tmp[q - i], st_in[st_ptr[q]:st_ptr[q + 1]], st_kind[q], s, op, mode, acc_mode,
-                             p, table, thr, nbits, keys[q])
-                for q in range(i, j):
-                    st[st_dst[q]] = tmp[q - i]
-            else:
-                for q in range(i, j):
-                    k0 = st_ptr[q]
-                    if fast and st_kind[q] == 0 and st_ptr[q + 1] - k0 == 2:  # fp32 add of two copies: vectorises
-                        a = st[st_in[k0]]
-                        d = st[st_dst[q]]
-                        if st_in[k0 + 1] == st_dst[q]:  # the ring's "add what arrived to my copy"
-                            for x in range(m):
-                                d[x] = a[x] + d[x]
+                 st_reuse, st_chain, staged, holder, keys, nranks, op, mode, acc_mode, p, table, thr, nbits):
+    fast = op == 0 and (mode == 0 or mode == 1)
+    bf16 = mode == 1
+    ntiles = tiles.shape[0]
+    width = 1
+    for t in range(ntiles):
+        width = max(width, tiles[t, 2] - tiles[t, 1])
+    workers = min(ntiles, 64)
+    for w in prange(workers):  # one scratch per worker: no allocation (and no page faults) per tile
+        scratch = np.empty(nranks * width, np.float32)
+        loaded = np.zeros(nranks, np.bool_)
+        where = np.arange(nranks)  # rank -> its row in the scratch (rows move when a dead copy is reused)
+        for t in range(w, ntiles, workers):
+            c = tiles[t, 0]
+            s = tiles[t, 1]
+            m = tiles[t, 2] - s
+            st = scratch[:nranks * m].reshape((nranks, m))
+            loaded[:] = False
+            for r in range(nranks):
+                where[r] = r
+            i = chunk_ptr[c]
+            end = chunk_ptr[c + 1]
+            while i < end:
+                if fast and st_chain[i] > 0:
+                    _run_chain(st, where, loaded, i, st_chain[i], st_dst, st_in, st_ptr, st_reuse, inputs,
+                               table_in, decode_in, s, bf16)
+                    i += st_chain[i]
+                    continue
+                j = i
+                rnd = st_round[i]
+                while j < end and st_round[j] == rnd and not (fast and st_chain[j] > 0):
+                    j += 1
+                if staged[rnd]:
+                    for k in range(st_ptr[i], st_ptr[j]):
+                        _load(st, where, loaded, st_in[k], inputs, table_in, decode_in, s)
+                    tmp = np.empty((j - i, m), np.float32)
+                    for q in range(i, j):
+                        _step_nb(st, where, tmp[q - i], st_in[st_ptr[q]:st_ptr[q + 1]], st_kind[q], s, op, mode,
+                                 acc_mode, p, table, thr, nbits, keys[q])
+                    for q in range(i, j):
+                        st[where[st_dst[q]]] = tmp[q - i]
+                        loaded[st_dst[q]] = True
+                else:
+                    for q in range(i, j):
+                        k0 = st_ptr[q]
+                        d = st_dst[q]
+                        if fast and st_kind[q] == 0 and st_ptr[q + 1] - k0 == 2 and st_in[k0 + 1] == d:
+                            a = st_in[k0]
+                            if not loaded[a]:
+                                _load(st, where, loaded, a, inputs, table_in, decode_in, s)
+                            own = st[where[d]]
+                            if st_reuse[q]:  # a's copy is dead after this step: add into it, d takes its row
+                                tmp_row = where[d]
+                                where[d] = where[a]
+                                where[a] = tmp_row
+                            arow = st[where[a]] if not st_reuse[q] else st[where[d]]
+                            drow = st[where[d]]
+                            if loaded[d]:
+                                for x in range(m):
+                                    drow[x] = arow[x] + own[x]
+                            elif decode_in:
+                                src16 = inputs[d][s:s + m]
+                                for x in range(m):
+                                    drow[x] = arow[x] + table_in[np.intp(src16[x])]
+                            else:
+                                src32 = inputs[d][s:s + m]
+                                for x in range(m):
+                                    drow[x] = arow[x] + np.float32(src32[x])
+                            loaded[d] = True
+                            if bf16:
+                                _bf16_rne_row(drow)
                         else:
-                            b = st[st_in[k0 + 1]]
-                            for x in range(m):
-                                d[x] = a[x] + b[x]
-                    else:
-                        _step_nb(st, st[st_dst[q]], st_in[k0:st_ptr[q + 1]], st_kind[q], s, op, mode, acc_mode,
-                                 p, table, thr, nbits, keys[q])
-            i = j
-        h = st[holder[c]]
-        for x in range(m):
-            out[s + x] = h[x]
+                            for k in range(k0, st_ptr[q + 1]):
+                                _load(st, where, loaded, st_in[k], inputs, table_in, decode_in, s)
+                            _step_nb(st, where, st[where[d]], st_in[k0:st_ptr[q + 1]], st_kind[q], s, op, mode, acc_mode,
+                                     p, table, thr, nbits, keys[q])
+                            loaded[d] = True
+                i = j
+            h = holder[c]
+            _load(st, where, loaded, h, inputs, table_in, decode_in, s)
+            hrow = st[where[h]]
+            dst_out = out[s:s + m]
+            for x in range(m):
+                dst_out[x] = hrow[x]
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -46,6 +46,8 @@ class Plan:
     staged: np.ndarray
     holder: np.ndarray
     by_round: tuple
+    st_reuse: np.ndarray = None
+    st_chain: np.ndarray = None
 
 
 @functools.lru_cache(maxsize=64)
@@ -67,9 +69,11 @@ def get_plan(collective: str, algorithm: str, ranks: int, channels: int = 1, dma
     splits = np.searchsorted(st_round[order], np.arange(1, len(sch.rounds)))
     by_round = tuple(np.split(order, splits)) if nsteps else ()
     holder = np.array(holder, np.int64)
+    reuse = _dead_after(rows, holder, sch.staged)
+    chain = _chains(rows, reuse, sch.staged)
     return Plan(sch, st_chunk, st_round, np.array([t[2] for t in rows], np.int64).reshape(nsteps),
                 np.array([t[3] for t in rows], np.int64).reshape(nsteps), st_ptr, st_in, chunk_ptr,
-                np.array(sch.staged + (False,), np.bool_), holder, by_round)
+                np.array(sch.staged + (False,), np.bool_), holder, by_round, reuse, chain)
 
 
 def _live_steps(sch, prune: bool = True) -> tuple[list, list]:
@@ -108,6 +112,69 @@ def _live_steps(sch, prune: bool = True) -> tuple[list, list]:
             k = j
         rows.extend((c, i, st.dst, 0 if st.kind == "reduce" else 1, st.inputs) for i, st in reversed(live))
     return rows, holder
+
+
+def _dead_after(rows: list, holder, staged) -> np.ndarray:
+    """Per step of the form ``d <- a + d``: 1 when ``a``'s copy is never read again (before being rewritten) and is
+    not the chunk's result, so the kernel may add into ``a``'s row and hand it to ``d`` (the ring's running sum
+    then stays in one cache-hot row)."""
+    reuse = np.zeros(len(rows), np.bool_)
+    start = 0
+    while start < len(rows):
+        c = rows[start][0]
+        stop = start
+        while stop < len(rows) and rows[stop][0] == c:
+            stop += 1
+        alive = {int(holder[c])}  # copies read later (walking backwards)
+        for q in range(stop - 1, start - 1, -1):
+            _, rnd, dst, kind, ins = rows[q]
+            if (kind == 0 and len(ins) == 2 and ins[1] == dst and ins[0] != dst and not staged[rnd]
+                    and ins[0] not in alive):
+                reuse[q] = True
+            alive.discard(dst)
+            alive.update(ins)
+        start = stop
+    return reuse
+
+
+def _chains(rows: list, reuse: np.ndarray, staged) -> np.ndarray:
+    """Runs of steps ``d1 <- a + d1; d2 <- d1 + d2; ...`` (each alone in its round, each ``d`` touched for the first
+    time, each intermediate partial dead afterwards): ``chain[q] = k`` at the first of k such steps. The kernel runs
+    a chain as one running sum over the ranks' inputs, which is what the steps compute, without per-step overhead."""
+    chain = np.zeros(len(rows), np.int64)
+    start = 0
+    while start < len(rows):
+        c = rows[start][0]
+        stop = start
+        while stop < len(rows) and rows[stop][0] == c:
+            stop += 1
+        per_round: dict = {}
+        for q in range(start, stop):
+            per_round[rows[q][1]] = per_round.get(rows[q][1], 0) + 1
+        touched: set = set()
+
+        def eligible(q):
+            _, rnd, dst, kind, ins = rows[q]
+            return (kind == 0 and len(ins) == 2 and ins[1] == dst and ins[0] != dst and not staged[rnd]
+                    and per_round[rnd] == 1 and dst not in touched)
+
+        q = start
+        while q < stop:
+            if eligible(q):
+                k = 1
+                touched.update(rows[q][4])
+                while (q + k < stop and eligible(q + k) and rows[q + k][4][0] == rows[q + k - 1][2]
+                       and reuse[q + k]):
+                    touched.update(rows[q + k][4])
+                    k += 1
+                chain[q] = k
+                q += k
+            else:
+                touched.update(rows[q][4])
+                touched.add(rows[q][2])
+                q += 1
+        start = stop
+    return chain
 
 
 @dataclass(frozen=True)
@@ -213,14 +280,12 @@ def run(values: list, plan: Plan, rc: RoundCtx, n: int, tag: int = 0, full_state
     if numba_active() and not full_state:
         from numba.typed import List
 
-        if isinstance(values, np.ndarray):
-            inputs = values if codes_in else values.view(np.uint32)
-        else:
-            inputs = List(values if codes_in else [v.view(np.uint32) for v in values])
+        inputs = values if isinstance(values, np.ndarray) else List(values)
         out = np.empty(n, np.float32)
         keys = step_keys(sites, rc.seed) if rc.mode == 3 else np.zeros(sites.size, np.uint64)
         _kernels.run_tiles(inputs, table, codes_in, out, _tiles(plan, bounds, sch.ranks), plan.chunk_ptr,
-                           plan.st_round, plan.st_dst, plan.st_kind, plan.st_ptr, plan.st_in, plan.staged,
+                           plan.st_round, plan.st_dst, plan.st_kind, plan.st_ptr, plan.st_in, plan.st_reuse, plan.st_chain,
+                           plan.staged,
                            plan.holder, keys, sch.ranks, rc.op, rc.mode, rc.acc_mode, rc.params, table, rc.thr,
                            rc.sr_bits)
         return out
