@@ -174,3 +174,14 @@ def test_every_rank_ends_with_the_same_bits(algorithm):
     with emu.settings(numba=False):
         _, state = local.run_group("all_reduce", xs, "add", opts, {}, full_state=True)
     assert all(bits(state[i]) == bits(state[0]) for i in range(8))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, ml_dtypes.bfloat16])
+@pytest.mark.parametrize("r,n", [(2, 80001), (256, 1000), (64, 4096)])
+def test_fast_paths_on_long_chains_and_split_tiles(dtype, r, n):
+    # chunks longer than a kernel tile (r=2) and 255-step chains (r=256) against the reference order
+    xs = data(r, n, dtype, seed=r)
+    want = ref.ring_all_reduce([as_f32(x) for x in xs], dtype)
+    assert_same_bits(local.all_reduce(np.stack(xs), algorithm="ring")[0], want, dtype)
+    assert_same_bits(local.all_reduce(xs, algorithm="ring", channels=2)[0],
+                     ref.ring_all_reduce([as_f32(x) for x in xs], dtype, 2), dtype)
