@@ -189,7 +189,9 @@ def _encode_f64_array(bits, out, p):
         out[i] = encode_f64(bits[i], p)
 
 
-@njit(parallel=True)
+# The two vectorised kernels below are compiled per process (cache=False): with numba 0.68 the copies loaded from the
+# on-disk cache ran about 2x slower than freshly compiled ones (measured here on bf16 and e4m3fn, 16M values).
+@njit(parallel=True, cache=False)
 def _encode_f32_fast(bits, out, p, shift, sub_off, over, inf_out):
     """fp32 -> a signed format with subnormals, branch-free so LLVM can vectorise it.
 
@@ -207,6 +209,8 @@ def _encode_f32_fast(bits, out, p, shift, sub_off, over, inf_out):
     nan_canon = p[11]
     infmag = p[12]
     keep = p[13]
+    no_nan = p[3] == 2
+    flip = np.int64(no_nan and p[8] == 0)  # e2m1fn under fp4_nan='ml_dtypes': NaN becomes the opposite-sign zero
     for i in prange(bits.size):
         b = np.int64(bits[i])
         neg = (b >> 31) & 1
@@ -226,10 +230,12 @@ def _encode_f32_fast(bits, out, p, shift, sub_off, over, inf_out):
         nan_mag = (infmag | max(payload, 1)) if keep == 1 else nan_canon
         special = inf_out if m == 0 else nan_mag
         mag = special if ex == 0xFF else mag
-        out[i] = ((neg * sbit) | mag) << pad
+        is_nan = (ex == 0xFF) & (m != 0)
+        sgn = neg ^ flip if is_nan else neg
+        out[i] = ((sgn * sbit) | mag) << pad
 
 
-@njit(parallel=True)
+@njit(parallel=True, cache=False)
 def _encode_f32_same_range(bits, out, p, shift, nan_mask):
     """fp32 -> bf16/tf32 (the same exponent range as fp32): for every non-NaN input, RNE is one integer add on the
     bit pattern and a shift; subnormals round in place and overflow carries into the inf code by itself."""
@@ -264,12 +270,6 @@ def _encode_numba(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
             over = p[10] if (saturating or p[7] == 1) else (p[12] if p[3] == 0 else p[11])
             inf_out = p[10] if saturating else (p[12] if p[3] == 0 else p[11])
             _encode_f32_fast(bits, flat, p, 23 - p[0], p[1] - p[0] + 150, over, inf_out)
-            if p[3] == 2:  # no NaN code (e2m1fn): the fp4_nan policy picks a zero per NaN's sign
-                nan_idx = np.flatnonzero((bits & np.uint32(0x7FFFFFFF)) > np.uint32(0x7F800000))
-                if nan_idx.size:
-                    fixed = np.empty(nan_idx.size, out.dtype)
-                    _encode_f32_array(bits[nan_idx], fixed, p)
-                    flat[nan_idx] = fixed
         else:
             _encode_f32_array(bits, out.reshape(-1), p)
     else:
