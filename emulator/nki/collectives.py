@@ -1,0 +1,196 @@
+"""``nki.collectives``-style calls for SPMD code, mapped onto the collective engine.
+
+A kernel written the NKI way calls ``all_reduce(srcs, dsts, replica_group, op)`` on *its own* tensors, once per
+rank. :func:`run_spmd` runs such a function on R virtual ranks (one thread each); every collective call is a
+rendezvous: when the last member of the group arrives, the in-process engine (:mod:`emulator.collectives`) computes
+the results with the configured algorithm and writes them into each rank's ``dsts`` (NumPy arrays, in place). A
+rank that never arrives turns into :class:`~emulator.errors.RankFailure` naming it after ``collective_timeout``.
+
+>>> import numpy as np
+>>> from emulator.nki import collectives as ncc
+>>> def kernel(out):
+...     r = ncc.rank_id()
+...     src = np.full(4, float(r + 1), np.float32)
+...     ncc.all_reduce([src], [out[r]], ncc.ReplicaGroup([[0, 1, 2]]), op=np.add)
+>>> out = np.zeros((3, 4), np.float32)
+>>> ncc.run_spmd(kernel, 3, out)
+>>> out[2].tolist()
+[6.0, 6.0, 6.0, 6.0]
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+import numpy as np
+
+from .. import collectives as _cc
+from ..config import get_settings
+from ..errors import RankFailure, ShapeError
+from ..collectives.groups import ReplicaGroup
+
+__all__ = ["run_spmd", "rank_id", "ReplicaGroup", "all_reduce", "all_gather", "reduce_scatter", "all_to_all",
+           "collective_permute", "collective_permute_implicit"]
+
+_OPS = {"add": "add", "maximum": "max", "minimum": "min", "max": "max", "min": "min", "multiply": "mul"}
+_local = threading.local()
+
+
+def _op_name(op) -> str:
+    name = getattr(op, "__name__", op)
+    if name not in _OPS:
+        raise ValueError(f"op: {op!r} is not nl.add, nl.maximum or nl.minimum")
+    return _OPS[name]
+
+
+def rank_id() -> int:
+    """The calling virtual rank (inside :func:`run_spmd`); 0 outside it."""
+    return getattr(_local, "rank", 0)
+
+
+class _World:
+    """Rendezvous state shared by the ranks of one :func:`run_spmd`."""
+
+    def __init__(self, ranks: int, settings) -> None:
+        self.ranks = ranks
+        self.settings = settings
+        self.cond = threading.Condition()
+        self.pending: dict = {}  # (seq, group) -> {rank: (srcs, dsts)}
+        self.done: dict = {}
+        self.seq = [0] * ranks
+        self.error: BaseException | None = None
+
+    def call(self, rank: int, group: tuple, name: str, srcs, dsts, compute: Callable) -> None:
+        key = (self.seq[rank], group, name)
+        self.seq[rank] += 1
+        timeout = self.settings.collective_timeout
+        with self.cond:
+            slot = self.pending.setdefault(key, {})
+            slot[rank] = (srcs, dsts)
+            if len(slot) == len(group):
+                try:
+                    compute([slot[r] for r in group])
+                except BaseException as exc:  # every member sees the same error
+                    self.error = exc
+                self.done[key] = True
+                self.cond.notify_all()
+            elif not self.cond.wait_for(lambda: key in self.done or self.error is not None, timeout):
+                missing = [r for r in group if r not in slot]
+                self.error = RankFailure(f"{name} #{key[0]}: rank {missing[0]} did not arrive within {timeout:g} s "
+                                         f"(missing ranks {missing})", rank=missing[0], step=key[0])
+                self.cond.notify_all()
+            if self.error is not None:
+                raise self.error
+
+
+def run_spmd(fn: Callable, ranks: int, *args, **kwargs) -> None:
+    """Run ``fn(*args, **kwargs)`` on ``ranks`` virtual ranks (threads); re-raise the first rank's error."""
+    if ranks < 1:
+        raise ShapeError(f"run_spmd: ranks must be >= 1, got {ranks}")
+    world = _World(ranks, get_settings())
+    errors: list = [None] * ranks
+
+    def body(r: int) -> None:
+        from ..config import settings as _settings
+
+        _local.rank, _local.world = r, world
+        with _settings(**{f: getattr(world.settings, f) for f in ("collective_algorithm", "collective_timeout")}):
+            try:
+                fn(*args, **kwargs)
+            except BaseException as exc:
+                errors[r] = exc
+                with world.cond:
+                    world.error = world.error or exc
+                    world.cond.notify_all()
+
+    threads = [threading.Thread(target=body, args=(r,), daemon=True) for r in range(ranks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    first = next((e for e in errors if e is not None), None)
+    if first is not None:
+        raise first
+
+
+def _group_of(replica_group) -> tuple:
+    r = rank_id()
+    world = getattr(_local, "world", None)
+    if world is None:
+        raise RuntimeError("nki.collectives: call collectives inside emu.nki.collectives.run_spmd(...)")
+    rg = replica_group if isinstance(replica_group, ReplicaGroup) else ReplicaGroup(replica_group)
+    found = rg.group_of(r)
+    if found is None:
+        raise ShapeError(f"replica_group: rank {r} is in none of {rg.groups}")
+    return rg.groups[found[0]]
+
+
+def _write(dst, value) -> None:
+    dst = np.asarray(dst)
+    if dst.shape != np.shape(value):
+        raise ShapeError(f"dst: shape {dst.shape} does not match the result {np.shape(value)}")
+    dst[...] = value
+
+
+def _collective(name, srcs, dsts, replica_group, per_tensor):
+    if len(srcs) != len(dsts):
+        raise ShapeError(f"{name}: {len(srcs)} srcs but {len(dsts)} dsts")
+    group = _group_of(replica_group)
+
+    def compute(members):
+        for t in range(len(srcs)):
+            outs = per_tensor([np.asarray(m[0][t]) for m in members])
+            for (_, d), o in zip(members, outs):
+                _write(d[t], o)
+
+    _local.world.call(rank_id(), group, name, srcs, dsts, compute)
+
+
+def all_reduce(srcs, dsts, replica_group, op=np.add, **_ignored) -> None:
+    """Every member's ``dsts[i]`` receives the reduction of the members' ``srcs[i]`` (``nl.add/maximum/minimum``)."""
+    name = _op_name(op)
+    _collective("all_reduce", srcs, dsts, replica_group, lambda xs: _cc.all_reduce(xs, op=name, copy=True))
+
+
+def reduce_scatter(srcs, dsts, replica_group, op=np.add, collective_dim: int = 0, **_ignored) -> None:
+    """Member i receives block i (along dim 0) of the reduction."""
+    if collective_dim != 0:
+        raise ShapeError("reduce_scatter: only collective_dim=0 is supported (as on hardware)")
+    name = _op_name(op)
+    _collective("reduce_scatter", srcs, dsts, replica_group, lambda xs: _cc.reduce_scatter(xs, op=name))
+
+
+def all_gather(srcs, dsts, replica_group, collective_dim: int = 0, **_ignored) -> None:
+    """Concatenation of the members' tensors along ``collective_dim`` in group order."""
+    _collective("all_gather", srcs, dsts, replica_group,
+                lambda xs: _cc.all_gather(xs, collective_dim=collective_dim, copy=True))
+
+
+def all_to_all(srcs, dsts, replica_group, collective_dim: int = 0, **_ignored) -> None:
+    """Block j of member i goes to member j, slot i."""
+    _collective("all_to_all", srcs, dsts, replica_group,
+                lambda xs: _cc.all_to_all(xs, collective_dim=collective_dim))
+
+
+def collective_permute_implicit(srcs_by_channel, dsts_by_channel, replica_group, channel_ids=(0,),
+                                **_ignored) -> None:
+    """Ring shift: each member receives its predecessor's tensor, per channel."""
+    srcs = [t for ch in srcs_by_channel for t in ch]
+    dsts = [t for ch in dsts_by_channel for t in ch]
+    _collective("collective_permute_implicit", srcs, dsts, replica_group,
+                lambda xs: _cc.collective_permute_implicit(xs))
+
+
+def collective_permute(srcs, dsts, source_target_pairs, **_ignored) -> None:
+    """Explicit pairs over all ranks of the SPMD run; ranks that receive nothing keep their ``dsts``."""
+    world = _local.world
+    group = tuple(range(world.ranks))
+
+    def compute(members):
+        outs = _cc.collective_permute([np.asarray(m[0][0]) for m in members], source_target_pairs)
+        for (_, d), o in zip(members, outs):
+            if o is not None:
+                _write(d[0], o)
+
+    world.call(rank_id(), group, "collective_permute", srcs, dsts, compute)
