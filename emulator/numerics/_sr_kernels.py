@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import dispatch, njit, prange
-from ._cast_kernels import _encode_numpy, encode_f32, encode_f64
+from ._cast_kernels import _bit_length, _bit_length_np, _encode_numpy, encode_f32, encode_f64
 
 __all__ = ["GOLDEN", "MIX1", "MIX2", "keyed_words", "sr_keyed", "sr_with_bits"]
 
@@ -124,15 +124,6 @@ def _step_up(code, sig, k, e, r, n, p):
     else:
         mag += 1
     return (sign | mag) << pad
-
-
-@njit
-def _bit_length(v):
-    n = 0
-    while v:
-        v >>= 1
-        n += 1
-    return n
 
 
 @njit
@@ -341,16 +332,6 @@ def _sr_bits_numba(x, rbits, out, n, p, thr):
 # --------------------------------------------------------------------------------------------------------------------
 # NumPy twin
 # --------------------------------------------------------------------------------------------------------------------
-
-def _bit_length_np(v: np.ndarray) -> np.ndarray:
-    n = np.zeros(v.shape, np.int64)
-    v = v.copy()
-    for step in (32, 16, 8, 4, 2, 1):
-        big = v >= (np.int64(1) << step)
-        n += np.where(big, step, 0)
-        v = np.where(big, v >> step, v)
-    return n + (v > 0)
-
 
 def _sr_numpy_core(x: np.ndarray, r: np.ndarray, n: np.ndarray, out: np.ndarray, p: tuple, thr: int) -> None:
     """Vectorised twin of :func:`_sr_f32` / :func:`_sr_f64`; ``r`` uint64 and ``n`` int64 arrays (flat)."""
