@@ -1,16 +1,18 @@
 """Hot loops of the collective executor: a Numba kernel and its NumPy twin, bit-identical.
 
-Both run a compiled schedule (:class:`emulator.collectives.executor.Plan`) over the stacked per-rank buffers. The
-Numba kernel works tile by tile (a tile is a slice of one chunk; every step of a chunk only touches that chunk, so a
-tile's whole history runs while it sits in cache, and tiles run in parallel). The NumPy twin runs the rounds in
-order over whole chunks. Steps of one round read the copies as they were before the round; the plan marks the
-rounds where a step reads a copy another step writes (recursive doubling's swaps), which are staged.
+Both run a compiled schedule (:class:`emulator.collectives.executor.Plan`) over the per-rank buffers. The NumPy
+twin runs the rounds in order over whole chunks. The Numba kernel works tile by tile (a tile is a slice of one chunk;
+every step of a chunk only touches that chunk, so a tile's whole history runs while it sits in cache, and tiles run
+in parallel), and does the same arithmetic with less memory traffic: a rank's input is read on first use, a copy
+the plan marks dead is reused as the next partial's row, and a chain of ``d <- a + d`` steps runs as one running sum
+over the inputs. Steps of one round read the copies as they were before the round; the plan marks the rounds where
+a step reads a copy another step writes (recursive doubling's swaps), which are staged.
 
 Values travel as float32 (the exact value of the buffer dtype's code). One step folds its inputs with the op in fp32
 and rounds once to the buffer dtype (``accumulate=0``), or rounds after every binary op (``accumulate=1``).
 Rounding modes: 0 none (float32 buffers), 1 bfloat16 RNE (bit trick), 2 any format RNE/RTZ through the cast
 encoder :func:`encode_f32` and the format's value table, 3 stochastic rounding with the keyed stream: element ``e``
-of the buffer, step key ``key`` (from ``(seed, site)``), the SR step of ``_sr_kernels`` with all dropped bits.
+of the buffer, step key ``key`` (from ``(seed, site)``), the SR step of ``_sr_kernels`` (``sr_bits``).
 Ops: 0 add, 1 max, 2 min, 3 mul (max/min: NaN wins, and +0 > -0 as in IEEE 754-2019 maximum/minimum).
 """
 
@@ -226,8 +228,8 @@ def _run_plan_nb(inputs, table_in, decode_in, out, tiles, chunk_ptr, st_round, s
                         else:
                             for k in range(k0, st_ptr[q + 1]):
                                 _load(st, where, loaded, st_in[k], inputs, table_in, decode_in, s)
-                            _step_nb(st, where, st[where[d]], st_in[k0:st_ptr[q + 1]], st_kind[q], s, op, mode, acc_mode,
-                                     p, table, thr, nbits, keys[q])
+                            _step_nb(st, where, st[where[d]], st_in[k0:st_ptr[q + 1]], st_kind[q], s, op, mode,
+                                     acc_mode, p, table, thr, nbits, keys[q])
                             loaded[d] = True
                 i = j
             h = holder[c]

@@ -284,7 +284,8 @@ def run(values: list, plan: Plan, rc: RoundCtx, n: int, tag: int = 0, full_state
         out = np.empty(n, np.float32)
         keys = step_keys(sites, rc.seed) if rc.mode == 3 else np.zeros(sites.size, np.uint64)
         _kernels.run_tiles(inputs, table, codes_in, out, _tiles(plan, bounds, sch.ranks), plan.chunk_ptr,
-                           plan.st_round, plan.st_dst, plan.st_kind, plan.st_ptr, plan.st_in, plan.st_reuse, plan.st_chain,
+                           plan.st_round, plan.st_dst, plan.st_kind, plan.st_ptr, plan.st_in, plan.st_reuse,
+                           plan.st_chain,
                            plan.staged,
                            plan.holder, keys, sch.ranks, rc.op, rc.mode, rc.acc_mode, rc.params, table, rc.thr,
                            rc.sr_bits)

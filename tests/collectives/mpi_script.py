@@ -3,10 +3,8 @@
 import hashlib
 import sys
 
-import ml_dtypes
 import numpy as np
 
-import emulator as emu
 from emulator.collectives import mpi
 
 from tests.collectives.mpi_cases import CASES, case_data  # noqa: E402

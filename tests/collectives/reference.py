@@ -7,7 +7,6 @@ independent of the emulator's cast.
 
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
 
 F32 = np.float32

@@ -7,11 +7,9 @@ import numpy as np
 import pytest
 
 import emulator as emu
-from emulator.collectives import cost, local
+from emulator.collectives import cost
 from emulator.errors import DtypeError, ShapeError
 from emulator.numerics import stochastic
-
-from . import reference as ref
 
 C = emu.collectives
 
