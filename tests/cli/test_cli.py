@@ -5,8 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
 from emulator.cli import AREAS, main
 
 
@@ -41,7 +39,6 @@ def test_every_area_module_has_demo_and_selftest():
         assert callable(mod.selftest), title
 
 
-@pytest.mark.slow
 def test_demo_runs_every_section():
     out = run("demo", timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
