@@ -34,6 +34,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rounding", choices=("rne", "rtz", "sr"), default=None)
     p.add_argument("--channels", type=int, default=None)
+    p.add_argument("--server-ranks", dest="server_ranks", type=int, default=None,
+                   help="ranks per server for --algorithm hierarchical (default: collective_server_ranks)")
     p.add_argument("--backend", choices=("local", "mpi"), default="local")
     p.add_argument("--timeout", type=float, default=None, help="watchdog seconds (default: collective_timeout)")
     p.add_argument("--kill-rank", dest="kill_rank", type=int, default=None)
@@ -80,7 +82,7 @@ def _call(backend: str, args, data):
     kw = {}
     if args.op in ("all_reduce", "reduce_scatter", "reduce"):
         kw = dict(op=args.reduce_op, algorithm=args.algorithm, rounding=args.rounding, channels=args.channels,
-                  seed=args.seed)
+                  seed=args.seed, server_ranks=args.server_ranks)
     if backend == "local":
         from . import local, movement
 
@@ -94,7 +96,7 @@ def _call(backend: str, args, data):
         from .executor import get_plan
         from .local import resolve_options
 
-        o = resolve_options(args.algorithm, args.channels)
+        o = resolve_options(args.algorithm, args.channels, server_ranks=args.server_ranks)
         plan = get_plan(args.op, o["algorithm"], args.ranks, o["channels"], o["dma_inputs"], o["server_ranks"],
                         prune=False)
         kw["fault"] = (args.kill_rank, max(len(plan.by_round) // 2, 0), args.kill_mode)
@@ -138,8 +140,8 @@ def main(args) -> int:
     err = max((float(np.max(np.abs(np.asarray(r, np.float64) - e))) if np.size(e) else 0.0)
               for r, e in zip(results, exact) if r is not None)
     itemsize = np.dtype(dtype).itemsize
-    e = estimate(args.op if args.op != "reduce" else "reduce", args.ranks, args.count, itemsize,
-                 args.algorithm, channels=args.channels or 1)
+    e = estimate(args.op, args.ranks, args.count, itemsize, args.algorithm, channels=args.channels or 1,
+                 server_ranks=args.server_ranks)
     print(f"{args.op} ranks={args.ranks} dtype={args.dtype} count={args.count} algorithm={e['algorithm']} "
           f"backend={args.backend}")
     print(f"digest={h.hexdigest()}")
