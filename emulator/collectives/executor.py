@@ -283,12 +283,18 @@ def run(values: list, plan: Plan, rc: RoundCtx, n: int, tag: int = 0, full_state
         inputs = values if isinstance(values, np.ndarray) else List(values)
         out = np.empty(n, np.float32)
         keys = step_keys(sites, rc.seed) if rc.mode == 3 else np.zeros(sites.size, np.uint64)
-        _kernels.run_tiles(inputs, table, codes_in, out, _tiles(plan, bounds, sch.ranks), plan.chunk_ptr,
-                           plan.st_round, plan.st_dst, plan.st_kind, plan.st_ptr, plan.st_in, plan.st_reuse,
-                           plan.st_chain,
-                           plan.staged,
-                           plan.holder, keys, sch.ranks, rc.op, rc.mode, rc.acc_mode, rc.params, table, rc.thr,
-                           rc.sr_bits)
+        import numba
+
+        threads = numba.get_num_threads()
+        if sch.ranks * n < (1 << 20):  # small: waking worker threads costs more than it saves on a busy machine
+            numba.set_num_threads(1)
+        try:
+            _kernels.run_tiles(inputs, table, codes_in, out, _tiles(plan, bounds, sch.ranks), plan.chunk_ptr,
+                               plan.st_round, plan.st_dst, plan.st_kind, plan.st_ptr, plan.st_in, plan.st_reuse,
+                               plan.st_chain, plan.staged, plan.holder, keys, sch.ranks, rc.op, rc.mode,
+                               rc.acc_mode, rc.params, table, rc.thr, rc.sr_bits)
+        finally:
+            numba.set_num_threads(threads)
         return out
     state = np.stack([table[v] if codes_in else v for v in values]).astype(np.float32, copy=False)
     if not codes_in and state is values:

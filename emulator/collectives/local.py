@@ -53,6 +53,11 @@ def to_dtype(values: np.ndarray, dtype: np.dtype, fmt, is_int: bool) -> np.ndarr
         return np.clip(np.rint(values.astype(np.float64)), info.min, info.max).astype(dtype)
     if fmt.name == "float32":
         return values
+    # the values are exact in the buffer format, so these conversions are exact (cheap paths for 16-bit formats)
+    if fmt.name == "bfloat16":
+        return (values.view(np.uint32) >> np.uint32(16)).astype(np.uint16).view(dtype)
+    if fmt.name == "float16":
+        return values.astype(np.float16)
     return cast(values, fmt, rounding="rne").view(dtype)
 
 
