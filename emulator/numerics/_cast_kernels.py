@@ -177,21 +177,16 @@ def encode_f64(bits, p):
     return _encode_finite(neg, m | 0x10000000000000, ex - 1075, ex - 1023, p)
 
 
-@njit(parallel=True)
 def _encode_f32_array(bits, out, p):
     for i in prange(bits.size):
         out[i] = encode_f32(bits[i], p)
 
 
-@njit(parallel=True)
 def _encode_f64_array(bits, out, p):
     for i in prange(bits.size):
         out[i] = encode_f64(bits[i], p)
 
 
-# The two vectorised kernels below are compiled per process (cache=False): with numba 0.68 the copies loaded from the
-# on-disk cache ran about 2x slower than freshly compiled ones (measured here on bf16 and e4m3fn, 16M values).
-@njit(parallel=True, cache=False)
 def _encode_f32_fast(bits, out, p, shift, sub_off, over, inf_out):
     """fp32 -> a signed format with subnormals, branch-free so LLVM can vectorise it.
 
@@ -235,7 +230,6 @@ def _encode_f32_fast(bits, out, p, shift, sub_off, over, inf_out):
         out[i] = ((sgn * sbit) | mag) << pad
 
 
-@njit(parallel=True, cache=False)
 def _encode_f32_same_range(bits, out, p, shift, nan_mask):
     """fp32 -> bf16/tf32 (the same exponent range as fp32): for every non-NaN input, RNE is one integer add on the
     bit pattern and a shift; subnormals round in place and overflow carries into the inf code by itself."""
@@ -259,21 +253,37 @@ def _encode_f32_same_range(bits, out, p, shift, nan_mask):
         out[i] = (((b >> 31) << (31 - shift)) | mag) << pad
 
 
+def _twins(fn, cache: bool = True):
+    """(parallel, serial) Numba builds of one kernel body. Small arrays take the serial one: waking the thread pool
+    costs more than the work there (milliseconds on a busy machine, measured on 8K-element casts)."""
+    return njit(parallel=True, cache=cache)(fn), njit(cache=cache)(fn)
+
+
+_SERIAL_BELOW = 1 << 16
+_F32_ARRAY = _twins(_encode_f32_array)
+_F64_ARRAY = _twins(_encode_f64_array)
+# The two vectorised kernels are compiled per process (cache=False): with numba 0.68 the copies loaded from the
+# on-disk cache ran about 2x slower than freshly compiled ones (measured here on bf16 and e4m3fn, 16M values).
+_F32_FAST = _twins(_encode_f32_fast, cache=False)
+_F32_SAME_RANGE = _twins(_encode_f32_same_range, cache=False)
+
+
 def _encode_numba(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
+    which = 1 if x.size < _SERIAL_BELOW else 0
     if x.dtype == np.float32:
         bits = x.reshape(-1).view(np.uint32)
         if p[1] == -126 and p[2] == 1:  # bfloat16, tfloat32 (and fp32 itself)
-            _encode_f32_same_range(bits, out.reshape(-1), p, 23 - p[0], (1 << p[0]) - 1)
+            _F32_SAME_RANGE[which](bits, out.reshape(-1), p, 23 - p[0], (1 << p[0]) - 1)
         elif p[2] == 1 and p[4] != 0:  # signed with subnormals: every other format but e8m0fnu
             flat = out.reshape(-1)
             saturating = p[6] == 1 or p[3] == 2
             over = p[10] if (saturating or p[7] == 1) else (p[12] if p[3] == 0 else p[11])
             inf_out = p[10] if saturating else (p[12] if p[3] == 0 else p[11])
-            _encode_f32_fast(bits, flat, p, 23 - p[0], p[1] - p[0] + 150, over, inf_out)
+            _F32_FAST[which](bits, flat, p, 23 - p[0], p[1] - p[0] + 150, over, inf_out)
         else:
-            _encode_f32_array(bits, out.reshape(-1), p)
+            _F32_ARRAY[which](bits, out.reshape(-1), p)
     else:
-        _encode_f64_array(x.reshape(-1).view(np.int64), out.reshape(-1), p)
+        _F64_ARRAY[which](x.reshape(-1).view(np.int64), out.reshape(-1), p)
 
 
 # --------------------------------------------------------------------------------------------------------------------
