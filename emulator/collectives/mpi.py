@@ -38,6 +38,8 @@ _DATA_TAG = 11
 
 def _mpi():
     try:
+        # The mpich wheel's UCX layer prints pool-accounting warnings at finalize; keep UCX to errors unless asked.
+        os.environ.setdefault("UCX_LOG_LEVEL", "error")
         from mpi4py import MPI
     except ImportError as exc:  # pragma: no cover - the mpi extra is installed in CI
         raise ImportError("emulator.collectives.mpi needs mpi4py and an MPI library: pip install "
