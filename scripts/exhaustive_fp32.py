@@ -1,6 +1,6 @@
 """Cast every one of the 2^32 fp32 bit patterns to a narrow format and compare with ml_dtypes.
 
-    python scripts/exhaustive_fp32.py float8_e4m3fn float8_e5m2 float4_e2m1fn bfloat16
+    python scripts/exhaustive_fp32.py [float8_e4m3fn float8_e5m2 float8_e4m3 float4_e2m1fn float8_e8m0fnu bfloat16 ...]
 
 Prints the number of mismatches per format (and the first few); exit status 1 on any mismatch. The slow test
 ``tests/numerics/test_cast.py::test_all_fp32_patterns_match_ml_dtypes`` runs the same sweep.
@@ -35,7 +35,7 @@ def sweep(name: str, chunk: int = 1 << 25, limit: int = 1 << 32) -> list[tuple[i
 
 
 def main(argv: list[str]) -> int:
-    names = argv or ["float8_e4m3fn", "float8_e5m2", "float4_e2m1fn", "bfloat16"]
+    names = argv or ["float8_e4m3fn", "float8_e5m2", "float8_e4m3", "float4_e2m1fn", "float8_e8m0fnu", "bfloat16"]
     status = 0
     for name in names:
         t = time.perf_counter()

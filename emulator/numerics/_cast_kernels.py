@@ -253,6 +253,39 @@ def _encode_f32_same_range(bits, out, p, shift, nan_mask):
         out[i] = (((b >> 31) << (31 - shift)) | mag) << pad
 
 
+def _encode_f32_lut(bits, out, lut):
+    """One gather per element: the code of an fp32 pattern for an 8-bit target (see :func:`_lut16`). The table
+    holds uint32 entries and the index is unsigned so that LLVM can use AVX2 gathers (1.5x over a byte table)."""
+    for i in prange(bits.size):
+        b = bits[i]
+        idx = ((b >> np.uint32(15)) & np.uint32(0x1FFFE)) | np.uint32((b & np.uint32(0xFFFF)) != np.uint32(0))
+        out[i] = lut[idx]
+
+
+_LUTS: dict[tuple, np.ndarray] = {}
+
+
+def _lut16(p: tuple) -> np.ndarray:
+    """Code table indexed by (top 16 bits of the fp32 pattern, whether any of the low 16 bits is set).
+
+    For a target with at most 6 mantissa bits the round bit lies within the top 16 bits (sign, exponent, 7
+    mantissa bits) whatever the input's binade, and below it only "any bit set" matters (the sticky bit), so
+    these two facts decide RNE and RTZ, specials included. The table is built once per parameter tuple from
+    the general encoder on one representative pattern per entry.
+    """
+    table = _LUTS.get(p)
+    if table is None:
+        hi = np.arange(1 << 16, dtype=np.uint32) << np.uint32(16)
+        patterns = np.empty(1 << 17, np.uint32)
+        patterns[0::2] = hi
+        patterns[1::2] = hi | np.uint32(1)
+        codes = np.empty(1 << 17, np.uint8)
+        _F32_ARRAY[0](patterns, codes, p)
+        table = codes.astype(np.uint32)
+        _LUTS[p] = table
+    return table
+
+
 def _twins(fn, cache: bool = True):
     """(parallel, serial) Numba builds of one kernel body. Small arrays take the serial one: waking the thread pool
     costs more than the work there (milliseconds on a busy machine, measured on 8K-element casts)."""
@@ -266,13 +299,16 @@ _F64_ARRAY = _twins(_encode_f64_array)
 # on-disk cache ran about 2x slower than freshly compiled ones (measured here on bf16 and e4m3fn, 16M values).
 _F32_FAST = _twins(_encode_f32_fast, cache=False)
 _F32_SAME_RANGE = _twins(_encode_f32_same_range, cache=False)
+_F32_LUT = _twins(_encode_f32_lut, cache=False)
 
 
 def _encode_numba(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
     which = 1 if x.size < _SERIAL_BELOW else 0
     if x.dtype == np.float32:
         bits = x.reshape(-1).view(np.uint32)
-        if p[1] == -126 and p[2] == 1:  # bfloat16, tfloat32 (and fp32 itself)
+        if p[0] <= 6 and p[5] == 0:  # fp8, fp4, e8m0: one table gather per element
+            _F32_LUT[which](bits, out.reshape(-1), _lut16(p))
+        elif p[1] == -126 and p[2] == 1:  # bfloat16, tfloat32 (and fp32 itself)
             _F32_SAME_RANGE[which](bits, out.reshape(-1), p, 23 - p[0], (1 << p[0]) - 1)
         elif p[2] == 1 and p[4] != 0:  # signed with subnormals: every other format but e8m0fnu
             flat = out.reshape(-1)

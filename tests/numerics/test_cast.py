@@ -313,7 +313,8 @@ def test_rounding_for_respects_sr_scope():
 # ---- exhaustive over all 2^32 fp32 patterns (slow) -------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["float8_e4m3fn", "float8_e5m2", "float4_e2m1fn", "bfloat16"])
+@pytest.mark.parametrize("name", ["float8_e4m3fn", "float8_e5m2", "float8_e4m3", "float4_e2m1fn", "float8_e8m0fnu",
+                                  "bfloat16"])
 def test_all_fp32_patterns_match_ml_dtypes(name):
     from exhaustive_fp32 import sweep
 
