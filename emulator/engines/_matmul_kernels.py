@@ -65,8 +65,8 @@ def _seq_panels(ap, bp, K, ktile, out):
     nnp = bp.shape[0]
     M, N = out.shape
     for t in prange(nmp * nnp):
-        ip = t // nnp
-        jp = t % nnp
+        jp = t // nmp  # consecutive tiles share the moving panel, which then stays in L2
+        ip = t % nmp
         res = np.empty(MR * NR, np.float32)
         _micro(ap[ip], bp[jp], K, ktile, res)
         for i in range(MR):
