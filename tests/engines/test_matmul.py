@@ -170,3 +170,17 @@ def test_memory_uninitialised_modes():
         assert np.isnan(t.read("instr")[1:]).all()
     with emu.settings(uninitialized="warn"), pytest.warns(UserWarning, match="instr"):
         t.read("instr")
+
+
+
+def test_underflowing_products_are_rounded_before_the_add():
+    """bf16 products below 2^-126 are not exact in fp32: with acc = 2^-149 and a next product of 2^-150,
+    multiply-then-add gives 2^-149 (the product rounds to 0), a fused multiply-add would give 2^-148."""
+    a = np.array([[2.0**-75, 2.0**-75]], np.float32)  # [M=1, K=2], bf16-exact
+    b = np.array([[2.0**-74], [2.0**-75]], np.float32)  # [K=2, N=1]
+    out = emu.matmul(a, b, "bfloat16")
+    acc = np.float32(0)
+    for k in range(2):  # the declared model, written out: fp32 product, fp32 add
+        acc = np.float32(acc + np.float32(np.float32(a[0, k]) * np.float32(b[k, 0])))
+    assert acc == np.float32(2.0**-149)
+    assert out.tolist() == [[2.0**-149]]
