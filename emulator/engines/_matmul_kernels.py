@@ -79,9 +79,17 @@ def _seq_panels(ap, bp, K, ktile, out):
 
 
 def _pack(x: np.ndarray, r: int) -> np.ndarray:
-    """[K, F] -> [ceil(F/r), K*r]: panel p holds columns r*p .. r*p+r-1, k-major; padding columns are zero."""
+    """[K, F] -> [ceil(F/r), K*r]: panel p holds columns r*p .. r*p+r-1, k-major; padding columns are zero.
+
+    An F-contiguous ``x`` (the transpose view of a row-major [F, K] matrix, as emu.matmul passes the stationary
+    operand) is packed from its rows directly, which avoids materialising the full transpose first."""
     K, F = x.shape
     panels = -(-F // r)
+    if x.flags.f_contiguous and not x.flags.c_contiguous:
+        rows = x.T  # [F, K], row-major
+        if panels * r != F:
+            rows = np.concatenate([rows, np.zeros((panels * r - F, K), np.float32)], axis=0)
+        return np.ascontiguousarray(rows.reshape(panels, r, K).transpose(0, 2, 1)).reshape(panels, K * r)
     if panels * r != F:
         x = np.concatenate([x, np.zeros((K, panels * r - F), np.float32)], axis=1)
     return np.ascontiguousarray(x.reshape(K, panels, r).transpose(1, 0, 2)).reshape(panels, K * r)

@@ -139,13 +139,15 @@ def _split_bf16(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hi, lo
 
 
-def _operand(x, name: str) -> np.ndarray:
+def _operand(x, name: str, allow_f: bool = False) -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype != np.float32:
         raise DtypeError(f"matmul_accumulate: {name} must hold float32 values (decode narrow codes first), "
                          f"got {arr.dtype}")
     if arr.ndim != 2:
         raise ShapeError(f"matmul_accumulate: {name} must be 2-D [K, free], got shape {arr.shape}")
+    if allow_f and arr.flags.f_contiguous:
+        return arr
     return np.ascontiguousarray(arr)
 
 
@@ -212,7 +214,7 @@ def tiled_accumulate(st, mv, ktile: int, model: str | None = None, *, fp32_mode:
     tile). The default sequential model without ftz runs as one fused kernel."""
     s = get_settings()
     name, _ = parse_model(model)
-    st = _operand(st, "st")
+    st = _operand(st, "st", allow_f=True)  # the fused kernel packs a transposed view without copying it first
     mv = _operand(mv, "mv")
     K = st.shape[0]
     if name == "sequential" and fp32_mode in ("fp32", "tf32") and s.denormals == "keep":

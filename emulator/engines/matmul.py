@@ -69,18 +69,36 @@ def quantize_inputs(a, b, fmt: str = "bfloat16") -> tuple[np.ndarray, np.ndarray
         at = np.pad(a.T, ((0, pad), (0, 0))) if pad else a.T
         bp = np.pad(b, ((0, pad), (0, 0))) if pad else b
         el = _MX[fmt]
-        qa = mx.quantize_operand(np.ascontiguousarray(at, np.float32), el, order="contiguous")
+        s = get_settings()
+        if rounding_for("mx") == "sr" or (el == "float4_e2m1fn" and s.mx_fp4_lut != "e2m1"):
+            # the general path: SR streams are keyed on the [K, M] operand's element order, custom FP4 tables
+            # only exist in the PE decode
+            qa = mx.quantize_operand(np.ascontiguousarray(at, np.float32), el, order="contiguous")
+            qb = mx.quantize_operand(np.ascontiguousarray(bp, np.float32), el, order="contiguous")
+            # contiguous order: sub-element q of partition p is natural k = 4p + q, the PE's summation order
+            st, _ = _mx_operand(qa[0], qa[1], el, "stationary", None, 0, "matmul")
+            mv, _ = _mx_operand(qb[0], qb[1], el, "moving", None, 0, "matmul")
+            return st, mv, 512
+        # Same blocks (32 consecutive k per scale, same convention, RNE/RTZ elementwise) without transposing a:
+        # OCP blocks along a's rows give the stationary values as a transpose view the tiled kernel packs directly.
+        ap = np.pad(a, ((0, 0), (0, pad))) if pad else a
+        codes, scales = mx.quantize(np.ascontiguousarray(ap, np.float32), el, block_size=32, axis=-1,
+                                    convention=s.mx_convention)
+        st = mx.dequantize(codes, scales, el, block_size=32, axis=-1).T
         qb = mx.quantize_operand(np.ascontiguousarray(bp, np.float32), el, order="contiguous")
-        # contiguous order: sub-element q of partition p is natural k = 4p + q, the PE's summation order
-        st, _ = _mx_operand(qa[0], qa[1], el, "stationary", None, 0, "matmul")
-        mv, _ = _mx_operand(qb[0], qb[1], el, "moving", None, 0, "matmul")
+        mv = mx.dequantize_operand(qb[0], qb[1], el, order="contiguous")
         return st, mv, 512
+    # The stationary operand is returned as the transpose *view* of a row-major [M, K] array (F-contiguous): the
+    # tiled kernel packs it from a's rows, so the full transpose is never materialised.
     if fmt == "float32":
-        return np.ascontiguousarray(a.T, np.float32), np.ascontiguousarray(b, np.float32), 128
+        return np.ascontiguousarray(a, np.float32).T, np.ascontiguousarray(b, np.float32), 128
     rounding = rounding_for("engine")
-    st = round_to(np.ascontiguousarray(a.T), fmt, rounding=rounding, site=1)
-    mv = round_to(np.ascontiguousarray(b), fmt, rounding=rounding, site=2)
-    return np.ascontiguousarray(st, np.float32), np.ascontiguousarray(mv, np.float32), 128
+    if rounding == "sr":  # SR streams are keyed by element index: keep the [K, M] order they are defined on
+        st = np.ascontiguousarray(round_to(np.ascontiguousarray(a.T), fmt, rounding=rounding, site=1))
+    else:  # RNE/RTZ act element by element, so rounding a and then transposing is the same
+        st = round_to(np.ascontiguousarray(a), fmt, rounding=rounding, site=1).T
+    mv = np.ascontiguousarray(round_to(np.ascontiguousarray(b), fmt, rounding=rounding, site=2))
+    return st, mv, 128
 
 
 def _progress(done: int, total: int, start: float) -> None:
@@ -144,7 +162,8 @@ def matmul(a, b, fmt: str = "bfloat16", *, accumulation: str | None = None, psum
 
 
 def _block(st, mv, ktile, accumulation, fp32_mode, psum_dtype) -> np.ndarray:
-    st = np.ascontiguousarray(st)
+    if not (st.flags.c_contiguous or st.flags.f_contiguous):
+        st = np.ascontiguousarray(st)
     if psum_dtype == "float32":
         return _acc.tiled_accumulate(st, mv, ktile, accumulation, fp32_mode=fp32_mode)
     psum = None

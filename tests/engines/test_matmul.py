@@ -184,3 +184,27 @@ def test_underflowing_products_are_rounded_before_the_add():
         acc = np.float32(acc + np.float32(np.float32(a[0, k]) * np.float32(b[k, 0])))
     assert acc == np.float32(2.0**-149)
     assert out.tolist() == [[2.0**-149]]
+
+
+@pytest.mark.parametrize("fmt,el", [("mxfp8_e4m3", "float8_e4m3fn"), ("mxfp8_e5m2", "float8_e5m2"),
+                                    ("mxfp4", "float4_e2m1fn")])
+@pytest.mark.parametrize("convention", ["hw", "ocp"])
+def test_mx_operands_of_matmul_equal_the_nc_matmul_mx_decode(fmt, el, convention):
+    """emu.matmul quantises a along its rows (no transpose); the values must be those of the Trainium operand
+    layout decoded the way nc_matmul_mx decodes it, bit for bit, specials and extreme scales included."""
+    from emulator.engines import matmul as mm
+    from emulator.engines.tensor import _mx_operand
+
+    rng = np.random.default_rng(3)
+    a = (rng.standard_normal((64, 300)) * 2.0 ** rng.integers(-140, 120, (64, 300))).astype(np.float32)
+    a[0, :5] = [0.0, -0.0, np.inf, np.nan, 1e-45]
+    b = rng.standard_normal((300, 40)).astype(np.float32)
+    pad = -300 % 32
+    with emu.settings(mx_convention=convention):
+        st, mv, _ = mm.quantize_inputs(a, b, fmt)
+        qa = emu.mx.quantize_operand(np.ascontiguousarray(np.pad(a.T, ((0, pad), (0, 0)))), el)
+        qb = emu.mx.quantize_operand(np.ascontiguousarray(np.pad(b, ((0, pad), (0, 0)))), el)
+    st_ref = _mx_operand(qa[0], qa[1], el, "stationary", None, 0, "matmul")[0]
+    mv_ref = _mx_operand(qb[0], qb[1], el, "moving", None, 0, "matmul")[0]
+    np.testing.assert_array_equal(np.ascontiguousarray(st).view(np.uint32), st_ref.view(np.uint32))
+    np.testing.assert_array_equal(np.ascontiguousarray(mv).view(np.uint32), mv_ref.view(np.uint32))
