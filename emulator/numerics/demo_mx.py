@@ -12,6 +12,7 @@ import numpy as np
 
 from ..config import get_settings, settings
 from . import mx
+from .._selftest import check as _check
 
 __all__ = ["demo", "selftest"]
 
@@ -88,14 +89,6 @@ def demo() -> str:
     out += ["", f"4096x4096 bf16 -> MXFP8 e4m3fn: quantize_mx {t1 - t0:.3f} s ({x.size / (t1 - t0) / 1e6:.0f} Melem/s), "
                 f"dequantize_mx {t2 - t1:.3f} s; relative RMS error {rel:.2e}"]
     return "\n".join(out)
-
-
-def _check(name: str, fn) -> tuple[str, bool, str]:
-    try:
-        ok, detail = fn()
-    except Exception as exc:  # a crashing check is a failed one
-        return name, False, f"raised {type(exc).__name__}: {exc}"
-    return name, bool(ok), detail
 
 
 def _hand_vectors():

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..config import get_settings, settings
 from . import sparsity as sp
+from .._selftest import check as _check
 
 __all__ = ["demo", "selftest"]
 
@@ -86,14 +87,6 @@ def demo() -> str:
     out += ["", f"4096x4096 bf16 2:4: compress {t1 - t0:.3f} s ({x.size / (t1 - t0) / 1e6:.0f} Melem/s), "
                 f"decompress {t2 - t1:.3f} s ({x.size / (t2 - t1) / 1e6:.0f} Melem/s)"]
     return "\n".join(out)
-
-
-def _check(name: str, fn) -> tuple[str, bool, str]:
-    try:
-        ok, detail = fn()
-    except Exception as exc:  # a crashing check is a failed one
-        return name, False, f"raised {type(exc).__name__}: {exc}"
-    return name, bool(ok), detail
 
 
 def _patterns_round_trip():

@@ -9,6 +9,7 @@ from hypothesis import given, strategies as hs
 
 import emulator as emu
 from emulator.engines import accumulate
+from engine_refs import seq_loop
 
 F32 = np.float32
 
@@ -35,17 +36,6 @@ def f32_of(x: Fraction) -> float:
     if v >= Fraction(2) ** 128:
         return sign * float("inf")
     return sign * float(v)
-
-
-def seq_loop(st, mv):
-    out = np.zeros((st.shape[1], mv.shape[1]), F32)
-    for m in range(st.shape[1]):
-        for n in range(mv.shape[1]):
-            acc = F32(0.0)
-            for k in range(st.shape[0]):
-                acc = F32(acc + F32(st[k, m] * mv[k, n]))
-            out[m, n] = acc
-    return out
 
 
 def pairwise_ref(terms):

@@ -9,6 +9,7 @@ from hypothesis import given, strategies as hs
 
 import emulator as emu
 from emulator.engines.memory import Memory
+from engine_refs import seq_loop
 
 F32 = np.float32
 NARROW = [ml_dtypes.bfloat16, np.float16, ml_dtypes.float8_e5m2, ml_dtypes.float8_e4m3, ml_dtypes.float8_e4m3fn]
@@ -18,18 +19,6 @@ NARROW = [ml_dtypes.bfloat16, np.float16, ml_dtypes.float8_e5m2, ml_dtypes.float
 def path(request):
     with emu.settings(numba=request.param == "numba"):
         yield request.param
-
-
-def seq_loop(st, mv):
-    st, mv = st.astype(F32), mv.astype(F32)
-    out = np.zeros((st.shape[1], mv.shape[1]), F32)
-    for m in range(st.shape[1]):
-        for n in range(mv.shape[1]):
-            acc = F32(0.0)
-            for k in range(st.shape[0]):
-                acc = F32(acc + F32(st[k, m] * mv[k, n]))
-            out[m, n] = acc
-    return out
 
 
 def bits(x):
