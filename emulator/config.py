@@ -331,6 +331,11 @@ def _check_sr_scope(value: str) -> None:
             raise SettingsError(f"setting 'sr_scope': {part!r} is not one of {', '.join(map(repr, allowed))}")
 
 
+def _check_sr_bits(value: int) -> None:
+    if not 0 <= value <= 64:
+        raise SettingsError(f"setting 'sr_bits': {value!r} must be 0 (all dropped bits) to 64")
+
+
 def _check_nonnegative(name: str):
     def check(value: float) -> None:
         if value < 0:
@@ -365,7 +370,7 @@ _CHECKS = {
     "mx_fp4_lut": _check_fp4_lut,
     "accumulation": _check_accumulation,
     "sr_scope": _check_sr_scope,
-    "sr_bits": _check_nonnegative("sr_bits"),
+    "sr_bits": _check_sr_bits,
     "collective_timeout": _check_nonnegative("collective_timeout"),
     "collective_dma_inputs": _check_int_range("collective_dma_inputs", 2, 1 << 16),
     "collective_channels": _check_int_range("collective_channels", 1, 64),

@@ -53,6 +53,7 @@ def test_configure_changes_the_process_wide_settings():
     ({"seed": "x"}, "setting 'seed': 'x' is not an integer"),
     ({"accumulation": "blocked:0"}, "blocked:B"),
     ({"sr_scope": "engine,hbm"}, "'hbm' is not one of"),
+    ({"sr_bits": 65}, "'sr_bits': 65 must be 0 .all dropped bits. to 64"),
 ])
 def test_bad_settings_name_the_setting_and_the_rule(kwargs, match):
     with pytest.raises(emu.SettingsError, match=match):
