@@ -310,13 +310,13 @@ def _encode_numba(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
             _F32_LUT[which](bits, out.reshape(-1), _lut16(p))
         elif p[1] == -126 and p[2] == 1:  # bfloat16, tfloat32 (and fp32 itself)
             _F32_SAME_RANGE[which](bits, out.reshape(-1), p, 23 - p[0], (1 << p[0]) - 1)
-        elif p[2] == 1 and p[4] != 0:  # signed with subnormals: every other format but e8m0fnu
+        elif p[2] == 1 and p[4] != 0:  # float16 (and any other signed format with subnormals)
             flat = out.reshape(-1)
             saturating = p[6] == 1 or p[3] == 2
             over = p[10] if (saturating or p[7] == 1) else (p[12] if p[3] == 0 else p[11])
             inf_out = p[10] if saturating else (p[12] if p[3] == 0 else p[11])
             _F32_FAST[which](bits, flat, p, 23 - p[0], p[1] - p[0] + 150, over, inf_out)
-        else:
+        else:  # the general encoder (no current format needs it for fp32 input)
             _F32_ARRAY[which](bits, out.reshape(-1), p)
     else:
         _F64_ARRAY[which](x.reshape(-1).view(np.int64), out.reshape(-1), p)
