@@ -6,7 +6,7 @@ Skipped (with the reason) only when mpi4py or mpiexec is missing; CI installs th
 
 from __future__ import annotations
 
-import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -14,12 +14,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import emulator as emu
+from emulator.errors import ShapeError
 
-from .mpi_cases import CASES, case_data
+from .mpi_cases import CASES, ERROR_CASES, case_data, digest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,12 +50,7 @@ def launch(nproc: int, args: list, timeout: float = 120):
 
 def local_digest(fn, kw, dtype, count, ranks):
     data = [case_data(r, count, dtype) for r in range(ranks)]
-    out = getattr(emu.collectives, fn)(data, **kw)
-    h = hashlib.sha256()
-    for r in out:
-        if r is not None:
-            h.update(np.ascontiguousarray(r).tobytes())
-    return h.hexdigest()
+    return digest(getattr(emu.collectives, fn)(data, **kw))
 
 
 @pytest.mark.parametrize("nproc,per_process", [(4, 1), (2, 2)])
@@ -66,6 +61,13 @@ def test_mpi_digests_equal_local(nproc, per_process):
     got = dict(line.split() for line in proc.stdout.splitlines() if line.split()[:1] and line.split()[0] in names)
     for name, fn, kw, dtype, count in CASES:
         assert got[name] == local_digest(fn, kw, dtype, count, nproc * per_process), name
+    errors = {w[1]: json.loads(w[2]) for w in (line.split(" ", 2) for line in proc.stdout.splitlines())
+              if w[0] == "ERR"}
+    for name, fn, kw, dtype, count in ERROR_CASES:
+        data = [case_data(r, count, dtype) for r in range(nproc * per_process)]
+        with pytest.raises(ShapeError) as local:
+            getattr(emu.collectives, fn)(data, **kw)
+        assert errors[name] == [str(local.value)] * nproc, name
 
 
 def test_cli_digest_local_equals_mpi():
@@ -95,4 +97,19 @@ def test_exiting_rank_ends_the_job():
     proc, elapsed = launch(4, args, timeout=90)
     assert proc.returncode != 0
     assert "rank 1 exits" in proc.stderr
+    assert elapsed < 45
+
+
+def test_hung_rank_in_a_variable_size_gather_is_named():
+    """Rank 2 stops responding before all_gather_v (whose lengths exchange needs it): the job names it and aborts."""
+    code = ("import time, numpy as np\n"
+            "from emulator.collectives import mpi\n"
+            "me = mpi.rank_id()\n"
+            "mpi.gather(me, timeout=20)\n"  # every process sets up its watchdog channel first
+            "if me == 2:\n"
+            "    time.sleep(120)\n"
+            "mpi.all_gather_v(np.zeros(me + 1, np.float32), timeout=3)\n")
+    proc, elapsed = launch(4, ["-c", code], timeout=90)
+    assert proc.returncode != 0
+    assert "RankFailure: rank 2 did not respond" in proc.stderr, proc.stderr[-3000:]
     assert elapsed < 45
