@@ -9,7 +9,7 @@ from hypothesis import given, strategies as hs
 
 import emulator as emu
 from emulator.engines import accumulate
-from engine_refs import seq_loop
+from engine_refs import f32_of, seq_loop
 
 F32 = np.float32
 
@@ -18,24 +18,6 @@ F32 = np.float32
 def path(request):
     with emu.settings(numba=request.param == "numba"):
         yield request.param
-
-
-def f32_of(x: Fraction) -> float:
-    """Nearest-even float32 of an exact rational (overflow to inf), by integer arithmetic."""
-    if x == 0:
-        return 0.0
-    sign = -1.0 if x < 0 else 1.0
-    a = abs(x)
-    e = a.numerator.bit_length() - a.denominator.bit_length()
-    if Fraction(2) ** e > a:
-        e -= 1
-    e = max(e, -126)
-    q = Fraction(2) ** (e - 23)
-    r = round(a / q)  # Fraction.__round__ ties to even
-    v = r * q
-    if v >= Fraction(2) ** 128:
-        return sign * float("inf")
-    return sign * float(v)
 
 
 def pairwise_ref(terms):

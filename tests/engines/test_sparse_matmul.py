@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import emulator as emu
 from emulator.errors import DtypeError, ShapeError
 from emulator.numerics import sparsity as sp
+from engine_refs import f32_of
 
 PATTERNS = [(4, 16), (4, 12), (4, 8), (2, 8), (2, 4), (1, 4), (1, 2)]
 BF16 = ml_dtypes.bfloat16
@@ -57,28 +58,6 @@ def sequential_ref(values, tags, moving, m, n):
     return acc
 
 
-def f32_from_fraction(x: Fraction) -> float:
-    """Round an exact rational to float32, nearest-even, with subnormals and overflow to inf."""
-    if x == 0:
-        return 0.0
-    sign = -1.0 if x < 0 else 1.0
-    a = abs(x)
-    e = a.numerator.bit_length() - a.denominator.bit_length()
-    if Fraction(2) ** e > a:
-        e -= 1
-    e = max(e, -126)  # subnormal range: fixed quantum 2^-149
-    q = Fraction(2) ** (e - 23)
-    scaled = a / q
-    r = int(scaled)
-    rem = scaled - r
-    if rem > Fraction(1, 2) or (rem == Fraction(1, 2) and r % 2):
-        r += 1
-    v = r * q
-    if v >= Fraction(2) ** 128 - Fraction(2) ** 103:
-        return sign * np.inf
-    return sign * float(np.float32(float(v)))
-
-
 def exact_ref(values, tags, moving, m, n):
     dense = dense_ref(values, tags, m, n)
     mv = moving.astype(np.float32)
@@ -86,7 +65,7 @@ def exact_ref(values, tags, moving, m, n):
     for i in range(dense.shape[1]):
         for j in range(mv.shape[1]):
             total = sum(Fraction(float(dense[k, i])) * Fraction(float(mv[k, j])) for k in range(dense.shape[0]))
-            out[i, j] = f32_from_fraction(total)
+            out[i, j] = f32_of(total)
     return out
 
 
