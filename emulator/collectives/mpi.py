@@ -14,6 +14,7 @@ respond at round s", and raises :class:`~emulator.errors.RankFailure` naming K a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -191,6 +192,20 @@ class Transport:
                              f"(this one: {text})", left * self.k, -1)
 
 
+@contextlib.contextmanager
+def _aborting(comm, abort: bool):
+    """On RankFailure inside the block: report it on stderr and, when ``abort``, ``MPI_Abort`` the whole job (so the
+    launcher exits non-zero instead of the other processes waiting forever); the error is re-raised either way."""
+    try:
+        yield
+    except RankFailure as exc:
+        if abort:
+            sys.stderr.write(f"trn3emu: RankFailure: {exc}\n")
+            sys.stderr.flush()
+            comm.Abort(3)
+        raise
+
+
 def gather(obj, root: int = 0, *, comm=None, timeout: float | None = None, abort: bool = True):
     """``comm.gather`` (pickled objects) under the watchdog: a list at ``root``, None elsewhere."""
     import pickle
@@ -199,7 +214,7 @@ def gather(obj, root: int = 0, *, comm=None, timeout: float | None = None, abort
     comm = comm or mpi.COMM_WORLD
     tr = Transport(comm, 1, get_settings().collective_timeout if timeout is None else float(timeout))
     blob = np.frombuffer(pickle.dumps(obj), np.uint8)
-    try:
+    with _aborting(comm, abort):
         if tr.p == root:
             sizes = {}
             for q in range(tr.P):
@@ -211,12 +226,6 @@ def gather(obj, root: int = 0, *, comm=None, timeout: float | None = None, abort
         tr.exchange({root: np.array([blob.size], np.int64).view(np.uint8)}, {}, -2, "gather sizes")
         tr.exchange({root: blob}, {}, -2, "gather")
         return None
-    except RankFailure as exc:
-        if abort:
-            sys.stderr.write(f"trn3emu: RankFailure: {exc}\n")
-            sys.stderr.flush()
-            comm.Abort(3)
-        raise
 
 
 def _local_list(local) -> tuple[list, bool]:
@@ -241,7 +250,7 @@ def _setup(local, comm, timeout, fault, who, same_shape=True):
 
 def _run_reduction(collective, local, op, algorithm, root, comm, timeout, abort, fault, rc_kw, opt_kw, site):
     tr, arrays, many = _setup(local, comm, timeout, fault, collective)
-    try:
+    with _aborting(tr.comm, abort):
         dtype, shape = arrays[0].dtype, arrays[0].shape
         nranks = tr.P * tr.k
         fmt, is_int = executor.buffer_format(dtype)
@@ -254,12 +263,6 @@ def _run_reduction(collective, local, op, algorithm, root, comm, timeout, abort,
         plan = executor.get_plan(collective, opts["algorithm"], nranks, opts["channels"], opts["dma_inputs"],
                                  opts["server_ranks"], root, prune=False)
         state = _execute(tr, plan, rc, [a.astype(np.float32).reshape(-1) for a in arrays], site)
-    except RankFailure as exc:
-        if abort:
-            sys.stderr.write(f"trn3emu: RankFailure: {exc}\n")
-            sys.stderr.flush()
-            tr.comm.Abort(3)
-        raise
     results = []
     for i, vr in enumerate(tr.vranks(tr.p)):
         flat = to_dtype(state[i], dtype, fmt, is_int)
@@ -358,17 +361,11 @@ def reduce(local, op: str = "add", root: int = 0, algorithm: str | None = None, 
 
 def _movement(local, comm, timeout, abort, who, build_out, finish, extra="", same_shape=True):
     tr, arrays, many = _setup(local, comm, timeout, None, who, same_shape)
-    try:
+    with _aborting(tr.comm, abort):
         shape = arrays[0].shape if same_shape else "(any shape)"
         tr.fingerprint(f"{who} {arrays[0].dtype}{shape} {extra}".rstrip())
         out, sizes = build_out(tr, arrays)
         got = tr.exchange({q: np.concatenate(v) for q, v in out.items()}, sizes, 0, who)
-    except RankFailure as exc:
-        if abort:
-            sys.stderr.write(f"trn3emu: RankFailure: {exc}\n")
-            sys.stderr.flush()
-            tr.comm.Abort(3)
-        raise
     res = finish(tr, arrays, got)
     return res if many else res[0]
 
