@@ -9,22 +9,14 @@ which ml_dtypes lacks). Nothing here asserts on time.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
+from _timing import best_of
 import emulator as emu
 from emulator._jit import numba_active
 
 
-def best_of(fn, repeat: int) -> float:
-    fn()  # warm-up (Numba compiles on first use)
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main() -> None:

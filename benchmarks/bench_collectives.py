@@ -18,19 +18,12 @@ import time
 import ml_dtypes
 import numpy as np
 
+from _timing import best_of
 import emulator as emu
 from emulator._jit import numba_active
 from emulator.collectives import executor
 
 
-def best_of(fn, repeat: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def main() -> None:

@@ -21,16 +21,10 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout without installing
+from _timing import best_of  # noqa: E402
 import emulator as emu  # noqa: E402
 
 
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:
@@ -43,17 +37,17 @@ def main() -> None:
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n)).astype(np.float32)
     b = rng.standard_normal((n, n)).astype(np.float32)
-    base = best(lambda: np.matmul(a, b), repeat + 2)
+    base = best_of(lambda: np.matmul(a, b), repeat + 2, warmup=False)
     macs = n ** 3
     print(f"baseline numpy.matmul float32 {n}^3: {base * 1e3:8.1f} ms  {macs / base / 1e9:7.2f} GMAC/s")
     for fmt in ("bfloat16", "mxfp8_e4m3", "mxfp4", "float8_e4m3fn", "float32"):
         emu.matmul(a[:64, :64], b[:64, :64], fmt)  # compile / load the kernels
-        t = best(lambda: emu.matmul(a, b, fmt), repeat)
+        t = best_of(lambda: emu.matmul(a, b, fmt), repeat, warmup=False)
         print(f"emu.matmul {fmt:14s} {n}^3: {t * 1e3:8.1f} ms  {macs / t / 1e9:7.2f} GMAC/s  "
               f"ratio to numpy float32 {base / t:5.2f}x")
     with emu.settings(numba=False):
         m = 256
-        t = best(lambda: emu.matmul(a[:m, :m], b[:m, :m], "bfloat16"), 1)
+        t = best_of(lambda: emu.matmul(a[:m, :m], b[:m, :m], "bfloat16"), 1, warmup=False)
         print(f"emu.matmul bfloat16 NumPy twin {m}^3: {t * 1e3:8.1f} ms  {m ** 3 / t / 1e9:7.2f} GMAC/s")
     if args.big:
         big = 4096
@@ -62,7 +56,7 @@ def main() -> None:
         t0 = time.perf_counter()
         emu.matmul(x, y, "bfloat16", progress=True)
         t = time.perf_counter() - t0
-        tb = best(lambda: np.matmul(x, y), 1)
+        tb = best_of(lambda: np.matmul(x, y), 1, warmup=False)
         print(f"emu.matmul bfloat16 {big}^3: {t:6.1f} s  ratio to numpy float32 {tb / t:5.2f}x")
 
 

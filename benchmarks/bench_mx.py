@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import ml_dtypes
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout without installing
+from _timing import best_of  # noqa: E402
 import emulator as emu  # noqa: E402
 
 
@@ -34,14 +34,6 @@ def golden_style_quantize(x_bf16: np.ndarray, emax: int = 8):
     return q.view(np.uint32), code
 
 
-def best_of(fn, repeats: int) -> float:
-    fn()  # warm-up (Numba compilation / caches)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main(argv=None) -> int:

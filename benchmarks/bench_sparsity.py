@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import ml_dtypes
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout without installing
+from _timing import best_of  # noqa: E402
 import emulator as emu  # noqa: E402
 from emulator.numerics import sparsity as sp  # noqa: E402
 
@@ -51,14 +51,6 @@ def baseline_prune(x: np.ndarray, m: int, n: int):
     return out.reshape(K, M)
 
 
-def best_of(fn, reps: int) -> float:
-    fn()  # warm-up (Numba compilation, page faults)
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main() -> None:
