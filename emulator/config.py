@@ -324,11 +324,14 @@ def _check_accumulation(value: str) -> None:
     )
 
 
+#: the write paths ``sr_scope`` may name (and ``cast.rounding_for`` accepts)
+SR_PATHS = ("engine", "psum", "dma", "collective", "mx")
+
+
 def _check_sr_scope(value: str) -> None:
-    allowed = ("engine", "psum", "dma", "collective", "mx")
     for part in filter(None, (p.strip() for p in value.split(","))):
-        if part not in allowed:
-            raise SettingsError(f"setting 'sr_scope': {part!r} is not one of {', '.join(map(repr, allowed))}")
+        if part not in SR_PATHS:
+            raise SettingsError(f"setting 'sr_scope': {part!r} is not one of {', '.join(map(repr, SR_PATHS))}")
 
 
 def _check_sr_bits(value: int) -> None:

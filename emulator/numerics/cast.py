@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import get_settings
+from ..config import SR_PATHS, get_settings
 from . import formats as _formats
 from ._cast_kernels import cast_params, encode_array
 from .formats import Format
@@ -195,9 +195,8 @@ def rounding_for(path: str) -> str:
     setting, except that ``sr`` only applies to the paths listed in ``sr_scope`` (others round to nearest even).
     """
     s = get_settings()
-    paths = ("engine", "psum", "dma", "collective", "mx")
-    if path not in paths:
-        raise ValueError(f"rounding_for: path {path!r} is not one of {', '.join(paths)}")
+    if path not in SR_PATHS:
+        raise ValueError(f"rounding_for: path {path!r} is not one of {', '.join(SR_PATHS)}")
     if s.rounding == "sr" and path not in {p.strip() for p in s.sr_scope.split(",")}:
         return "rne"
     return s.rounding

@@ -231,7 +231,7 @@ def matmul_shapes(kind: str = "nc_matmul", *, psum_dtype: str = "float32", max_k
 
 _SPECIAL_FIELDS = {
     "accumulation": st.sampled_from(["sequential", "exact", "pairwise", "blocked:4", "blocked:32"]),
-    "sr_scope": st.sets(st.sampled_from(["engine", "psum", "dma", "collective", "mx"])).map(
+    "sr_scope": st.sets(st.sampled_from(_config.SR_PATHS)).map(
         lambda s: ",".join(sorted(s))),
     "seed": st.integers(0, 2**32 - 1),
     "sr_bits": st.sampled_from([0, 1, 4, 8, 12, 16]),
