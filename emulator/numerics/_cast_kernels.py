@@ -188,7 +188,7 @@ def _encode_f64_array(bits, out, p):
 
 
 def _encode_f32_fast(bits, out, p, shift, sub_off, over, inf_out):
-    """fp32 -> a signed format with subnormals, branch-free so LLVM can vectorise it.
+    """fp32 -> a signed format with subnormals and a NaN code (today: float16), branch-free so LLVM can vectorise it.
 
     One formula covers target-normal and target-subnormal results: with ex' = max(exponent field, 1) and the
     implicit bit present only for normal inputs, the value is sig * 2**(ex' - 150); the bits to drop are
@@ -204,8 +204,6 @@ def _encode_f32_fast(bits, out, p, shift, sub_off, over, inf_out):
     nan_canon = p[11]
     infmag = p[12]
     keep = p[13]
-    no_nan = p[3] == 2
-    flip = np.int64(no_nan and p[8] == 0)  # e2m1fn under fp4_nan='ml_dtypes': NaN becomes the opposite-sign zero
     for i in prange(bits.size):
         b = np.int64(bits[i])
         neg = (b >> 31) & 1
@@ -225,9 +223,7 @@ def _encode_f32_fast(bits, out, p, shift, sub_off, over, inf_out):
         nan_mag = (infmag | max(payload, 1)) if keep == 1 else nan_canon
         special = inf_out if m == 0 else nan_mag
         mag = special if ex == 0xFF else mag
-        is_nan = (ex == 0xFF) & (m != 0)
-        sgn = neg ^ flip if is_nan else neg
-        out[i] = ((sgn * sbit) | mag) << pad
+        out[i] = ((neg * sbit) | mag) << pad
 
 
 def _encode_f32_same_range(bits, out, p, shift, nan_mask):
@@ -310,11 +306,10 @@ def _encode_numba(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
             _F32_LUT[which](bits, out.reshape(-1), _lut16(p))
         elif p[1] == -126 and p[2] == 1:  # bfloat16, tfloat32 (and fp32 itself)
             _F32_SAME_RANGE[which](bits, out.reshape(-1), p, 23 - p[0], (1 << p[0]) - 1)
-        elif p[2] == 1 and p[4] != 0:  # float16 (and any other signed format with subnormals)
+        elif p[2] == 1 and p[4] != 0 and p[3] != 2:  # float16 (any signed format with subnormals and a NaN code)
             flat = out.reshape(-1)
-            saturating = p[6] == 1 or p[3] == 2
-            over = p[10] if (saturating or p[7] == 1) else (p[12] if p[3] == 0 else p[11])
-            inf_out = p[10] if saturating else (p[12] if p[3] == 0 else p[11])
+            over = p[10] if (p[6] == 1 or p[7] == 1) else (p[12] if p[3] == 0 else p[11])
+            inf_out = p[10] if p[6] == 1 else (p[12] if p[3] == 0 else p[11])
             _F32_FAST[which](bits, flat, p, 23 - p[0], p[1] - p[0] + 150, over, inf_out)
         else:  # the general encoder (no current format needs it for fp32 input)
             _F32_ARRAY[which](bits, out.reshape(-1), p)
