@@ -36,6 +36,7 @@ _NOTICE_TAG = 0x7E57
 _PROBE_TAG = 0x7E58
 _REPLY_TAG = 0x7E59
 _DATA_TAG = 11
+_ABORT_GRACE = 1.0  # seconds between the stderr report of a RankFailure and MPI_Abort
 
 
 def _mpi():
@@ -202,6 +203,9 @@ def _aborting(comm, abort: bool):
         if abort:
             sys.stderr.write(f"trn3emu: RankFailure: {exc}\n")
             sys.stderr.flush()
+            # MPI_Abort makes the launcher kill every process at once, and it may drop output its proxies have not
+            # forwarded yet: give the report time to reach the launcher's stderr first.
+            time.sleep(_ABORT_GRACE)
             comm.Abort(3)
         raise
 
