@@ -23,7 +23,7 @@ import numpy as np
 
 from .._jit import HAVE_NUMBA, dispatch, njit, prange
 
-__all__ = ["seq_tiled", "generic", "MODEL_SEQUENTIAL", "MODEL_BLOCKED", "MODEL_PAIRWISE", "MR", "NR"]
+__all__ = ["seq_tiled", "seq_packed", "mx_panels", "generic", "MODEL_SEQUENTIAL", "MODEL_BLOCKED", "MODEL_PAIRWISE", "MR", "NR"]
 
 MODEL_SEQUENTIAL, MODEL_BLOCKED, MODEL_PAIRWISE = 0, 1, 2
 #: register block of the micro-kernel: MR stationary columns x NR moving columns per tile of output
@@ -99,31 +99,42 @@ _compile_lock = threading.Lock()
 _compiled = False
 
 
-def _seq_tiled_numba(a: np.ndarray, b: np.ndarray, ktile: int) -> np.ndarray:
+def _ensure_compiled() -> None:
     global _compiled
-    K, M = a.shape
-    N = b.shape[1]
-    out = np.empty((M, N), np.float32)
+    if _compiled:
+        return
+    with _compile_lock:
+        if not _compiled:
+            import numba
+
+            # SLP vectorisation turns the 64 scalar accumulators into vector registers (4-8x faster). It only groups
+            # identical independent operations, so results are unchanged; it is off by default in Numba, hence the
+            # switch around this one compilation.
+            old = numba.config.SLP_VECTORIZE
+            numba.config.SLP_VECTORIZE = 1
+            try:
+                _seq_panels(_pack(np.zeros((1, 1), np.float32), MR), _pack(np.zeros((1, 1), np.float32), NR),
+                            1, 1, np.empty((1, 1), np.float32))
+            finally:
+                numba.config.SLP_VECTORIZE = old
+            _compiled = True
+
+
+def seq_packed(ap: np.ndarray, bp: np.ndarray, K: int, ktile: int, out: np.ndarray) -> None:
+    """:data:`seq_tiled` on operands already packed into panels (``ap`` by :data:`mx_panels` or :func:`_pack` with
+    ``MR``, ``bp`` with ``NR``), writing the PE result into ``out [M, N]`` (a C-contiguous array or row block).
+    Numba only: the caller checks :func:`~emulator._jit.numba_active` first."""
     if K == 0:
         out[:] = 0.0
-        return out
-    if not _compiled:
-        with _compile_lock:
-            if not _compiled:
-                import numba
+        return
+    _ensure_compiled()
+    _seq_panels(ap, bp, K, int(ktile), out)
 
-                # SLP vectorisation turns the 64 scalar accumulators into vector registers (4-8x faster). It only
-                # groups identical independent operations, so results are unchanged; it is off by default in Numba,
-                # hence the switch around this one compilation.
-                old = numba.config.SLP_VECTORIZE
-                numba.config.SLP_VECTORIZE = 1
-                try:
-                    _seq_panels(_pack(np.zeros((1, 1), np.float32), MR), _pack(np.zeros((1, 1), np.float32), NR),
-                                1, 1, np.empty((1, 1), np.float32))
-                finally:
-                    numba.config.SLP_VECTORIZE = old
-                _compiled = True
-    _seq_panels(_pack(a, MR), _pack(b, NR), K, int(ktile), out)
+
+def _seq_tiled_numba(a: np.ndarray, b: np.ndarray, ktile: int) -> np.ndarray:
+    K, M = a.shape
+    out = np.empty((M, b.shape[1]), np.float32)
+    seq_packed(_pack(a, MR), _pack(b, NR), K, ktile, out)
     return out
 
 
@@ -148,6 +159,43 @@ def _seq_tiled_numpy(a: np.ndarray, b: np.ndarray, ktile: int) -> np.ndarray:
 seq_tiled = dispatch(_seq_tiled_numba, _seq_tiled_numpy)
 seq_tiled.__doc__ = """PE result of ``a.T @ b`` (float32 ``[K, M]``, ``[K, N]``) under the sequential model, K in runs of
 ``ktile``: each run summed from +0 in k order, the runs then added in order (the first overwrites)."""
+
+
+@njit(parallel=True, cache=True)
+def _mx_panels_nb(codes, scales, R, C, vtab, ftab, r, by_rows, out):
+    """Decode MX codes straight into matmul panels (see :data:`mx_panels`)."""
+    if by_rows:
+        X, K = codes.shape
+    else:
+        K, X = codes.shape
+    for p in prange(out.shape[0]):
+        for k in range(K):
+            for i in range(r):
+                x = p * r + i
+                v = np.float32(0.0)
+                if x < X:
+                    if by_rows:
+                        c = codes[x, k]
+                        f = ftab[scales[x // R, k // C]]
+                    else:
+                        c = codes[k, x]
+                        f = ftab[scales[k // R, x // C]]
+                    v = f if f != f else vtab[c] * f  # a NaN scale: its own NaN, as dequantize gives
+                out[p, k * r + i] = v
+
+
+def _mx_panels_np(codes, scales, R, C, vtab, ftab, r, by_rows, out):
+    f = ftab[np.repeat(np.repeat(scales, R, axis=0), C, axis=1)]
+    with np.errstate(invalid="ignore", over="ignore"):
+        vals = np.where(np.isnan(f), f, vtab[codes] * f).astype(np.float32)
+    out[...] = _pack(vals.T if by_rows else vals, r)
+
+
+mx_panels = dispatch(_mx_panels_nb, _mx_panels_np)
+mx_panels.__doc__ = """Fill ``out [ceil(X/r), K*r]`` (float32) with the panels :func:`_pack` makes of the dequantised
+MX operand ``vtab[code] * ftab[scale]`` (a NaN scale gives its own NaN), without materialising the values first.
+``codes`` uint8 with scales per ``R x C`` group (``scales[row // R, col // C]``). ``by_rows``: ``codes`` is
+``[X, K]`` (a's rows: the stationary operand, K along each row); otherwise ``[K, X]`` (the moving operand)."""
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..config import get_settings
 from ..errors import DtypeError, ShapeError
+from . import _matmul_kernels as _k
 from . import accumulate as _acc
 
 __all__ = ["matmul", "MATMUL_FMTS", "quantize_inputs"]
@@ -49,17 +50,56 @@ def _as_values(x, name: str) -> np.ndarray:
     return arr
 
 
+def _operands(a, b) -> tuple[np.ndarray, np.ndarray]:
+    a = _as_values(a, "a")
+    b = _as_values(b, "b")
+    if a.shape[1] != b.shape[0]:
+        raise ShapeError(f"matmul: a is {list(a.shape)} and b is {list(b.shape)}; a's columns (K = {a.shape[1]}) "
+                         f"must equal b's rows ({b.shape[0]})")
+    return a, b
+
+
+def _mx_packed(a, b, fmt: str, accumulation, psum_dtype: str):
+    """The Numba fast path of an MX matmul under the default model (sequential, fp32 PSUM, denormals kept, RNE/RTZ
+    elements, the standard FP4 table): (stationary panels, moving panels, K', M, N), or None when it does not apply.
+
+    The blocks, scales and element codes are :func:`quantize_inputs`' (the same quantiser, the same groups: 32
+    consecutive k along a's rows and along b's columns); the codes are decoded straight into the panel layout the
+    tiled kernel reads, so neither the dequantised operands nor their packed copies are made separately."""
+    from .._jit import numba_active
+    from ..numerics.cast import rounding_for
+    from ..numerics.mx_core import _bits, _quantize_core, element_format, scale_values
+    from ._matmul_kernels import MR, NR, mx_panels
+
+    s = get_settings()
+    el = _MX[fmt]
+    if (not numba_active() or psum_dtype != "float32" or s.denormals != "keep" or rounding_for("mx") == "sr"
+            or (el == "float4_e2m1fn" and s.mx_fp4_lut != "e2m1")
+            or _acc.parse_model(accumulation)[0] != "sequential"):
+        return None
+    a, b = _operands(a, b)
+    (M, K), N = a.shape, b.shape[1]
+    pad = -K % 32
+    efmt = element_format(el)
+    ab, sa_shift = _bits(np.ascontiguousarray(np.pad(a, ((0, 0), (0, pad))) if pad else a, np.float32), "a", False)
+    bb, sb_shift = _bits(np.ascontiguousarray(np.pad(b, ((0, pad), (0, 0))) if pad else b, np.float32), "b", False)
+    ca, sa = _quantize_core(ab, sa_shift, 1, 32, efmt, s.mx_convention, None, None, None, 0)
+    cb, sb = _quantize_core(bb, sb_shift, 32, 1, efmt, s.mx_convention, None, None, None, 0)
+    vtab, ftab = efmt.value_table.astype(np.float32), scale_values(np.float32)
+    ap = np.empty((-(-M // MR), (K + pad) * MR), np.float32)
+    bp = np.empty((-(-N // NR), (K + pad) * NR), np.float32)
+    mx_panels(ca, sa, 1, 32, vtab, ftab, MR, True, ap)
+    mx_panels(cb, sb, 32, 1, vtab, ftab, NR, False, bp)
+    return ap, bp, K + pad, M, N
+
+
 def quantize_inputs(a, b, fmt: str = "bfloat16") -> tuple[np.ndarray, np.ndarray, int]:
     """(stationary values ``[K', M]``, moving values ``[K', N]``, k per instruction) as float32, quantised to ``fmt``
     the way a kernel would feed the Tensor Engine (MX: scaled values, K' = K padded to a multiple of 32)."""
     from ..numerics.cast import rounding_for, round_to
 
     fmt = _fmt(fmt)
-    a = _as_values(a, "a")
-    b = _as_values(b, "b")
-    if a.shape[1] != b.shape[0]:
-        raise ShapeError(f"matmul: a is {list(a.shape)} and b is {list(b.shape)}; a's columns (K = {a.shape[1]}) "
-                         f"must equal b's rows ({b.shape[0]})")
+    a, b = _operands(a, b)
     if fmt in _MX:
         from ..numerics import mx
         from .tensor import _mx_operand
@@ -136,9 +176,14 @@ def matmul(a, b, fmt: str = "bfloat16", *, accumulation: str | None = None, psum
     fmt = _fmt(fmt)
     if psum_dtype not in ("float32", "bfloat16"):
         raise DtypeError(f"matmul: psum_dtype must be 'float32' or 'bfloat16', got {psum_dtype!r}")
-    st, mv, ktile = quantize_inputs(a, b, fmt)
-    K, M = st.shape
-    N = mv.shape[1]
+    packed = _mx_packed(a, b, fmt, accumulation, psum_dtype) if fmt in _MX else None
+    if packed is None:
+        st, mv, ktile = quantize_inputs(a, b, fmt)
+        K, M = st.shape
+        N = mv.shape[1]
+    else:
+        ap, bp, K, M, N = packed
+        ktile = 512
     if explain:
         from .. import explain as _explain
 
@@ -151,14 +196,19 @@ def matmul(a, b, fmt: str = "bfloat16", *, accumulation: str | None = None, psum
         st, mv = round_to(st, "tfloat32"), round_to(mv, "tfloat32")
     show = progress if progress is not None else M * K * N > _PROGRESS_MACS
     rows = M if not show else max(128, (M // 20) // 128 * 128)
+    if packed is None and rows >= M:
+        return _block(st, mv, ktile, accumulation, fp32_mode, psum_dtype)
     out = np.empty((M, N), np.float32)
     start = time.perf_counter()
-    for m0 in range(0, M, rows):
+    for m0 in range(0, M, rows):  # row blocks are multiples of 128, so each starts on a stationary panel boundary
         sl = slice(m0, min(M, m0 + rows))
-        out[sl] = _block(st[:, sl], mv, ktile, accumulation, fp32_mode, psum_dtype)
+        if packed is None:
+            out[sl] = _block(st[:, sl], mv, ktile, accumulation, fp32_mode, psum_dtype)
+        else:
+            _k.seq_packed(ap[m0 // _k.MR:-(-sl.stop // _k.MR)], bp, K, ktile, out[sl])
         if show:
             _progress(sl.stop, M, start)
-    return out
+    return _acc.canonical_nan(out) if packed is not None and get_settings().pe_nan == "canonical" else out
 
 
 def _block(st, mv, ktile, accumulation, fp32_mode, psum_dtype) -> np.ndarray:

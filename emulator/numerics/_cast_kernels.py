@@ -317,6 +317,27 @@ def _encode_numba(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
         _F64_ARRAY[which](x.reshape(-1).view(np.int64), out.reshape(-1), p)
 
 
+def _gather_table(table, codes, out):
+    """out[i] = table[codes[i]]: the decode of an 8-bit or fp4 format (every code indexes the 256-entry table)."""
+    for i in prange(codes.size):
+        out[i] = table[codes[i]]
+
+
+_GATHER = _twins(_gather_table)
+
+
+def _decode8_numba(table: np.ndarray, codes: np.ndarray, out: np.ndarray) -> None:
+    _GATHER[1 if codes.size < _SERIAL_BELOW else 0](table, codes.reshape(-1), out.reshape(-1))
+
+
+def _decode8_numpy(table: np.ndarray, codes: np.ndarray, out: np.ndarray) -> None:
+    out[...] = table[codes]
+
+
+decode8 = dispatch(_decode8_numba, _decode8_numpy)
+decode8.__doc__ = """``out = table[codes]`` for C-contiguous uint8 ``codes`` and a 256-entry float32 ``table``."""
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # NumPy twin: the same algorithm, vectorised over int64 arrays
 # --------------------------------------------------------------------------------------------------------------------

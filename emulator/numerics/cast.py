@@ -25,7 +25,7 @@ import numpy as np
 
 from ..config import SR_PATHS, get_settings
 from . import formats as _formats
-from ._cast_kernels import cast_params, encode_array
+from ._cast_kernels import cast_params, decode8, encode_array
 from .formats import Format
 
 __all__ = ["cast", "decode", "round_to", "rounding_for", "ROUNDINGS", "as_float_array"]
@@ -174,7 +174,9 @@ def decode(codes, fmt) -> np.ndarray:
     if fmt.bits < fmt.storage_bits and (arr >> fmt.bits).any():
         bad = arr.reshape(-1)[np.argmax((arr >> fmt.bits).reshape(-1) != 0)]
         raise ValueError(f"decode: {fmt.name} codes are {fmt.bits}-bit; got code {int(bad)}")
-    return fmt.value_table[arr]
+    out = np.empty(arr.shape, np.float32)
+    decode8(fmt.value_table, np.ascontiguousarray(arr), out)
+    return out
 
 
 def round_to(x, fmt, **kwargs) -> np.ndarray:

@@ -59,6 +59,66 @@ def test_mx_matches_dequantized_reference(path, fmt):
     assert (bits(got) == bits(tiled_ref(st, mv, 512))).all()
 
 
+@pytest.mark.parametrize("fmt,el", [("mxfp8_e4m3", "float8_e4m3fn"), ("mxfp8_e5m2", "float8_e5m2"),
+                                    ("mxfp4", "float4_e2m1fn")])
+@pytest.mark.parametrize("convention", ["hw", "ocp"])
+def test_mx_fast_path_panels_equal_the_packed_dequantised_operands(fmt, el, convention):
+    """The Numba fast path decodes MX codes straight into the kernel's panels: they must be the panels of the
+    Trainium operand layout decoded as nc_matmul_mx decodes it, bit for bit (specials, ragged M/N/K, NaN scales)."""
+    from emulator.engines import matmul as mm
+    from emulator.engines._matmul_kernels import MR, NR, _pack, mx_panels
+    from emulator.engines.tensor import _mx_operand
+    from emulator.numerics.mx_core import scale_values
+
+    rng = np.random.default_rng(4)
+    a = (rng.standard_normal((66, 300)) * 2.0 ** rng.integers(-140, 120, (66, 300))).astype(F32)
+    a[0, :5] = [0.0, -0.0, np.inf, np.nan, 1e-45]
+    b = rng.standard_normal((300, 45)).astype(F32)
+    b[7, 3], b[40, 44], b[100:132, 9] = np.nan, -np.inf, 2.0 ** -140
+    pad = -300 % 32
+    with emu.settings(mx_convention=convention):
+        ap, bp, kp, m, n = mm._mx_packed(a, b, fmt, None, "float32")
+        qa = emu.mx.quantize_operand(np.ascontiguousarray(np.pad(a.T, ((0, pad), (0, 0)))), el)
+        qb = emu.mx.quantize_operand(np.ascontiguousarray(np.pad(b, ((0, pad), (0, 0)))), el)
+    assert (kp, m, n) == (320, 66, 45)
+    st_ref = _mx_operand(qa[0], qa[1], el, "stationary", None, 0, "matmul")[0]
+    mv_ref = _mx_operand(qb[0], qb[1], el, "moving", None, 0, "matmul")[0]
+    np.testing.assert_array_equal(ap.view(np.uint32), _pack(st_ref, MR).view(np.uint32))
+    np.testing.assert_array_equal(bp.view(np.uint32), _pack(mv_ref, NR).view(np.uint32))
+    # the NumPy twin of the panel decoder agrees with the Numba kernel (a NaN scale code included)
+    codes = rng.integers(0, 256 if el != "float4_e2m1fn" else 16, (64, 45)).astype(np.uint8)
+    scales = rng.integers(100, 150, (2, 45)).astype(np.uint8)
+    scales[1, 3] = 0xFF
+    vtab, ftab = emu.formats.get(el).value_table, scale_values(np.float32)
+    out = {}
+    for numba in (True, False):
+        out[numba] = np.empty((2, 64 * NR), F32)
+        with emu.settings(numba=numba):
+            mx_panels(codes, scales, 32, 1, vtab, ftab, NR, False, out[numba])
+    np.testing.assert_array_equal(out[True].view(np.uint32), out[False].view(np.uint32))
+    assert np.isnan(out[True][0, 3::NR][32:]).all()
+
+
+def test_mx_fast_path_in_row_blocks_with_progress_and_canonical_nan(capsys):
+    """Above the progress size the fast path runs in blocks of rows (each a slice of the stationary panels)."""
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((300, 96)).astype(F32)
+    b = rng.standard_normal((96, 70)).astype(F32)
+    a[5, 40] = np.nan
+    qa = emu.mx.quantize_operand(np.ascontiguousarray(a.T), "float8_e4m3fn")
+    qb = emu.mx.quantize_operand(b, "float8_e4m3fn")
+    want = tiled_ref(emu.mx.dequantize_operand(*qa, "float8_e4m3fn"), emu.mx.dequantize_operand(*qb, "float8_e4m3fn"),
+                     512)
+    for pe_nan in ("ieee", "canonical"):
+        with emu.settings(pe_nan=pe_nan):
+            got = emu.matmul(a, b, "mxfp8_e4m3", progress=True)
+        assert "100.0%" in capsys.readouterr().err
+        finite = ~np.isnan(want)
+        assert (bits(got)[finite] == bits(want)[finite]).all() and np.isnan(got[~finite]).all()
+        if pe_nan == "canonical":
+            assert (bits(got)[~finite] == 0x7FC00000).all()
+
+
 def test_fp32_error_bound_large():
     rng = np.random.default_rng(3)
     a = rng.standard_normal((256, 2048)).astype(F32)

@@ -107,6 +107,19 @@ def test_decode_matches_ml_dtypes_on_every_code(name):
     np.testing.assert_array_equal(fmt.value_table[: 1 << fmt.bits].view(np.uint32), ref.view(np.uint32))
 
 
+@pytest.mark.parametrize("numba", [True, False])
+@pytest.mark.parametrize("name", [n for n in WITH_ML if formats.get(n).storage_bits == 8])
+def test_decode_of_large_arrays_matches_ml_dtypes(name, numba):
+    """8-bit decodes above the serial size take the threaded gather kernel (and its NumPy twin): every code, many
+    times over, in a 2-D array, bit for bit against ml_dtypes."""
+    fmt = formats.get(name)
+    codes = np.random.default_rng(7).integers(0, 1 << fmt.bits, (300, 700)).astype(np.uint8)
+    with emu.settings(numba=numba):
+        got = emu.decode(codes, fmt)
+    assert got.shape == codes.shape and got.dtype == np.float32
+    np.testing.assert_array_equal(got.view(np.uint32), codes.view(fmt.ml_dtype).astype(np.float32).view(np.uint32))
+
+
 def test_decode_accepts_ml_dtypes_arrays_and_rejects_wrong_code_dtypes():
     x = np.array([1.5, -2.0], dtype=ml_dtypes.bfloat16)
     np.testing.assert_array_equal(emu.decode(x, "bfloat16"), [1.5, -2.0])
