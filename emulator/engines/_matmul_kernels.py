@@ -23,7 +23,7 @@ import numpy as np
 
 from .._jit import HAVE_NUMBA, dispatch, njit, prange
 
-__all__ = ["seq_tiled", "seq_packed", "mx_panels", "generic", "MODEL_SEQUENTIAL", "MODEL_BLOCKED", "MODEL_PAIRWISE", "MR", "NR"]
+__all__ = ["seq_tiled", "seq_packed", "code_panels", "generic", "MODEL_SEQUENTIAL", "MODEL_BLOCKED", "MODEL_PAIRWISE", "MR", "NR"]
 
 MODEL_SEQUENTIAL, MODEL_BLOCKED, MODEL_PAIRWISE = 0, 1, 2
 #: register block of the micro-kernel: MR stationary columns x NR moving columns per tile of output
@@ -121,7 +121,7 @@ def _ensure_compiled() -> None:
 
 
 def seq_packed(ap: np.ndarray, bp: np.ndarray, K: int, ktile: int, out: np.ndarray) -> None:
-    """:data:`seq_tiled` on operands already packed into panels (``ap`` by :data:`mx_panels` or :func:`_pack` with
+    """:data:`seq_tiled` on operands already packed into panels (``ap`` by :data:`code_panels` or :func:`_pack` with
     ``MR``, ``bp`` with ``NR``), writing the PE result into ``out [M, N]`` (a C-contiguous array or row block).
     Numba only: the caller checks :func:`~emulator._jit.numba_active` first."""
     if K == 0:
@@ -162,40 +162,41 @@ seq_tiled.__doc__ = """PE result of ``a.T @ b`` (float32 ``[K, M]``, ``[K, N]``)
 
 
 @njit(parallel=True, cache=True)
-def _mx_panels_nb(codes, scales, R, C, vtab, ftab, r, by_rows, out):
-    """Decode MX codes straight into matmul panels (see :data:`mx_panels`)."""
+def _code_panels_nb(codes, vtab, scales, R, C, ftab, r, by_rows, out):
+    """Decode codes straight into matmul panels (see :data:`code_panels`)."""
     if by_rows:
         X, K = codes.shape
     else:
         K, X = codes.shape
+    scaled = scales.size > 0
     for p in prange(out.shape[0]):
         for k in range(K):
             for i in range(r):
                 x = p * r + i
                 v = np.float32(0.0)
                 if x < X:
-                    if by_rows:
-                        c = codes[x, k]
-                        f = ftab[scales[x // R, k // C]]
-                    else:
-                        c = codes[k, x]
-                        f = ftab[scales[k // R, x // C]]
-                    v = f if f != f else vtab[c] * f  # a NaN scale: its own NaN, as dequantize gives
+                    c = codes[x, k] if by_rows else codes[k, x]
+                    v = vtab[c]
+                    if scaled:
+                        f = ftab[scales[x // R, k // C]] if by_rows else ftab[scales[k // R, x // C]]
+                        v = f if f != f else v * f  # a NaN scale: its own NaN, as dequantize gives
                 out[p, k * r + i] = v
 
 
-def _mx_panels_np(codes, scales, R, C, vtab, ftab, r, by_rows, out):
-    f = ftab[np.repeat(np.repeat(scales, R, axis=0), C, axis=1)]
-    with np.errstate(invalid="ignore", over="ignore"):
-        vals = np.where(np.isnan(f), f, vtab[codes] * f).astype(np.float32)
+def _code_panels_np(codes, vtab, scales, R, C, ftab, r, by_rows, out):
+    vals = vtab[codes]
+    if scales.size:
+        f = ftab[np.repeat(np.repeat(scales, R, axis=0), C, axis=1)]
+        with np.errstate(invalid="ignore", over="ignore"):
+            vals = np.where(np.isnan(f), f, vals * f).astype(np.float32)
     out[...] = _pack(vals.T if by_rows else vals, r)
 
 
-mx_panels = dispatch(_mx_panels_nb, _mx_panels_np)
-mx_panels.__doc__ = """Fill ``out [ceil(X/r), K*r]`` (float32) with the panels :func:`_pack` makes of the dequantised
-MX operand ``vtab[code] * ftab[scale]`` (a NaN scale gives its own NaN), without materialising the values first.
-``codes`` uint8 with scales per ``R x C`` group (``scales[row // R, col // C]``). ``by_rows``: ``codes`` is
-``[X, K]`` (a's rows: the stationary operand, K along each row); otherwise ``[K, X]`` (the moving operand)."""
+code_panels = dispatch(_code_panels_nb, _code_panels_np)
+code_panels.__doc__ = """Fill ``out [ceil(X/r), K*r]`` (float32) with the panels :func:`_pack` makes of the decoded operand
+``vtab[code]`` (times ``ftab[scale]`` for MX, a NaN scale giving its own NaN), without materialising the values first.
+``by_rows``: ``codes`` is ``[X, K]`` (a's rows: the stationary operand, K along each row), otherwise ``[K, X]`` (the
+moving operand). MX: ``scales[row // R, col // C]`` per group; an empty ``scales`` means unscaled codes."""
 
 
 # --------------------------------------------------------------------------------------------------------------------

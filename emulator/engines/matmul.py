@@ -59,38 +59,49 @@ def _operands(a, b) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def _mx_packed(a, b, fmt: str, accumulation, psum_dtype: str):
-    """The Numba fast path of an MX matmul under the default model (sequential, fp32 PSUM, denormals kept, RNE/RTZ
-    elements, the standard FP4 table): (stationary panels, moving panels, K', M, N), or None when it does not apply.
+def _packed(a, b, fmt: str, accumulation, psum_dtype: str):
+    """The Numba fast path of emu.matmul under the default model (sequential, fp32 PSUM, denormals kept) for the
+    narrow formats and MX, when the inputs are rounded by RNE/RTZ (SR streams are keyed on the [K, M] order, and
+    custom FP4 tables exist only in the PE decode): (stationary panels, moving panels, K', ktile, M, N), or None.
 
-    The blocks, scales and element codes are :func:`quantize_inputs`' (the same quantiser, the same groups: 32
-    consecutive k along a's rows and along b's columns); the codes are decoded straight into the panel layout the
-    tiled kernel reads, so neither the dequantised operands nor their packed copies are made separately."""
+    The codes (and MX blocks and scales) are :func:`quantize_inputs`' -- the same casts and quantiser on the same
+    arrays; they are decoded straight into the panel layout the tiled kernel reads, so neither the decoded operands
+    nor their packed copies are made separately."""
     from .._jit import numba_active
-    from ..numerics.cast import rounding_for
+    from ..numerics import formats
+    from ..numerics.cast import cast, rounding_for
     from ..numerics.mx_core import _bits, _quantize_core, element_format, scale_values
-    from ._matmul_kernels import MR, NR, mx_panels
+    from ._matmul_kernels import MR, NR, code_panels
 
     s = get_settings()
-    el = _MX[fmt]
-    if (not numba_active() or psum_dtype != "float32" or s.denormals != "keep" or rounding_for("mx") == "sr"
-            or (el == "float4_e2m1fn" and s.mx_fp4_lut != "e2m1")
+    mx = fmt in _MX
+    if (not numba_active() or fmt in ("float32", "tfloat32") or psum_dtype != "float32" or s.denormals != "keep"
+            or rounding_for("mx" if mx else "engine") == "sr" or (fmt == "mxfp4" and s.mx_fp4_lut != "e2m1")
             or _acc.parse_model(accumulation)[0] != "sequential"):
         return None
     a, b = _operands(a, b)
     (M, K), N = a.shape, b.shape[1]
-    pad = -K % 32
-    efmt = element_format(el)
-    ab, sa_shift = _bits(np.ascontiguousarray(np.pad(a, ((0, 0), (0, pad))) if pad else a, np.float32), "a", False)
-    bb, sb_shift = _bits(np.ascontiguousarray(np.pad(b, ((0, pad), (0, 0))) if pad else b, np.float32), "b", False)
-    ca, sa = _quantize_core(ab, sa_shift, 1, 32, efmt, s.mx_convention, None, None, None, 0)
-    cb, sb = _quantize_core(bb, sb_shift, 32, 1, efmt, s.mx_convention, None, None, None, 0)
-    vtab, ftab = efmt.value_table.astype(np.float32), scale_values(np.float32)
+    if mx:
+        pad = -K % 32
+        efmt = element_format(_MX[fmt])
+        ab, sh_a = _bits(np.ascontiguousarray(np.pad(a, ((0, 0), (0, pad))) if pad else a, np.float32), "a", False)
+        bb, sh_b = _bits(np.ascontiguousarray(np.pad(b, ((0, pad), (0, 0))) if pad else b, np.float32), "b", False)
+        ca, sa = _quantize_core(ab, sh_a, 1, 32, efmt, s.mx_convention, None, None, None, 0)
+        cb, sb = _quantize_core(bb, sh_b, 32, 1, efmt, s.mx_convention, None, None, None, 0)
+        vtab, ftab, ktile = efmt.value_table, scale_values(np.float32), 512
+    else:
+        pad = 0
+        efmt = formats.get(fmt)
+        rounding = rounding_for("engine")
+        ca = cast(np.ascontiguousarray(a), efmt, rounding=rounding, site=1)
+        cb = cast(np.ascontiguousarray(b), efmt, rounding=rounding, site=2)
+        sa = sb = np.zeros((0, 0), np.uint8)
+        vtab, ftab, ktile = efmt.value_table, np.ones(1, np.float32), 128
     ap = np.empty((-(-M // MR), (K + pad) * MR), np.float32)
     bp = np.empty((-(-N // NR), (K + pad) * NR), np.float32)
-    mx_panels(ca, sa, 1, 32, vtab, ftab, MR, True, ap)
-    mx_panels(cb, sb, 32, 1, vtab, ftab, NR, False, bp)
-    return ap, bp, K + pad, M, N
+    code_panels(ca, vtab, sa, 1, 32, ftab, MR, True, ap)
+    code_panels(cb, vtab, sb, 32, 1, ftab, NR, False, bp)
+    return ap, bp, K + pad, ktile, M, N
 
 
 def quantize_inputs(a, b, fmt: str = "bfloat16") -> tuple[np.ndarray, np.ndarray, int]:
@@ -176,14 +187,13 @@ def matmul(a, b, fmt: str = "bfloat16", *, accumulation: str | None = None, psum
     fmt = _fmt(fmt)
     if psum_dtype not in ("float32", "bfloat16"):
         raise DtypeError(f"matmul: psum_dtype must be 'float32' or 'bfloat16', got {psum_dtype!r}")
-    packed = _mx_packed(a, b, fmt, accumulation, psum_dtype) if fmt in _MX else None
+    packed = _packed(a, b, fmt, accumulation, psum_dtype)
     if packed is None:
         st, mv, ktile = quantize_inputs(a, b, fmt)
         K, M = st.shape
         N = mv.shape[1]
     else:
-        ap, bp, K, M, N = packed
-        ktile = 512
+        ap, bp, K, ktile, M, N = packed
     if explain:
         from .. import explain as _explain
 

@@ -66,7 +66,7 @@ def test_mx_fast_path_panels_equal_the_packed_dequantised_operands(fmt, el, conv
     """The Numba fast path decodes MX codes straight into the kernel's panels: they must be the panels of the
     Trainium operand layout decoded as nc_matmul_mx decodes it, bit for bit (specials, ragged M/N/K, NaN scales)."""
     from emulator.engines import matmul as mm
-    from emulator.engines._matmul_kernels import MR, NR, _pack, mx_panels
+    from emulator.engines._matmul_kernels import MR, NR, _pack, code_panels
     from emulator.engines.tensor import _mx_operand
     from emulator.numerics.mx_core import scale_values
 
@@ -77,10 +77,10 @@ def test_mx_fast_path_panels_equal_the_packed_dequantised_operands(fmt, el, conv
     b[7, 3], b[40, 44], b[100:132, 9] = np.nan, -np.inf, 2.0 ** -140
     pad = -300 % 32
     with emu.settings(mx_convention=convention):
-        ap, bp, kp, m, n = mm._mx_packed(a, b, fmt, None, "float32")
+        ap, bp, kp, ktile, m, n = mm._packed(a, b, fmt, None, "float32")
         qa = emu.mx.quantize_operand(np.ascontiguousarray(np.pad(a.T, ((0, pad), (0, 0)))), el)
         qb = emu.mx.quantize_operand(np.ascontiguousarray(np.pad(b, ((0, pad), (0, 0)))), el)
-    assert (kp, m, n) == (320, 66, 45)
+    assert (kp, ktile, m, n) == (320, 512, 66, 45)
     st_ref = _mx_operand(qa[0], qa[1], el, "stationary", None, 0, "matmul")[0]
     mv_ref = _mx_operand(qb[0], qb[1], el, "moving", None, 0, "matmul")[0]
     np.testing.assert_array_equal(ap.view(np.uint32), _pack(st_ref, MR).view(np.uint32))
@@ -94,9 +94,37 @@ def test_mx_fast_path_panels_equal_the_packed_dequantised_operands(fmt, el, conv
     for numba in (True, False):
         out[numba] = np.empty((2, 64 * NR), F32)
         with emu.settings(numba=numba):
-            mx_panels(codes, scales, 32, 1, vtab, ftab, NR, False, out[numba])
+            code_panels(codes, vtab, scales, 32, 1, ftab, NR, False, out[numba])
     np.testing.assert_array_equal(out[True].view(np.uint32), out[False].view(np.uint32))
     assert np.isnan(out[True][0, 3::NR][32:]).all()
+
+
+@pytest.mark.parametrize("fmt", ["bfloat16", "float16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3"])
+def test_narrow_fast_path_panels_equal_the_packed_rounded_operands(fmt):
+    """bf16/fp16/fp8: the codes are decoded straight into panels; they must be the panels of the operands rounded
+    by emu.round_to (NaN payloads, signed zeros, overflow and ragged M/N included), for both kernel twins."""
+    from emulator.engines import matmul as mm
+    from emulator.engines._matmul_kernels import MR, NR, _pack, code_panels
+
+    rng = np.random.default_rng(8)
+    a = (rng.standard_normal((67, 150)) * 2.0 ** rng.integers(-30, 20, (67, 150))).astype(F32)
+    b = (rng.standard_normal((150, 45)) * 2.0 ** rng.integers(-30, 20, (150, 45))).astype(F32)
+    a[0, :6] = [0.0, -0.0, np.inf, np.nan, 1e-45, 1e30]
+    b[3, :3] = [np.float32(-np.nan), -np.inf, -0.0]
+    ap, bp, kp, ktile, m, n = mm._packed(a, b, fmt, None, "float32")
+    assert (kp, ktile, m, n) == (150, 128, 67, 45)
+    want_a = _pack(np.ascontiguousarray(emu.round_to(a, fmt).T), MR)
+    want_b = _pack(emu.round_to(b, fmt), NR)
+    np.testing.assert_array_equal(ap.view(np.uint32), want_a.view(np.uint32))
+    np.testing.assert_array_equal(bp.view(np.uint32), want_b.view(np.uint32))
+    codes = emu.cast(b, fmt)
+    twin = np.empty_like(bp)
+    with emu.settings(numba=False):
+        code_panels(codes, emu.formats.get(fmt).value_table, np.zeros((0, 0), np.uint8), 32, 1,
+                    np.ones(1, F32), NR, False, twin)
+    np.testing.assert_array_equal(twin.view(np.uint32), want_b.view(np.uint32))
+    with emu.settings(rounding="sr"):  # SR streams are keyed on the [K, M] order: the general path takes it
+        assert mm._packed(a, b, fmt, None, "float32") is None
 
 
 def test_mx_fast_path_in_row_blocks_with_progress_and_canonical_nan(capsys):
