@@ -26,6 +26,7 @@ AREAS: list[tuple[str, str]] = [
     ("Tensor engine and tiled matmul", "emulator.engines.demo"),
     ("Collectives", "emulator.collectives.demo"),
     ("Testing toolkit", "emulator.testing.demo"),
+    ("Bundled kernels", "kernels.demo"),
 ]
 
 #: name -> module defining register(subparsers) for extra subcommands.

@@ -206,8 +206,9 @@ class Settings:
     )
     pe_nan: str = _setting(
         "canonical",
-        "NaN leaving the PE array: canonical = positive quiet NaN 0x7FC00000 (payload and sign undocumented); ieee "
-        "= whatever IEEE fp32 arithmetic on the host produced (first NaN operand's payload, quieted)",
+        "NaN leaving the PE array or made by the PSUM accumulation (inf + -inf): canonical = positive quiet NaN "
+        "0x7FC00000 (payload and sign undocumented); ieee = whatever IEEE fp32 arithmetic on the host produced "
+        "(first NaN operand's payload, quieted)",
         area="tensor", choices=("canonical", "ieee"),
     )
     mx_fp4_lut: str = _setting(

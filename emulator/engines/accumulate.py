@@ -263,6 +263,8 @@ def psum_write(result, psum=None, psum_dtype="float32", *, accumulate: bool | No
     add = psum is not None and accumulate is not False
     with np.errstate(invalid="ignore", over="ignore"):
         value = (psum.astype(np.float32) + result).astype(np.float32) if add else result
+    if add and get_settings().pe_nan == "canonical":  # a NaN the accumulation makes (inf + -inf) is canonical too
+        value = canonical_nan(value)
     if ftz:
         value = flush_subnormals(value)
     if psum_dtype == "float32":

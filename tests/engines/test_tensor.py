@@ -100,6 +100,18 @@ def test_psum_accumulate_fp32_and_bf16(path):
         emu.nc_matmul(st, mv, accumulate=True)
 
 
+@pytest.mark.parametrize("psum_dtype", ["float32", "bfloat16"])
+def test_a_nan_made_by_the_psum_accumulation_is_canonical(psum_dtype):
+    """+inf in PSUM plus a -inf result is a NaN the PSUM adder makes; with pe_nan='canonical' it is 0x7FC00000 (the
+    host's default NaN is 0xFFC00000 on x86), so nc_matmul sequences agree with emu.matmul's fused kernel."""
+    one = np.ones((1, 1), np.float32)
+    with emu.settings(pe_nan="canonical"):
+        psum = emu.nc_matmul(one, np.full((1, 2), np.inf, np.float32), psum_dtype=psum_dtype)
+        emu.nc_matmul(one, np.array([[-np.inf, 1.0]], np.float32), psum)
+    got = psum.astype(np.float32).view(np.uint32)
+    assert got[0, 0] == 0x7FC00000 and got[0, 1] == 0x7F800000
+
+
 def test_psum_tensor_and_uninitialised_reads():
     mem = Memory()
     st = mem.sbuf((8, 4), ml_dtypes.bfloat16, name="w")
