@@ -1,4 +1,6 @@
-"""kernels.matmul: the instruction-by-instruction tiled matmul gives emu.matmul's bits and keeps its memory tidy."""
+"""kernels.matmul (tests/bundled_kernels: a tests/kernels folder would shadow the kernels package on sys.path).
+
+The instruction-by-instruction tiled matmul gives emu.matmul's bits and keeps its memory tidy."""
 
 import math
 
