@@ -97,6 +97,17 @@ def _step_nb(st, where, dst_row, ins, kind, s, op, mode, acc_mode, p, table, thr
         dst_row[x] = _round_one(acc, s + x, mode, p, table, thr, nbits, key)
 
 
+@njit(inline="always")
+def _value(src, x, table_in, decode_in):
+    """The float32 value of input element ``src[x]``: ``decode_in`` 0 = float32 buffers, 1 = codes of a narrow
+    format (a table lookup), 2 = bfloat16 codes (the top half of the fp32 pattern: a shift, which vectorises)."""
+    if decode_in == 2:
+        return np.uint32(np.uint32(src[x]) << np.uint32(16)).view(np.float32)
+    if decode_in == 1:
+        return table_in[np.intp(src[x])]
+    return np.float32(src[x])
+
+
 @njit
 def _load(st, where, loaded, r, inputs, table_in, decode_in, s):
     """Bring rank ``r``'s input copy of the tile into the state on first use (lazy: rows never read stay cold)."""
@@ -104,12 +115,8 @@ def _load(st, where, loaded, r, inputs, table_in, decode_in, s):
         return
     row = st[where[r]]
     src = inputs[r][s:s + row.size]  # slice first: offset indexing defeats vectorisation
-    if decode_in:  # codes of a narrow format: look their values up
-        for x in range(row.size):
-            row[x] = table_in[np.intp(src[x])]
-    else:  # float32 buffers
-        for x in range(row.size):
-            row[x] = np.float32(src[x])
+    for x in range(row.size):
+        row[x] = _value(src, x, table_in, decode_in)
     loaded[r] = True
 
 
@@ -141,12 +148,8 @@ def _run_chain(st, where, loaded, q, k, st_dst, st_in, st_ptr, st_reuse, inputs,
     for j in range(k):
         d = st_dst[q + j]
         src = inputs[d][s:s + m]
-        if decode_in:
-            for x in range(m):
-                row[x] += table_in[np.intp(src[x])]
-        else:
-            for x in range(m):
-                row[x] += np.float32(src[x])
+        for x in range(m):
+            row[x] += _value(src, x, table_in, decode_in)
         if bf16:
             _bf16_rne_row(row)
         loaded[d] = True
@@ -214,14 +217,10 @@ def _run_plan_nb(inputs, table_in, decode_in, out, tiles, chunk_ptr, st_round, s
                             if loaded[d]:
                                 for x in range(m):
                                     drow[x] = arow[x] + own[x]
-                            elif decode_in:
-                                src16 = inputs[d][s:s + m]
-                                for x in range(m):
-                                    drow[x] = arow[x] + table_in[np.intp(src16[x])]
                             else:
-                                src32 = inputs[d][s:s + m]
+                                src = inputs[d][s:s + m]
                                 for x in range(m):
-                                    drow[x] = arow[x] + np.float32(src32[x])
+                                    drow[x] = arow[x] + _value(src, x, table_in, decode_in)
                             loaded[d] = True
                             if bf16:
                                 _bf16_rne_row(drow)

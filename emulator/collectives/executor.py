@@ -276,6 +276,8 @@ def run(values: list, plan: Plan, rc: RoundCtx, n: int, tag: int = 0, full_state
     bounds = sch.layout.bounds(n)
     sites = step_sites(plan, tag)
     codes_in = values[0].dtype != np.float32
+    # how the kernel reads an input element: 0 float32, 1 a code's table value, 2 a bfloat16 code's shift
+    decode_in = 0 if not codes_in else 2 if rc.fmt.name == "bfloat16" else 1
     table = rc.fmt.value_table if rc.fmt.storage_bits <= 16 else np.zeros(1, np.float32)
     if numba_active() and not full_state:
         from numba.typed import List
@@ -289,7 +291,7 @@ def run(values: list, plan: Plan, rc: RoundCtx, n: int, tag: int = 0, full_state
         if sch.ranks * n < (1 << 20):  # small: waking worker threads costs more than it saves on a busy machine
             numba.set_num_threads(1)
         try:
-            _kernels.run_tiles(inputs, table, codes_in, out, _tiles(plan, bounds, sch.ranks), plan.chunk_ptr,
+            _kernels.run_tiles(inputs, table, decode_in, out, _tiles(plan, bounds, sch.ranks), plan.chunk_ptr,
                                plan.st_round, plan.st_dst, plan.st_kind, plan.st_ptr, plan.st_in, plan.st_reuse,
                                plan.st_chain, plan.staged, plan.holder, keys, sch.ranks, rc.op, rc.mode,
                                rc.acc_mode, rc.params, table, rc.thr, rc.sr_bits)
