@@ -280,9 +280,11 @@ def run(values: list, plan: Plan, rc: RoundCtx, n: int, tag: int = 0, full_state
     decode_in = 0 if not codes_in else 2 if rc.fmt.name == "bfloat16" else 1
     table = rc.fmt.value_table if rc.fmt.storage_bits <= 16 else np.zeros(1, np.float32)
     if numba_active() and not full_state:
-        from numba.typed import List
-
-        inputs = values if isinstance(values, np.ndarray) else List(values)
+        if isinstance(values, np.ndarray):
+            values = np.ascontiguousarray(values)
+        else:
+            values = [np.ascontiguousarray(v) for v in values]
+        addrs, like = _kernels.input_addresses(values)
         out = np.empty(n, np.float32)
         keys = step_keys(sites, rc.seed) if rc.mode == 3 else np.zeros(sites.size, np.uint64)
         import numba
@@ -291,7 +293,7 @@ def run(values: list, plan: Plan, rc: RoundCtx, n: int, tag: int = 0, full_state
         if sch.ranks * n < (1 << 20):  # small: waking worker threads costs more than it saves on a busy machine
             numba.set_num_threads(1)
         try:
-            _kernels.run_tiles(inputs, table, decode_in, out, _tiles(plan, bounds, sch.ranks), plan.chunk_ptr,
+            _kernels.run_tiles(addrs, like, table, decode_in, out, _tiles(plan, bounds, sch.ranks), plan.chunk_ptr,
                                plan.st_round, plan.st_dst, plan.st_kind, plan.st_ptr, plan.st_in, plan.st_reuse,
                                plan.st_chain, plan.staged, plan.holder, keys, sch.ranks, rc.op, rc.mode,
                                rc.acc_mode, rc.params, table, rc.thr, rc.sr_bits)
