@@ -9,7 +9,8 @@ order the schedule fixes; MPI only moves bytes.
 Watchdog: every wait polls its requests until ``timeout`` (setting ``collective_timeout``). A process that times
 out waits a short grace period for a notice from an earlier victim, then tells every process "rank K did not
 respond at round s", and raises :class:`~emulator.errors.RankFailure` naming K and the round. With ``abort=True``
-(default) the message goes to stderr and ``MPI_Abort`` ends the job with a non-zero exit code.
+(default) the message goes to stderr and ``MPI_Abort`` ends the job with a non-zero exit code. The first call on a
+communicator sets up the watchdog's channel under the same timeout (see :meth:`Transport._setup_channel`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ _NOTICE_TAG = 0x7E57
 _PROBE_TAG = 0x7E58
 _REPLY_TAG = 0x7E59
 _DATA_TAG = 11
+_HELLO_TAG = 0x7E5A
 _ABORT_GRACE = 1.0  # seconds between the stderr report of a RankFailure and MPI_Abort
 
 
@@ -73,13 +75,44 @@ class Transport:
         self.timeout = timeout
         self.fault = fault
         key = id(comm)
-        if key not in Transport._ctl_cache:  # a private communicator for watchdog traffic (Dup is collective)
-            ctl = comm.Dup()
+        if key not in Transport._ctl_cache:  # a private communicator for watchdog traffic
+            ctl = self._setup_channel()
             Transport._ctl_cache[key] = [ctl, ctl.irecv(source=mpi.ANY_SOURCE, tag=_NOTICE_TAG),
                                          ctl.irecv(source=mpi.ANY_SOURCE, tag=_PROBE_TAG)]
         self._ctl = Transport._ctl_cache[key]
         self.ctl, self.notice = self._ctl[0], self._ctl[1]
         self.waiting_on = -1
+
+    def _setup_channel(self):
+        """The first call on a communicator duplicates it for watchdog traffic. Duplication is collective, so a
+        process that never arrives would hang the others inside it: every process first sends a hello to every
+        other on ``comm`` and waits for theirs under the watchdog, naming the processes that did not arrive; then
+        the duplication (now known to have every process) is polled under the same deadline."""
+        deadline = time.monotonic() + self.timeout
+        hello = np.zeros(1, np.uint8)
+        sends = [self.comm.Isend(hello, dest=q, tag=_HELLO_TAG) for q in range(self.P) if q != self.p]
+        got = {q: np.empty(1, np.uint8) for q in range(self.P) if q != self.p}
+        recvs = {q: self.comm.Irecv(buf, source=q, tag=_HELLO_TAG) for q, buf in got.items()}
+        pause = 1e-5
+        while recvs:
+            recvs = {q: r for q, r in recvs.items() if not r.Test()}
+            if recvs and time.monotonic() > deadline:
+                missing = sorted(recvs)
+                ranks = [q * self.k for q in missing]
+                who = f"rank {ranks[0]}" if len(ranks) == 1 else f"ranks {ranks}"
+                raise RankFailure(f"{who} did not respond at setup (the first collective on this communicator) "
+                                  f"within {self.timeout:g} s (seen by process {self.p})", rank=ranks[0], step=-3)
+            time.sleep(pause)
+            pause = min(pause * 2, 2e-3)
+        ctl, req = self.comm.Idup()
+        while not req.Test():
+            if time.monotonic() > deadline:
+                raise RankFailure(f"the watchdog channel of process {self.p} was not set up within {self.timeout:g} "
+                                  "s (a process left after the setup hello)", rank=None, step=-3)
+            time.sleep(1e-4)
+        for r in sends:
+            r.Wait()  # every hello was received (each process got all of them), so these are complete
+        return ctl
 
     def vranks(self, proc: int) -> range:
         return range(proc * self.k, (proc + 1) * self.k)
@@ -216,9 +249,9 @@ def gather(obj, root: int = 0, *, comm=None, timeout: float | None = None, abort
 
     mpi = _mpi()
     comm = comm or mpi.COMM_WORLD
-    tr = Transport(comm, 1, get_settings().collective_timeout if timeout is None else float(timeout))
     blob = np.frombuffer(pickle.dumps(obj), np.uint8)
     with _aborting(comm, abort):
+        tr = Transport(comm, 1, get_settings().collective_timeout if timeout is None else float(timeout))
         if tr.p == root:
             sizes = {}
             for q in range(tr.P):
@@ -238,7 +271,7 @@ def _local_list(local) -> tuple[list, bool]:
     return [np.asarray(local)], False
 
 
-def _setup(local, comm, timeout, fault, who, same_shape=True):
+def _setup(local, comm, timeout, abort, fault, who, same_shape=True):
     mpi = _mpi()
     comm = comm or mpi.COMM_WORLD
     arrays, many = _local_list(local)
@@ -248,12 +281,13 @@ def _setup(local, comm, timeout, fault, who, same_shape=True):
                              f"{a.dtype}{a.shape}; every rank must pass the same "
                              f"{'shape and dtype' if same_shape else 'dtype'}")
     s = get_settings()
-    tr = Transport(comm, len(arrays), s.collective_timeout if timeout is None else float(timeout), fault)
+    with _aborting(comm, abort):  # the first call on a communicator sets up the watchdog channel: it can fail too
+        tr = Transport(comm, len(arrays), s.collective_timeout if timeout is None else float(timeout), fault)
     return tr, arrays, many
 
 
 def _run_reduction(collective, local, op, algorithm, root, comm, timeout, abort, fault, rc_kw, opt_kw, site):
-    tr, arrays, many = _setup(local, comm, timeout, fault, collective)
+    tr, arrays, many = _setup(local, comm, timeout, abort, fault, collective)
     with _aborting(tr.comm, abort):
         dtype, shape = arrays[0].dtype, arrays[0].shape
         nranks = tr.P * tr.k
@@ -364,7 +398,7 @@ def reduce(local, op: str = "add", root: int = 0, algorithm: str | None = None, 
 
 
 def _movement(local, comm, timeout, abort, who, build_out, finish, extra="", same_shape=True):
-    tr, arrays, many = _setup(local, comm, timeout, None, who, same_shape)
+    tr, arrays, many = _setup(local, comm, timeout, abort, None, who, same_shape)
     with _aborting(tr.comm, abort):
         shape = arrays[0].shape if same_shape else "(any shape)"
         tr.fingerprint(f"{who} {arrays[0].dtype}{shape} {extra}".rstrip())

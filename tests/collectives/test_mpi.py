@@ -113,3 +113,17 @@ def test_hung_rank_in_a_variable_size_gather_is_named():
     assert proc.returncode != 0
     assert "RankFailure: rank 2 did not respond" in proc.stderr, proc.stderr[-3000:]
     assert elapsed < 45
+
+
+def test_a_rank_that_never_calls_a_collective_is_named_at_setup():
+    """The first call on a communicator sets up the watchdog channel (a collective duplication): a process that never
+    arrives is found by the setup hello under the watchdog, named, and the job aborts instead of hanging."""
+    code = ("import time, numpy as np\n"
+            "from emulator.collectives import mpi\n"
+            "if mpi.rank_id() == 2:\n"
+            "    time.sleep(120)\n"
+            "mpi.all_reduce(np.ones(8, np.float32), timeout=3)\n")
+    proc, elapsed = launch(4, ["-c", code], timeout=90)
+    assert proc.returncode != 0
+    assert "RankFailure: rank 2 did not respond at setup" in proc.stderr, proc.stderr[-3000:]
+    assert elapsed < 45
