@@ -210,7 +210,7 @@ def matmul(a, b, fmt: str = "bfloat16", *, accumulation: str | None = None, psum
         return _block(st, mv, ktile, accumulation, fp32_mode, psum_dtype)
     out = np.empty((M, N), np.float32)
     start = time.perf_counter()
-    for m0 in range(0, M, rows):  # row blocks are multiples of 128, so each starts on a stationary panel boundary
+    for m0 in range(0, M, max(rows, 1)):  # row blocks are multiples of 128: each starts on a stationary panel
         sl = slice(m0, min(M, m0 + rows))
         if packed is None:
             out[sl] = _block(st[:, sl], mv, ktile, accumulation, fp32_mode, psum_dtype)

@@ -87,3 +87,5 @@ def test_bad_input_is_named():
         kernels.matmul(a, b, "mxfp8_e4m3", psum_dtype="bfloat16")
     with pytest.raises(ValueError, match="fmt"):
         kernels.matmul(a, b, "int8")
+    with pytest.raises(ShapeError, match="positive dims"):  # device tensors are never empty
+        kernels.matmul(a[:0], b, "bfloat16")

@@ -147,6 +147,15 @@ def test_mx_fast_path_in_row_blocks_with_progress_and_canonical_nan(capsys):
             assert (bits(got)[~finite] == 0x7FC00000).all()
 
 
+@pytest.mark.parametrize("fmt", ["float32", "bfloat16", "float8_e4m3fn", "mxfp8_e4m3", "mxfp4"])
+@pytest.mark.parametrize("m,k,n", [(0, 5, 3), (2, 0, 3), (2, 5, 0), (0, 0, 0)])
+def test_empty_dimensions(path, fmt, m, k, n):
+    """An empty M, K or N gives the [M, N] result of an empty sum: all +0 (K = 0), or an empty array."""
+    got = emu.matmul(np.ones((m, k), F32), np.ones((k, n), F32), fmt)
+    assert got.shape == (m, n) and got.dtype == F32
+    assert (bits(got) == 0).all()
+
+
 def test_fp32_error_bound_large():
     rng = np.random.default_rng(3)
     a = rng.standard_normal((256, 2048)).astype(F32)
