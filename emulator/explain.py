@@ -21,9 +21,9 @@ def matmul(M: int, K: int, N: int, fmt: str = "bfloat16", psum_dtype: str = "flo
     ``show`` limits how many instructions of the schedule are listed.
     """
     from .engines import cost
-    from .engines.matmul import _fmt
+    from .engines.matmul import format_name
 
-    fmt = _fmt(fmt)
+    fmt = format_name(fmt)
     for name, v in (("M", M), ("K", K), ("N", N)):
         if int(v) <= 0:
             raise ValueError(f"explain.matmul: {name} must be positive, got {v}")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import emulator as emu
-from emulator.engines.matmul import _MX, _fmt, _operands
+from emulator.engines.matmul import MX_ELEMENTS, format_name, matmul_operands
 from emulator.engines.memory import Memory, Tensor, as_dtype
 from emulator.numerics.cast import rounding_for
 
@@ -63,8 +63,8 @@ class _Run:
 
     def __init__(self, mem: Memory, fmt: str, stats: KernelStats) -> None:
         self.mem, self.fmt, self.stats = mem, fmt, stats
-        self.mx = fmt in _MX
-        self.el = _MX.get(fmt, fmt)
+        self.mx = fmt in MX_ELEMENTS
+        self.el = MX_ELEMENTS.get(fmt, fmt)
         self.dtype = np.dtype(np.float32) if self.mx or fmt in ("float32", "tfloat32") else as_dtype(fmt)
         self.rounding = rounding_for("dma")
         self.site = 0
@@ -153,11 +153,11 @@ def matmul(a, b, fmt: str = "bfloat16", *, psum_dtype: str = "float32", memory: 
     array([[300., 300., 300.],
            [300., 300., 300.]], dtype=float32)
     """
-    fmt = _fmt(fmt)
-    a, b = _operands(a, b)
+    fmt = format_name(fmt)
+    a, b = matmul_operands(a, b)
     if psum_dtype not in ("float32", "bfloat16"):
         raise ValueError(f"kernels.matmul: psum_dtype must be 'float32' or 'bfloat16', got {psum_dtype!r}")
-    if psum_dtype == "bfloat16" and fmt in _MX:
+    if psum_dtype == "bfloat16" and fmt in MX_ELEMENTS:
         raise ValueError(f"kernels.matmul: {fmt} accumulates in an fp32 PSUM here; psum_dtype='bfloat16' is for "
                          "the non-MX formats")
     mem = memory if memory is not None else Memory()

@@ -20,18 +20,21 @@ from ..errors import DtypeError, ShapeError
 from . import _matmul_kernels as _k
 from . import accumulate as _acc
 
-__all__ = ["matmul", "MATMUL_FMTS", "quantize_inputs"]
+__all__ = ["matmul", "MATMUL_FMTS", "MX_ELEMENTS", "format_name", "matmul_operands", "quantize_inputs"]
 
 MATMUL_FMTS = ("float32", "tfloat32", "bfloat16", "float16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3",
                "mxfp8_e4m3", "mxfp8_e5m2", "mxfp4")
-_MX = {"mxfp8_e4m3": "float8_e4m3fn", "mxfp8_e5m2": "float8_e5m2", "mxfp4": "float4_e2m1fn"}
+#: the element format of each MX matmul format
+MX_ELEMENTS = {"mxfp8_e4m3": "float8_e4m3fn", "mxfp8_e5m2": "float8_e5m2", "mxfp4": "float4_e2m1fn"}
 _ALIASES = {"fp32": "float32", "tf32": "tfloat32", "bf16": "bfloat16", "fp16": "float16", "e4m3fn": "float8_e4m3fn",
             "fp8_e4m3fn": "float8_e4m3fn", "e5m2": "float8_e5m2", "fp8_e5m2": "float8_e5m2",
             "mxfp8": "mxfp8_e4m3", "mxfp4_e2m1": "mxfp4"}
 _PROGRESS_MACS = 2 ** 33  # show a progress bar above ~8.6 G multiply-adds (a 2048^3 matmul)
 
 
-def _fmt(fmt: str) -> str:
+def format_name(fmt: str) -> str:
+    """The canonical name of a matmul format (aliases such as ``bf16``, ``e4m3fn``, ``mxfp8`` resolved); an unknown
+    one is a ValueError listing the formats."""
     key = _ALIASES.get(str(fmt).lower(), str(fmt).lower())
     if key not in MATMUL_FMTS:
         raise ValueError(f"matmul: fmt {fmt!r} is not one of {', '.join(MATMUL_FMTS)}")
@@ -50,7 +53,8 @@ def _as_values(x, name: str) -> np.ndarray:
     return arr
 
 
-def _operands(a, b) -> tuple[np.ndarray, np.ndarray]:
+def matmul_operands(a, b) -> tuple[np.ndarray, np.ndarray]:
+    """``a [M, K]`` and ``b [K, N]`` as float arrays, checked: 2-D, float dtypes, matching K (errors name the rule)."""
     a = _as_values(a, "a")
     b = _as_values(b, "b")
     if a.shape[1] != b.shape[0]:
@@ -74,16 +78,16 @@ def _packed(a, b, fmt: str, accumulation, psum_dtype: str):
     from ._matmul_kernels import MR, NR, code_panels
 
     s = get_settings()
-    mx = fmt in _MX
+    mx = fmt in MX_ELEMENTS
     if (not numba_active() or fmt in ("float32", "tfloat32") or psum_dtype != "float32" or s.denormals != "keep"
             or rounding_for("mx" if mx else "engine") == "sr" or (fmt == "mxfp4" and s.mx_fp4_lut != "e2m1")
             or _acc.parse_model(accumulation)[0] != "sequential"):
         return None
-    a, b = _operands(a, b)
+    a, b = matmul_operands(a, b)
     (M, K), N = a.shape, b.shape[1]
     if mx:
         pad = -K % 32
-        efmt = element_format(_MX[fmt])
+        efmt = element_format(MX_ELEMENTS[fmt])
         ab, sh_a = _bits(np.ascontiguousarray(np.pad(a, ((0, 0), (0, pad))) if pad else a, np.float32), "a", False)
         bb, sh_b = _bits(np.ascontiguousarray(np.pad(b, ((0, pad), (0, 0))) if pad else b, np.float32), "b", False)
         ca, sa = _quantize_core(ab, sh_a, 1, 32, efmt, s.mx_convention, None, None, None, 0)
@@ -109,9 +113,9 @@ def quantize_inputs(a, b, fmt: str = "bfloat16") -> tuple[np.ndarray, np.ndarray
     the way a kernel would feed the Tensor Engine (MX: scaled values, K' = K padded to a multiple of 32)."""
     from ..numerics.cast import rounding_for, round_to
 
-    fmt = _fmt(fmt)
-    a, b = _operands(a, b)
-    if fmt in _MX:
+    fmt = format_name(fmt)
+    a, b = matmul_operands(a, b)
+    if fmt in MX_ELEMENTS:
         from ..numerics import mx
         from .tensor import _mx_operand
 
@@ -119,7 +123,7 @@ def quantize_inputs(a, b, fmt: str = "bfloat16") -> tuple[np.ndarray, np.ndarray
         pad = -K % 32
         at = np.pad(a.T, ((0, pad), (0, 0))) if pad else a.T
         bp = np.pad(b, ((0, pad), (0, 0))) if pad else b
-        el = _MX[fmt]
+        el = MX_ELEMENTS[fmt]
         s = get_settings()
         if rounding_for("mx") == "sr" or (el == "float4_e2m1fn" and s.mx_fp4_lut != "e2m1"):
             # the general path: SR streams are keyed on the [K, M] operand's element order, custom FP4 tables
@@ -184,7 +188,7 @@ def matmul(a, b, fmt: str = "bfloat16", *, accumulation: str | None = None, psum
     array([[300., 300., 300.],
            [300., 300., 300.]], dtype=float32)
     """
-    fmt = _fmt(fmt)
+    fmt = format_name(fmt)
     if psum_dtype not in ("float32", "bfloat16"):
         raise DtypeError(f"matmul: psum_dtype must be 'float32' or 'bfloat16', got {psum_dtype!r}")
     packed = _packed(a, b, fmt, accumulation, psum_dtype)
