@@ -12,7 +12,7 @@ __all__ = ["demo", "selftest"]
 def demo() -> str:
     import emulator as emu
 
-    from . import KernelStats, matmul
+    from . import KernelStats, matmul, sparse_matmul
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal((256, 640)).astype(np.float32)
@@ -27,6 +27,17 @@ def demo() -> str:
         same = bool((got.view(np.uint32) == emu.matmul(a, b, fmt).view(np.uint32)).all())
         lines.append(f"  {fmt:14s} {'bit-identical' if same else 'DIFFERENT'} ({dt * 1e3:6.0f} ms)")
         lines.append(f"    {stats.summary()}")
+    w = emu.sparsity.prune(a, 2, 4, axis=1)
+    b[7] = np.nan  # a NaN row of b: only positions that every row of w pruned meet it on the sparse datapath
+    w[:, 7] = 0.0
+    w[:, 4:8:2] = a[:, 4:8:2]  # keep 2 non-zeros in that group of every row, so k = 7 is never a kept position
+    w[:, 5] = 0.0
+    stats = KernelStats()
+    sparse = sparse_matmul(w, b, 2, 4, "bfloat16", stats=stats)
+    dense = matmul(w, b, "bfloat16")
+    lines.append(f"kernels.sparse_matmul, 2:4 weights, b with a NaN row only pruned positions select: "
+                 f"{int(np.isnan(sparse).sum())} NaN in the result (dense datapath: {int(np.isnan(dense).sum())})")
+    lines.append(f"    {stats.summary()}")
     return "\n".join(lines)
 
 

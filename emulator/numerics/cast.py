@@ -119,7 +119,7 @@ def _decode_table(codes: np.ndarray, fmt: Format) -> np.ndarray:
     (bf16 is the top half of an fp32 pattern; fp16 widens as IEEE does): exactly what ml_dtypes/NumPy give.
     """
     if fmt.name == "bfloat16":
-        return (codes.astype(np.uint32) << np.uint32(16)).view(np.float32)
+        return np.asarray(codes.astype(np.uint32) << np.uint32(16)).view(np.float32)  # a 0-d input stays an array
     if fmt.name == "float16":
         return codes.view(np.float16).astype(np.float32)
     c = codes.astype(np.int64) >> fmt.pad_bits

@@ -1,0 +1,140 @@
+"""The loop every bundled matmul kernel shares: row blocks of ``a``, column blocks of ``b``, K tiles into one PSUM
+tile, the copy back; plus the DMA and Tensor Engine transpose steps the kernels load their operands with."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+import emulator as emu
+from emulator.engines.memory import Memory, Tensor, as_dtype
+from emulator.numerics.cast import rounding_for
+
+__all__ = ["KernelStats", "Run", "TILE_K", "TILE_M", "TILE_N", "tiled", "transposed_tile"]
+
+TILE_K = 128  # contraction rows (partitions) per nc_matmul
+TILE_M = 128  # stationary columns: the PE array's width
+TILE_N = 512  # moving columns: one 2 KiB fp32 PSUM bank per partition
+
+
+@dataclass
+class KernelStats:
+    """What a kernel run issued: instruction counts, DMA traffic and the peak on-chip footprint."""
+
+    instructions: Counter = field(default_factory=Counter)
+    dma_bytes: int = 0
+    peak_sbuf_bytes: int = 0  # per partition
+    peak_psum_bytes: int = 0  # per partition
+
+    def note(self, mem: Memory) -> None:
+        self.peak_sbuf_bytes = max(self.peak_sbuf_bytes, mem.used("sbuf"))
+        self.peak_psum_bytes = max(self.peak_psum_bytes, mem.used("psum"))
+
+    def summary(self) -> str:
+        ops = ", ".join(f"{name} x{count}" for name, count in sorted(self.instructions.items()))
+        return (f"{ops}; DMA {self.dma_bytes / 2 ** 20:.2f} MiB; peak SBUF {self.peak_sbuf_bytes} B and PSUM "
+                f"{self.peak_psum_bytes} B per partition")
+
+
+class Run:
+    """What one kernel call threads through its steps: the memory, the input format and the statistics.
+
+    ``dtype`` is the SBUF dtype operands are cast to on load (float32 for fp32/tf32 and for MX, which quantises
+    fp32 tiles itself)."""
+
+    def __init__(self, mem: Memory, fmt: str, stats: KernelStats, mx: bool = False) -> None:
+        self.mem, self.fmt, self.stats, self.mx = mem, fmt, stats, mx
+        self.dtype = np.dtype(np.float32) if mx or fmt in ("float32", "tfloat32") else as_dtype(fmt)
+        self.rounding = rounding_for("dma")
+        self.site = 0
+
+    def dma_in(self, src: Tensor, index, name: str, cast: bool = True, pad_rows: int = 0,
+               arrange: Callable | None = None) -> Tensor:
+        """HBM tile -> new SBUF tensor, cast to the input format (a DMA with dtype conversion); ``pad_rows`` zero
+        rows are appended (a memset of the tile's tail); ``arrange`` reshapes the values into the SBUF layout a
+        strided DMA would write."""
+        vals = src.read("dma_copy", index)
+        self.stats.dma_bytes += vals.size * (self.dtype.itemsize if cast else vals.itemsize)
+        if cast and self.fmt != "float32":
+            self.site += 1
+            vals = emu.round_to(vals, self.fmt, rounding=self.rounding, site=self.site)
+        if pad_rows:
+            vals = np.concatenate([vals, np.zeros((pad_rows,) + vals.shape[1:], vals.dtype)])
+        if arrange is not None:
+            vals = arrange(vals)
+        t = self.mem.sbuf(vals.shape, self.dtype if cast else vals.dtype, name=name, value=vals)
+        self.stats.instructions["dma_copy"] += 1
+        self.stats.note(self.mem)
+        return t
+
+    def sbuf(self, value: np.ndarray, name: str) -> Tensor:
+        """An SBUF tensor holding ``value`` (its dtype), written by an engine instruction."""
+        t = self.mem.sbuf(value.shape, value.dtype, name=name, value=value)
+        self.stats.note(self.mem)
+        return t
+
+    def free(self, *tensors) -> None:
+        """Free SBUF tensors (and tuples of them)."""
+        for t in tensors:
+            for part in (t if isinstance(t, tuple) else (t,)):
+                self.mem.free(part)
+
+
+def transposed_tile(run: Run, a_h: Tensor, m0: int, m1: int, k0: int, k1: int, eye: np.ndarray,
+                    cast: bool = True) -> np.ndarray:
+    """``a[m0:m1, k0:k1]`` DMA'd into SBUF (cast to the input format unless ``cast=False``) and transposed on the
+    Tensor Engine (transpose mode: bit-exact) in 128-column pieces: the ``[k, m]`` values, in the load's dtype."""
+    raw = run.dma_in(a_h, (slice(m0, m1), slice(k0, k1)), f"a[{m0}:{m1},{k0}:{k1}]", cast=cast)
+    parts = []
+    for j in range(0, k1 - k0, TILE_K):
+        piece = raw.read("nc_matmul", (slice(None), slice(j, min(k1 - k0, j + TILE_K))))
+        parts.append(emu.nc_matmul(piece, eye, is_transpose=True))
+        run.stats.instructions["nc_matmul (transpose)"] += 1
+    run.mem.free(raw)
+    return np.concatenate(parts, axis=0)
+
+
+def tiled(run: Run, a: np.ndarray, b: np.ndarray, ktile: int, psum_dtype: str,
+          load_stationary: Callable, load_moving: Callable, issue: Callable, even_m: bool = False) -> np.ndarray:
+    """``a [M, K] @ b [K, N]``: per 128-row block of ``a``, ``load_stationary(run, a_h, m0, m1, k0, k1, eye)`` makes
+    the stationary operand of every K tile of ``ktile`` logical rows; per 512-column block of ``b``,
+    ``load_moving(run, b_h, k0, k1, n0, n1)`` loads each moving tile and ``issue(st, mv, acc, i)`` runs K tile ``i``
+    into the PSUM tile ``acc`` (the first overwriting, the rest accumulating); the PSUM tile is copied to SBUF and
+    DMA'd into the float32 result. ``even_m`` pads the PSUM tile to an even row count (nc_matmul_mx). Every tensor
+    the kernel allocates is freed again, also on error."""
+    mem, stats = run.mem, run.stats
+    (M, K), N = a.shape, b.shape[1]
+    before = list(mem.tensors)
+    try:
+        a_h = mem.hbm((M, K), np.float32, name="a", value=a)
+        b_h = mem.hbm((K, N), np.float32, name="b", value=b)
+        c_h = mem.hbm((M, N), np.float32, name="c")
+        ident = mem.sbuf((TILE_M, TILE_M), run.dtype, name="identity", value=np.eye(TILE_M, dtype=np.float32))
+        for m0 in range(0, M, TILE_M):
+            m1 = min(M, m0 + TILE_M)
+            eye = ident.read("nc_matmul moving", (slice(0, m1 - m0), slice(0, m1 - m0)))
+            st_tiles = [load_stationary(run, a_h, m0, m1, k0, min(K, k0 + ktile), eye) for k0 in range(0, K, ktile)]
+            rows = m1 - m0 + (m1 - m0) % 2 if even_m else m1 - m0
+            for n0 in range(0, N, TILE_N):
+                n1 = min(N, n0 + TILE_N)
+                acc = mem.psum((rows, n1 - n0), psum_dtype, name=f"acc[{m0},{n0}]")
+                for i, k0 in enumerate(range(0, K, ktile)):
+                    mv = load_moving(run, b_h, k0, min(K, k0 + ktile), n0, n1)
+                    issue(st_tiles[i], mv, acc, i)
+                    stats.note(mem)
+                    run.free(mv)
+                res = mem.sbuf((rows, n1 - n0), np.float32, name=f"res[{m0},{n0}]",
+                               value=acc.read("tensor_copy").astype(np.float32))
+                stats.instructions["tensor_copy"] += 1
+                c_h.write(res.read("dma_copy")[:m1 - m0], (slice(m0, m1), slice(n0, n1)))
+                stats.instructions["dma_copy"] += 1
+                stats.dma_bytes += (m1 - m0) * (n1 - n0) * 4
+                run.free(res, acc)
+            run.free(*st_tiles)
+        return c_h.read("result")
+    finally:
+        for t in [t for t in mem.tensors if t not in before]:
+            mem.free(t)
