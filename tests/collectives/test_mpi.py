@@ -100,30 +100,28 @@ def test_exiting_rank_ends_the_job():
     assert elapsed < 45
 
 
-def test_hung_rank_in_a_variable_size_gather_is_named():
-    """Rank 2 stops responding before all_gather_v (whose lengths exchange needs it): the job names it and aborts."""
-    code = ("import time, numpy as np\n"
-            "from emulator.collectives import mpi\n"
-            "me = mpi.rank_id()\n"
-            "mpi.gather(me, timeout=20)\n"  # every process sets up its watchdog channel first
-            "if me == 2:\n"
-            "    time.sleep(120)\n"
-            "mpi.all_gather_v(np.zeros(me + 1, np.float32), timeout=3)\n")
-    proc, elapsed = launch(4, ["-c", code], timeout=90)
-    assert proc.returncode != 0
-    assert "RankFailure: rank 2 did not respond" in proc.stderr, proc.stderr[-3000:]
-    assert elapsed < 45
+HANG_BEFORE_ALL_GATHER_V = (  # every process sets up its watchdog channel first, then rank 2 stops responding
+    "import time, numpy as np\n"
+    "from emulator.collectives import mpi\n"
+    "me = mpi.rank_id()\n"
+    "mpi.gather(me, timeout=20)\n"
+    "if me == 2:\n"
+    "    time.sleep(120)\n"
+    "mpi.all_gather_v(np.zeros(me + 1, np.float32), timeout=3)\n")
+NEVER_CALLS = (  # rank 2 never reaches its first collective, which sets up the watchdog channel (a duplication)
+    "import time, numpy as np\n"
+    "from emulator.collectives import mpi\n"
+    "if mpi.rank_id() == 2:\n"
+    "    time.sleep(120)\n"
+    "mpi.all_reduce(np.ones(8, np.float32), timeout=3)\n")
 
 
-def test_a_rank_that_never_calls_a_collective_is_named_at_setup():
-    """The first call on a communicator sets up the watchdog channel (a collective duplication): a process that never
-    arrives is found by the setup hello under the watchdog, named, and the job aborts instead of hanging."""
-    code = ("import time, numpy as np\n"
-            "from emulator.collectives import mpi\n"
-            "if mpi.rank_id() == 2:\n"
-            "    time.sleep(120)\n"
-            "mpi.all_reduce(np.ones(8, np.float32), timeout=3)\n")
+@pytest.mark.parametrize("code,message", [
+    (HANG_BEFORE_ALL_GATHER_V, "RankFailure: rank 2 did not respond"),  # the lengths exchange of all_gather_v
+    (NEVER_CALLS, "RankFailure: rank 2 did not respond at setup"),  # the setup hello, under the watchdog
+], ids=["hung-before-all_gather_v", "never-calls-a-collective"])
+def test_a_missing_rank_is_named_and_the_job_aborts(code, message):
     proc, elapsed = launch(4, ["-c", code], timeout=90)
     assert proc.returncode != 0
-    assert "RankFailure: rank 2 did not respond at setup" in proc.stderr, proc.stderr[-3000:]
+    assert message in proc.stderr, proc.stderr[-3000:]
     assert elapsed < 45
