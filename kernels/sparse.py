@@ -12,8 +12,9 @@ The kernel runs the dense kernel's loop (:mod:`kernels.matmul`) with two changes
 
 Pruned positions never meet the moving data, so NaN or inf in rows of ``b`` that only pruned positions select do
 not reach the result (a dense matmul of the pruned operand gives NaN there). A group with fewer than ``m`` non-zeros
-is compressed with some of its own zeros as kept values, and those positions do meet their rows of ``b``. For finite data the result equals the
-dense kernel's on the pruned operand with the same K tiling, apart from the sign of an exactly-zero sum.
+is compressed with some of its own zeros as kept values, and those positions do meet their rows of ``b``. For finite
+data the result equals the dense kernel's on the pruned operand with the same K tiling, apart from the sign of an
+exactly-zero sum.
 """
 
 from __future__ import annotations

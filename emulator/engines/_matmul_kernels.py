@@ -23,7 +23,8 @@ import numpy as np
 
 from .._jit import HAVE_NUMBA, dispatch, njit, prange
 
-__all__ = ["seq_tiled", "seq_packed", "code_panels", "generic", "MODEL_SEQUENTIAL", "MODEL_BLOCKED", "MODEL_PAIRWISE", "MR", "NR"]
+__all__ = ["seq_tiled", "seq_packed", "code_panels", "generic", "MODEL_SEQUENTIAL", "MODEL_BLOCKED", "MODEL_PAIRWISE",
+           "MR", "NR"]
 
 MODEL_SEQUENTIAL, MODEL_BLOCKED, MODEL_PAIRWISE = 0, 1, 2
 #: register block of the micro-kernel: MR stationary columns x NR moving columns per tile of output
@@ -193,10 +194,11 @@ def _code_panels_np(codes, vtab, scales, R, C, ftab, r, by_rows, out):
 
 
 code_panels = dispatch(_code_panels_nb, _code_panels_np)
-code_panels.__doc__ = """Fill ``out [ceil(X/r), K*r]`` (float32) with the panels :func:`_pack` makes of the decoded operand
-``vtab[code]`` (times ``ftab[scale]`` for MX, a NaN scale giving its own NaN), without materialising the values first.
-``by_rows``: ``codes`` is ``[X, K]`` (a's rows: the stationary operand, K along each row), otherwise ``[K, X]`` (the
-moving operand). MX: ``scales[row // R, col // C]`` per group; an empty ``scales`` means unscaled codes."""
+code_panels.__doc__ = """Fill ``out [ceil(X/r), K*r]`` (float32) with the panels :func:`_pack` makes of the decoded
+operand ``vtab[code]`` (times ``ftab[scale]`` for MX, a NaN scale giving its own NaN), without materialising the
+values first. ``by_rows``: ``codes`` is ``[X, K]`` (a's rows: the stationary operand, K along each row), otherwise
+``[K, X]`` (the moving operand). MX: ``scales[row // R, col // C]`` per group; an empty ``scales`` means unscaled
+codes."""
 
 
 # --------------------------------------------------------------------------------------------------------------------
