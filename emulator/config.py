@@ -230,6 +230,10 @@ class Settings:
     collective_timeout: float = _setting(
         30.0, "seconds a rank waits for a peer before the watchdog aborts the collective", area="collectives",
     )
+    collective_setup_timeout: float = _setting(
+        120.0, "seconds the first MPI collective on a communicator waits for every process to arrive (start-up "
+        "skew: imports, data loading) before it names the missing ones and aborts", area="collectives",
+    )
     collective_accumulation: str = _setting(
         "float32",
         "how one reduction step (a DMA op folding up to collective_dma_inputs buffers) computes: float32 = fold in "
@@ -376,6 +380,7 @@ _CHECKS = {
     "sr_scope": _check_sr_scope,
     "sr_bits": _check_sr_bits,
     "collective_timeout": _check_nonnegative("collective_timeout"),
+    "collective_setup_timeout": _check_nonnegative("collective_setup_timeout"),
     "collective_dma_inputs": _check_int_range("collective_dma_inputs", 2, 1 << 16),
     "collective_channels": _check_int_range("collective_channels", 1, 64),
     "collective_server_ranks": _check_int_range("collective_server_ranks", 1, 1 << 20),

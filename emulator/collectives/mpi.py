@@ -10,7 +10,8 @@ Watchdog: every wait polls its requests until ``timeout`` (setting ``collective_
 out waits a short grace period for a notice from an earlier victim, then tells every process "rank K did not
 respond at round s", and raises :class:`~emulator.errors.RankFailure` naming K and the round. With ``abort=True``
 (default) the message goes to stderr and ``MPI_Abort`` ends the job with a non-zero exit code. The first call on a
-communicator sets up the watchdog's channel under the same timeout (see :meth:`Transport._setup_channel`).
+communicator sets up the watchdog's channel under its own timeout (setting ``collective_setup_timeout``, see
+:meth:`Transport._setup_channel`).
 """
 
 from __future__ import annotations
@@ -86,9 +87,11 @@ class Transport:
     def _setup_channel(self):
         """The first call on a communicator duplicates it for watchdog traffic. Duplication is collective, so a
         process that never arrives would hang the others inside it: every process first sends a hello to every
-        other on ``comm`` and waits for theirs under the watchdog, naming the processes that did not arrive; then
-        the duplication (now known to have every process) is polled under the same deadline."""
-        deadline = time.monotonic() + self.timeout
+        other on ``comm`` and waits for theirs, up to the ``collective_setup_timeout`` setting (processes start at
+        different times; the per-step ``timeout`` is usually much shorter), naming the processes that did not
+        arrive; then the duplication (now known to have every process) is polled under the same deadline."""
+        limit = get_settings().collective_setup_timeout
+        deadline = time.monotonic() + limit
         hello = np.zeros(1, np.uint8)
         sends = [self.comm.Isend(hello, dest=q, tag=_HELLO_TAG) for q in range(self.P) if q != self.p]
         got = {q: np.empty(1, np.uint8) for q in range(self.P) if q != self.p}
@@ -101,14 +104,15 @@ class Transport:
                 ranks = [q * self.k for q in missing]
                 who = f"rank {ranks[0]}" if len(ranks) == 1 else f"ranks {ranks}"
                 raise RankFailure(f"{who} did not respond at setup (the first collective on this communicator) "
-                                  f"within {self.timeout:g} s (seen by process {self.p})", rank=ranks[0], step=-3)
+                                  f"within {limit:g} s (setting collective_setup_timeout; seen by process {self.p})",
+                                  rank=ranks[0], step=-3)
             time.sleep(pause)
             pause = min(pause * 2, 2e-3)
         ctl, req = self.comm.Idup()
         while not req.Test():
             if time.monotonic() > deadline:
-                raise RankFailure(f"the watchdog channel of process {self.p} was not set up within {self.timeout:g} "
-                                  "s (a process left after the setup hello)", rank=None, step=-3)
+                raise RankFailure(f"the watchdog channel of process {self.p} was not set up within {limit:g} s "
+                                  "(a process left after the setup hello)", rank=None, step=-3)
             time.sleep(1e-4)
         for r in sends:
             r.Wait()  # every hello was received (each process got all of them), so these are complete

@@ -40,8 +40,9 @@ MPIEXEC, WHY = _mpiexec()
 pytestmark = pytest.mark.skipif(MPIEXEC is None, reason=WHY)
 
 
-def launch(nproc: int, args: list, timeout: float = 120):
+def launch(nproc: int, args: list, timeout: float = 120, **settings):
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.update({f"TRN3EMU_{k.upper()}": str(v) for k, v in settings.items()})
     start = time.monotonic()
     proc = subprocess.run([MPIEXEC, "-n", str(nproc), sys.executable, "-m", "mpi4py"] + args, cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
@@ -118,10 +119,11 @@ NEVER_CALLS = (  # rank 2 never reaches its first collective, which sets up the 
 
 @pytest.mark.parametrize("code,message", [
     (HANG_BEFORE_ALL_GATHER_V, "RankFailure: rank 2 did not respond"),  # the lengths exchange of all_gather_v
-    (NEVER_CALLS, "RankFailure: rank 2 did not respond at setup"),  # the setup hello, under the watchdog
+    (NEVER_CALLS, "RankFailure: rank 2 did not respond at setup"),  # the setup hello, under its own timeout
 ], ids=["hung-before-all_gather_v", "never-calls-a-collective"])
 def test_a_missing_rank_is_named_and_the_job_aborts(code, message):
-    proc, elapsed = launch(4, ["-c", code], timeout=90)
+    # the setup timeout absorbs start-up skew; 10 s is far above it here and keeps the run short
+    proc, elapsed = launch(4, ["-c", code], timeout=90, collective_setup_timeout=10)
     assert proc.returncode != 0
     assert message in proc.stderr, proc.stderr[-3000:]
     assert elapsed < 45
