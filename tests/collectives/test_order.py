@@ -196,3 +196,20 @@ def test_fast_paths_on_long_chains_and_split_tiles(dtype, r, n):
     assert_same_bits(local.all_reduce(np.stack(xs), algorithm="ring")[0], want, dtype)
     assert_same_bits(local.all_reduce(xs, algorithm="ring", channels=2)[0],
                      ref.ring_all_reduce([as_f32(x) for x in xs], dtype, 2), dtype)
+
+
+def test_the_kernel_addresses_only_buffers_it_can_read():
+    """The tile kernel reads each rank's buffer through its address, so anything but C-contiguous buffers of one
+    dtype and size is refused before the kernel runs (the public API validates earlier, with its own messages)."""
+    from emulator.collectives._kernels import input_addresses
+
+    a = np.arange(8, dtype=np.float32)
+    addrs, like = input_addresses([a, a + 1])
+    assert addrs[0] == a.ctypes.data and like.dtype == np.float32 and like.size == 0
+    stacked = np.zeros((3, 5), np.float32)
+    assert (np.diff(input_addresses(stacked)[0]) == 20).all()
+    for bad in ([a, a.astype(np.float64)], [a, np.arange(16, dtype=np.float32)[::2]], [a, a[:4]]):
+        with pytest.raises(ValueError, match="C-contiguous"):
+            input_addresses(bad)
+    with pytest.raises(ValueError, match="2-D"):
+        input_addresses(np.zeros((4, 6), np.float32)[:, ::2])
