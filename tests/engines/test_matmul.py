@@ -97,6 +97,16 @@ def test_mx_fast_path_panels_equal_the_packed_dequantised_operands(fmt, el, conv
             code_panels(codes, vtab, scales, 32, 1, ftab, NR, False, out[numba])
     np.testing.assert_array_equal(out[True].view(np.uint32), out[False].view(np.uint32))
     assert np.isnan(out[True][0, 3::NR][32:]).all()
+    # the stationary side (codes [X, K] by rows, one scale per 32 k of a row, X = 45 not a multiple of MR)
+    codes_t = np.ascontiguousarray(codes.T)
+    scales_t = rng.integers(100, 150, (45, 2)).astype(np.uint8)
+    scales_t[7, 1] = 0xFF
+    for numba in (True, False):
+        out[numba] = np.empty((-(-45 // MR), 64 * MR), F32)
+        with emu.settings(numba=numba):
+            code_panels(codes_t, vtab, scales_t, 1, 32, ftab, MR, True, out[numba])
+    np.testing.assert_array_equal(out[True].view(np.uint32), out[False].view(np.uint32))
+    assert (out[True][-1, 1::MR] == 0).all()  # rows 45..47 of the last panel are zero padding
 
 
 @pytest.mark.parametrize("fmt", ["bfloat16", "float16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3"])
