@@ -21,31 +21,31 @@ __all__ = ["WEYL_STEP", "xorwow_fill"]
 WEYL_STEP = 362437
 
 
-@njit
-def _step(st, ix, iy, iz, iw, iv, idd):
-    x = st[ix]
-    t = x ^ (x >> np.uint32(2))
-    st[ix] = st[iy]
-    st[iy] = st[iz]
-    st[iz] = st[iw]
-    st[iw] = st[iv]
-    v = st[iv]
-    v = (v ^ (v << np.uint32(4))) ^ (t ^ (t << np.uint32(1)))
-    st[iv] = v
-    d = st[idd] + np.uint32(WEYL_STEP)
-    st[idd] = d
-    return v + d
-
-
 @njit(parallel=True)
 def _fill_nb(state, order, out, blocked):
+    """Each generator runs its whole sequence with its six words in registers (one dependency chain per generator,
+    lanes in parallel), writing element ``j = s * G + g`` (round-robin) or ``g * B + s`` (blocked) of its lane."""
     lanes, gens, _ = state.shape
     cols = out.shape[1]
     block = (cols + gens - 1) // gens
+    ix, iy, iz, iw, iv, idd = order[0], order[1], order[2], order[3], order[4], order[5]
+    weyl = np.uint32(WEYL_STEP)
     for p in prange(out.shape[0]):
-        for j in range(cols):
-            g = j // block if blocked else j % gens
-            out[p, j] = _step(state[p, g], order[0], order[1], order[2], order[3], order[4], order[5])
+        for g in range(gens):
+            st = state[p, g]
+            x, y, z, w, v, d = st[ix], st[iy], st[iz], st[iw], st[iv], st[idd]
+            if blocked:
+                j, step, stop = g * block, 1, min(cols, (g + 1) * block)
+            else:
+                j, step, stop = g, gens, cols
+            while j < stop:  # Numba widens uint32 arithmetic to 64 bits: every new word is cut back to 32
+                t = np.uint32(x ^ (x >> np.uint32(2)))
+                x, y, z, w = y, z, w, v
+                v = np.uint32((v ^ (v << np.uint32(4))) ^ (t ^ (t << np.uint32(1))))
+                d = np.uint32(d + weyl)
+                out[p, j] = np.uint32(v + d)
+                j += step
+            st[ix], st[iy], st[iz], st[iw], st[iv], st[idd] = x, y, z, w, v, d
 
 
 def _fill_np(state, order, out, blocked):
