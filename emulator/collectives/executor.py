@@ -114,17 +114,23 @@ def _live_steps(sch, prune: bool = True) -> tuple[list, list]:
     return rows, holder
 
 
+def _chunk_runs(rows: list):
+    """(chunk, start, stop) of each run of consecutive plan rows that belong to one chunk."""
+    start = 0
+    while start < len(rows):
+        stop = start
+        while stop < len(rows) and rows[stop][0] == rows[start][0]:
+            stop += 1
+        yield rows[start][0], start, stop
+        start = stop
+
+
 def _dead_after(rows: list, holder, staged) -> np.ndarray:
     """Per step of the form ``d <- a + d``: 1 when ``a``'s copy is never read again (before being rewritten) and is
     not the chunk's result, so the kernel may add into ``a``'s row and hand it to ``d`` (the ring's running sum
     then stays in one cache-hot row)."""
     reuse = np.zeros(len(rows), np.bool_)
-    start = 0
-    while start < len(rows):
-        c = rows[start][0]
-        stop = start
-        while stop < len(rows) and rows[stop][0] == c:
-            stop += 1
+    for c, start, stop in _chunk_runs(rows):
         alive = {int(holder[c])}  # copies read later (walking backwards)
         for q in range(stop - 1, start - 1, -1):
             _, rnd, dst, kind, ins = rows[q]
@@ -133,7 +139,6 @@ def _dead_after(rows: list, holder, staged) -> np.ndarray:
                 reuse[q] = True
             alive.discard(dst)
             alive.update(ins)
-        start = stop
     return reuse
 
 
@@ -142,12 +147,7 @@ def _chains(rows: list, reuse: np.ndarray, staged) -> np.ndarray:
     time, each intermediate partial dead afterwards): ``chain[q] = k`` at the first of k such steps. The kernel runs
     a chain as one running sum over the ranks' inputs, which is what the steps compute, without per-step overhead."""
     chain = np.zeros(len(rows), np.int64)
-    start = 0
-    while start < len(rows):
-        c = rows[start][0]
-        stop = start
-        while stop < len(rows) and rows[stop][0] == c:
-            stop += 1
+    for _, start, stop in _chunk_runs(rows):
         per_round: dict = {}
         for q in range(start, stop):
             per_round[rows[q][1]] = per_round.get(rows[q][1], 0) + 1
@@ -173,7 +173,6 @@ def _chains(rows: list, reuse: np.ndarray, staged) -> np.ndarray:
                 touched.update(rows[q][4])
                 touched.add(rows[q][2])
                 q += 1
-        start = stop
     return chain
 
 
