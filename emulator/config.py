@@ -77,8 +77,8 @@ class Settings:
     )
     wide_input: str = _setting(
         "exact",
-        "float64 input to a narrow cast: exact = one rounding from the exact value; via_fp32 = round to fp32 "
-        "first (double rounding, what ml_dtypes and torch do)",
+        "float64 input to a narrow cast: exact = one rounding from the exact value (what ml_dtypes >= 0.7 does); "
+        "via_fp32 = round to fp32 first (double rounding, what ml_dtypes <= 0.6 and torch do)",
         area="casts", choices=("exact", "via_fp32"),
     )
     fp4_nan: str = _setting(
@@ -88,10 +88,11 @@ class Settings:
         area="casts", choices=("ml_dtypes", "zero", "raise"),
     )
     e8m0_rounding: str = _setting(
-        "ml_dtypes",
-        "rounding of a value to float8_e8m0fnu under rne: ml_dtypes = ties (1.5*2^k) round up, even = ties to the "
-        "even exponent (gfloat)",
-        area="casts", choices=("ml_dtypes", "even"),
+        "nearest_up",
+        "rounding of a value to float8_e8m0fnu under rne: nearest_up = nearest power of two, ties (1.5*2^k) up "
+        "(ml_dtypes, torch); nearest_even = nearest, ties to the even code (gfloat); ml_dtypes_0.6 = nearest_up, "
+        "except every value strictly between 2^-127 and 2^-126 goes up to 2^-126 (ml_dtypes 0.6's subnormal quirk)",
+        area="casts", choices=("nearest_up", "nearest_even", "ml_dtypes_0.6"),
     )
     denormals: str = _setting(
         "keep",

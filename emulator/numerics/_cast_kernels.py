@@ -19,7 +19,8 @@ Parameter tuple layout (all int64), built once per call by :func:`cast_params`:
   6   1 = saturate (finite overflow and inf clamp to max finite)
   7   1 = round toward zero, 0 = round to nearest even
   8   NaN to e2m1fn: 0 = ml_dtypes (sign-flipped zero), 1 = zero of the NaN's sign
-  9   e8m0 rounding: 0 = ml_dtypes (ties up, (2^-127, 2^-126) -> 2^-126), 1 = ties to even exponent
+  9   e8m0 rounding (see :data:`E8M0_ROUNDING`): 0 = nearest, ties up; 1 = nearest, ties to the even code;
+      2 = ml_dtypes 0.6 (ties up, and every value in (2^-127, 2^-126) up to 2^-126)
  10   max finite magnitude code (unpadded)
  11   canonical NaN magnitude code (unpadded; 0 if none)
  12   inf magnitude code (unpadded; 0 if none)
@@ -35,13 +36,15 @@ import numpy as np
 from .._jit import dispatch, njit, prange
 from .formats import Format
 
-__all__ = ["cast_params", "encode_f32", "encode_f64", "encode_array"]
+__all__ = ["E8M0_ROUNDING", "cast_params", "encode_f32", "encode_f64", "encode_array"]
 
 _NAN_KIND = {"ieee": 0, "all_ones": 1, "none": 2}
+# The e8m0_rounding setting's choices and their kernel codes (parameter 9).
+E8M0_ROUNDING = {"nearest_up": 0, "nearest_even": 1, "ml_dtypes_0.6": 2}
 
 
 def cast_params(fmt: Format, saturate: bool = False, rtz: bool = False, fp4_nan: str = "ml_dtypes",
-                e8m0_rounding: str = "ml_dtypes") -> tuple:
+                e8m0_rounding: str = "nearest_up") -> tuple:
     """The int64 parameter tuple the encoders take (see the module docstring for its layout)."""
     pad = fmt.pad_bits
     sign_bit = (1 << (fmt.exponent_bits + fmt.mantissa_bits)) if fmt.signed else 0
@@ -55,7 +58,7 @@ def cast_params(fmt: Format, saturate: bool = False, rtz: bool = False, fp4_nan:
         int(bool(saturate)),
         int(bool(rtz)),
         0 if fp4_nan == "ml_dtypes" else 1,
-        0 if e8m0_rounding == "ml_dtypes" else 1,
+        E8M0_ROUNDING[e8m0_rounding],
         fmt.max_code >> pad,
         (fmt.nan_code or 0) >> pad,
         (fmt.inf_code or 0) >> pad,
@@ -123,8 +126,8 @@ def _encode_finite(neg, sig, k, e, p):
         mag = (np.int64(et - emin) << mbits) + q
     else:  # no subnormals (e8m0fnu): code 0 is 2^emin, the implicit bit is not stored
         mag = (np.int64(et - emin) << mbits) + q - (np.int64(1) << mbits)
-        if p[9] == 0 and p[7] == 0 and e == emin and sig != (np.int64(1) << (e - k)):
-            mag = np.int64(1)  # ml_dtypes: every value in (2^-127, 2^-126) becomes 2^-126
+        if p[9] == 2 and p[7] == 0 and e == emin and sig != (np.int64(1) << (e - k)):
+            mag = np.int64(1)  # ml_dtypes 0.6: every value in (2^-127, 2^-126) becomes 2^-126
         if mag < 0:
             mag = np.int64(0)
     if mag > p[10]:
@@ -362,7 +365,7 @@ def _bit_length_np(v: np.ndarray) -> np.ndarray:
 
 
 def _encode_numpy(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
-    mbits, emin, subn, kind, sbit, pad, sat, rtz, fp4nan, e8even, maxmag, nanmag, infmag, keep = p
+    mbits, emin, subn, kind, sbit, pad, sat, rtz, fp4nan, e8mode, maxmag, nanmag, infmag, keep = p
     neg, ex, m, pbits, exmax, off = _fields(x)
     top = np.int64(1) << pbits
     special = ex == exmax
@@ -382,13 +385,13 @@ def _encode_numpy(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
     if not rtz:
         rem = sig - ((sig >> s) << s)
         half = np.int64(1) << (s - 1)
-        lsb = ((et - emin) & 1) if (subn == 0 and e8even == 1) else (q & 1)
+        lsb = ((et - emin) & 1) if (subn == 0 and e8mode == 1) else (q & 1)
         up = (shift > 0) & (shift <= 62) & ((rem > half) | ((rem == half) & (lsb == 1)))
         q = q + up
     mag = ((et - emin) << mbits) + q
     if subn == 0:
         mag = mag - (np.int64(1) << mbits)
-        if e8even == 0 and not rtz:
+        if e8mode == 2 and not rtz:
             exact_pow2 = sig == (np.int64(1) << np.clip(e - k, 0, 62))
             mag = np.where((e == emin) & ~exact_pow2, 1, mag)
         mag = np.maximum(mag, 0)

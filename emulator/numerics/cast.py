@@ -9,13 +9,16 @@
 Edge behaviour (defaults; each is a setting, see ``docs/numerics.md``):
 
 * RNE, bit-identical to ``ml_dtypes`` ``astype`` for every fp32 input (NumPy's own cast for float16), including
-  NaN, inf, signed zero, subnormals, ties and overflow.
+  NaN, inf, signed zero, subnormals, ties and overflow; for e8m0fnu that holds with ml_dtypes >= 0.7 (0.6 sends
+  every value strictly between 2^-127 and 2^-126 up to 2^-126: ``e8m0_rounding="ml_dtypes_0.6"``).
+* e8m0fnu (``e8m0_rounding``): round to the nearest power of two, ties (1.5 * 2^k) up as ml_dtypes and torch do
+  (``"nearest_up"``, the default); ``"nearest_even"`` sends them to the even code, as gfloat does.
 * Overflow (``saturate=False``): +-inf where the format has inf; NaN for e4m3fn (>= 464) and e8m0fnu; e2m1fn
   clamps to +-6. ``saturate=True`` clamps finite overflow and inf to +-max finite; NaN stays NaN.
 * NaN: the canonical quiet NaN with the input's sign (fp16 and tf32 keep the payload's top bits, as NumPy does for
   fp16). e2m1fn has no NaN: ``fp4_nan`` decides (ml_dtypes default: +NaN -> -0, -NaN -> +0).
-* float64 input is rounded once from its exact value (``wide_input="exact"``); ``"via_fp32"`` rounds to fp32 first,
-  as ml_dtypes and torch do.
+* float64 input is rounded once from its exact value (``wide_input="exact"``, as ml_dtypes >= 0.7 does);
+  ``"via_fp32"`` rounds to fp32 first, as ml_dtypes <= 0.6 and torch do.
 * RTZ never rounds up; finite overflow becomes +-max finite, inf stays inf.
 """
 

@@ -54,7 +54,7 @@ def _floor_log2(v: Fraction) -> int:
     return e
 
 
-def _round(v: Fraction, fmt: Format, rounding: str, ties_up: bool) -> Fraction:
+def _round(v: Fraction, fmt: Format, rounding: str, e8m0_rounding: str) -> Fraction:
     """``v`` (> 0) rounded to the format's precision with unbounded exponent above emin."""
     m = fmt.mantissa_bits
     e = max(_floor_log2(v), fmt.emin)
@@ -62,7 +62,11 @@ def _round(v: Fraction, fmt: Format, rounding: str, ties_up: bool) -> Fraction:
     q = v / unit
     n = math.floor(q)
     r = q - n
-    if rounding == "rne" and (r > Fraction(1, 2) or (r == Fraction(1, 2) and (ties_up or n % 2 == 1))):
+    if fmt.has_zero:
+        odd = n % 2 == 1
+    else:  # e8m0fnu: a tie lies between 2^e and 2^(e+1); "even" is the parity of the code of 2^e
+        odd = e8m0_rounding != "nearest_even" or (e + fmt.bias) % 2 == 1
+    if rounding == "rne" and (r > Fraction(1, 2) or (r == Fraction(1, 2) and odd)):
         n += 1
     return n * unit
 
@@ -78,8 +82,8 @@ def reference_cast(x: float, fmt, rounding: str = "rne", saturate: bool = False,
     ``rounding`` is ``"rne"`` or ``"rtz"``. Overflow: ``saturate`` or a format without inf/NaN clamps to max finite;
     RTZ never rounds a finite value up to inf; otherwise inf (IEEE formats) or NaN (e4m3fn, e8m0fnu).
     NaN: the canonical NaN with the input's sign (e2m1fn per ``fp4_nan``); e8m0fnu maps NaN, negatives and zero to
-    its NaN code, values below 2^-127 to code 0, and (``e8m0_rounding="ml_dtypes"``) ties and everything strictly
-    between 2^-127 and 2^-126 upward. Defaults for the policies come from the settings.
+    its NaN code, values below 2^-127 to code 0, ties up (``e8m0_rounding="nearest_up"``) or to the even code
+    (``"nearest_even"``), and (``"ml_dtypes_0.6"``) ties and everything strictly between 2^-127 and 2^-126 upward. Defaults for the policies come from the settings.
 
     >>> reference_cast(464.0, "float8_e4m3fn"), reference_cast(465.0, "float8_e4m3fn")
     (126, 127)
@@ -112,10 +116,10 @@ def reference_cast(x: float, fmt, rounding: str = "rne", saturate: bool = False,
         return _sign_bit(fmt, sign)
     if not fmt.has_zero and v <= Fraction(fmt.min_normal):
         return 0
-    ties_up = not fmt.has_zero and e8m0_rounding == "ml_dtypes"
-    if ties_up and rounding == "rne" and v < 2 * Fraction(fmt.min_normal):
-        return 1  # ml_dtypes rounds everything in (2^-127, 2^-126) up
-    r = _round(v, fmt, rounding, ties_up)
+    if not fmt.has_zero and e8m0_rounding == "ml_dtypes_0.6" and rounding == "rne" \
+            and v < 2 * Fraction(fmt.min_normal):
+        return 1  # ml_dtypes 0.6 rounds everything in (2^-127, 2^-126) up
+    r = _round(v, fmt, rounding, e8m0_rounding)
     if r > Fraction(fmt.max_finite):
         if saturate or rounding == "rtz" or not fmt.has_nan:
             return _sign_bit(fmt, sign) | max_mag

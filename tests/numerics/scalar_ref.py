@@ -3,8 +3,10 @@
 It shares no code with ``emulator.numerics``: the format parameters are written out again below from the specs
 (IEEE 754, OCP FP8/MX v1.0, the NKI dtype table), values are exact Python integers scaled by 2**SCALE, and
 rounding searches the sorted list of every finite code of the target for the nearest one (a different algorithm
-from the bit-level encoder under test). Ties go to the code with an even last stored bit (or, for ml_dtypes'
-e8m0, upward); overflow is detected by rounding against one virtual code just past the largest finite one.
+from the bit-level encoder under test). Ties go to the code with an even last stored bit; for e8m0fnu (no stored
+mantissa) they go up (``e8m0="nearest_up"``) or to the even code (``"nearest_even"``), and ``"ml_dtypes_0.6"``
+adds that version's quirk. Overflow is detected by rounding against one virtual code just past the largest finite
+one. The reference never looks at ml_dtypes: it is the oracle whatever ml_dtypes version is installed.
 """
 
 from __future__ import annotations
@@ -111,8 +113,10 @@ def exact_of_float(x: float, bits: int = 32):
 
 
 def ref_encode(x: float, name: str, rounding: str = "rne", saturate: bool = False, bits: int = 32,
-               fp4_nan: str = "ml_dtypes", e8m0: str = "ml_dtypes") -> int:
+               fp4_nan: str = "ml_dtypes", e8m0: str = "nearest_up") -> int:
     """The code of float ``x`` (a float32 value when bits=32, float64 when bits=64) in format ``name``."""
+    if e8m0 not in ("nearest_up", "nearest_even", "ml_dtypes_0.6"):
+        raise ValueError(f"ref_encode: unknown e8m0 rounding {e8m0!r}")
     spec = SPECS[name]
     t = _table(spec)
     sbit = (1 << (spec.e + spec.m)) if spec.signed else 0
@@ -166,7 +170,7 @@ def ref_encode(x: float, name: str, rounding: str = "rne", saturate: bool = Fals
                 pick = i
             else:  # a tie
                 if spec.specials == "e8m0":
-                    if e8m0 == "ml_dtypes":
+                    if e8m0 in ("nearest_up", "ml_dtypes_0.6"):
                         pick = i
                     else:  # ties to the even exponent code
                         hi_code = t.codes[i] if i < len(t.codes) else t.max_code + 1
@@ -174,8 +178,8 @@ def ref_encode(x: float, name: str, rounding: str = "rne", saturate: bool = Fals
                 else:
                     hi_even = t.virtual_even if i == len(t.codes) else (t.codes[i] & 1) == 0
                     pick = i if hi_even else i - 1
-        if spec.specials == "e8m0" and e8m0 == "ml_dtypes" and v < t.values[1] and v > t.values[0]:
-            pick = 1  # ml_dtypes sends every value strictly between 2^-127 and 2^-126 up to 2^-126
+        if spec.specials == "e8m0" and e8m0 == "ml_dtypes_0.6" and v < t.values[1] and v > t.values[0]:
+            pick = 1  # ml_dtypes 0.6 sends every value strictly between 2^-127 and 2^-126 up to 2^-126
         if pick == len(t.codes):
             overflow = True
             mag = None

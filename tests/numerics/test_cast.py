@@ -1,5 +1,11 @@
 """Casts and decodes against independent references: the scalar reference (scalar_ref.py), ml_dtypes, and
-exhaustive enumeration of every 8- and 16-bit pattern. Every test runs the Numba kernel and its NumPy twin."""
+exhaustive enumeration of every 8- and 16-bit pattern. Every test runs the Numba kernel and its NumPy twin.
+
+The scalar reference is the oracle for every setting. ml_dtypes is a cross-check only where its semantics coincide
+with the setting under test, and its versions differ (docs/numerics.md): 0.5/0.6 send every value in (2^-127, 2^-126)
+up to 2^-126 when casting to float8_e8m0fnu and round float64 through float32; 0.7 rounds both to nearest, once.
+``ml_dtypes_behaviour()`` probes the installed version, and the ml_dtypes comparisons run under the settings that
+reproduce it (``_like_ml_dtypes``)."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import numpy as np
 import pytest
 
 import emulator as emu
+from emulator._selftest import ml_dtypes_behaviour
 from emulator.numerics import formats
 from emulator.testing import assert_bitwise_equal
 from scalar_ref import SPECS, f32_from_bits, ref_decode, ref_encode
@@ -40,6 +47,39 @@ ALL16 = _all16_as_f32()
 def _ml_codes(x: np.ndarray, fmt) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore"):
         return x.astype(fmt.ml_dtype).view(fmt.code_dtype)
+
+
+ML = ml_dtypes_behaviour()
+E8M0_MODES = ["nearest_up", "nearest_even", "ml_dtypes_0.6"]
+# What each ml_dtypes release does where releases differ, as the settings that reproduce it (probed by
+# ml_dtypes_behaviour; measured on 0.5.4, 0.6.0 and 0.7.0, and read in the 0.6.0 source, docs/numerics.md).
+KNOWN_ML_DTYPES = {
+    "0.5": {"e8m0_rounding": "ml_dtypes_0.6", "wide_input": "via_fp32"},
+    "0.6": {"e8m0_rounding": "ml_dtypes_0.6", "wide_input": "via_fp32"},
+    "0.7": {"e8m0_rounding": "nearest_up", "wide_input": "exact"},
+}
+
+
+def _like_ml_dtypes(fmt, wide: bool = False):
+    """Settings under which casts to ``fmt`` reproduce the installed ml_dtypes (the e8m0 rounding, and for float64
+    input, ``wide``, whether it rounds once); skips if no setting reproduces it."""
+    over = {}
+    if formats.get(fmt).name == "float8_e8m0fnu":
+        if ML.e8m0_rounding is None:
+            pytest.skip(f"{ML}: no e8m0_rounding setting reproduces this ml_dtypes")
+        over["e8m0_rounding"] = ML.e8m0_rounding
+    if wide:
+        over["wide_input"] = ML.wide_input
+    return emu.settings(**over)
+
+
+def test_installed_ml_dtypes_is_a_known_behaviour():
+    """The ml_dtypes cross-checks below follow the installed version: say which one it is and what it does."""
+    release = ".".join(ML.version.split(".")[:2])
+    if release in KNOWN_ML_DTYPES:
+        assert ML.settings() == KNOWN_ML_DTYPES[release], str(ML)
+    else:  # a newer release: its behaviour must still be one of our settings, then add it to the table and docs
+        assert ML.e8m0_rounding is not None, f"{ML}: document this release in docs/numerics.md"
 
 
 # ---- descriptors -----------------------------------------------------------------------------------------------
@@ -134,7 +174,8 @@ def test_decode_accepts_ml_dtypes_arrays_and_rejects_wrong_code_dtypes():
 @pytest.mark.parametrize("name", WITH_ML)
 def test_rne_matches_ml_dtypes_on_all_16bit_patterns(name, path):
     fmt = formats.get(name)
-    assert_bitwise_equal(emu.cast(ALL16, fmt), _ml_codes(ALL16, fmt), fmt)
+    with _like_ml_dtypes(fmt):
+        assert_bitwise_equal(emu.cast(ALL16, fmt), _ml_codes(ALL16, fmt), fmt, err_msg=str(ML))
 
 
 @pytest.mark.parametrize("name", NARROW)
@@ -170,7 +211,8 @@ def test_float16_input_equals_its_float32_widening(path):
 def test_ml_dtypes_inputs_cast_between_formats(name, path):
     src = np.arange(256, dtype=np.uint8).view(ml_dtypes.float8_e5m2)
     fmt = formats.get(name)
-    np.testing.assert_array_equal(emu.cast(src, fmt), _ml_codes(src.astype(np.float32), fmt))
+    with _like_ml_dtypes(fmt):
+        np.testing.assert_array_equal(emu.cast(src, fmt), _ml_codes(src.astype(np.float32), fmt))
 
 
 # ---- millions of fp32 patterns ----------------------------------------------------------------------------------
@@ -189,7 +231,8 @@ def _sampled_f32(n: int, seed: int) -> np.ndarray:
 def test_rne_matches_ml_dtypes_on_millions_of_fp32_patterns(name):
     fmt = formats.get(name)
     x = _sampled_f32(1_500_000, seed=hash(name) % 1000)
-    assert_bitwise_equal(emu.cast(x, fmt), _ml_codes(x, fmt), fmt)
+    with _like_ml_dtypes(fmt):
+        assert_bitwise_equal(emu.cast(x, fmt), _ml_codes(x, fmt), fmt, err_msg=str(ML))
 
 
 @pytest.mark.parametrize("name", NARROW)
@@ -222,7 +265,8 @@ def test_every_midpoint_and_its_neighbours(name, path):
     mids = np.concatenate([mids, [fmt.max_finite + (fmt.max_finite - pos[-2]) / 2]]).astype(np.float32)
     near = np.concatenate([mids, np.nextafter(mids, np.float32(0)), np.nextafter(mids, np.float32(np.inf))])
     near = np.concatenate([near, -near])
-    assert_bitwise_equal(emu.cast(near, fmt), _ml_codes(near, fmt), fmt)
+    with _like_ml_dtypes(fmt):
+        assert_bitwise_equal(emu.cast(near, fmt), _ml_codes(near, fmt), fmt, err_msg=str(ML))
 
 
 def test_documented_overflow_behaviour(path):
@@ -247,9 +291,13 @@ def test_documented_overflow_behaviour(path):
 def test_float64_is_rounded_once():
     x = np.array([1.0625 + 2**-40, -431.99999999999994], np.float64)
     # exact: 1.0625+tiny is above the tie 1.0625 -> 1.125; -431.99.. is below the tie 432 -> -416
-    assert emu.decode(emu.cast(x, "float8_e4m3fn"), "float8_e4m3fn").tolist() == [1.125, -416.0]
-    with emu.settings(wide_input="via_fp32"):  # double rounding, as ml_dtypes does
-        assert emu.decode(emu.cast(x, "float8_e4m3fn"), "float8_e4m3fn").tolist() == [1.0, -448.0]
+    want = {"exact": [1.125, -416.0], "via_fp32": [1.0, -448.0]}  # via fp32: the ties 1.0625 and 432, to even
+    assert emu.decode(emu.cast(x, "float8_e4m3fn"), "float8_e4m3fn").tolist() == want["exact"]
+    with emu.settings(wide_input="via_fp32"):
+        assert emu.decode(emu.cast(x, "float8_e4m3fn"), "float8_e4m3fn").tolist() == want["via_fp32"]
+    # ml_dtypes <= 0.6 rounds float64 through float32 (double rounding); 0.7 rounds once (its PR #401)
+    got_ml = x.astype(ml_dtypes.float8_e4m3fn).astype(np.float64).tolist()
+    assert got_ml == want[ML.wide_input], str(ML)
 
 
 def test_float64_to_float32_matches_the_hardware_conversion(path):
@@ -261,6 +309,24 @@ def test_float64_to_float32_matches_the_hardware_conversion(path):
         ref = x.astype(np.float32)  # IEEE conversion, correctly rounded from the float64 value
     ok = ~np.isnan(x)
     np.testing.assert_array_equal(emu.cast(x, "float32")[ok], ref.view(np.uint32)[ok])
+
+
+@pytest.mark.parametrize("name", WITH_ML)
+def test_float64_matches_ml_dtypes_under_its_wide_input(name, path):
+    """Random float64 values (many just off an fp32 value, where rounding once and through fp32 differ) against
+    ml_dtypes astype, under the wide_input (and e8m0) setting that reproduces the installed version."""
+    rng = np.random.default_rng(21)
+    fmt = formats.get(name)
+    mags = np.ldexp(rng.uniform(1, 2, 100_000), rng.integers(fmt.emin - fmt.mantissa_bits - 3, fmt.emax + 3, 100_000))
+    mids = _sampled_f32(50_000, seed=22).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        x = np.concatenate([mags * rng.choice([-1, 1], mags.size), mids * (1 + rng.uniform(-1e-12, 1e-12, mids.size))])
+    if name == "float16":  # NumPy's own dtype: its float64 -> float16 cast rounds once, whatever ml_dtypes does
+        with emu.settings(wide_input="exact"):
+            assert_bitwise_equal(emu.cast(x, fmt), _ml_codes(x, fmt), fmt)
+        return
+    with _like_ml_dtypes(fmt, wide=True):
+        assert_bitwise_equal(emu.cast(x, fmt), _ml_codes(x, fmt), fmt, err_msg=str(ML))
 
 
 @pytest.mark.parametrize("name", ["bfloat16", "float16", "float8_e4m3fn", "float4_e2m1fn", "float8_e8m0fnu",
@@ -286,11 +352,54 @@ def test_nan_to_fp4_policies():
         emu.cast(np.array([1.0, np.nan], np.float32), "float4_e2m1fn")
 
 
-def test_e8m0_tie_policies():
-    x = np.array([1.5, 3.0, 0.75, 6.0], np.float32)
-    assert emu.decode(emu.cast(x, "float8_e8m0fnu"), "float8_e8m0fnu").tolist() == [2.0, 4.0, 1.0, 8.0]
-    with emu.settings(e8m0_rounding="even"):  # gfloat: ties to the even exponent
-        assert emu.decode(emu.cast(x, "float8_e8m0fnu"), "float8_e8m0fnu").tolist() == [2.0, 2.0, 0.5, 8.0]
+# ---- e8m0fnu: the three e8m0_rounding settings against the scalar reference ------------------------------------
+
+def test_e8m0_rounding_settings(path):
+    """Ties 1.5 * 2^k, and the fp32 subnormals between 2^-127 (code 0) and 2^-126 (code 1), where the settings
+    differ; expected codes from the definitions: code c is 2^(c-127), nearest wins, a tie goes up or to the even code."""
+    tiny = 2.0**-127
+    x = np.array([1.5, 3.0, 0.75, 6.0, 1.25 * tiny, 1.5 * tiny, 1.75 * tiny, 1.5 * 2.0**127], np.float32)
+    want = {
+        "nearest_up": [0x80, 0x81, 0x7F, 0x82, 0x00, 0x01, 0x01, 0xFF],  # 1.5 * 2^127 rounds up past 2^127: NaN
+        "nearest_even": [0x80, 0x80, 0x7E, 0x82, 0x00, 0x00, 0x01, 0xFE],
+        "ml_dtypes_0.6": [0x80, 0x81, 0x7F, 0x82, 0x01, 0x01, 0x01, 0xFF],
+    }
+    for mode, codes in want.items():
+        with emu.settings(e8m0_rounding=mode):
+            assert emu.cast(x, "float8_e8m0fnu").tolist() == codes, mode
+    assert emu.cast(x, "float8_e8m0fnu").tolist() == want["nearest_up"]  # the default
+    assert [ref_encode(float(v), "float8_e8m0fnu", e8m0=m) for m in want for v in x] == sum(want.values(), [])
+
+
+def _fp32_rounding_classes() -> np.ndarray:
+    """One fp32 pattern per rounding class of a target with at most 6 mantissa bits (e8m0, fp8, fp4): the round bit
+    lies in the top 16 bits of the pattern, and below it only whether any bit is set matters. Each positive top
+    half with low halves 0, 1 and 0xFFFF covers every positive fp32 input; negatives are all NaN for e8m0."""
+    hi = np.arange(1 << 15, dtype=np.uint32) << np.uint32(16)
+    return np.concatenate([hi, hi | np.uint32(1), hi | np.uint32(0xFFFF)]).view(np.float32)
+
+
+@pytest.mark.parametrize("mode", E8M0_MODES)
+def test_e8m0_every_fp32_class_matches_scalar_reference(mode, path):
+    """Every positive fp32 input to e8m0 (by rounding class), each setting, against the scalar reference: this is the
+    exhaustive oracle whatever ml_dtypes is installed (the 2^32 sweep compares with ml_dtypes)."""
+    x = _fp32_rounding_classes()
+    with emu.settings(e8m0_rounding=mode):
+        got = emu.cast(x, "float8_e8m0fnu")
+    want = np.array([ref_encode(u, "float8_e8m0fnu", e8m0=mode) for u in x.view(np.uint32).tolist()], np.uint8)
+    assert_bitwise_equal(got, want, "float8_e8m0fnu", err_msg=mode)
+
+
+@pytest.mark.parametrize("mode", E8M0_MODES)
+def test_e8m0_every_midpoint_matches_scalar_reference(mode, path):
+    codes = np.arange(255, dtype=np.uint8)
+    vals = emu.decode(codes, "float8_e8m0fnu").astype(np.float64)
+    mids = np.concatenate([(vals[:-1] + vals[1:]) / 2, [vals[-1] * 1.5], [vals[0] / 2]]).astype(np.float32)
+    x = np.concatenate([mids, np.nextafter(mids, np.float32(0)), np.nextafter(mids, np.float32(np.inf))])
+    with emu.settings(e8m0_rounding=mode):
+        got = emu.cast(x, "float8_e8m0fnu")
+    want = np.array([ref_encode(u, "float8_e8m0fnu", e8m0=mode) for u in x.view(np.uint32).tolist()], np.uint8)
+    assert_bitwise_equal(got, want, "float8_e8m0fnu", err_msg=mode)
 
 
 # ---- errors ----------------------------------------------------------------------------------------------------
