@@ -95,7 +95,8 @@ def cast(x, fmt, rounding: str | None = None, saturate: bool | None = None, seed
     s, rounding, saturate = _resolve(rounding, saturate)
     arr = as_float_array(x)
     if arr.dtype == np.float64 and s.wide_input == "via_fp32":
-        arr = arr.astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # past fp32's range is +-inf; NaN stays NaN
+            arr = arr.astype(np.float32)
     if not arr.flags.c_contiguous:  # (np.ascontiguousarray would turn a 0-d array into 1-d)
         arr = arr.copy(order="C")
     if not fmt.has_nan and s.fp4_nan == "raise" and np.isnan(arr).any():
