@@ -100,7 +100,7 @@ def check_choice(name: str, value: Any, choices: Iterable[str], where: str) -> s
     if not isinstance(value, str):
         raise ArgumentTypeError(f"{where}: {name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
     if value not in choices:
-        raise ArgumentError(f"{where}: {name} {value!r} is not one of {', '.join(map(repr, choices))}")
+        raise ArgumentError(f"{where}: {name}: {value!r} is not one of {', '.join(map(repr, choices))}")
     return value
 
 

@@ -125,7 +125,8 @@ def input_addresses(values) -> tuple[np.ndarray, np.ndarray]:
     is a C-contiguous 2-D array or a list of C-contiguous 1-D arrays of one dtype, kept alive by the caller."""
     if isinstance(values, np.ndarray):
         if values.ndim != 2 or not values.flags.c_contiguous:
-            raise ArgumentError(f"input_addresses: a stacked input must be a C-contiguous 2-D array, got {values.shape}")
+            raise ArgumentError(f"input_addresses: a stacked input must be a C-contiguous 2-D array, got "
+                                f"{values.shape}")
         base, step = values.ctypes.data, values.strides[0]
         return base + step * np.arange(values.shape[0], dtype=np.int64), np.empty(0, values.dtype)
     first = values[0]

@@ -74,7 +74,8 @@ def check_buffers(per_rank, who: str, same_shape: bool = True) -> list[np.ndarra
     elif isinstance(per_rank, (list, tuple)):
         arrays = [np.asarray(a) for a in per_rank]
     else:
-        raise ArgumentTypeError(f"{who}: per_rank must be a list of arrays (one per rank), got {type(per_rank).__name__}")
+        raise ArgumentTypeError(f"{who}: per_rank must be a list of arrays (one per rank), got "
+                                f"{type(per_rank).__name__}")
     if not arrays:
         raise ShapeError(f"{who}: per_rank is empty; a collective needs at least one rank")
     first = arrays[0]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..args import check_int
 from ..config import get_settings
-from ..errors import ArgumentError, ArgumentTypeError, IntegerOverflowError, ShapeError
+from ..errors import ArgumentTypeError, IntegerOverflowError, ShapeError
 from ..numerics.cast import cast
 from . import executor
 from .groups import as_groups, check_buffers
@@ -18,17 +19,19 @@ from .groups import as_groups, check_buffers
 __all__ = ["all_reduce", "reduce_scatter", "reduce", "resolve_options", "run_group", "to_dtype"]
 
 
+_WHERE = "collective"
+
+
 def resolve_options(algorithm=None, channels=None, dma_inputs=None, server_ranks=None) -> dict:
     """Schedule options, each ``None`` taken from the settings."""
     s = get_settings()
     opts = {
         "algorithm": s.collective_algorithm if algorithm is None else algorithm,
-        "channels": s.collective_channels if channels is None else int(channels),
-        "dma_inputs": s.collective_dma_inputs if dma_inputs is None else int(dma_inputs),
-        "server_ranks": s.collective_server_ranks if server_ranks is None else int(server_ranks),
+        "channels": s.collective_channels if channels is None else check_int("channels", channels, _WHERE, 1),
+        "dma_inputs": s.collective_dma_inputs if dma_inputs is None else check_int("dma_inputs", dma_inputs, _WHERE),
+        "server_ranks": s.collective_server_ranks if server_ranks is None else check_int(
+            "server_ranks", server_ranks, _WHERE, 1),
     }
-    if opts["channels"] < 1:
-        raise ArgumentError(f"channels: must be >= 1, got {opts['channels']}")
     return opts
 
 

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..args import check_bool
 from ..config import get_settings
 from ..errors import ArgumentError, ArgumentTypeError, DtypeError, ShapeError
 from . import formats as _formats
@@ -209,7 +210,7 @@ def cast_sr(x, fmt, *, saturate: bool | None = None, seed: int | None = None, sr
     """
     fmt = _formats.get(fmt)
     s = get_settings()
-    saturate = s.saturate if saturate is None else bool(saturate)
+    saturate = s.saturate if saturate is None else check_bool("saturate", saturate, "cast_sr")
     seed = s.seed if seed is None else seed
     sr_bits = _check_bits("cast_sr: sr_bits", s.sr_bits if sr_bits is None else sr_bits, MAX_SR_BITS, True)
     for name, v in (("seed", seed), ("site", site), ("offset", offset)):
@@ -244,7 +245,7 @@ def cast_sr_with_bits(x, fmt, random_bits, nbits: int, *, saturate: bool | None 
     """
     fmt = _formats.get(fmt)
     nbits = _check_bits("cast_sr_with_bits: nbits", nbits, MAX_SR_BITS, False)
-    saturate = get_settings().saturate if saturate is None else bool(saturate)
+    saturate = get_settings().saturate if saturate is None else check_bool("saturate", saturate, "cast_sr_with_bits")
     arr = _input(x, "cast_sr_with_bits")
     rb = np.asarray(random_bits)
     if rb.dtype.kind not in "iu":

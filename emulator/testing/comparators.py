@@ -42,7 +42,8 @@ def _views(actual, expected, fmt) -> tuple[BitView, BitView, tuple]:
         # Integer codes take the format of the typed side; two typed sides must agree.
         a_int, e_int = a_arr.dtype.kind in "ui", e_arr.dtype.kind in "ui"
         if a_int and e_int:
-            raise ArgumentTypeError("actual and expected both hold integer codes; pass fmt= to say which format they encode")
+            raise ArgumentTypeError("actual and expected both hold integer codes; pass fmt= to say which format "
+                                    "they encode")
         if not a_int and not e_int and a_arr.dtype != e_arr.dtype:
             raise AssertionError(f"dtypes differ: actual is {a_arr.dtype}, expected is {e_arr.dtype} (pass fmt= to "
                                  "compare both as codes of one format)")
