@@ -3,7 +3,8 @@
 One frozen dataclass, :class:`Settings`, holds every choice the hardware documentation leaves open (see
 ``docs/numerics.md`` for the source or reason behind each default). The active value comes from, in order:
 
-1. the innermost ``with emu.settings(name=value, ...):`` block;
+1. the innermost ``with emu.settings(name=value, ...):`` block of the current thread (a ``ContextVar``: a block in
+   one thread never shows in another; threads the emulator starts inherit their creator's block);
 2. ``emu.configure(name=value)`` (process-wide);
 3. the environment variable ``TRN3EMU_<NAME>`` (and, for stochastic rounding, the Neuron runtime's own
    ``NEURON_RT_STOCHASTIC_ROUNDING_EN`` / ``NEURON_RT_STOCHASTIC_ROUNDING_SEED``), read at import time;
