@@ -18,13 +18,17 @@ import importlib
 
 from .config import Settings, configure, get_settings, settings
 from .errors import (
+    ArgumentError,
+    ArgumentTypeError,
     CapacityError,
     DtypeError,
     EmulatorError,
+    IntegerOverflowError,
     RankFailure,
     SettingsError,
     ShapeError,
     UninitializedReadError,
+    UsageError,
 )
 
 __version__ = "0.1.0"
@@ -56,7 +60,7 @@ _LAZY = {
 __all__ = [
     "__version__", "Settings", "settings", "configure", "get_settings",
     "EmulatorError", "ShapeError", "DtypeError", "CapacityError", "UninitializedReadError", "RankFailure",
-    "SettingsError", *_LAZY,
+    "SettingsError", "ArgumentError", "ArgumentTypeError", "IntegerOverflowError", "UsageError", *_LAZY,
 ]
 
 

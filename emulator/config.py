@@ -3,7 +3,8 @@
 One frozen dataclass, :class:`Settings`, holds every choice the hardware documentation leaves open (see
 ``docs/numerics.md`` for the source or reason behind each default). The active value comes from, in order:
 
-1. the innermost ``with emu.settings(name=value, ...):`` block;
+1. the innermost ``with emu.settings(name=value, ...):`` block of the current thread (a ``ContextVar``: a block in
+   one thread never shows in another; threads the emulator starts inherit their creator's block);
 2. ``emu.configure(name=value)`` (process-wide);
 3. the environment variable ``TRN3EMU_<NAME>`` (and, for stochastic rounding, the Neuron runtime's own
    ``NEURON_RT_STOCHASTIC_ROUNDING_EN`` / ``NEURON_RT_STOCHASTIC_ROUNDING_SEED``), read at import time;
@@ -25,25 +26,28 @@ Example
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
+import functools
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-from .errors import SettingsError
+from .args import (
+    check_bool, check_int, check_number, check_seed, check_str, parse_bool, parse_int, parse_number,
+)
+from .errors import ArgumentError, ArgumentTypeError, EmulatorError, SettingsError
 
-__all__ = ["Settings", "get_settings", "settings", "configure", "describe", "env_name"]
+__all__ = [
+    "Settings", "get_settings", "settings", "configure", "describe", "env_name", "parse_value", "parse_settings",
+    "run_in_context",
+]
 
 
 def _setting(default: Any, doc: str, *, area: str, choices: tuple | None = None, env: tuple[str, ...] = ()) -> Any:
     """Declare one setting: its default, a one-line meaning, its area and (optionally) the allowed choices."""
     return field(default=default, metadata={"doc": doc, "area": area, "choices": choices, "env": env})
-
-
-def _numba_default() -> bool:
-    flag = os.environ.get("TRN3EMU_DISABLE_NUMBA", "").strip().lower()
-    return flag in ("", "0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -242,6 +246,13 @@ class Settings:
         "binary op (NCCL-style chained adds)",
         area="collectives", choices=("float32", "dtype"),
     )
+    collective_int_overflow: str = _setting(
+        "raise",
+        "an integer collective result (reduced in fp32) outside its dtype's range: raise = IntegerOverflowError "
+        "naming the element (Neuron's fp32 -> int conversion is undocumented); saturate = clamp to the dtype's "
+        "min/max; wrap = two's complement modulo 2^bits (NCCL/MPI integer sums)",
+        area="collectives", choices=("raise", "saturate", "wrap"),
+    )
     collective_dma_inputs: int = _setting(
         16, "most buffers one DMA reduce op folds (dma_compute takes up to 16 sources); longer folds are split",
         area="collectives",
@@ -276,42 +287,57 @@ def env_name(name: str) -> str:
     return "TRN3EMU_" + name.upper()
 
 
-def _coerce(name: str, value: Any) -> Any:
-    """Convert ``value`` (possibly a string from the environment) to the type of setting ``name``."""
+def _check_value(name: str, value: Any) -> Any:
+    """``value`` checked against the type of setting ``name`` (Python values: a flag must be a bool, and so on)."""
     default = _FIELDS[name].default
+    where = "settings"
     if isinstance(default, bool):
-        if isinstance(value, str):
-            low = value.strip().lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off", ""):
-                return False
-            raise SettingsError(f"setting {name!r}: {value!r} is not a boolean (use 1/0, true/false)")
-        if isinstance(value, (bool, int)) and not isinstance(value, float):
-            return bool(value)
-        raise SettingsError(f"setting {name!r}: {value!r} is not a boolean")
+        return check_bool(name, value, where)
     if isinstance(default, int):
-        try:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return int(value)
-        except (TypeError, ValueError):
-            raise SettingsError(f"setting {name!r}: {value!r} is not an integer") from None
+        return check_seed(name, value, where) if name == "seed" else check_int(name, value, where)
     if isinstance(default, float):
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise SettingsError(f"setting {name!r}: {value!r} is not a number") from None
-    if not isinstance(value, str):
-        raise SettingsError(f"setting {name!r}: {value!r} is not a string")
-    return value
+        return check_number(name, value, where)
+    return check_str(name, value, where)
+
+
+def parse_value(name: str, text: str, where: str = "settings") -> Any:
+    """Setting ``name`` read from text (an environment variable, ``--trn3emu-setting name=value``).
+
+    Only the type is read here; ``settings``/``configure`` then check the value against the setting's rule.
+
+    >>> parse_value("saturate", "on"), parse_value("seed", "7")
+    (True, 7)
+    """
+    if name not in _FIELDS:
+        raise SettingsError(f"unknown setting {name!r}; the settings are: {', '.join(sorted(_FIELDS))}")
+    if not isinstance(text, str):
+        return text
+    default = _FIELDS[name].default
+    try:
+        if isinstance(default, bool):
+            return parse_bool(name, text, where)
+        if isinstance(default, int):
+            return parse_int(name, text, where)
+        if isinstance(default, float):
+            return parse_number(name, text, where)
+    except (ArgumentError, ArgumentTypeError) as exc:
+        raise SettingsError(str(exc)) from None
+    return text.strip()
+
+
+def parse_settings(texts: dict[str, Any]) -> dict[str, Any]:
+    """Every value of ``texts`` that is a string read by :func:`parse_value`; other values pass through."""
+    return {name: parse_value(name, value) for name, value in texts.items()}
 
 
 def _validate(overrides: dict[str, Any]) -> None:
     for name, value in overrides.items():
         if name not in _FIELDS:
             raise SettingsError(f"unknown setting {name!r}; the settings are: {', '.join(sorted(_FIELDS))}")
-        overrides[name] = value = _coerce(name, value)
+        try:
+            overrides[name] = value = _check_value(name, value)
+        except (ArgumentError, ArgumentTypeError) as exc:
+            raise SettingsError(str(exc)) from None
         choices = _FIELDS[name].metadata["choices"]
         if choices is not None and value not in choices:
             raise SettingsError(f"setting {name!r}: {value!r} is not one of {', '.join(map(repr, choices))}")
@@ -340,8 +366,12 @@ def _check_sr_scope(value: str) -> None:
             raise SettingsError(f"setting 'sr_scope': {part!r} is not one of {', '.join(map(repr, SR_PATHS))}")
 
 
+#: most random bits one stochastic rounding may use (``sr_bits``; the keyed stream gives 64-bit words)
+MAX_SR_BITS = 64
+
+
 def _check_sr_bits(value: int) -> None:
-    if not 0 <= value <= 64:
+    if not 0 <= value <= MAX_SR_BITS:
         raise SettingsError(f"setting 'sr_bits': {value!r} must be 0 (all dropped bits) to 64")
 
 
@@ -389,36 +419,59 @@ _CHECKS = {
 }
 
 
-def _from_environment() -> Settings:
-    values: dict[str, Any] = {"numba": _numba_default()}
-    if os.environ.get("NEURON_RT_STOCHASTIC_ROUNDING_EN", "").strip() == "1":
-        values["rounding"] = "sr"
-    if os.environ.get("NEURON_RT_STOCHASTIC_ROUNDING_SEED", "").strip():
-        values["seed"] = os.environ["NEURON_RT_STOCHASTIC_ROUNDING_SEED"].strip()
+#: NEURON_RT_STOCHASTIC_ROUNDING_EN values: the runtime documents 1 (on) and 0 (off)
+_NEURON_SR_EN = {"1": "sr", "0": None}
+
+
+def _environment_values(environ) -> dict[str, Any]:
+    """The settings the environment sets, each parsed by the rules of :mod:`emulator.args`."""
+    values: dict[str, Any] = {}
+    flag = environ.get("TRN3EMU_DISABLE_NUMBA", "").strip()
+    if flag:
+        values["numba"] = not parse_bool("TRN3EMU_DISABLE_NUMBA", flag, "environment")
+    sr = environ.get("NEURON_RT_STOCHASTIC_ROUNDING_EN", "").strip()
+    if sr:
+        if sr not in _NEURON_SR_EN:
+            raise ArgumentError(f"environment: NEURON_RT_STOCHASTIC_ROUNDING_EN={sr!r} is not 1 (stochastic "
+                                "rounding on) or 0 (off)")
+        if _NEURON_SR_EN[sr]:
+            values["rounding"] = _NEURON_SR_EN[sr]
+    seed = environ.get("NEURON_RT_STOCHASTIC_ROUNDING_SEED", "").strip()
+    if seed:
+        values["seed"] = parse_int("NEURON_RT_STOCHASTIC_ROUNDING_SEED", seed, "environment")
     for name in _FIELDS:
-        raw = os.environ.get(env_name(name))
-        if raw is not None and raw.strip() != "":
-            values[name] = raw.strip()
+        raw = environ.get(env_name(name), "").strip()
+        if raw:
+            values[name] = parse_value(name, raw, f"environment: {env_name(name)}")
+    return values
+
+
+def _from_environment(environ=os.environ) -> Settings:
     try:
+        values = _environment_values(environ)
         _validate(values)
-    except SettingsError as exc:
-        raise SettingsError(f"from the environment: {exc}") from None
+    except EmulatorError as exc:
+        msg = str(exc)
+        raise SettingsError(msg if msg.startswith("environment") else f"from the environment: {msg}") from None
     return Settings(**values)
 
 
-_lock = threading.RLock()
+_lock = threading.Lock()
 _base: Settings = _from_environment()
-_stack: list[Settings] = []
+# The innermost ``with settings(...)`` value of the current thread/task; None = the process-wide ``_base``.
+# A ContextVar (as NumPy's errstate uses) keeps one thread's block out of every other thread; a thread started
+# under ``contextvars.copy_context().run`` inherits its creator's value.
+_active: contextvars.ContextVar[Settings | None] = contextvars.ContextVar("trn3emu_settings", default=None)
 
 
 def get_settings() -> Settings:
-    """The settings in force now (innermost ``with settings(...)`` block, else the process-wide ones)."""
-    stack = _stack
-    return stack[-1] if stack else _base
+    """The settings in force now (innermost ``with settings(...)`` block of this context, else the process-wide)."""
+    active = _active.get()
+    return _base if active is None else active
 
 
 def configure(**overrides: Any) -> Settings:
-    """Change the process-wide settings (outside any ``with settings(...)`` block); returns the new settings."""
+    """Change the process-wide settings (seen outside any ``with settings(...)`` block); returns the new settings."""
     global _base
     with _lock:
         _base = _base.replace(**overrides)
@@ -427,7 +480,7 @@ def configure(**overrides: Any) -> Settings:
 
 @contextlib.contextmanager
 def settings(**overrides: Any) -> Iterator[Settings]:
-    """Context manager applying ``overrides`` for the duration of a ``with`` block.
+    """Context manager applying ``overrides`` for the duration of a ``with`` block, in this thread/context only.
 
     >>> import emulator as emu
     >>> with emu.settings(saturate=True) as s:
@@ -435,13 +488,21 @@ def settings(**overrides: Any) -> Iterator[Settings]:
     True
     """
     new = get_settings().replace(**overrides)
-    with _lock:
-        _stack.append(new)
+    token = _active.set(new)
     try:
         yield new
     finally:
-        with _lock:
-            _stack.remove(new) if _stack and _stack[-1] is not new else _stack.pop()
+        _active.reset(token)
+
+
+def run_in_context(target, *args: Any, **kwargs: Any) -> Callable[[], Any]:
+    """A zero-argument callable running ``target(*args, **kwargs)`` in a copy of the caller's context.
+
+    Give it to ``threading.Thread(target=...)`` so the thread sees the settings in force where it was created
+    (a new thread otherwise starts with an empty context: the process-wide settings).
+    """
+    ctx = contextvars.copy_context()
+    return functools.partial(ctx.run, target, *args, **kwargs)
 
 
 def describe(current: Settings | None = None) -> list[dict[str, Any]]:

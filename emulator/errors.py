@@ -15,6 +15,10 @@ __all__ = [
     "UninitializedReadError",
     "RankFailure",
     "SettingsError",
+    "ArgumentError",
+    "ArgumentTypeError",
+    "IntegerOverflowError",
+    "UsageError",
 ]
 
 
@@ -47,5 +51,21 @@ class RankFailure(EmulatorError, RuntimeError):
         self.step = step
 
 
-class SettingsError(EmulatorError, ValueError):
+class ArgumentError(EmulatorError, ValueError):
+    """An argument's value breaks the function's rule (unknown name, out of range, not one of the choices)."""
+
+
+class ArgumentTypeError(EmulatorError, TypeError):
+    """An argument has the wrong Python type (e.g. ``saturate="banana"``, ``seed=1.5``, ``fmt=None``)."""
+
+
+class SettingsError(ArgumentError):
     """An unknown setting name or a value outside a setting's allowed choices."""
+
+
+class IntegerOverflowError(EmulatorError, OverflowError):
+    """An integer result does not fit its dtype and the settings say to refuse it (``collective_int_overflow``)."""
+
+
+class UsageError(EmulatorError, RuntimeError):
+    """A call made where it cannot run (e.g. an ``nki.collectives`` call outside ``run_spmd``)."""

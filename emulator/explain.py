@@ -11,6 +11,7 @@ matmul [256 x 256] @ [256 x 512], fmt bfloat16, PSUM float32
 from __future__ import annotations
 
 import argparse
+from .errors import ArgumentError
 
 __all__ = ["matmul", "register"]
 
@@ -26,7 +27,7 @@ def matmul(M: int, K: int, N: int, fmt: str = "bfloat16", psum_dtype: str = "flo
     fmt = format_name(fmt)
     for name, v in (("M", M), ("K", K), ("N", N)):
         if int(v) <= 0:
-            raise ValueError(f"explain.matmul: {name} must be positive, got {v}")
+            raise ArgumentError(f"explain.matmul: {name} must be positive, got {v}")
     M, K, N = int(M), int(K), int(N)
     p = cost.plan_matmul(M, K, N, fmt, psum_dtype)
     mt, kt, nt = p.tiles

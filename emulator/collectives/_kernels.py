@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import HAVE_NUMBA, njit, prange
+from ..errors import ArgumentError
 from ..numerics._cast_kernels import encode_f32
 from ..numerics._sr_kernels import _sr_f32, keyed_word
 
@@ -124,13 +125,14 @@ def input_addresses(values) -> tuple[np.ndarray, np.ndarray]:
     is a C-contiguous 2-D array or a list of C-contiguous 1-D arrays of one dtype, kept alive by the caller."""
     if isinstance(values, np.ndarray):
         if values.ndim != 2 or not values.flags.c_contiguous:
-            raise ValueError(f"input_addresses: a stacked input must be a C-contiguous 2-D array, got {values.shape}")
+            raise ArgumentError(f"input_addresses: a stacked input must be a C-contiguous 2-D array, got "
+                                f"{values.shape}")
         base, step = values.ctypes.data, values.strides[0]
         return base + step * np.arange(values.shape[0], dtype=np.int64), np.empty(0, values.dtype)
     first = values[0]
     for v in values:  # the kernel reads raw memory: a wrong dtype or a strided view would be read as garbage
         if v.dtype != first.dtype or not v.flags.c_contiguous or v.size < first.size:
-            raise ValueError(f"input_addresses: every rank's buffer must be C-contiguous {first.dtype} with "
+            raise ArgumentError(f"input_addresses: every rank's buffer must be C-contiguous {first.dtype} with "
                              f"{first.size} elements, got {v.dtype} {v.shape}")
     return np.array([v.ctypes.data for v in values], np.int64), np.empty(0, first.dtype)
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError
 from ._phases import REDUCERS, Step, _channel_ring, _Rounds, gather, nccl_btree
 
 __all__ = ["Step", "Layout", "Schedule", "ALGORITHMS", "build", "nccl_btree"]
@@ -162,13 +162,13 @@ def build(collective: str, algorithm: str, ranks: int, channels: int = 1, dma_in
     (6, Step(dst=1, chunk=3, inputs=(0, 1), kind='reduce'))
     """
     if collective not in _REDUCING:
-        raise ValueError(f"build: collective {collective!r} is not one of {', '.join(_REDUCING)}")
+        raise ArgumentError(f"build: collective {collective!r} is not one of {', '.join(_REDUCING)}")
     if algorithm not in ALGORITHMS:
-        raise ValueError(f"algorithm: {algorithm!r} is not one of {', '.join(map(repr, ALGORITHMS))}")
+        raise ArgumentError(f"algorithm: {algorithm!r} is not one of {', '.join(map(repr, ALGORITHMS))}")
     if ranks < 1:
         raise ShapeError(f"ranks: a collective needs at least 1 rank, got {ranks}")
     if dma_inputs < 2:
-        raise ValueError(f"dma_inputs: a DMA reduce op folds at least 2 buffers, got {dma_inputs}")
+        raise ArgumentError(f"dma_inputs: a DMA reduce op folds at least 2 buffers, got {dma_inputs}")
     if algorithm == "recursive_halving" and collective == "reduce_scatter" and ranks & (ranks - 1):
         raise ShapeError(f"recursive_halving: reduce_scatter needs a power-of-two group, got {ranks} ranks")
     layout = _layout(collective, algorithm, ranks, channels)

@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from ..errors import ArgumentError
 from .algorithms import build
 from .topology import TIER_NAMES, Topology
 
@@ -180,7 +181,7 @@ def analytic(collective: str, algorithm: str, ranks: int, nbytes: float, topo: T
         inter_round = topo.latency[t] + rpc * channels * inter_msg / topo.bandwidth[t]
         inter = 2 * (x - 1) * inter_round + (x - 1) * rpc * 3 * channels * inter_msg / topo.dma_compute
         return intra + inter
-    raise ValueError(f"algorithm: {algorithm!r} has no cost model")
+    raise ArgumentError(f"algorithm: {algorithm!r} has no cost model")
 
 
 def estimate(collective: str = "all_reduce", ranks: int = 8, count: int = 1 << 20, itemsize: int = 2,
@@ -197,9 +198,9 @@ def estimate(collective: str = "all_reduce", ranks: int = 8, count: int = 1 << 2
     opts = resolve_options(algorithm, channels, None, server_ranks)
     topo = Topology.preset() if topology is None else topology
     if collective not in COLLECTIVES:
-        raise ValueError(f"collective: {collective!r} is not one of {', '.join(COLLECTIVES)}")
+        raise ArgumentError(f"collective: {collective!r} is not one of {', '.join(COLLECTIVES)}")
     if ranks < 1 or count < 0:
-        raise ValueError(f"estimate: ranks must be >= 1 and count >= 0, got {ranks}, {count}")
+        raise ArgumentError(f"estimate: ranks must be >= 1 and count >= 0, got {ranks}, {count}")
     nbytes = count * itemsize
     if collective in ("all_reduce", "reduce_scatter", "reduce") and ranks <= replay_limit and not (
             collective == "reduce_scatter" and count % ranks):

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._jit import numba_active
+from ..args import check_bool, check_seed
 from ..config import get_settings
-from ..errors import DtypeError
+from ..errors import ArgumentError, DtypeError
 from ..numerics import formats as _formats
 from ..numerics._cast_kernels import cast_params
 from ..numerics._sr_kernels import GOLDEN, _mix64_np
@@ -218,16 +219,16 @@ def round_ctx(fmt, op: str, rounding: str | None = None, saturate: bool | None =
     from ..numerics.cast import rounding_for
 
     if op not in OPS:
-        raise ValueError(f"op: {op!r} is not one of {', '.join(map(repr, OPS))}")
+        raise ArgumentError(f"op: {op!r} is not one of {', '.join(map(repr, OPS))}")
     s = get_settings()
     rounding = rounding_for("collective") if rounding is None else rounding
     if rounding not in ("rne", "rtz", "sr"):
-        raise ValueError(f"rounding: {rounding!r} is not one of 'rne', 'rtz', 'sr'")
+        raise ArgumentError(f"rounding: {rounding!r} is not one of 'rne', 'rtz', 'sr'")
     accumulation = s.collective_accumulation if accumulation is None else accumulation
     if accumulation not in ("float32", "dtype"):
-        raise ValueError(f"accumulation: {accumulation!r} is not one of 'float32', 'dtype'")
-    saturate = s.saturate if saturate is None else bool(saturate)
-    seed = s.seed if seed is None else int(seed)
+        raise ArgumentError(f"accumulation: {accumulation!r} is not one of 'float32', 'dtype'")
+    saturate = s.saturate if saturate is None else check_bool("saturate", saturate, "collective")
+    seed = s.seed if seed is None else check_seed("seed", seed, "collective")
     if fmt.name == "float32":
         mode = 0
     elif rounding == "sr":

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import DtypeError, ShapeError
+from ..errors import ArgumentTypeError, DtypeError, ShapeError
 
 __all__ = ["ReplicaGroup", "as_groups", "check_buffers"]
 
@@ -28,7 +28,7 @@ class ReplicaGroup:
         try:
             norm = tuple(tuple(int(r) for r in g) for g in groups)
         except TypeError:
-            raise TypeError(f"ReplicaGroup: expected a list of rank lists, got {groups!r}") from None
+            raise ArgumentTypeError(f"ReplicaGroup: expected a list of rank lists, got {groups!r}") from None
         seen: dict[int, int] = {}
         for gi, g in enumerate(norm):
             if not g:
@@ -74,7 +74,8 @@ def check_buffers(per_rank, who: str, same_shape: bool = True) -> list[np.ndarra
     elif isinstance(per_rank, (list, tuple)):
         arrays = [np.asarray(a) for a in per_rank]
     else:
-        raise TypeError(f"{who}: per_rank must be a list of arrays (one per rank), got {type(per_rank).__name__}")
+        raise ArgumentTypeError(f"{who}: per_rank must be a list of arrays (one per rank), got "
+                                f"{type(per_rank).__name__}")
     if not arrays:
         raise ShapeError(f"{who}: per_rank is empty; a collective needs at least one rank")
     first = arrays[0]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..args import check_int
 from ..config import get_settings
-from ..errors import ShapeError
+from ..errors import ArgumentTypeError, IntegerOverflowError, ShapeError
 from ..numerics.cast import cast
 from . import executor
 from .groups import as_groups, check_buffers
@@ -18,17 +19,19 @@ from .groups import as_groups, check_buffers
 __all__ = ["all_reduce", "reduce_scatter", "reduce", "resolve_options", "run_group", "to_dtype"]
 
 
+_WHERE = "collective"
+
+
 def resolve_options(algorithm=None, channels=None, dma_inputs=None, server_ranks=None) -> dict:
     """Schedule options, each ``None`` taken from the settings."""
     s = get_settings()
     opts = {
         "algorithm": s.collective_algorithm if algorithm is None else algorithm,
-        "channels": s.collective_channels if channels is None else int(channels),
-        "dma_inputs": s.collective_dma_inputs if dma_inputs is None else int(dma_inputs),
-        "server_ranks": s.collective_server_ranks if server_ranks is None else int(server_ranks),
+        "channels": s.collective_channels if channels is None else check_int("channels", channels, _WHERE, 1),
+        "dma_inputs": s.collective_dma_inputs if dma_inputs is None else check_int("dma_inputs", dma_inputs, _WHERE),
+        "server_ranks": s.collective_server_ranks if server_ranks is None else check_int(
+            "server_ranks", server_ranks, _WHERE, 1),
     }
-    if opts["channels"] < 1:
-        raise ValueError(f"channels: must be >= 1, got {opts['channels']}")
     return opts
 
 
@@ -49,8 +52,7 @@ def _flat_inputs(arrays, fmt, is_int: bool):
 def to_dtype(values: np.ndarray, dtype: np.dtype, fmt, is_int: bool) -> np.ndarray:
     """Float32 results (exact values of the buffer format) back to the buffer dtype."""
     if is_int:
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(values.astype(np.float64)), info.min, info.max).astype(dtype)
+        return _to_integer(values, dtype)
     if fmt.name == "float32":
         return values
     # the values are exact in the buffer format, so these conversions are exact (cheap paths for 16-bit formats)
@@ -59,6 +61,25 @@ def to_dtype(values: np.ndarray, dtype: np.dtype, fmt, is_int: bool) -> np.ndarr
     if fmt.name == "float16":
         return values.astype(np.float16)
     return cast(values, fmt, rounding="rne").view(dtype)
+
+
+def _to_integer(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """fp32 results of an integer collective back to ``dtype``; overflow as setting ``collective_int_overflow``."""
+    info = np.iinfo(dtype)
+    exact = np.rint(values.astype(np.float64))
+    bad = (exact < info.min) | (exact > info.max)
+    if not bad.any():
+        return exact.astype(dtype)
+    policy = get_settings().collective_int_overflow
+    if policy == "saturate":
+        return np.clip(exact, info.min, info.max).astype(dtype)
+    if policy == "wrap":  # two's complement: keep the low bits (exact: |sums| < 2^53 in float64)
+        return exact.astype(np.int64).astype(dtype)
+    first = int(np.flatnonzero(bad)[0])
+    raise IntegerOverflowError(
+        f"collective: the {np.dtype(dtype).name} result at flat index {first} is {exact.flat[first]:.0f}, outside "
+        f"{info.min}..{info.max} ({int(bad.sum())} element(s) overflow); Neuron reduces integers in fp32 and does "
+        "not document the conversion back, so set collective_int_overflow='saturate' or 'wrap' to choose one")
 
 
 def run_group(collective: str, arrays: list, op: str, opts: dict, rc_kw: dict, root: int = 0, site: int = 0,
@@ -175,7 +196,7 @@ def reduce(per_rank, op: str = "add", root: int = 0, algorithm: str | None = Non
     array([3., 3.], dtype=float32)
     """
     if isinstance(root, bool) or not isinstance(root, (int, np.integer)):
-        raise TypeError(f"reduce: root must be a rank number, got {root!r}")
+        raise ArgumentTypeError(f"reduce: root must be a rank number, got {root!r}")
     return _reduction("reduce", per_rank, op, algorithm, replica_group, int(root), True,
                       dict(rounding=rounding, saturate=saturate, seed=seed, accumulation=accumulation),
                       dict(channels=channels, dma_inputs=dma_inputs, server_ranks=server_ranks), site)

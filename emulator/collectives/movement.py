@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ArgumentTypeError, ShapeError
 from .groups import as_groups, check_buffers
 
 __all__ = ["all_gather", "all_gather_v", "all_to_all", "all_to_all_v", "collective_permute",
@@ -174,7 +174,7 @@ def broadcast(per_rank, root: int = 0, *, replica_group=None, copy: bool = False
     [5.0]
     """
     if not isinstance(per_rank, (list, tuple)) or not per_rank:
-        raise TypeError("broadcast: per_rank must be a non-empty list with one entry per rank")
+        raise ArgumentTypeError("broadcast: per_rank must be a non-empty list with one entry per rank")
     if not 0 <= root < len(per_rank) or per_rank[root] is None:
         raise ShapeError(f"broadcast: root {root} must be a rank holding an array (ranks: {len(per_rank)})")
     src = np.asarray(per_rank[root])

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import get_settings
+from ..errors import ArgumentError
 
 __all__ = ["Topology", "TIER_NAMES"]
 
@@ -52,7 +53,7 @@ class Topology:
             return cls(rpc, 4, 18, 2, name="trn3-gen2")
         if generation == "gen1":
             return cls(rpc, 16, 4, 1, name="trn3-gen1")
-        raise ValueError(f"topology: {generation!r} is not one of 'gen2', 'gen1'")
+        raise ArgumentError(f"topology: {generation!r} is not one of 'gen2', 'gen1'")
 
     @property
     def unit_ranks(self) -> tuple:

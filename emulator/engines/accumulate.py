@@ -36,7 +36,7 @@ import math
 import numpy as np
 
 from ..config import get_settings
-from ..errors import DtypeError, ShapeError
+from ..errors import ArgumentError, DtypeError, ShapeError
 from . import _matmul_kernels as _k
 
 __all__ = ["parse_model", "matmul_accumulate", "tiled_accumulate", "psum_write", "canonical_nan", "flush_subnormals",
@@ -57,7 +57,7 @@ def parse_model(model: str | None = None) -> tuple[str, int]:
         return model, 0
     if isinstance(model, str) and model.startswith("blocked:") and model[8:].isdigit() and int(model[8:]) > 0:
         return "blocked", int(model[8:])
-    raise ValueError(f"accumulation: {model!r} is not one of 'sequential', 'exact', 'pairwise', 'blocked:B' (B > 0)")
+    raise ArgumentError(f"accumulation: {model!r} is not one of 'sequential', 'exact', 'pairwise', 'blocked:B' (B > 0)")
 
 
 def flush_subnormals(x: np.ndarray) -> np.ndarray:
@@ -182,9 +182,9 @@ def matmul_accumulate(st, mv, model: str | None = None, *, fp32_mode: str = "fp3
     if keep is not None and np.shape(keep) != st.shape:
         raise ShapeError(f"matmul_accumulate: keep has shape {np.shape(keep)}; it must match st {st.shape}")
     if fp32_mode not in FP32_MODES:
-        raise ValueError(f"matmul_accumulate: fp32_mode {fp32_mode!r} is not one of {', '.join(FP32_MODES)}")
+        raise ArgumentError(f"matmul_accumulate: fp32_mode {fp32_mode!r} is not one of {', '.join(FP32_MODES)}")
     if fp32_mode == "fma" and name != "sequential":
-        raise ValueError(f"matmul_accumulate: fp32_mode 'fma' fuses the sequential adds; accumulation {model!r} "
+        raise ArgumentError(f"matmul_accumulate: fp32_mode 'fma' fuses the sequential adds; accumulation {model!r} "
                          "has no such step (use accumulation='sequential')")
     ftz = (s.denormals if denormals is None else denormals) == "ftz"
     if ftz:

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from ..config import get_settings
-from ..errors import DtypeError, ShapeError
+from ..errors import ArgumentError, DtypeError, ShapeError
 from . import _matmul_kernels as _k
 from . import accumulate as _acc
 
@@ -37,7 +37,7 @@ def format_name(fmt: str) -> str:
     one is a ValueError listing the formats."""
     key = _ALIASES.get(str(fmt).lower(), str(fmt).lower())
     if key not in MATMUL_FMTS:
-        raise ValueError(f"matmul: fmt {fmt!r} is not one of {', '.join(MATMUL_FMTS)}")
+        raise ArgumentError(f"matmul: fmt {fmt!r} is not one of {', '.join(MATMUL_FMTS)}")
     return key
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..config import get_settings
-from ..errors import CapacityError, ShapeError, UninitializedReadError
+from ..errors import ArgumentError, CapacityError, ShapeError, UninitializedReadError
 
 __all__ = ["Memory", "Tensor", "UninitializedReadWarning", "PMAX", "SBUF_PARTITION_BYTES", "PSUM_BANK_BYTES",
            "PSUM_BANKS", "HBM_BYTES", "as_dtype"]
@@ -159,7 +159,7 @@ class Memory:
                  banks: int | None = None) -> Tensor:
         """Allocate a tensor in ``kind`` (hbm | sbuf | psum); see the typed helpers."""
         if kind not in self.limits:
-            raise ValueError(f"allocate: kind {kind!r} is not one of 'hbm', 'sbuf', 'psum'")
+            raise ArgumentError(f"allocate: kind {kind!r} is not one of 'hbm', 'sbuf', 'psum'")
         dt = as_dtype(dtype)
         shape = tuple(int(s) for s in (shape if isinstance(shape, (tuple, list)) else (shape,)))
         if not shape or any(s <= 0 for s in shape):

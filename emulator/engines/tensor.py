@@ -12,8 +12,9 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 
+from ..args import check_bool
 from ..config import get_settings
-from ..errors import DtypeError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DtypeError, ShapeError
 from ..numerics import formats as _formats
 from . import accumulate as _acc
 from .memory import Tensor
@@ -120,10 +121,11 @@ def _psum_dtype(psum, psum_dtype) -> str:
 
 def _finish(result: np.ndarray, psum, psum_dtype: str, accumulate, site: int, instr: str):
     """Write the PE result to PSUM: a new array, or in place into ``psum`` (ndarray or PSUM Tensor)."""
+    accumulate = None if accumulate is None else check_bool("accumulate", accumulate, instr)
     M, N = result.shape
     if psum is None:
         if accumulate:
-            raise ValueError(f"{instr}: accumulate=True needs a psum to accumulate onto")
+            raise ArgumentError(f"{instr}: accumulate=True needs a psum to accumulate onto")
         return _acc.psum_write(result, None, psum_dtype, site=site)
     add = accumulate is not False
     if isinstance(psum, Tensor):
@@ -138,7 +140,7 @@ def _finish(result: np.ndarray, psum, psum_dtype: str, accumulate, site: int, in
         psum.write(new)
         return psum.data
     if not isinstance(psum, np.ndarray):
-        raise TypeError(f"{instr}: psum must be a NumPy array or a PSUM Tensor, got {type(psum).__name__}")
+        raise ArgumentTypeError(f"{instr}: psum must be a NumPy array or a PSUM Tensor, got {type(psum).__name__}")
     if psum.shape != (M, N):
         raise ShapeError(f"{instr}: psum has shape {psum.shape}; the result is {(M, N)}")
     psum[...] = _acc.psum_write(result, psum if add else None, psum_dtype, site=site)
@@ -148,7 +150,7 @@ def _finish(result: np.ndarray, psum, psum_dtype: str, accumulate, site: int, in
 def _check_onezero(values: np.ndarray, flag: bool, role: str, instr: str) -> None:
     if flag and not np.isin(values, (0.0, 1.0)).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isin(values, (0.0, 1.0)))[0])
-        raise ValueError(f"{instr}: is_{role}_onezero=True but {role}{list(bad)} = {values[bad]!r}; the hint "
+        raise ArgumentError(f"{instr}: is_{role}_onezero=True but {role}{list(bad)} = {values[bad]!r}; the hint "
                          "promises only 0 and 1 (the hardware result is undefined otherwise)")
 
 
@@ -157,7 +159,7 @@ def _transpose_mode(stationary, moving, psum, instr: str):
     ident, _ = _read(moving, "moving", instr)
     K = data.shape[0]
     if ident.shape != (K, K) or not (ident.astype(np.float32) == np.eye(K, dtype=np.float32)).all():
-        raise ValueError(f"{instr}: is_transpose=True needs moving to be the identity [{K}, {K}], got shape "
+        raise ShapeError(f"{instr}: is_transpose=True needs moving to be the identity [{K}, {K}], got shape "
                          f"{ident.shape} (or non-identity values)")
     out = nc_transpose(stationary, engine="tensor")
     if psum is not None:
@@ -204,15 +206,18 @@ def nc_matmul(stationary, moving, psum=None, psum_dtype="float32", *, accumulate
            [1.5, 1.5, 1.5, 1.5]], dtype=float32)
     """
     instr = "nc_matmul"
+    for flag, value in (("is_transpose", is_transpose), ("is_stationary_onezero", is_stationary_onezero),
+                        ("is_moving_onezero", is_moving_onezero)):
+        check_bool(flag, value, instr)
     if is_transpose:
         if perf_mode is not None:
-            raise ValueError(f"{instr}: perf_mode={perf_mode!r} cannot combine with transpose mode")
+            raise ArgumentError(f"{instr}: perf_mode={perf_mode!r} cannot combine with transpose mode")
         return _transpose_mode(stationary, moving, psum, instr)
     st, sf = _matmul_operand(stationary, "stationary", stationary_fmt, instr)
     mv, mf = _matmul_operand(moving, "moving", moving_fmt, instr)
     _check_mix(sf, mf, instr)
     if perf_mode not in (None, "double_row"):
-        raise ValueError(f"{instr}: perf_mode {perf_mode!r} is not None or 'double_row'")
+        raise ArgumentError(f"{instr}: perf_mode {perf_mode!r} is not None or 'double_row'")
     if perf_mode == "double_row":
         if sf not in _FP8 or mf not in _FP8:
             raise DtypeError(f"{instr}: double_row needs fp8 operands, got {sf} and {mf}")
@@ -256,7 +261,7 @@ def nc_transpose(data, engine: str = "tensor") -> np.ndarray:
     arr, _ = _read(data, "data", "nc_transpose")
     limit = {"tensor": PMAX, "vector": 32}.get(engine)
     if limit is None:
-        raise ValueError(f"nc_transpose: engine {engine!r} is not 'tensor' or 'vector'")
+        raise ArgumentError(f"nc_transpose: engine {engine!r} is not 'tensor' or 'vector'")
     if arr.ndim < 2:
         raise ShapeError(f"nc_transpose: data must be [P, F...], got shape {arr.shape}")
     arr = arr.reshape(arr.shape[0], -1)
@@ -274,7 +279,7 @@ def _fp4_table(lut) -> np.ndarray:
         lut = [float(v) for v in lut.split(",")]
     table = np.asarray(lut, np.float32)
     if table.shape != (16,) or not (table.astype(ml_dtypes.float8_e4m3fn).astype(np.float32) == table).all():
-        raise ValueError(f"nc_matmul_mx: fp4_lut must be 16 float8_e4m3fn values (nibble 0..15), got "
+        raise ArgumentError(f"nc_matmul_mx: fp4_lut must be 16 float8_e4m3fn values (nibble 0..15), got "
                          f"{np.asarray(lut).size} values starting {list(np.asarray(lut).ravel()[:4])}")
     return table
 
@@ -282,7 +287,7 @@ def _fp4_table(lut) -> np.ndarray:
 def _mx_operand(words, scale, fmt_name, role: str, fp4_lut, p_offset: int, instr: str) -> tuple[np.ndarray, str]:
     """Scaled float32 values ``[4*Kp, F]`` (row 4p+q = sub-element q of partition p) of one MX operand."""
     from ..numerics.mx_core import scale_values
-    from ..numerics.mx_layout import from_hw_scale_layout
+    from ..numerics.mx_layout import P_OFFSETS, from_hw_scale_layout
     from ..numerics.packing import unpack_x4, x4_word_dtype
 
     fmt = _formats.x4_element(fmt_name) if isinstance(fmt_name, str) else _formats.get(fmt_name)
@@ -295,6 +300,11 @@ def _mx_operand(words, scale, fmt_name, role: str, fp4_lut, p_offset: int, instr
     if arr.ndim != 2:
         raise ShapeError(f"{instr}: {role} must be 2-D [Kp, free] x4 words, got shape {arr.shape}")
     kp, F = arr.shape
+    if kp % 32 or not 0 < kp <= PMAX:  # the instruction's rule, checked before any layout helper sees kp
+        raise ShapeError(f"{instr}: {role} has Kp = {kp} partitions; it must be a multiple of 32 and at most {PMAX}")
+    if isinstance(p_offset, (bool, np.bool_)) or p_offset not in P_OFFSETS:
+        raise ArgumentError(f"{instr}: {role}_p_offset must be one of {P_OFFSETS} (start partition inside a "
+                            f"quadrant), got {p_offset!r}")
     sc, _ = _read(scale, f"{role}_scale", instr)
     if sc.dtype == ml_dtypes.float8_e8m0fnu:
         sc = sc.view(np.uint8)
@@ -303,6 +313,12 @@ def _mx_operand(words, scale, fmt_name, role: str, fp4_lut, p_offset: int, instr
     if sc.ndim != 2 or sc.shape[1] < F:
         raise ShapeError(f"{instr}: {role}_scale must be [rows, >= {F}] (one scale per x4 column per 8 "
                          f"partitions), got shape {sc.shape}")
+    # the quadrant layout puts dense row g at partition (g//4)*32 + g%4 + p_offset: the tile must reach the last
+    last = 32 * ((kp // 8 - 1) // 4) + (kp // 8 - 1) % 4 + p_offset
+    if sc.shape[0] != kp // 8 and sc.shape[0] <= last:
+        raise ShapeError(f"{instr}: {role}_scale has {sc.shape[0]} rows; with Kp = {kp} it must be dense "
+                         f"[{kp // 8}, {F}] (one row per 8 partitions) or the quadrant layout [{last + 1}+, {F}] "
+                         f"({role}_p_offset = {p_offset})")
     if sc.shape[0] == kp // 8 and p_offset == 0:
         dense = sc[:, :F]
     else:

@@ -26,8 +26,8 @@ from typing import Callable
 import numpy as np
 
 from .. import collectives as _cc
-from ..config import get_settings
-from ..errors import RankFailure, ShapeError
+from ..config import get_settings, run_in_context
+from ..errors import ArgumentError, RankFailure, ShapeError, UsageError
 from ..collectives.groups import ReplicaGroup
 
 __all__ = ["run_spmd", "rank_id", "ReplicaGroup", "all_reduce", "all_gather", "reduce_scatter", "all_to_all",
@@ -40,7 +40,7 @@ _local = threading.local()
 def _op_name(op) -> str:
     name = getattr(op, "__name__", op)
     if name not in _OPS:
-        raise ValueError(f"op: {op!r} is not nl.add, nl.maximum or nl.minimum")
+        raise ArgumentError(f"op: {op!r} is not nl.add, nl.maximum or nl.minimum")
     return _OPS[name]
 
 
@@ -104,7 +104,8 @@ def run_spmd(fn: Callable, ranks: int, *args, **kwargs) -> None:
                     world.error = world.error or exc
                     world.cond.notify_all()
 
-    threads = [threading.Thread(target=body, args=(r,), daemon=True) for r in range(ranks)]
+    # each rank thread runs in a copy of the caller's context, so it sees the caller's `with settings(...)` block
+    threads = [threading.Thread(target=run_in_context(body, r), daemon=True) for r in range(ranks)]
     for t in threads:
         t.start()
     for t in threads:
@@ -118,7 +119,7 @@ def _group_of(replica_group) -> tuple:
     r = rank_id()
     world = getattr(_local, "world", None)
     if world is None:
-        raise RuntimeError("nki.collectives: call collectives inside emu.nki.collectives.run_spmd(...)")
+        raise UsageError("nki.collectives: call collectives inside emu.nki.collectives.run_spmd(...)")
     rg = replica_group if isinstance(replica_group, ReplicaGroup) else ReplicaGroup(replica_group)
     found = rg.group_of(r)
     if found is None:

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..config import SR_PATHS, get_settings
+from ..args import check_bool, check_choice, check_int, check_seed
+from ..config import MAX_SR_BITS, SR_PATHS, get_settings
+from ..errors import ArgumentError, DtypeError
 from . import formats as _formats
 from ._cast_kernels import cast_params, decode8, encode_array
 from .formats import Format
@@ -52,22 +54,20 @@ def as_float_array(x, name: str = "x") -> np.ndarray:
         try:
             _formats.get(dt)
         except (ValueError, TypeError):
-            raise TypeError(f"{name}: dtype {dt} is not a float dtype the emulator knows") from None
+            raise DtypeError(f"{name}: dtype {dt} is not a float dtype the emulator knows") from None
         return arr.astype(np.float32)
     if dt.kind == "f":  # longdouble and friends
-        raise TypeError(f"{name}: dtype {dt} is wider than float64; convert it to float64 first")
-    raise TypeError(
+        raise DtypeError(f"{name}: dtype {dt} is wider than float64; convert it to float64 first")
+    raise DtypeError(
         f"{name}: expected a float array (float16/32/64 or an ml_dtypes float), got dtype {dt}; integer arrays "
         "are not values (to decode raw codes use emu.decode)"
     )
 
 
-def _resolve(rounding: str | None, saturate: bool | None):
+def _resolve(rounding: str | None, saturate: bool | None, where: str = "cast"):
     s = get_settings()
-    rounding = s.rounding if rounding is None else rounding
-    if rounding not in ROUNDINGS:
-        raise ValueError(f"rounding: {rounding!r} is not one of {', '.join(map(repr, ROUNDINGS))}")
-    return s, rounding, s.saturate if saturate is None else bool(saturate)
+    rounding = s.rounding if rounding is None else check_choice("rounding", rounding, ROUNDINGS, where)
+    return s, rounding, s.saturate if saturate is None else check_bool("saturate", saturate, where)
 
 
 def cast(x, fmt, rounding: str | None = None, saturate: bool | None = None, seed: int | None = None,
@@ -91,8 +91,12 @@ def cast(x, fmt, rounding: str | None = None, saturate: bool | None = None, seed
     >>> emu.cast(np.float32(465.0), "float8_e4m3fn", saturate=True)
     array(126, dtype=uint8)
     """
-    fmt = _formats.get(fmt)
+    fmt = _formats.get(fmt, name="cast: fmt")
     s, rounding, saturate = _resolve(rounding, saturate)
+    # checked whatever the rounding, so a bad value is never silently ignored
+    seed = s.seed if seed is None else check_seed("seed", seed, "cast")
+    sr_bits = s.sr_bits if sr_bits is None else check_int("sr_bits", sr_bits, "cast", 0, MAX_SR_BITS)
+    site = check_int("site", site, "cast")
     arr = as_float_array(x)
     if arr.dtype == np.float64 and s.wide_input == "via_fp32":
         with np.errstate(over="ignore", invalid="ignore"):  # past fp32's range is +-inf; NaN stays NaN
@@ -101,13 +105,12 @@ def cast(x, fmt, rounding: str | None = None, saturate: bool | None = None, seed
         arr = arr.copy(order="C")
     if not fmt.has_nan and s.fp4_nan == "raise" and np.isnan(arr).any():
         first = tuple(int(i) for i in np.argwhere(np.isnan(arr))[0])
-        raise ValueError(f"cast: x holds NaN at index {first}; {fmt.name} has no NaN code (setting fp4_nan='raise')")
+        raise ArgumentError(f"cast: x holds NaN at index {first}; {fmt.name} has no NaN code (setting fp4_nan='raise')")
     if rounding == "sr":
         from . import stochastic
 
         return stochastic.cast_sr(
-            arr, fmt, saturate=saturate, seed=s.seed if seed is None else int(seed),
-            sr_bits=s.sr_bits if sr_bits is None else int(sr_bits), site=int(site),
+            arr, fmt, saturate=saturate, seed=seed, sr_bits=sr_bits, site=site,
         )
     out = np.empty(arr.shape, fmt.code_dtype)
     params = cast_params(fmt, saturate=saturate, rtz=rounding == "rtz", fp4_nan=s.fp4_nan,
@@ -166,18 +169,18 @@ def decode(codes, fmt) -> np.ndarray:
     if fmt.ml_dtype is not None and arr.dtype == fmt.ml_dtype and fmt.ml_dtype != np.float32:
         arr = arr.view(fmt.code_dtype)
     if arr.dtype != fmt.code_dtype:
-        raise TypeError(f"decode: codes of {fmt.name} must be {fmt.code_dtype} (raw bit patterns), got {arr.dtype}")
+        raise DtypeError(f"decode: codes of {fmt.name} must be {fmt.code_dtype} (raw bit patterns), got {arr.dtype}")
     if fmt.storage_bits == 32:
         if fmt.pad_bits:
             low = arr & np.uint32((1 << fmt.pad_bits) - 1)
             if low.any():
-                raise ValueError(f"decode: {fmt.name} codes must have their {fmt.pad_bits} low bits zero")
+                raise ArgumentError(f"decode: {fmt.name} codes must have their {fmt.pad_bits} low bits zero")
         return arr.view(np.float32).copy()
     if fmt.name in ("bfloat16", "float16"):  # direct widening beats the table gather
         return _decode_table(arr, fmt)
     if fmt.bits < fmt.storage_bits and (arr >> fmt.bits).any():
         bad = arr.reshape(-1)[np.argmax((arr >> fmt.bits).reshape(-1) != 0)]
-        raise ValueError(f"decode: {fmt.name} codes are {fmt.bits}-bit; got code {int(bad)}")
+        raise ArgumentError(f"decode: {fmt.name} codes are {fmt.bits}-bit; got code {int(bad)}")
     out = np.empty(arr.shape, np.float32)
     decode8(fmt.value_table, np.ascontiguousarray(arr), out)
     return out
@@ -202,7 +205,7 @@ def rounding_for(path: str) -> str:
     """
     s = get_settings()
     if path not in SR_PATHS:
-        raise ValueError(f"rounding_for: path {path!r} is not one of {', '.join(SR_PATHS)}")
+        raise ArgumentError(f"rounding_for: path {path!r} is not one of {', '.join(SR_PATHS)}")
     if s.rounding == "sr" and path not in {p.strip() for p in s.sr_scope.split(",")}:
         return "rne"
     return s.rounding

@@ -17,6 +17,7 @@ from functools import cached_property
 
 import ml_dtypes
 import numpy as np
+from ..errors import ArgumentError, ArgumentTypeError
 
 __all__ = ["Format", "get", "names", "FORMATS", "X4_FORMATS", "x4_element"]
 
@@ -52,7 +53,7 @@ class Format:
 
     def __post_init__(self) -> None:
         if self.nan_kind not in _NAN_KINDS:
-            raise ValueError(f"Format {self.name}: nan_kind {self.nan_kind!r} is not one of {_NAN_KINDS}")
+            raise ArgumentError(f"Format {self.name}: nan_kind {self.nan_kind!r} is not one of {_NAN_KINDS}")
 
     def __repr__(self) -> str:
         return f"Format({self.name!r})"
@@ -222,35 +223,40 @@ def names() -> list[str]:
     return list(FORMATS)
 
 
-def get(fmt: "str | Format | np.dtype | type") -> Format:
+def get(fmt: "str | Format | np.dtype | type", *, name: str = "fmt") -> Format:
     """The :class:`Format` for a name, an alias (``bf16``, ``e4m3fn``...), a NumPy/ml_dtypes dtype or a Format.
 
-    Raises ``ValueError`` naming the valid choices for an unknown name, ``TypeError`` for anything else.
+    Raises :class:`~emulator.errors.ArgumentError` (a ``ValueError``) naming the valid choices for an unknown name,
+    :class:`~emulator.errors.ArgumentTypeError` (a ``TypeError``) for anything else; ``name`` is how the message
+    calls the argument (e.g. ``"cast: fmt"``).
 
     >>> get("bf16").name
     'bfloat16'
     """
     if isinstance(fmt, Format):
         return fmt
+    if fmt is None:  # np.dtype(None) is float64: say what was passed, not "dtype float64"
+        raise ArgumentTypeError(f"{name}: None is not a format; give a name ({', '.join(FORMATS)}), a Format or "
+                                "a dtype")
     if isinstance(fmt, str):
         key = fmt.strip().lower()
         key = _ALIASES.get(key, key)
         if key in FORMATS:
             return FORMATS[key]
         if key in X4_FORMATS:
-            raise ValueError(
-                f"format {fmt!r} is a packed x4 type; use its element format {X4_FORMATS[key]!r} with "
+            raise ArgumentError(
+                f"{name} {fmt!r} is a packed x4 type; use its element format {X4_FORMATS[key]!r} with "
                 "pack_x4/unpack_x4"
             )
-        raise ValueError(f"unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+        raise ArgumentError(f"{name}: unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
     try:
         dt = np.dtype(fmt)
     except TypeError:
-        raise TypeError(f"format must be a name, a Format or a dtype, got {fmt!r}") from None
+        raise ArgumentTypeError(f"{name} must be a name, a Format or a dtype, got {fmt!r}") from None
     for f in FORMATS.values():
         if f.ml_dtype is not None and f.ml_dtype == dt:
             return f
-    raise ValueError(f"dtype {dt} is not an emulated format; valid formats: {', '.join(FORMATS)}")
+    raise ArgumentError(f"{name}: dtype {dt} is not an emulated format; valid formats: {', '.join(FORMATS)}")
 
 
 def x4_element(name: str) -> Format:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import get_settings, settings
-from ..errors import DtypeError, ShapeError
+from ..errors import ArgumentError, DtypeError, ShapeError
 from . import formats as _formats
 from ._cast_kernels import cast_params
 from ._mx_kernels import bf16_table, dequantize_groups, fast_params, group_exponents, quantize_groups
@@ -41,7 +41,7 @@ def element_format(fmt) -> _formats.Format:
     else:
         f = _formats.get(fmt)
     if f.name not in ELEMENT_FORMATS:
-        raise ValueError(f"MX element format must be one of {', '.join(ELEMENT_FORMATS)}, got {f.name}"
+        raise ArgumentError(f"MX element format must be one of {', '.join(ELEMENT_FORMATS)}, got {f.name}"
                          + (" (the legacy e4m3 with max 240 is not an MX format; use float8_e4m3fn)"
                             if f.name == "float8_e4m3" else ""))
     return f
@@ -50,7 +50,7 @@ def element_format(fmt) -> _formats.Format:
 def _convention(convention: str | None) -> str:
     convention = get_settings().mx_convention if convention is None else convention
     if convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {', '.join(map(repr, CONVENTIONS))}, got {convention!r}")
+        raise ArgumentError(f"convention must be one of {', '.join(map(repr, CONVENTIONS))}, got {convention!r}")
     return convention
 
 
@@ -88,7 +88,7 @@ def _quantize_core(bits: np.ndarray, shift: int, R: int, C: int, fmt, convention
     s = get_settings()
     rounding = rounding_for("mx") if rounding is None else rounding
     if rounding not in ("rne", "rtz", "sr"):
-        raise ValueError(f"rounding must be 'rne', 'rtz' or 'sr', got {rounding!r}")
+        raise ArgumentError(f"rounding must be 'rne', 'rtz' or 'sr', got {rounding!r}")
     conv_off = fmt.emax - 1 if convention == "hw" else fmt.emax
     pol = 0 if s.mx_nonfinite == "nan" else 1
     underflow = 0 if s.mx_scale_underflow == "clamp" else 1
@@ -100,7 +100,7 @@ def _quantize_core(bits: np.ndarray, shift: int, R: int, C: int, fmt, convention
     if pol == 1 and not fmt.has_nan and s.fp4_nan == "raise":
         a = (bits.astype(np.uint32) << shift) & 0x7FFFFFFF
         if (a > 0x7F800000).any():
-            raise ValueError(f"MX quantize: the input holds NaN and {fmt.name} has no NaN code (settings "
+            raise ArgumentError(f"MX quantize: the input holds NaN and {fmt.name} has no NaN code (settings "
                              "fp4_nan='raise', mx_nonfinite='propagate')")
     if rounding != "sr":
         p = cast_params(fmt, saturate=saturate, rtz=rounding == "rtz", fp4_nan=s.fp4_nan,
@@ -163,7 +163,7 @@ def scale_values(dtype=np.float32, scale_ff: str | None = None) -> np.ndarray:
     """
     scale_ff = get_settings().mx_scale_ff if scale_ff is None else scale_ff
     if scale_ff not in ("nan", "clip", "inf"):
-        raise ValueError(f"scale_ff must be 'nan', 'clip' or 'inf', got {scale_ff!r}")
+        raise ArgumentError(f"scale_ff must be 'nan', 'clip' or 'inf', got {scale_ff!r}")
     dtype = np.dtype(dtype)
     table = np.empty(256, dtype)
     table[:255] = np.ldexp(dtype.type(1), np.arange(255) - 127)
@@ -176,7 +176,7 @@ def _dequantize_core(codes, scales, R, C, fmt, dtype) -> np.ndarray:
     if dtype not in (np.float32, np.float64):
         raise DtypeError(f"dequantize: dtype must be float32 or float64, got {dtype}")
     if fmt.bits == 4 and codes.size and int(codes.max()) > 15:
-        raise ValueError(f"dequantize: {fmt.name} codes are 4-bit; got code {int(codes.max())}")
+        raise ArgumentError(f"dequantize: {fmt.name} codes are 4-bit; got code {int(codes.max())}")
     vtab = fmt.value_table.astype(dtype)
     out = np.empty(codes.shape, dtype)
     dequantize_groups(np.ascontiguousarray(codes), scales, R, C, vtab, scale_values(dtype), out)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DtypeError, ShapeError
+from ..errors import ArgumentError, DtypeError, ShapeError
 
 __all__ = ["to_interleaved", "from_interleaved", "to_hw_scale_layout", "from_hw_scale_layout", "P_OFFSETS"]
 
@@ -71,7 +71,7 @@ def _scale_array(scale, name: str) -> np.ndarray:
 
 def _check_offset(p_offset: int, name: str) -> int:
     if p_offset not in P_OFFSETS:
-        raise ValueError(f"{name}: p_offset must be one of {P_OFFSETS} (start partition inside a quadrant), "
+        raise ArgumentError(f"{name}: p_offset must be one of {P_OFFSETS} (start partition inside a quadrant), "
                          f"got {p_offset!r}")
     return int(p_offset)
 

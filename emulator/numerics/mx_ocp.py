@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ArgumentError, DtypeError, ShapeError
 from .mx_core import _bits, _convention, _dequantize_core, _quantize_core, _scale_codes, element_format
 
 __all__ = ["quantize", "dequantize"]
@@ -15,7 +15,7 @@ __all__ = ["quantize", "dequantize"]
 
 def _block_size(block_size) -> int:
     if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1:
-        raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
+        raise ArgumentError(f"block_size must be a positive integer, got {block_size!r}")
     return int(block_size)
 
 
@@ -106,7 +106,7 @@ def dequantize(codes, scales, fmt, block_size: int = 32, axis: int = -1, pad: bo
     bs = _block_size(block_size)
     c = np.asarray(codes)
     if c.dtype != np.uint8:
-        raise TypeError(f"dequantize: codes must be uint8 element codes, got {c.dtype}")
+        raise DtypeError(f"dequantize: codes must be uint8 element codes, got {c.dtype}")
     ax = _axis(axis, c.ndim, "dequantize")
     moved = np.moveaxis(c, ax, -1)
     lead, n = moved.shape[:-1], moved.shape[-1]

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 
 from ..config import get_settings
-from ..errors import DtypeError, ShapeError
+from ..errors import ArgumentError, DtypeError, ShapeError
 from .mx_core import (
     MXExtensionWarning, _bits, _codes_from_x4, _convention, _dequantize_core, _quantize_core, _scale_codes,
     _x4_from_codes, element_format,
@@ -102,7 +102,7 @@ def dequantize_mx(data_x4, scale, fmt, dtype=np.float32) -> np.ndarray:
 
 def _order(order: str) -> str:
     if order not in ORDERS:
-        raise ValueError(f"order must be one of {', '.join(map(repr, ORDERS))}, got {order!r}")
+        raise ArgumentError(f"order must be one of {', '.join(map(repr, ORDERS))}, got {order!r}")
     return order
 
 

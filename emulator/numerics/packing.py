@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ArgumentError, DtypeError, ShapeError
 from . import formats as _formats
 
 __all__ = ["pack_x4", "unpack_x4", "x4_word_dtype"]
@@ -21,7 +22,7 @@ def x4_word_dtype(fmt) -> np.dtype:
         return np.dtype(np.uint32)
     if fmt.bits == 4:
         return np.dtype(np.uint16)
-    raise ValueError(f"x4 packing: {fmt.name} is {fmt.bits}-bit; only 8-bit and 4-bit formats pack four to a word")
+    raise ArgumentError(f"x4 packing: {fmt.name} is {fmt.bits}-bit; only 8-bit and 4-bit formats pack four to a word")
 
 
 def pack_x4(codes, fmt) -> np.ndarray:
@@ -35,11 +36,11 @@ def pack_x4(codes, fmt) -> np.ndarray:
     word = x4_word_dtype(fmt)
     arr = np.asarray(codes)
     if arr.dtype != fmt.code_dtype:
-        raise TypeError(f"pack_x4: codes of {fmt.name} must be {fmt.code_dtype}, got {arr.dtype}")
+        raise DtypeError(f"pack_x4: codes of {fmt.name} must be {fmt.code_dtype}, got {arr.dtype}")
     if arr.ndim == 0 or arr.shape[-1] % 4:
-        raise ValueError(f"pack_x4: the last dimension must be a multiple of 4, got shape {arr.shape}")
+        raise ShapeError(f"pack_x4: the last dimension must be a multiple of 4, got shape {arr.shape}")
     if fmt.bits == 4 and (arr > 15).any():
-        raise ValueError(f"pack_x4: {fmt.name} codes are 4-bit; got code {int(arr.max())}")
+        raise ArgumentError(f"pack_x4: {fmt.name} codes are 4-bit; got code {int(arr.max())}")
     groups = arr.reshape(arr.shape[:-1] + (arr.shape[-1] // 4, 4)).astype(word)
     shifts = (np.arange(4, dtype=word) * word.type(fmt.bits)).astype(word)
     return np.bitwise_or.reduce(groups << shifts, axis=-1).astype(word)
@@ -56,7 +57,7 @@ def unpack_x4(words, fmt) -> np.ndarray:
     word = x4_word_dtype(fmt)
     arr = np.asarray(words)
     if arr.dtype != word:
-        raise TypeError(f"unpack_x4: {fmt.name} x4 words must be {word}, got {arr.dtype}")
+        raise DtypeError(f"unpack_x4: {fmt.name} x4 words must be {word}, got {arr.dtype}")
     shifts = (np.arange(4, dtype=word) * word.type(fmt.bits)).astype(word)
     mask = word.type((1 << fmt.bits) - 1)
     parts = (arr[..., None] >> shifts) & mask

@@ -39,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import get_settings
-from ..errors import ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DtypeError, ShapeError
 from . import formats as _formats
 from ._rng_kernels import WEYL_STEP, xorwow_fill
 
@@ -65,19 +65,19 @@ def _order() -> np.ndarray:
 
 def _engine(engine: str) -> str:
     if engine not in ENGINES:
-        raise ValueError(f"engine: {engine!r} is not one of {', '.join(map(repr, ENGINES))}")
+        raise ArgumentError(f"engine: {engine!r} is not one of {', '.join(map(repr, ENGINES))}")
     return engine
 
 
 def _as_state(state, who: str) -> tuple[np.ndarray, str]:
     """``state`` as a [lanes, G, 6] uint32 view (written in place) and its engine."""
     if not isinstance(state, np.ndarray):
-        raise TypeError(f"{who}: state must be a NumPy uint32 array ([lanes, 6] or [lanes, 4, 6]), got "
+        raise ArgumentTypeError(f"{who}: state must be a NumPy uint32 array ([lanes, 6] or [lanes, 4, 6]), got "
                         f"{type(state).__name__}")
     if state.dtype != np.uint32:
-        raise TypeError(f"{who}: state must be uint32, got {state.dtype}")
+        raise DtypeError(f"{who}: state must be uint32, got {state.dtype}")
     if not (state.flags.c_contiguous and state.flags.writeable):
-        raise ValueError(f"{who}: state must be a writeable C-contiguous array (it is advanced in place)")
+        raise ArgumentError(f"{who}: state must be a writeable C-contiguous array (it is advanced in place)")
     if state.ndim == 2 and state.shape[1] == 6:
         return state.reshape(state.shape[0], 1, 6), "gpsimd"
     if state.ndim == 3 and state.shape[1:] == (4, 6):
@@ -122,9 +122,9 @@ def set_rng_seed(seed: int, lanes: int = 128, engine: str = "vector") -> np.ndar
 
     engine = _engine(engine)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"set_rng_seed: seed must be an integer, got {seed!r}")
+        raise ArgumentTypeError(f"set_rng_seed: seed must be an integer, got {seed!r}")
     if isinstance(lanes, bool) or not isinstance(lanes, (int, np.integer)) or lanes < 1:
-        raise ValueError(f"set_rng_seed: lanes must be a positive integer, got {lanes!r}")
+        raise ArgumentError(f"set_rng_seed: lanes must be a positive integer, got {lanes!r}")
     seed = int(seed) & 0xFFFFFFFF
     gens = GENERATORS_PER_LANE[engine]
     count = int(lanes) * gens
@@ -150,7 +150,7 @@ def rand_set_state(src, engine: str = "gpsimd") -> np.ndarray:
     engine = _engine(engine)
     arr = np.asarray(src)
     if arr.dtype != np.uint32:
-        raise TypeError(f"rand_set_state: src must be uint32, got {arr.dtype}")
+        raise DtypeError(f"rand_set_state: src must be uint32, got {arr.dtype}")
     width = 6 * GENERATORS_PER_LANE[engine]
     if arr.ndim != 2 or arr.shape[1] != width:
         raise ShapeError(f"rand_set_state: src has shape {arr.shape}; {engine} takes [P, {width}] uint32 "
@@ -169,7 +169,7 @@ def _words(state, shape, who: str, vector_only: bool = False) -> tuple[np.ndarra
     """One uint32 per element of ``shape`` ([P, ...], P <= lanes), lane p filling partition p row-major."""
     st, engine = _as_state(state, who)
     if vector_only and engine != "vector":
-        raise ValueError(f"{who}: runs on the Vector engine only; pass a Vector state [lanes, 4, 6]")
+        raise ArgumentError(f"{who}: runs on the Vector engine only; pass a Vector state [lanes, 4, 6]")
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
     if len(shape) == 0 or any(s < 0 for s in shape):
         raise ShapeError(f"{who}: shape {shape} must be [P, ...] with non-negative sizes")
@@ -193,7 +193,7 @@ def rng(state: np.ndarray, shape, dtype=np.uint32) -> np.ndarray:
     """
     dt = np.dtype(dtype)
     if dt not in _INT_DTYPES:
-        raise TypeError(f"rng: dtype must be one of int8/16/32, uint8/16/32, got {dt}")
+        raise DtypeError(f"rng: dtype must be one of int8/16/32, uint8/16/32, got {dt}")
     words, shape = _words(state, shape, "rng")
     return words.astype(dt).reshape(shape)  # integer narrowing keeps the low bits
 
@@ -212,7 +212,7 @@ def unit_float(u: np.ndarray, mapping: str | None = None) -> np.ndarray:
         return (u.astype(np.float64) * 2.0 ** -32).astype(np.float32)
     if mapping == "mantissa23":
         return (np.uint32(0x3F800000) | (u >> np.uint32(9))).view(np.float32) - np.float32(1.0)
-    raise ValueError(f"unit_float: mapping {mapping!r} is not one of 'mul24', 'mul32', 'mantissa23'")
+    raise ArgumentError(f"unit_float: mapping {mapping!r} is not one of 'mul24', 'mul32', 'mantissa23'")
 
 
 def _per_partition(value, rows: int, name: str, who: str) -> np.ndarray:
@@ -261,7 +261,7 @@ def rand2(state: np.ndarray, shape, min=0.0, max=1.0, dtype=np.float32) -> np.nd
     lo = _per_partition(min, shape[0], "min", "rand2")
     hi = _per_partition(max, shape[0], "max", "rand2")
     if not np.all(lo < hi):
-        raise ValueError(f"rand2: min must be < max in every partition (got min {lo.ravel()[:4]}, max "
+        raise ArgumentError(f"rand2: min must be < max in every partition (got min {lo.ravel()[:4]}, max "
                          f"{hi.ravel()[:4]})")
     span = hi - lo
     val = np.minimum(lo + unit_float(words) * span, hi)
@@ -286,7 +286,7 @@ def dropout(state: np.ndarray, data, prob) -> np.ndarray:
     words, shape = _words(state, arr.shape, "dropout", vector_only=True)
     p = _per_partition(prob, shape[0], "prob", "dropout")
     if not np.all((p >= 0) & (p <= 1)):
-        raise ValueError(f"dropout: prob must lie in [0, 1], got values in [{p.min()}, {p.max()}]")
+        raise ArgumentError(f"dropout: prob must lie in [0, 1], got values in [{p.min()}, {p.max()}]")
     if get_settings().dropout_rule == "u32_lt":
         threshold = np.rint(p.astype(np.float64) * 2.0 ** 32)
         drop = words.astype(np.float64) < threshold

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DtypeError, EmulatorError, ShapeError
+from ..errors import ArgumentError, ArgumentTypeError, DtypeError, EmulatorError, ShapeError
 from . import _sparsity_kernels as _k
 from . import formats as _formats
 
@@ -68,10 +68,10 @@ def check_pattern(m: Any, n: Any) -> tuple[int, int]:
     """
     for name, v in (("m", m), ("n", n)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-            raise TypeError(f"sparsity pattern: {name} must be an integer, got {v!r}")
+            raise ArgumentTypeError(f"sparsity pattern: {name} must be an integer, got {v!r}")
     if (int(m), int(n)) not in PATTERNS:
         supported = ", ".join(f"{a}:{b}" for a, b in PATTERNS)
-        raise ValueError(f"sparsity pattern {m}:{n} is not supported by the Tensor Engine; supported: {supported}")
+        raise ArgumentError(f"sparsity pattern {m}:{n} is not supported by the Tensor Engine; supported: {supported}")
     return int(m), int(n)
 
 
@@ -114,7 +114,7 @@ def _axis(arr: np.ndarray, axis: Any, name: str) -> int:
     if arr.ndim == 0:
         raise ShapeError(f"{name}: a 0-d array has no axis to make sparse")
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"{name}: axis must be an integer, got {axis!r}")
+        raise ArgumentTypeError(f"{name}: axis must be an integer, got {axis!r}")
     if not -arr.ndim <= axis < arr.ndim:
         raise ShapeError(f"{name}: axis {axis} is out of range for a {arr.ndim}-d array")
     return int(axis) % arr.ndim
@@ -180,7 +180,7 @@ def mask(x: Any, m: int, n: int, axis: int = 0, score: Any = None, fmt: Any = No
         raise DtypeError(f"mask: score must be a real numeric array, got dtype {sc.dtype}")
     sc = np.ascontiguousarray(sc, dtype=np.float64)
     if np.isnan(sc).any():
-        raise ValueError(f"mask: score holds {int(np.isnan(sc).sum())} NaN value(s); scores must be ordered")
+        raise ArgumentError(f"mask: score holds {int(np.isnan(sc).sum())} NaN value(s); scores must be ordered")
     _k.keep_mask_scores(_view3(sc, ax), m, n, _view3(out, ax))
     return out
 
@@ -253,7 +253,7 @@ def pack_tags(tags: Any) -> np.ndarray:
     if t.ndim == 0:
         raise ShapeError("pack_tags: tags must have at least one axis")
     if t.size and (t.min() < 0 or t.max() > 15):
-        raise ValueError(f"pack_tags: tags must lie in 0..15, got {int(t.min())}..{int(t.max())}")
+        raise ArgumentError(f"pack_tags: tags must lie in 0..15, got {int(t.min())}..{int(t.max())}")
     pad = (-t.shape[-1]) % _TAGS_PER_WORD
     t16 = t.astype(np.uint16)
     if pad:

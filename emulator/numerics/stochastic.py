@@ -51,7 +51,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..args import check_bool
 from ..config import get_settings
+from ..errors import ArgumentError, ArgumentTypeError, DtypeError, ShapeError
 from . import formats as _formats
 from ._cast_kernels import cast_params
 from ._sr_kernels import GOLDEN, MIX1, MIX2, keyed_words, sr_keyed, sr_with_bits
@@ -87,7 +89,7 @@ def stream_key(seed: int, site: int = 0) -> int:
     """
     for name, v in (("seed", seed), ("site", site)):
         if isinstance(v, (bool, float)) or not isinstance(v, (int, np.integer)):
-            raise TypeError(f"stream_key: {name} must be an integer, got {v!r}")
+            raise ArgumentTypeError(f"stream_key: {name} must be an integer, got {v!r}")
     return mix64(mix64(int(seed) + GOLDEN) ^ mix64(int(site) + 2 * GOLDEN))
 
 
@@ -110,7 +112,7 @@ def site_id(*parts: int | str) -> int:
         elif isinstance(part, (int, np.integer)) and not isinstance(part, bool):
             v = int(part) & _M64
         else:
-            raise TypeError(f"site_id: parts must be ints or strings, got {part!r}")
+            raise ArgumentTypeError(f"site_id: parts must be ints or strings, got {part!r}")
         h = mix64(h ^ v)
     return h
 
@@ -130,17 +132,17 @@ def keyed_bits(seed: int, site: int, index, nbits: int = 32) -> np.ndarray:
     True
     """
     if isinstance(nbits, bool) or not isinstance(nbits, (int, np.integer)) or not 1 <= nbits <= MAX_SR_BITS:
-        raise ValueError(f"keyed_bits: nbits must be an integer in 1..{MAX_SR_BITS}, got {nbits!r}")
+        raise ArgumentError(f"keyed_bits: nbits must be an integer in 1..{MAX_SR_BITS}, got {nbits!r}")
     if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
         if index < 0:
-            raise ValueError(f"keyed_bits: a count of elements must be >= 0, got {index}")
+            raise ArgumentError(f"keyed_bits: a count of elements must be >= 0, got {index}")
         idx = np.arange(int(index), dtype=np.uint64)
     else:
         arr = np.asarray(index)
         if arr.dtype.kind not in "iu":
-            raise TypeError(f"keyed_bits: index must be an int or an integer array, got dtype {arr.dtype}")
+            raise ArgumentTypeError(f"keyed_bits: index must be an int or an integer array, got dtype {arr.dtype}")
         if arr.dtype.kind == "i" and arr.size and arr.min() < 0:
-            raise ValueError(f"keyed_bits: element indices must be >= 0, got {int(arr.min())}")
+            raise ArgumentError(f"keyed_bits: element indices must be >= 0, got {int(arr.min())}")
         idx = np.ascontiguousarray(arr.astype(np.uint64))
     words = np.empty(idx.shape, np.uint64)
     keyed_words(np.uint64(stream_key(seed, site)), idx.reshape(-1), words.reshape(-1))
@@ -154,11 +156,11 @@ def keyed_bits(seed: int, site: int, index, nbits: int = 32) -> np.ndarray:
 
 def _check_bits(name: str, value: int, limit: int, allow_zero: bool) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
+        raise ArgumentTypeError(f"{name} must be an integer, got {value!r}")
     lo = 0 if allow_zero else 1
     if not lo <= int(value) <= limit:
         what = "0 (all dropped bits) or " if allow_zero else ""
-        raise ValueError(f"{name} must be {what}1..{limit}, got {value}")
+        raise ArgumentError(f"{name} must be {what}1..{limit}, got {value}")
     return int(value)
 
 
@@ -208,14 +210,14 @@ def cast_sr(x, fmt, *, saturate: bool | None = None, seed: int | None = None, sr
     """
     fmt = _formats.get(fmt)
     s = get_settings()
-    saturate = s.saturate if saturate is None else bool(saturate)
+    saturate = s.saturate if saturate is None else check_bool("saturate", saturate, "cast_sr")
     seed = s.seed if seed is None else seed
     sr_bits = _check_bits("cast_sr: sr_bits", s.sr_bits if sr_bits is None else sr_bits, MAX_SR_BITS, True)
     for name, v in (("seed", seed), ("site", site), ("offset", offset)):
         if isinstance(v, (bool, float)) or not isinstance(v, (int, np.integer)):
-            raise TypeError(f"cast_sr: {name} must be an integer, got {v!r}")
+            raise ArgumentTypeError(f"cast_sr: {name} must be an integer, got {v!r}")
     if offset < 0:
-        raise ValueError(f"cast_sr: offset must be >= 0, got {offset}")
+        raise ArgumentError(f"cast_sr: offset must be >= 0, got {offset}")
     arr = _input(x, "cast_sr")
     if s.sr_generator == "xorwow":
         n = _check_bits("cast_sr: sr_bits (xorwow source, 32-bit words)", sr_bits, 32, True) or 32
@@ -243,18 +245,18 @@ def cast_sr_with_bits(x, fmt, random_bits, nbits: int, *, saturate: bool | None 
     """
     fmt = _formats.get(fmt)
     nbits = _check_bits("cast_sr_with_bits: nbits", nbits, MAX_SR_BITS, False)
-    saturate = get_settings().saturate if saturate is None else bool(saturate)
+    saturate = get_settings().saturate if saturate is None else check_bool("saturate", saturate, "cast_sr_with_bits")
     arr = _input(x, "cast_sr_with_bits")
     rb = np.asarray(random_bits)
     if rb.dtype.kind not in "iu":
-        raise TypeError(f"cast_sr_with_bits: random_bits must be integers, got dtype {rb.dtype}")
+        raise DtypeError(f"cast_sr_with_bits: random_bits must be integers, got dtype {rb.dtype}")
     try:
         rb = np.broadcast_to(rb, arr.shape)
     except ValueError:
-        raise ValueError(f"cast_sr_with_bits: random_bits of shape {rb.shape} does not broadcast to x's shape "
+        raise ShapeError(f"cast_sr_with_bits: random_bits of shape {rb.shape} does not broadcast to x's shape "
                          f"{arr.shape}") from None
     if rb.size and (rb.min() < 0 or (nbits < 64 and int(rb.max()) >> nbits)):
-        raise ValueError(f"cast_sr_with_bits: random_bits must lie in [0, 2^{nbits}); got values in "
+        raise ArgumentError(f"cast_sr_with_bits: random_bits must lie in [0, 2^{nbits}); got values in "
                          f"[{int(rb.min())}, {int(rb.max())}]")
     rb = np.ascontiguousarray(rb, dtype=np.uint64)
     out = np.empty(arr.shape, fmt.code_dtype)

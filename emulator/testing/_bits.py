@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ArgumentError, DtypeError
 from ..numerics import formats as _formats
 from ..numerics.formats import Format
 
@@ -136,7 +137,7 @@ def _codes_from_floats(arr: np.ndarray, fmt: Format, operand: str) -> np.ndarray
     bad |= (back == 0) & (np.signbit(back) != np.signbit(x))
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(
+        raise ArgumentError(
             f"{operand}{list(idx)} = {x[idx]!r} is not exactly representable in {fmt.name}; pass codes, an array of "
             f"that format, or the result of a cast"
         )
@@ -162,26 +163,26 @@ def as_bitview(arr, fmt, operand: str) -> BitView:
     if fmt is None:
         if native is None:
             if arr.dtype.kind in "ui":
-                raise TypeError(f"{operand} holds integer codes ({arr.dtype}); pass fmt= to say which format they "
+                raise DtypeError(f"{operand} holds integer codes ({arr.dtype}); pass fmt= to say which format they "
                                 "encode")
-            raise TypeError(f"{operand} has dtype {arr.dtype}, which is not a floating-point format; pass fmt=")
+            raise DtypeError(f"{operand} has dtype {arr.dtype}, which is not a floating-point format; pass fmt=")
         fmt = native
     if fmt == FLOAT64:
         if arr.dtype.kind in "ui":
             if arr.dtype.itemsize != 8:
-                raise TypeError(f"{operand}: float64 codes must be 64-bit integers, got {arr.dtype}")
+                raise DtypeError(f"{operand}: float64 codes must be 64-bit integers, got {arr.dtype}")
             return _float64_view(arr.astype(np.uint64).view(np.float64))
         return _float64_view(arr)
     if arr.dtype.kind in "ui":
         bad = arr.astype(np.int64) if arr.dtype.kind == "i" else arr.astype(np.uint64)
         width = fmt.bits + fmt.pad_bits
         if (arr.dtype.kind == "i" and (bad < 0).any()) or (bad.astype(np.uint64) >= np.uint64(1 << width)).any():
-            raise ValueError(f"{operand} holds codes outside [0, 2^{width}), the codes of {fmt.name}")
+            raise ArgumentError(f"{operand} holds codes outside [0, 2^{width}), the codes of {fmt.name}")
         return _view_of_codes(arr.astype(fmt.code_dtype), fmt)
     if native is fmt:
         return _view_of_codes(np.ascontiguousarray(arr).view(fmt.code_dtype), fmt)
     if arr.dtype.kind not in "f" and native is None:
-        raise TypeError(f"{operand} has dtype {arr.dtype}; expected codes or floating-point values")
+        raise DtypeError(f"{operand} has dtype {arr.dtype}; expected codes or floating-point values")
     return _view_of_codes(_codes_from_floats(arr, fmt, operand), fmt)
 
 

@@ -22,6 +22,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..errors import ArgumentError, ArgumentTypeError
 from ..numerics import formats as _formats
 from ._bits import FLOAT64, BitView, as_bitview, resolve_format
 from ._diff import KINDS, Comparison, classify
@@ -41,7 +42,8 @@ def _views(actual, expected, fmt) -> tuple[BitView, BitView, tuple]:
         # Integer codes take the format of the typed side; two typed sides must agree.
         a_int, e_int = a_arr.dtype.kind in "ui", e_arr.dtype.kind in "ui"
         if a_int and e_int:
-            raise TypeError("actual and expected both hold integer codes; pass fmt= to say which format they encode")
+            raise ArgumentTypeError("actual and expected both hold integer codes; pass fmt= to say which format "
+                                    "they encode")
         if not a_int and not e_int and a_arr.dtype != e_arr.dtype:
             raise AssertionError(f"dtypes differ: actual is {a_arr.dtype}, expected is {e_arr.dtype} (pass fmt= to "
                                  "compare both as codes of one format)")
@@ -120,7 +122,7 @@ def assert_within_ulps(actual, expected, ulps: int = 1, fmt=None, *, nan_payload
     >>> assert_within_ulps(np.float32([1.0, 2.0]), np.float32([np.nextafter(1, 2), 2.0]), ulps=1)
     """
     if not isinstance(ulps, (int, np.integer)) or ulps < 0:
-        raise ValueError(f"assert_within_ulps: ulps must be a non-negative integer, got {ulps!r}")
+        raise ArgumentError(f"assert_within_ulps: ulps must be a non-negative integer, got {ulps!r}")
     result = compare(actual, expected, fmt)
     keep = ~np.isin(result.kinds, ["one_ulp", "multi_ulp"]) | (result.ulps > ulps)
     if not nan_payload:
@@ -159,7 +161,7 @@ def gamma(n: int, fmt="float32") -> float:
     True
     """
     if n < 0:
-        raise ValueError(f"gamma: n must be >= 0, got {n}")
+        raise ArgumentError(f"gamma: n must be >= 0, got {n}")
     u = Fraction(1, 2 ** (_formats.get(fmt).mantissa_bits + 1))
     return math.inf if n * u >= 1 else float(n * u / (1 - n * u))
 
@@ -181,7 +183,7 @@ def _exact_values(exact, shape) -> tuple[np.ndarray, np.ndarray | None]:
         fr.reshape(-1)[:] = [Fraction(v) if not isinstance(v, float) or math.isfinite(v) else v for v in flat]
         return np.array([float(v) for v in flat], dtype=np.float64).reshape(shape), fr
     if arr.dtype.kind not in "fiu" and arr.dtype.kind != "V":
-        raise TypeError(f"assert_close_to_exact: exact has dtype {arr.dtype}; expected numbers or Fractions")
+        raise ArgumentTypeError(f"assert_close_to_exact: exact has dtype {arr.dtype}; expected numbers or Fractions")
     return arr.astype(np.float64), None
 
 
@@ -204,7 +206,7 @@ def assert_close_to_exact(actual, exact, bound=None, *, atol: float = 0.0, rtol:
     >>> assert_close_to_exact([total], [1.0], bound=gamma(2) * np.abs(terms.astype(np.float64)).sum())
     """
     if bound is None and not (atol or rtol or ulps):
-        raise ValueError("assert_close_to_exact: give bound=, atol=, rtol= or ulps=")
+        raise ArgumentError("assert_close_to_exact: give bound=, atol=, rtol= or ulps=")
     a_arr = np.asarray(actual)
     a = as_bitview(a_arr.reshape(-1), None if fmt is None else resolve_format(fmt), "actual")
     shape = a_arr.shape

@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from ..config import get_settings
+from ..errors import ArgumentError
 from ..numerics import formats as _formats
 from ..numerics.formats import Format
 from .comparators import assert_bitwise_equal
@@ -93,7 +94,7 @@ def reference_cast(x: float, fmt, rounding: str = "rne", saturate: bool = False,
     fp4_nan = s.fp4_nan if fp4_nan is None else fp4_nan
     e8m0_rounding = s.e8m0_rounding if e8m0_rounding is None else e8m0_rounding
     if rounding not in ("rne", "rtz"):
-        raise ValueError(f"reference_cast: rounding must be 'rne' or 'rtz', got {rounding!r}")
+        raise ArgumentError(f"reference_cast: rounding must be 'rne' or 'rtz', got {rounding!r}")
     xv = float(np.float32(x)) if width == 32 else float(x)
     if width == 64 and s.wide_input == "via_fp32":
         xv = float(np.float32(xv))
@@ -102,7 +103,7 @@ def reference_cast(x: float, fmt, rounding: str = "rne", saturate: bool = False,
     if math.isnan(xv):
         if not fmt.has_nan:
             if fp4_nan == "raise":
-                raise ValueError("reference_cast: NaN has no code in " + fmt.name)
+                raise ArgumentError("reference_cast: NaN has no code in " + fmt.name)
             return _sign_bit(fmt, sign if fp4_nan == "zero" else 1 - sign)
         return _sign_bit(fmt, sign) | fmt.nan_code
     if not fmt.signed and (sign or xv == 0):

@@ -55,11 +55,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     overrides = _session_overrides(config)
     if overrides:
-        from emulator.config import configure
+        from emulator.config import configure, parse_settings
         from emulator.errors import SettingsError
 
         try:
-            configure(**overrides)
+            configure(**parse_settings(overrides))
         except SettingsError as exc:
             raise pytest.UsageError(f"--trn3emu-setting/--trn3emu-seed: {exc}") from None
 

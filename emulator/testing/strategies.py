@@ -22,6 +22,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from ..errors import ArgumentError
 from ..numerics import formats as _formats
 from ..numerics.formats import Format
 from ._bits import code_classes, decode_exact
@@ -108,7 +109,7 @@ def _code_elements(fmt: Format, allow_nan=True, allow_infinity=True, allow_subno
         ).filter(lambda c: _allowed(np.array([c], np.uint64), fmt, *flags).size == 1)
     edge = st.sampled_from(edges)
     if not 0 <= edge_weight <= 1:
-        raise ValueError(f"codes: edge_weight must be in [0, 1], got {edge_weight!r}")
+        raise ArgumentError(f"codes: edge_weight must be in [0, 1], got {edge_weight!r}")
     if edge_weight == 1 or edge_weight == 0:
         return edge if edge_weight == 1 else uniform
     # one_of picks its branches about equally; repeat the edge branch to reach the requested weight.
@@ -152,7 +153,7 @@ def arrays(fmt, shape, *, view: str = "native", **code_kwargs):
     """
     fmt = _formats.get(fmt)
     if view not in ("native", "codes", "float32"):
-        raise ValueError(f"arrays: view must be 'native', 'codes' or 'float32', got {view!r}")
+        raise ArgumentError(f"arrays: view must be 'native', 'codes' or 'float32', got {view!r}")
     strategy = codes(fmt, shape, **code_kwargs)
     if view == "codes":
         return strategy
@@ -335,7 +336,7 @@ def values(fmt, shape=None, *, width: int = 32, allow_nan: bool = True, allow_in
     """
     fmt = _formats.get(fmt)
     if width not in _WIDTHS:
-        raise ValueError(f"values: width must be 32 or 64, got {width!r}")
+        raise ArgumentError(f"values: width must be 32 or 64, got {width!r}")
     fdt, udt, _ = _WIDTHS[width]
     allow_negative = fmt.signed if allow_negative is None else allow_negative
     by_class = _value_classes_strategies(fmt, width, allow_nan, allow_infinity, allow_subnormal, allow_overflow)

@@ -18,6 +18,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from .. import config as _config
+from ..errors import ArgumentError
 from ..numerics import formats as _formats
 from ._bits import decode_exact
 from .comparators import ulp
@@ -39,7 +40,7 @@ def _element_format(fmt):
         fmt = _MX_ALIASES[fmt.strip().lower()]
     f = _formats.get(fmt)
     if f.name not in ("float8_e4m3fn", "float8_e5m2", "float4_e2m1fn", "float8_e4m3"):
-        raise ValueError(f"mx_blocks: {f.name} is not an MX element format (float8_e4m3fn, float8_e5m2, "
+        raise ArgumentError(f"mx_blocks: {f.name} is not an MX element format (float8_e4m3fn, float8_e5m2, "
                          "float4_e2m1fn)")
     return f
 
@@ -114,20 +115,20 @@ def mx_blocks(fmt, shape=(4, 32), *, layout: str = "ocp", block_size: int = 32, 
         kinds += ["nan"] * allow_nan + ["inf"] * allow_infinity
     bad = [k for k in kinds if k not in MX_BLOCK_KINDS]
     if bad or not kinds:
-        raise ValueError(f"mx_blocks: kinds must be a non-empty subset of {MX_BLOCK_KINDS}, got {kinds!r}")
+        raise ArgumentError(f"mx_blocks: kinds must be a non-empty subset of {MX_BLOCK_KINDS}, got {kinds!r}")
     if layout == "hw":
         if len(shape) != 2 or shape[0] % 8 or shape[1] % 4 or 0 in shape:
-            raise ValueError(f"mx_blocks: layout 'hw' needs shape (P, F) with P a multiple of 8 and F a multiple "
+            raise ArgumentError(f"mx_blocks: layout 'hw' needs shape (P, F) with P a multiple of 8 and F a multiple "
                              f"of 4, got {shape}")
         n_blocks, size = (shape[0] // 8) * (shape[1] // 4), 32
     elif layout == "ocp":
         ax = axis % len(shape)
         if shape[ax] % block_size or shape[ax] == 0:
-            raise ValueError(f"mx_blocks: shape[{axis}] = {shape[ax]} is not a positive multiple of block_size "
+            raise ArgumentError(f"mx_blocks: shape[{axis}] = {shape[ax]} is not a positive multiple of block_size "
                              f"{block_size}")
         n_blocks, size = int(np.prod(shape)) // block_size, block_size
     else:
-        raise ValueError(f"mx_blocks: layout must be 'ocp' or 'hw', got {layout!r}")
+        raise ArgumentError(f"mx_blocks: layout must be 'ocp' or 'hw', got {layout!r}")
     block = st.sampled_from(list(kinds)).flatmap(lambda k: _block_contents(f, k, size))
     blocks = st.lists(block, min_size=n_blocks, max_size=n_blocks).map(np.stack)
     if layout == "hw":
@@ -155,14 +156,14 @@ def m_n_sparse(m: int, n: int, shape, *, axis: int = 0, fmt="float32", exact_m: 
     ... def test_pattern(x): assert ((x.reshape(2, 4, 3) != 0).sum(axis=1) <= 2).all()
     """
     if not (isinstance(m, int) and isinstance(n, int) and 0 < m <= n):
-        raise ValueError(f"m_n_sparse: need integers 0 < m <= n, got m={m!r}, n={n!r}")
+        raise ArgumentError(f"m_n_sparse: need integers 0 < m <= n, got m={m!r}, n={n!r}")
     if hardware_only and (m, n) not in HW_SPARSITY_PATTERNS:
-        raise ValueError(f"m_n_sparse: {m}:{n} is not a hardware pattern; those are "
+        raise ArgumentError(f"m_n_sparse: {m}:{n} is not a hardware pattern; those are "
                          + ", ".join(f"{a}:{b}" for a, b in HW_SPARSITY_PATTERNS))
     shape = tuple(int(s) for s in shape)
     ax = axis % len(shape)
     if shape[ax] % n:
-        raise ValueError(f"m_n_sparse: shape[{axis}] = {shape[ax]} is not a multiple of n = {n}")
+        raise ArgumentError(f"m_n_sparse: shape[{axis}] = {shape[ax]} is not a multiple of n = {n}")
     f = _formats.get(fmt)
     if elements is None:
         elements = _code_elements(f, allow_nan=False, allow_infinity=False).map(
@@ -205,21 +206,21 @@ def matmul_shapes(kind: str = "nc_matmul", *, psum_dtype: str = "float32", max_k
     """
     n_limit = {"float32": 4096, "bfloat16": 8192}.get(_formats.get(psum_dtype).name)
     if n_limit is None:
-        raise ValueError(f"matmul_shapes: psum_dtype must be float32 or bfloat16, got {psum_dtype!r}")
+        raise ArgumentError(f"matmul_shapes: psum_dtype must be float32 or bfloat16, got {psum_dtype!r}")
     if kind == "matmul":
         limits = (max_k or 300, max_m or 300, max_n or 600)
     elif kind in ("nc_matmul", "nc_matmul_mx"):
         limits = (max_k or 128, max_m or 128, max_n or 512)
         for name, value, hard in zip(("max_k", "max_m", "max_n"), limits, (128, 128, n_limit)):
             if not 0 < value <= hard:
-                raise ValueError(f"matmul_shapes: {name} = {value} is outside the {kind} limit 1..{hard}"
+                raise ArgumentError(f"matmul_shapes: {name} = {value} is outside the {kind} limit 1..{hard}"
                                  + (f" ({psum_dtype} PSUM)" if name == "max_n" else ""))
     else:
-        raise ValueError(f"matmul_shapes: kind must be 'nc_matmul', 'nc_matmul_mx' or 'matmul', got {kind!r}")
+        raise ArgumentError(f"matmul_shapes: kind must be 'nc_matmul', 'nc_matmul_mx' or 'matmul', got {kind!r}")
 
     def dim(limit: int, step: int = 1):
         if limit < step:
-            raise ValueError(f"matmul_shapes: limit {limit} is below the step {step} for {kind}")
+            raise ArgumentError(f"matmul_shapes: limit {limit} is below the step {step} for {kind}")
         edges = sorted({step, limit // step * step} | {v for v in (32, 64, 127, 128, 129, 511, 512, 513)
                                                        if v <= limit and v % step == 0})
         return st.one_of(st.sampled_from(edges), st.integers(1, limit // step).map(lambda i: i * step))
@@ -257,7 +258,7 @@ def settings_profiles(*, fields=None, exclude=("collective_timeout", "target"), 
     known = {r["name"] for r in rows}
     unknown = [n for n in list(fields or []) + list(overrides) if n not in known]
     if unknown:
-        raise ValueError(f"settings_profiles: unknown setting(s) {unknown}; the settings are {sorted(known)}")
+        raise ArgumentError(f"settings_profiles: unknown setting(s) {unknown}; the settings are {sorted(known)}")
     drawn: dict[str, st.SearchStrategy] = {}
     for row in rows:
         name = row["name"]
