@@ -32,13 +32,12 @@ def matching_settings(name: str) -> dict:
     return {"e8m0_rounding": behaviour.e8m0_rounding}
 
 
-def sweep(name: str, chunk: int = 1 << 25, limit: int = 1 << 32, start: int = 0,
-          step: int = 1) -> list[tuple[int, int, int]]:
-    """Patterns ``start, start + step, ...`` below ``limit`` in chunks, cast under :func:`matching_settings`;
-    returns (pattern, ours, ml_dtypes) for each mismatch (first 100). ``step > 1`` samples a slice."""
+def sweep(name: str, chunk: int = 1 << 25, limit: int = 1 << 32, step: int = 1) -> list[tuple[int, int, int]]:
+    """Patterns ``0, step, 2 * step, ...`` below ``limit`` in chunks, cast under :func:`matching_settings`; returns
+    (pattern, ours, ml_dtypes) for each mismatch (first 100). ``step > 1`` (odd) samples a slice."""
     fmt = emu.formats.get(name)
     mismatches: list[tuple[int, int, int]] = []
-    for first in range(start, limit, chunk * step):
+    for first in range(0, limit, chunk * step):
         bits = np.arange(first, min(first + chunk * step, limit), step, dtype=np.uint64).astype(np.uint32)
         x = bits.view(np.float32)
         with emu.settings(**matching_settings(name)):

@@ -84,7 +84,8 @@ def reference_cast(x: float, fmt, rounding: str = "rne", saturate: bool = False,
     RTZ never rounds a finite value up to inf; otherwise inf (IEEE formats) or NaN (e4m3fn, e8m0fnu).
     NaN: the canonical NaN with the input's sign (e2m1fn per ``fp4_nan``); e8m0fnu maps NaN, negatives and zero to
     its NaN code, values below 2^-127 to code 0, ties up (``e8m0_rounding="nearest_up"``) or to the even code
-    (``"nearest_even"``), and (``"ml_dtypes_0.6"``) ties and everything strictly between 2^-127 and 2^-126 upward. Defaults for the policies come from the settings.
+    (``"nearest_even"``), and (``"ml_dtypes_0.6"``) ties and everything strictly between 2^-127 and 2^-126 upward.
+    Defaults for the policies come from the settings.
 
     >>> reference_cast(464.0, "float8_e4m3fn"), reference_cast(465.0, "float8_e4m3fn")
     (126, 127)

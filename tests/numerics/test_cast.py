@@ -19,7 +19,7 @@ import pytest
 import emulator as emu
 from emulator._selftest import ml_dtypes_behaviour
 from emulator.numerics import formats
-from emulator.testing import assert_bitwise_equal
+from emulator.testing import assert_bitwise_equal, reference_cast
 from scalar_ref import SPECS, f32_from_bits, ref_decode, ref_encode
 
 NARROW = ["tfloat32", "bfloat16", "float16", "float8_e5m2", "float8_e4m3", "float8_e4m3fn", "float4_e2m1fn",
@@ -369,6 +369,9 @@ def test_e8m0_rounding_settings(path):
             assert emu.cast(x, "float8_e8m0fnu").tolist() == codes, mode
     assert emu.cast(x, "float8_e8m0fnu").tolist() == want["nearest_up"]  # the default
     assert [ref_encode(float(v), "float8_e8m0fnu", e8m0=m) for m in want for v in x] == sum(want.values(), [])
+    # the shipped toolkit's Fraction reference (emulator.testing.reference_cast) agrees
+    assert [reference_cast(float(v), "float8_e8m0fnu", e8m0_rounding=m) for m in want for v in x] \
+        == sum(want.values(), [])
 
 
 def _fp32_rounding_classes() -> np.ndarray:
