@@ -94,6 +94,10 @@ def run_script(body: str, where: str, setup: str = "") -> int:
     assert not claims, f"{where}: values shown on lines the checker does not read: {claims}"
     for name, fn in list(ns.items()):  # a test the snippet defines runs too, where it needs no fixture
         if name.startswith("test_") and callable(fn) and not inspect.signature(fn).parameters:
+            if getattr(fn, "is_hypothesis_test", False):  # the snippet shows the test; a few examples check it runs
+                from hypothesis import settings
+
+                fn = settings(max_examples=20, deadline=None)(fn)
             fn()
             checked += 1
     return checked
