@@ -7,7 +7,7 @@ Prints the number of mismatches per format (and the first few); exit status 1 on
 
 ml_dtypes versions differ on float8_e8m0fnu (0.6 sends every value strictly between 2^-127 and 2^-126 up to
 2^-126; 0.7 rounds to nearest): the e8m0 sweep runs under the ``e8m0_rounding`` setting that reproduces the installed
-version (``emulator._selftest.ml_dtypes_behaviour``) and says which. Every e8m0 setting is also checked on every
+version (``emulator.numerics.ml_dtypes_versions.ml_dtypes_behaviour``) and says which. Every e8m0 setting is also checked on every
 fp32 input against the scalar reference by ``test_e8m0_every_fp32_class_matches_scalar_reference``.
 """
 
@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 import emulator as emu
-from emulator._selftest import ml_dtypes_behaviour
+from emulator.numerics.ml_dtypes_versions import ml_dtypes_behaviour
 
 
 def matching_settings(name: str) -> dict:

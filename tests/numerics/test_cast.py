@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import emulator as emu
-from emulator._selftest import ml_dtypes_behaviour
+from emulator.numerics.ml_dtypes_versions import ml_dtypes_behaviour
 from emulator.numerics import formats
 from emulator.testing import assert_bitwise_equal, reference_cast
 from scalar_ref import SPECS, f32_from_bits, ref_decode, ref_encode

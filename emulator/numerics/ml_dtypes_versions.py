@@ -1,24 +1,18 @@
-"""Shared by the areas' ``selftest()`` functions (``trn3emu selftest``), and by the tests that cross-check against
-ml_dtypes: :func:`ml_dtypes_behaviour` tells which of our settings reproduce the installed ml_dtypes."""
+"""Which of our settings reproduce the installed ml_dtypes, where its versions differ.
+
+ml_dtypes is a cross-check, not the truth: its versions disagree on e8m0 rounding and on float64 inputs (see
+docs/numerics.md). Tests, the self-check and the exhaustive sweep ask :func:`ml_dtypes_behaviour` which behaviour the
+installed version has, and compare under the settings that reproduce it.
+"""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
-__all__ = ["check", "MlDtypesBehaviour", "ml_dtypes_behaviour"]
-
-
-def check(name: str, fn: Callable[[], tuple[bool, str]]) -> tuple[str, bool, str]:
-    """Run one self-check ``fn() -> (ok, detail)``; a check that raises counts as failed, with the error as detail."""
-    try:
-        ok, detail = fn()
-    except Exception as exc:  # a crashing check is a failed one
-        return name, False, f"raised {type(exc).__name__}: {exc}"
-    return name, bool(ok), detail
+__all__ = ["MlDtypesBehaviour", "ml_dtypes_behaviour"]
 
 
 @dataclass(frozen=True)
