@@ -119,6 +119,12 @@ def _quantize_fmt(bound: dict, dsts: list, engine: str) -> None:
         bound["fmt"] = dsts[0].x4
 
 
+def _x4_dtype(bound: dict, dsts: list, engine: str) -> None:
+    """memset: tell the array function a uint-word dst holds an x4 type (only 0 is legal)."""
+    if dsts[0].x4 is not None and bound.get("dtype") is None:
+        bound["dtype"] = dsts[0].x4
+
+
 def _transpose_engine(bound: dict, dsts: list, engine: str) -> None:
     bound["engine"] = engine
 
@@ -146,6 +152,9 @@ INSTRUCTIONS.update({
     "dma_transpose": _spec("dma_transpose", _dma.dma_transpose, ("dma",), ("src",), ("dst",),
                            narrow={"dst": _SBUF}),
 })
+
+
+INSTRUCTIONS["memset"] = INSTRUCTIONS["memset"]._replace(prepare=_x4_dtype)
 
 
 class EngineStats:
@@ -259,13 +268,18 @@ class NeuronCore:
 
     def _issue(self, spec: Spec, args: tuple, kwargs: dict) -> Any:
         pinned = self._pinned
-        if pinned is not None and get_settings() is not pinned:
-            with _settings_context(**_diff(get_settings(), pinned)):
-                return self._issue(spec, args, kwargs)
+        if pinned is not None:
+            current = get_settings()
+            if current is not pinned and current != pinned:
+                with _settings_context(**_diff(current, pinned)):
+                    return self._dispatch(spec, args, kwargs)
+        return self._dispatch(spec, args, kwargs)
+
+    def _dispatch(self, spec: Spec, args: tuple, kwargs: dict) -> Any:
         bound = _bind(spec, args, kwargs)
         engine = self._engine(spec, bound)
-        nbytes, nreads = self._read_operands(spec, engine, bound)
         dsts = self._dst_operands(spec, engine, bound)
+        nbytes, nreads = self._read_operands(spec, engine, bound)
         if spec.state is not None:
             bound[_STATE_KW[spec.state]] = getattr(self, spec.state)[engine]
         if spec.prepare is not None:
