@@ -17,6 +17,7 @@ Stochastic rounding keys its random stream by a call-site id: the instruction's 
 from __future__ import annotations
 
 import contextlib
+import functools
 import contextvars
 from typing import Any, Callable, Iterator, NamedTuple
 
@@ -33,7 +34,7 @@ except ImportError:  # pragma: no cover - until limits.py lands
     PMAX = 128
 
 __all__ = ["PMAX", "F32", "INT_DTYPES", "f32", "tile", "like", "per_partition", "write", "write_values", "bits",
-           "write_bits", "is_int", "sr_site", "engine_name", "Instruction", "ReduceRegisters", "reduce_cmd", "REDUCE_CMDS", "check_dst"]
+           "write_bits", "is_int", "sr_site", "engine_name", "Instruction", "quiet", "ReduceRegisters", "reduce_cmd", "REDUCE_CMDS", "check_dst"]
 
 F32 = np.float32
 INT_DTYPES = frozenset(np.dtype(t) for t in (np.int8, np.int16, np.int32, np.uint8, np.uint16, np.uint32, np.bool_))
@@ -51,6 +52,15 @@ def sr_site(site: int) -> Iterator[None]:
         yield
     finally:
         _site.reset(token)
+
+
+def quiet(fn: Callable) -> Callable:
+    """Run an instruction with floating-point warnings off: overflow to inf, 0/0 -> NaN are engine results."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+    return run
 
 
 def is_int(dt: np.dtype) -> bool:

@@ -39,6 +39,7 @@ def _pred(predicate: Any, dst: np.ndarray, reverse: bool, instr: str) -> np.ndar
     return ~mask if reverse else mask
 
 
+@_o.quiet
 def tensor_copy_predicated(dst: np.ndarray, src: Any, predicate: Any, reverse_pred: bool = False) -> np.ndarray:
     """``dst = src`` where ``predicate != 0`` (``== 0`` with ``reverse_pred``); other elements keep their value.
 
@@ -74,6 +75,7 @@ def _reduce_out(dst, regs: ReduceRegisters | None, cmd, partial, reduce_res, ins
         write(res, vals.reshape(res.shape), instr)
 
 
+@_o.quiet
 def select_reduce(dst: np.ndarray, predicate: Any, on_true: Any, on_false: Any, reduce_res: Any = None,
                   reduce_cmd: Any = "idle", reduce_op: Any = "maximum", reverse_pred: bool = False, *,
                   regs: ReduceRegisters | None = None) -> np.ndarray:
@@ -103,6 +105,7 @@ def select_reduce(dst: np.ndarray, predicate: Any, on_true: Any, on_false: Any, 
     return write(dst, out, instr)
 
 
+@_o.quiet
 def range_select(dst: np.ndarray, on_true_tile: Any, comp_op0: Any, comp_op1: Any, bound0: Any, bound1: Any,
                  reduce_cmd: Any = "reset_reduce", reduce_res: Any = None, reduce_op: Any = "maximum",
                  range_start: int = 0, on_false_value: float = FP32_MIN, *,
@@ -154,6 +157,7 @@ def _search_tile(src: Any, dst: np.ndarray, instr: str) -> np.ndarray:
     return f32(x, "src", instr).reshape(x.shape[0], n)
 
 
+@_o.quiet
 def max8(dst: np.ndarray, src: Any) -> np.ndarray:
     """The 8 largest values of each partition, descending (fp32 comparison; NaN ranks above +inf; among equal values
     the lowest index comes first, which decides the sign of a zero).
@@ -206,6 +210,7 @@ def _write_index(dst: np.ndarray, idx: np.ndarray, instr: str, role: str = "dst"
     dst[...] = np.where(idx < 0, ones, idx).astype(dst.dtype).reshape(dst.shape)
 
 
+@_o.quiet
 def nc_find_index8(dst: np.ndarray, data: Any, vals: Any) -> np.ndarray:
     """Index of the first occurrence of each of the 8 ``vals`` in each partition of ``data`` (fp32 equality);
     a value given k times in ``vals`` takes its 1st..k-th occurrences in ascending slot order; a missing one gives
@@ -224,6 +229,7 @@ def nc_find_index8(dst: np.ndarray, data: Any, vals: Any) -> np.ndarray:
     return dst
 
 
+@_o.quiet
 def nc_match_replace8(dst: np.ndarray, data: Any, vals: Any, imm: float, dst_idx: Any = None) -> np.ndarray:
     """``dst = data`` with the first occurrence of each of the 8 ``vals`` replaced by ``imm``; duplicate vals are
     processed from slot 7 down to slot 0 (so the highest slot takes the first occurrence, NKI docs). ``dst_idx``
@@ -250,6 +256,7 @@ def nc_match_replace8(dst: np.ndarray, data: Any, vals: Any, imm: float, dst_idx
     return write(dst, out.reshape(dst.shape), instr)
 
 
+@_o.quiet
 def bn_stats(dst: np.ndarray, data: Any) -> np.ndarray:
     """Per partition: (count, mean, variance * count) of the even-indexed elements, then of the odd-indexed ones
     (6 values; the free size is at most 512). Each statistic is exact, rounded once.
@@ -278,6 +285,7 @@ def bn_stats(dst: np.ndarray, data: Any) -> np.ndarray:
     return write(dst, out.astype(F32).reshape(dst.shape), instr)
 
 
+@_o.quiet
 def bn_aggr(dst: np.ndarray, data: Any) -> np.ndarray:
     """Merge ``(count, mean, variance * count)`` triples (from ``bn_stats``) into (mean, population variance) per
     partition (Chan's parallel formula, evaluated exactly and rounded once).
@@ -303,6 +311,7 @@ def bn_aggr(dst: np.ndarray, data: Any) -> np.ndarray:
     return write(dst, np.stack([mu, var], axis=1).astype(F32).reshape(dst.shape), instr)
 
 
+@_o.quiet
 def nc_stream_shuffle(dst: np.ndarray, src: Any, shuffle_mask: Any) -> np.ndarray:
     """Within each 32-partition quadrant: ``dst[q*32 + i] = src[q*32 + shuffle_mask[i]]``; mask 255 leaves
     ``dst[q*32 + i]`` unchanged. Bit-exact; dtypes and elements per partition must match; in place allowed.
@@ -336,6 +345,7 @@ def nc_stream_shuffle(dst: np.ndarray, src: Any, shuffle_mask: Any) -> np.ndarra
     return dst
 
 
+@_o.quiet
 def nc_transpose(dst: np.ndarray, data: Any, engine: Any = "vector") -> np.ndarray:
     """Vector Engine transpose of a tile of at most [32, 32] (free dims flattened): bit-exact, dtype preserved.
 
