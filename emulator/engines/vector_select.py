@@ -7,12 +7,14 @@ silent (each stated in the function's docstring and in docs/numerics.md):
 
 * value comparisons (max8, find/match) are on fp32 values: ``-0 == +0``; NaN ranks above +inf in ``max8`` and never
   matches in ``nc_find_index8``/``nc_match_replace8``; among equal values ``max8`` takes the lowest index first;
-* ``bn_stats``/``bn_aggr``: each mean and ``variance * count`` is computed exactly (float64 two-pass) and rounded
-  once; ``bn_aggr`` merges with Chan's formula and returns the population variance.
+* ``bn_stats``/``bn_aggr``: each mean and ``variance * count`` is evaluated in float64 (two passes, sums by
+  ``math.fsum``) and rounded once to fp32, so it is within one fp32 ulp of the exact statistic (the hardware's
+  algorithm is undocumented); ``bn_aggr`` merges with Chan's formula and returns the population variance.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -259,7 +261,7 @@ def nc_match_replace8(dst: np.ndarray, data: Any, vals: Any, imm: float, dst_idx
 @_o.quiet
 def bn_stats(dst: np.ndarray, data: Any) -> np.ndarray:
     """Per partition: (count, mean, variance * count) of the even-indexed elements, then of the odd-indexed ones
-    (6 values; the free size is at most 512). Each statistic is exact, rounded once.
+    (6 values; the free size is at most 512). Each statistic is within one fp32 ulp of the exact value.
 
     >>> import numpy as np
     >>> bn_stats(np.empty((1, 6), np.float32), np.array([[1., 10., 3., 20.]], np.float32)).tolist()
@@ -279,16 +281,17 @@ def bn_stats(dst: np.ndarray, data: Any) -> np.ndarray:
         cnt = half.shape[1]
         out[:, 3 * k] = cnt
         if cnt:
-            mean = half.mean(axis=1)
+            mean = np.array([math.fsum(r) for r in half.tolist()]) / cnt  # fsum: the sum exact before one rounding
             out[:, 3 * k + 1] = mean
-            out[:, 3 * k + 2] = ((half - mean[:, None]) ** 2).sum(axis=1)
+            dev = half - mean[:, None]
+            out[:, 3 * k + 2] = [math.fsum(r) for r in (dev * dev).tolist()]
     return write(dst, out.astype(F32).reshape(dst.shape), instr)
 
 
 @_o.quiet
 def bn_aggr(dst: np.ndarray, data: Any) -> np.ndarray:
     """Merge ``(count, mean, variance * count)`` triples (from ``bn_stats``) into (mean, population variance) per
-    partition (Chan's parallel formula, evaluated exactly and rounded once).
+    partition (Chan's parallel formula in float64, rounded once: within one fp32 ulp of the exact merge).
 
     >>> import numpy as np
     >>> bn_aggr(np.empty((1, 2), np.float32), np.array([[2., 2., 2., 2., 15., 50.]], np.float32)).tolist()
@@ -306,8 +309,9 @@ def bn_aggr(dst: np.ndarray, data: Any) -> np.ndarray:
     cnt, mean, m2 = t[..., 0], t[..., 1], t[..., 2]
     total = cnt.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mu = (cnt * mean).sum(axis=1) / total
-        var = (m2.sum(axis=1) + (cnt * (mean - mu[:, None]) ** 2).sum(axis=1)) / total
+        mu = np.array([math.fsum(r) for r in (cnt * mean).tolist()]) / total  # cnt * mean is exact in float64
+        spread = np.concatenate([m2, cnt * (mean - mu[:, None]) ** 2], axis=1)
+        var = np.array([math.fsum(r) for r in spread.tolist()]) / total
     return write(dst, np.stack([mu, var], axis=1).astype(F32).reshape(dst.shape), instr)
 
 
