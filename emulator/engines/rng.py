@@ -109,7 +109,7 @@ def rand2(dst: np.ndarray, min: Any, max: Any, *, state: Any) -> np.ndarray:  # 
     """
     instr = "rand2"
     check_dst(dst, instr)
-    st = _state(state, "vector", instr, ("vector",))
+    st = _state(state, None, instr, ("vector",))
     _rows(dst, st, instr)
     lo = _o.per_partition(min, dst.shape[0], 2, "min", instr)
     hi = _o.per_partition(max, dst.shape[0], 2, "max", instr)
@@ -132,7 +132,7 @@ def dropout(dst: np.ndarray, data: Any, prob: Any, *, state: Any) -> np.ndarray:
     """
     instr = "dropout"
     check_dst(dst, instr)
-    st = _state(state, "vector", instr, ("vector",))
+    st = _state(state, None, instr, ("vector",))
     x = _o.like(data, dst, "data", instr)
     if x.dtype != dst.dtype:
         raise DtypeError(f"{instr}: dst dtype {dst.dtype} must equal data dtype {x.dtype}")
@@ -146,7 +146,7 @@ def dropout(dst: np.ndarray, data: Any, prob: Any, *, state: Any) -> np.ndarray:
 def set_rng_seed(src_seeds: Any, *, state: Any) -> None:
     """Seed the Vector Engine's generators from one 32-bit value (a [1, 1] tile), per ``rng_seed_expansion``."""
     instr = "set_rng_seed"
-    st = _state(state, "vector", instr, ("vector",))
+    st = _state(state, None, instr, ("vector",))
     arr = np.asarray(src_seeds)
     if arr.size != 1 or arr.dtype.itemsize != 4 or arr.dtype.kind not in "iuf":
         raise DtypeError(f"{instr}: src_seeds must be a [1, 1] tile of a 32-bit dtype, got {arr.shape} {arr.dtype}")
