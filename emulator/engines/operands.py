@@ -28,10 +28,7 @@ from ..errors import DtypeError, EmulatorError, ShapeError
 from ..numerics import formats as _formats
 from ..numerics.cast import cast, rounding_for
 
-try:  # the one place hardware limits live (engines/limits.py, owned by the core helper)
-    from .limits import PMAX
-except ImportError:  # pragma: no cover - until limits.py lands
-    PMAX = 128
+from .limits import PMAX
 
 __all__ = ["PMAX", "F32", "INT_DTYPES", "f32", "tile", "like", "per_partition", "write", "write_values", "bits",
            "write_bits", "is_int", "sr_site", "engine_name", "Instruction", "quiet", "ReduceRegisters", "reduce_cmd", "REDUCE_CMDS", "check_dst"]

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import DtypeError, EmulatorError, ShapeError
 from . import operands as _o
+from .limits import BN_STATS_FMAX, QUADRANT, VECTOR_TRANSPOSE_MAX
 from .operands import F32, Instruction, ReduceRegisters, check_dst, f32, like, per_partition, write
 from .ops import resolve
 
@@ -271,8 +272,9 @@ def bn_stats(dst: np.ndarray, data: Any) -> np.ndarray:
     check_dst(dst, instr)
     x = _o.tile(data, "data", instr)
     rows, n = x.shape[0], x[0].size
-    if n > 512 or n == 0:
-        raise ShapeError(f"{instr}: data has {n} elements per partition; bn_stats takes 1..512 (bn_stats_fmax)")
+    if n > BN_STATS_FMAX or n == 0:
+        raise ShapeError(f"{instr}: data has {n} elements per partition; bn_stats takes 1..{BN_STATS_FMAX} "
+                         "(bn_stats_fmax)")
     if dst.shape[0] != rows or dst.size != rows * 6:
         raise ShapeError(f"{instr}: dst has shape {dst.shape}; it must hold 6 values per partition ([{rows}, 6])")
     v = f32(x, "data", instr).reshape(rows, n).astype(np.float64)
@@ -332,15 +334,16 @@ def nc_stream_shuffle(dst: np.ndarray, src: Any, shuffle_mask: Any) -> np.ndarra
         raise ShapeError(f"{instr}: src {s.shape} {s.dtype} and dst {dst.shape} {dst.dtype} need the same dtype and "
                          "elements per partition")
     mask = [int(m) for m in shuffle_mask]
-    if len(mask) != 32 or any(not (0 <= m < 32 or m == 255) for m in mask):
-        raise EmulatorError(f"{instr}: shuffle_mask must be 32 entries in 0..31 or 255, got {shuffle_mask!r}")
+    if len(mask) != QUADRANT or any(not (0 <= m < QUADRANT or m == 255) for m in mask):
+        raise EmulatorError(f"{instr}: shuffle_mask must be {QUADRANT} entries in 0..{QUADRANT - 1} or 255, got "
+                            f"{shuffle_mask!r}")
     flat_src = s.reshape(s.shape[0], -1).copy()  # a copy makes the in-place case safe
     flat_dst = dst.reshape(dst.shape[0], -1)
     for p in range(dst.shape[0]):
-        m = mask[p % 32]
+        m = mask[p % QUADRANT]
         if m == 255:
             continue
-        q = p - p % 32 + m
+        q = p - p % QUADRANT + m
         if q >= s.shape[0]:
             raise ShapeError(f"{instr}: dst partition {p} reads src partition {q} but src has {s.shape[0]}")
         flat_dst[p] = flat_src[q]
@@ -365,9 +368,10 @@ def nc_transpose(dst: np.ndarray, data: Any, engine: Any = "vector") -> np.ndarr
         raise EmulatorError(f"{instr}: this is the Vector Engine form; engine {engine!r} is not handled here")
     x = _o.tile(data, "data", instr)
     flat = x.reshape(x.shape[0], -1)
-    if flat.shape[0] > 32 or flat.shape[1] > 32:
+    lim = VECTOR_TRANSPOSE_MAX
+    if flat.shape[0] > lim or flat.shape[1] > lim:
         raise ShapeError(f"{instr}: data is {flat.shape[0]} x {flat.shape[1]} (free dims flattened); the Vector "
-                         "Engine transposes at most 32 x 32")
+                         f"Engine transposes at most {lim} x {lim}")
     if x.dtype != dst.dtype:
         raise DtypeError(f"{instr}: dst dtype {dst.dtype} must equal data dtype {x.dtype}")
     if dst.shape[0] != flat.shape[1] or dst[0].size != flat.shape[0]:
