@@ -30,6 +30,7 @@ import numpy as np
 from ..config import get_settings
 from ..errors import EmulatorError, ShapeError
 from . import operands as _o
+from ._activation_kernels import evaluate as exact_activation
 from .operands import F32, Instruction, ReduceRegisters, check_dst, f32, like, per_partition, write
 from .ops import Activation, resolve, resolve_activation
 from .vector import sequential_reduce
@@ -38,10 +39,12 @@ __all__ = ["activation", "activation_reduce", "evaluate", "INSTRUCTIONS"]
 
 
 def evaluate(act: Activation, x: np.ndarray) -> np.ndarray:
-    """The activation of fp32 ``x`` as fp32, per the ``activation_accuracy`` setting."""
+    """The activation of fp32 ``x`` as fp32, per the ``activation_accuracy`` setting: ``exact`` evaluates the
+    float64 scalar definition (:mod:`emulator.engines._activation_kernels`) and rounds once; ``float32`` runs the
+    vectorised formula on float32 arrays (NumPy's float32 routines)."""
     if get_settings().activation_accuracy == "float32":
         return np.asarray(act.f64(x)).astype(F32, copy=False)
-    return np.asarray(act.f64(x.astype(np.float64))).astype(F32)
+    return exact_activation(act.name, x)
 
 
 def _pre(x: np.ndarray, scale: Any, bias: Any, rows: int, nd: int, instr: str) -> np.ndarray:
@@ -54,6 +57,7 @@ def _pre(x: np.ndarray, scale: Any, bias: Any, rows: int, nd: int, instr: str) -
     return x
 
 
+@_o.quiet
 def activation(dst: np.ndarray, op: Any, data: Any, bias: Any = None, scale: Any = 1.0, reduce_op: Any = None,
                reduce_res: Any = None, reduce_cmd: Any = "idle", *, regs: ReduceRegisters | None = None) -> np.ndarray:
     """``dst = op(data * scale + bias)``; ``scale``/``bias`` are scalars or [P, 1]; optional add-reduction into
@@ -90,6 +94,7 @@ def activation(dst: np.ndarray, op: Any, data: Any, bias: Any = None, scale: Any
     return write(dst, t, instr)
 
 
+@_o.quiet
 def activation_reduce(dst: np.ndarray, op: Any, data: Any, reduce_op: Any, reduce_res: Any, bias: Any = None,
                       scale: Any = 1.0, *, regs: ReduceRegisters | None = None) -> np.ndarray:
     """:func:`activation` with ``reduce_cmd=reset_reduce``: ``reduce_res = sum(op(data * scale + bias))`` per
