@@ -63,7 +63,7 @@ _ONE_PSUM = {"tensor_tensor": ("data1", "data2"), "tensor_tensor_scan": ("data0"
              "scalar_tensor_tensor": ("data", "operand1"), "select_reduce": ("on_true", "on_false"),
              "tensor_copy_predicated": ("src", "predicate")}
 _COMPUTE_ENGINES = frozenset({"vector", "scalar", "gpsimd"})
-_STATE_KW = {"regs": "regs", "rng": "state"}
+_STATE = {"regs": ("regs", "regs"), "rng": ("state", "rng_states")}  # state kind -> (fn keyword, core attribute)
 _GHZ = {"tensor": _cost.PE_GHZ, "vector": _cost.VECTOR_GHZ, "scalar": _cost.VECTOR_GHZ,
         "gpsimd": _cost.VECTOR_GHZ, "dma": _cost.VECTOR_GHZ}
 
@@ -221,8 +221,9 @@ class _Link:
 
 
 class NeuronCore:
-    """One NeuronCore-v4: ``.memory`` (SBUF/PSUM of its own, HBM possibly shared), RNG states (``.rng["vector"]``,
-    ``.rng["gpsimd"]``), accumulator registers (``.regs``), the SR site counter, ``.stats`` and its settings.
+    """One NeuronCore-v4: ``.memory`` (SBUF/PSUM of its own, HBM possibly shared), RNG states
+    (``.rng_states["vector"]``, ``["gpsimd"]``), accumulator registers (``.regs["scalar"]``, ``["vector"]``), the SR
+    site counter, ``.stats`` and its settings.
 
     Parameters
     ----------
@@ -239,7 +240,7 @@ class NeuronCore:
         self._pinned = settings
         self._site = itertools.count(1)
         self.memory = Memory(hbm=hbm, next_site=self.next_site, **memory_kwargs)
-        self.rng = {"vector": EngineRNG("vector", seed=seed), "gpsimd": EngineRNG("gpsimd", seed=seed)}
+        self.rng_states = {"vector": EngineRNG("vector", seed=seed), "gpsimd": EngineRNG("gpsimd", seed=seed)}
         self.regs = {"vector": ReduceRegisters(), "scalar": ReduceRegisters(), "gpsimd": ReduceRegisters()}
         self.stats = Stats()
         self.link: _Link | None = None
@@ -281,7 +282,8 @@ class NeuronCore:
         dsts = self._dst_operands(spec, engine, bound)
         nbytes, nreads = self._read_operands(spec, engine, bound)
         if spec.state is not None:
-            bound[_STATE_KW[spec.state]] = getattr(self, spec.state)[engine]
+            keyword, attr = _STATE[spec.state]
+            bound[keyword] = getattr(self, attr)[engine]
         if spec.prepare is not None:
             spec.prepare(bound, dsts, engine)
         site = next(self._site)
