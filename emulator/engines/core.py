@@ -41,7 +41,7 @@ from . import cost as _cost
 from . import dma as _dma
 from . import pe as _pe
 from .compute import INSTRUCTIONS as _COMPUTE
-from .memory import HBM, Memory, Tensor
+from .memory import HBM, IndirectAP, Memory, Tensor
 from .operands import ReduceRegisters, engine_name, sr_site
 from .rng import EngineRNG
 
@@ -278,6 +278,8 @@ class NeuronCore:
 
     def _dispatch(self, spec: Spec, args: tuple, kwargs: dict) -> Any:
         bound = _bind(spec, args, kwargs)
+        if spec.name == "dma_copy" and (type(bound.get("src")) is IndirectAP or type(bound.get("dst")) is IndirectAP):
+            return self._dma_indirect(spec, bound)
         engine = self._engine(spec, bound)
         dsts = self._dst_operands(spec, engine, bound)
         nbytes, nreads = self._read_operands(spec, engine, bound)
@@ -369,6 +371,27 @@ class NeuronCore:
         counts[spec.name] = counts.get(spec.name, 0) + 1
         if engine == "dma":
             self.stats.dma_queues[st.instructions % _cost.DMA_QUEUES] += 1
+
+    def _dma_indirect(self, spec: Spec, bound: dict) -> None:
+        """dma_copy with a ``vector_offset`` access pattern on one side: one row transfer per index (gather from /
+        scatter into the indexed tensor), rows out of bounds raising or skipped per ``oob_mode``."""
+        src, dst = bound.pop("src"), bound.pop("dst")
+        oob = _dma.oob_name(bound.pop("oob_mode", "error"), spec.name)
+        if type(src) is IndirectAP and type(dst) is IndirectAP:
+            raise EmulatorError("dma_copy: only one of src and dst may use vector_offset")
+        ind, role = (src, "src") if type(src) is IndirectAP else (dst, "dst")
+        other = dst if ind is src else src
+        if ind.index.kind != "sbuf":
+            raise ConnectivityError(f"dma_copy: the vector_offset of {role} is {ind.index.kind.upper()} tensor "
+                                    f"{ind.index.base.name!r}; indices are read from SBUF")
+        indices = ind.index.read(f"dma_copy {role} vector_offset")
+        if type(other) is not Tensor or other.shape[0] != ind.shape[0]:
+            raise ShapeError(f"dma_copy: {role} gathers {ind.shape[0]} rows; the other side must be a tensor with "
+                             f"{ind.shape[0]} rows, got {getattr(other, 'shape', type(other).__name__)}")
+        for i, view in enumerate(ind.rows(indices, "dma_copy", oob)):
+            if view is not None:
+                pair = (view, other[i]) if ind is dst else (other[i], view)
+                self._dispatch(spec, pair, dict(bound))
 
     # ---- LNC=2: between the cores of one group -------------------------------------------------------------------
     def sendrecv(self, src: Tensor, dst: Tensor, send_to_rank: int, recv_from_rank: int, pipe_id: int = 0,

@@ -419,3 +419,24 @@ def test_scalar_reduce_registers_on_the_core():
     core.activation(y, "copy", x, reduce_op="add", reduce_res=res, reduce_cmd="reduce")  # keeps accumulating
     np.testing.assert_array_equal(res.read(), [[40.0], [200.0]])
     np.testing.assert_array_equal(core.regs["scalar"].values[:2], [40.0, 200.0])
+
+
+def test_dma_gather_and_scatter_with_vector_offset_and_oob_modes():
+    core = NeuronCore()
+    table = np.arange(40, dtype=np.float32).reshape(10, 4)
+    h = core.memory.hbm((10, 4), "float32", name="table", value=table)
+    idx = core.memory.sbuf((3, 1), "uint32", name="idx", value=np.array([[7], [2], [7]], np.uint32))
+    g = core.memory.sbuf((3, 4), "float32")
+    core.dma_copy(g, h.ap([[4, 3], [1, 4]], vector_offset=idx))
+    np.testing.assert_array_equal(g.read(), table[[7, 2, 7]])
+    out = core.memory.hbm((10, 4), "float32", name="out", value=0.0)
+    core.dma_copy(out.ap([[4, 3], [1, 4]], vector_offset=idx), g)  # scatter rows into 7, 2, 7
+    want = np.zeros((10, 4), np.float32)
+    want[[7, 2]] = table[[7, 2]]
+    np.testing.assert_array_equal(out.read(), want)
+    bad = core.memory.sbuf((3, 1), "uint32", value=np.array([[1], [12], [3]], np.uint32))
+    with pytest.raises(ShapeError, match=r"vector_offset\[1\] = 12 reaches outside HBM tensor 'table'"):
+        core.dma_copy(g, h.ap([[4, 3], [1, 4]], vector_offset=bad))
+    core.memset(g, -1.0)
+    core.dma_copy(g, h.ap([[4, 3], [1, 4]], vector_offset=bad), oob_mode="skip")
+    np.testing.assert_array_equal(g.read(), [table[1], [-1.0] * 4, table[3]])
