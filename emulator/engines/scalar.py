@@ -40,10 +40,10 @@ __all__ = ["activation", "activation_reduce", "evaluate", "INSTRUCTIONS"]
 
 def evaluate(act: Activation, x: np.ndarray) -> np.ndarray:
     """The activation of fp32 ``x`` as fp32, per the ``activation_accuracy`` setting: ``exact`` evaluates the
-    float64 scalar definition (:mod:`emulator.engines._activation_kernels`) and rounds once; ``float32`` runs the
-    vectorised formula on float32 arrays (NumPy's float32 routines)."""
-    if get_settings().activation_accuracy == "float32":
-        return np.asarray(act.f64(x)).astype(F32, copy=False)
+    float64 scalar definition (:mod:`emulator.engines._activation_kernels`) and rounds once; ``float32`` runs
+    NumPy's float32 routine where NumPy has one (exp, log, tanh, sqrt, sin, ...), the exact definition otherwise."""
+    if act.f32 is not None and get_settings().activation_accuracy == "float32":
+        return np.asarray(act.f32(x)).astype(F32, copy=False)
     return exact_activation(act.name, x)
 
 
