@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..config import get_settings
-from ..errors import EmulatorError, ShapeError
+from ..errors import EmulatorError
 from . import operands as _o
 from ._activation_kernels import evaluate as exact_activation
 from .operands import F32, Instruction, ReduceRegisters, check_dst, f32, like, per_partition, write
@@ -85,12 +85,7 @@ def activation(dst: np.ndarray, op: Any, data: Any, bias: Any = None, scale: Any
         elif cmd in ("reduce", "reset_reduce"):
             raise EmulatorError(f"{instr}: reduce_cmd {cmd!r} needs reduce_op=add")
         regs = regs if regs is not None else ReduceRegisters()
-        vals = regs.apply(cmd, partial, 0.0, np.add)
-        if reduce_res is not None:
-            res = check_dst(reduce_res, instr)
-            if res.shape[0] != dst.shape[0] or res.size != dst.shape[0]:
-                raise ShapeError(f"{instr}: reduce_res has shape {res.shape}; it must be [{dst.shape[0]}, 1]")
-            write(res, vals[: dst.shape[0]].reshape(res.shape), instr)
+        regs.readout(cmd, partial, 0.0, np.add, reduce_res, dst.shape[0], instr)
     return write(dst, t, instr)
 
 
