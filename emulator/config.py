@@ -195,6 +195,16 @@ class Settings:
         area="mx", choices=("warn", "allow", "raise"),
     )
 
+    # ---- scalar engine -----------------------------------------------------------------------------------------
+    activation_accuracy: str = _setting(
+        "exact",
+        "Scalar Engine activation functions (exp, tanh, gelu, ...; the hardware's piecewise polynomials are "
+        "undocumented): exact = evaluated in float64 and rounded once to fp32 (the ideal function, correctly "
+        "rounded but for rare float64 double-rounding ties); float32 = NumPy's float32 routines where NumPy has one "
+        "(exp, log, tanh, sqrt, sin, cos, ...: a few ulp, faster), the exact definition otherwise",
+        area="scalar", choices=("exact", "float32"),
+    )
+
     # ---- tensor engine -----------------------------------------------------------------------------------------
     accumulation: str = _setting(
         "sequential",
