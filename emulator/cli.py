@@ -17,7 +17,7 @@ import time
 import traceback
 from pathlib import Path
 
-from .errors import EmulatorError
+from .errors import ArgumentError, EmulatorError
 
 #: name -> module defining register(subparsers) for extra subcommands.
 SUBCOMMANDS: dict[str, str] = {
@@ -91,8 +91,8 @@ def _sections(names: list[str]) -> list:
 
     try:
         return [tour.get(n) for n in names] if names else list(tour.SECTIONS)
-    except KeyError as exc:
-        raise CliError(exc.args[0]) from None
+    except ArgumentError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

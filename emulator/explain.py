@@ -63,7 +63,7 @@ def matmul(M: int, K: int, N: int, fmt: str = "bfloat16", psum_dtype: str = "flo
 
 def _cmd(args: argparse.Namespace) -> int:
     if args.show < 0:
-        raise ValueError(f"--show must be >= 0, got {args.show}")
+        raise ArgumentError(f"--show must be >= 0, got {args.show}")
     print(matmul(args.M, args.K, args.N, fmt=args.fmt, psum_dtype=args.psum_dtype, show=args.show))
     return 0
 
@@ -72,7 +72,7 @@ def _cmd_collective(args: argparse.Namespace) -> int:
     from .collectives import explain
 
     if args.ranks < 1 or args.count < 0:
-        raise ValueError(f"--ranks must be >= 1 and --count >= 0, got {args.ranks} and {args.count}")
+        raise ArgumentError(f"--ranks must be >= 1 and --count >= 0, got {args.ranks} and {args.count}")
     print(explain(args.op, ranks=args.ranks, count=args.count, dtype=args.dtype, algorithm=args.algorithm,
                   server_ranks=args.server_ranks, full=args.full))
     return 0

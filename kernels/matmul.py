@@ -91,10 +91,10 @@ def matmul(a, b, fmt: str = "bfloat16", *, psum_dtype: str = "float32", core: Ne
     fmt = format_name(fmt)
     a, b = matmul_operands(a, b)
     if psum_dtype not in ("float32", "bfloat16"):
-        raise ValueError(f"kernels.matmul: psum_dtype must be 'float32' or 'bfloat16', got {psum_dtype!r}")
+        raise emu.ArgumentError(f"kernels.matmul: psum_dtype must be 'float32' or 'bfloat16', got {psum_dtype!r}")
     mx = fmt in MX_ELEMENTS
     if psum_dtype == "bfloat16" and mx:
-        raise ValueError(f"kernels.matmul: {fmt} accumulates in an fp32 PSUM here; psum_dtype='bfloat16' is for "
+        raise emu.ArgumentError(f"kernels.matmul: {fmt} accumulates in an fp32 PSUM here; psum_dtype='bfloat16' is for "
                          "the non-MX formats")
     run = Run(core if core is not None else NeuronCore(), fmt, stats if stats is not None else KernelStats(), mx)
     el = MX_ELEMENTS.get(fmt)

@@ -55,10 +55,10 @@ def sparse_matmul(a, b, m: int, n: int, fmt: str = "bfloat16", *, prune: bool = 
     """
     fmt = format_name(fmt)
     if fmt in MX_ELEMENTS:
-        raise ValueError(f"kernels.sparse_matmul: fmt {fmt!r} is an MX format; the sparse datapath takes the "
+        raise emu.ArgumentError(f"kernels.sparse_matmul: fmt {fmt!r} is an MX format; the sparse datapath takes the "
                          "nc_matmul formats (float32, tfloat32, bfloat16, float16, float8_*)")
     if psum_dtype not in ("float32", "bfloat16"):
-        raise ValueError(f"kernels.sparse_matmul: psum_dtype must be 'float32' or 'bfloat16', got {psum_dtype!r}")
+        raise emu.ArgumentError(f"kernels.sparse_matmul: psum_dtype must be 'float32' or 'bfloat16', got {psum_dtype!r}")
     m, n = emu.sparsity.check_pattern(m, n)
     a, b = matmul_operands(a, b)
     a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)

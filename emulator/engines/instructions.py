@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 from typing import Callable, NamedTuple
 
-from ..errors import EmulatorError
+from ..errors import ArgumentTypeError, EmulatorError
 from . import dma as _dma
 from . import pe as _pe
 from .compute import INSTRUCTIONS as _COMPUTE
@@ -128,13 +128,13 @@ INSTRUCTIONS["memset"] = INSTRUCTIONS["memset"]._replace(prepare=_x4_dtype)
 def bind(spec: Spec, args: tuple, kwargs: dict) -> dict:
     params = spec.params
     if len(args) > len(params):
-        raise TypeError(f"{spec.name}() takes {len(params)} positional arguments ({', '.join(params)}) but "
+        raise ArgumentTypeError(f"{spec.name}() takes {len(params)} positional arguments ({', '.join(params)}) but "
                         f"{len(args)} were given")
     bound = dict(zip(params, args))
     if kwargs:
         for key in kwargs:
             if key in bound:
-                raise TypeError(f"{spec.name}() got multiple values for argument {key!r}")
+                raise ArgumentTypeError(f"{spec.name}() got multiple values for argument {key!r}")
         bound.update(kwargs)
         bound.pop("name", None)  # NKI's instruction name label
     return bound

@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 
 from ..config import get_settings
-from ..errors import ArgumentError, CapacityError, ShapeError, UninitializedReadError
+from ..errors import ArgumentError, ArgumentTypeError, CapacityError, ShapeError, UninitializedReadError
 from .store import convert
 from .limits import HBM_BYTES, PMAX, PSUM_BANK_BYTES, PSUM_BANKS, SBUF_PARTITION_BYTES
 
@@ -116,7 +116,7 @@ class Tensor:
         items = index if isinstance(index, tuple) else (index,)
         for it in items:
             if not (it is Ellipsis or isinstance(it, (slice, int, np.integer))):
-                raise TypeError(f"{self.name}[...]: index {it!r} is not an int, a slice or Ellipsis (views only)")
+                raise ArgumentTypeError(f"{self.name}[...]: index {it!r} is not an int, a slice or Ellipsis (views only)")
         try:
             data = self.data[index]
         except IndexError as exc:

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, NamedTuple
 import numpy as np
 
 from ..config import get_settings
-from ..errors import DtypeError, EmulatorError, ShapeError
+from ..errors import ArgumentError, DtypeError, EmulatorError, ShapeError
 from ..numerics import formats as _formats
 from ..numerics.cast import cast, rounding_for
 
@@ -72,7 +72,7 @@ def check_dst(dst: Any, instr: str) -> np.ndarray:
     if dst.ndim == 0 or dst.shape[0] > PMAX:
         raise ShapeError(f"{instr}: dst has shape {dst.shape}; a tile is [P <= {PMAX}, ...]")
     if not dst.flags.writeable:
-        raise ValueError(f"{instr}: dst is read-only")
+        raise ArgumentError(f"{instr}: dst is read-only; give a writeable array")
     return dst
 
 

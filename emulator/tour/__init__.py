@@ -16,6 +16,8 @@ from __future__ import annotations
 import importlib
 from typing import NamedTuple
 
+from ..errors import ArgumentError
+
 __all__ = ["Section", "SECTIONS", "get", "missing", "hint"]
 
 
@@ -43,11 +45,11 @@ SECTIONS: list[Section] = [
 
 
 def get(key: str) -> Section:
-    """The section named ``key``; ``KeyError`` lists the valid keys."""
+    """The section named ``key``; an unknown key raises ``ArgumentError`` listing the valid keys."""
     for s in SECTIONS:
         if s.key == key:
             return s
-    raise KeyError(f"no tour section {key!r}; sections: {', '.join(s.key for s in SECTIONS)}")
+    raise ArgumentError(f"no tour section {key!r}; sections: {', '.join(s.key for s in SECTIONS)}")
 
 
 def missing(section: Section) -> list[str]:
