@@ -27,9 +27,13 @@ class _MemoryOnlyCore:
 
     def __init__(self, hbm=None, settings=None):
         from ..engines.memory import Memory
+        from ..engines.operands import ReduceRegisters
+        from ..engines.rng import EngineRNG
 
         self.memory = Memory()
         self.stats = None
+        self.regs = {"scalar": ReduceRegisters(), "vector": ReduceRegisters(), "gpsimd": ReduceRegisters()}
+        self.rng = {"vector": EngineRNG("vector"), "gpsimd": EngineRNG("gpsimd")}
 
 
 def new_cores(n: int) -> list:

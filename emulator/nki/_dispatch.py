@@ -9,7 +9,6 @@ destination views; else the front end's stand-in (:mod:`emulator.nki._fallback`)
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from enum import Enum
 
@@ -18,6 +17,7 @@ import numpy as np
 from ..errors import EmulatorError, ShapeError
 from . import _fallback
 from ._launch import current_program
+from ._adapters import ADAPTERS as _ADAPTERS
 from .tensor import NkiTensor
 
 __all__ = ["runner", "VirtualRegister", "OUTPUT_ROLES"]
@@ -46,44 +46,60 @@ class VirtualRegister:
         return f"VirtualRegister({self.value})"
 
 
-def _engines_isa():
+def _table():
     try:
-        return importlib.import_module("emulator.engines.isa")
-    except ModuleNotFoundError:
-        return None
+        from ..engines.compute import INSTRUCTIONS
+    except ImportError:
+        return {}
+    return INSTRUCTIONS
 
 
-_ARRAY_FUNCS: dict = {}
+_PSUM_FREE = ("gpsimd",)
 
 
-def _array_function(name: str):
-    """(function, accepted parameter names) of the array-level instruction, or None."""
-    if name not in _ARRAY_FUNCS:
-        module = _engines_isa()
-        fn = getattr(module, name, None) if module is not None else None
-        if fn is None and name in _fallback.HAVE:
-            fn = getattr(_fallback, name)
-        params = set(inspect.signature(fn).parameters) if fn is not None else set()
-        _ARRAY_FUNCS[name] = (fn, params) if fn is not None else None
-    return _ARRAY_FUNCS[name]
-
-
-def _plain(value):
-    """Enums become their names for the array layer (``reduce_cmd.reset`` -> "reset")."""
-    return value.name if isinstance(value, Enum) else value
+def _check_buffers(name: str, engine: str, inst, args: dict) -> None:
+    """Section 1.3 of the datapath reference for the compute engines: no HBM operands, GpSimd never touches PSUM,
+    at most one PSUM input."""
+    psum_inputs = []
+    for role in inst.reads + inst.writes:
+        t = args.get(role)
+        if not isinstance(t, NkiTensor):
+            continue
+        if t.kind == "hbm":
+            raise ShapeError(f"nisa.{name}: {role} is an {t.describe()}; the {engine} engine reads and writes "
+                             "SBUF/PSUM only (move HBM data with nisa.dma_copy)")
+        if t.kind == "psum" and engine in _PSUM_FREE:
+            raise ShapeError(f"nisa.{name}: {role} is a {t.describe()}; the GpSimd engine cannot access PSUM")
+        if t.kind == "psum" and role in inst.reads:
+            psum_inputs.append(role)
+    if len(psum_inputs) > 1 and name in ("tensor_tensor", "tensor_tensor_scan", "scalar_tensor_tensor",
+                                         "select_reduce"):
+        raise ShapeError(f"nisa.{name}: {' and '.join(psum_inputs)} are both in PSUM; at most one input of "
+                         f"{name} may be in PSUM")
 
 
 def _run_on_arrays(name: str, args: dict):
-    found = _array_function(name)
-    if found is None:
-        raise EmulatorError(f"nisa.{name}: this emulator build has no implementation of the instruction yet")
-    fn, accepted = found
+    inst = _table().get(name)
+    if inst is None:
+        if name in _fallback.HAVE:
+            from ..engines.operands import Instruction
+
+            fn = getattr(_fallback, name)
+            inst = Instruction(fn, ("vector",), tuple(p for p in ("src", "data1", "data2") if p in args), ("dst",))
+        else:
+            raise EmulatorError(f"nisa.{name}: this emulator build has no implementation of the instruction yet")
+    engine = getattr(args.get("engine"), "name", args.get("engine"))
+    engine = inst.engines[0] if engine in (None, "unknown") else str(engine)
+    if engine not in inst.engines:
+        raise EmulatorError(f"nisa.{name}: engine={engine} cannot run it; it runs on {', '.join(inst.engines)}")
+    _check_buffers(name, engine, inst, args)
+    accepted = _params(inst.fn)
     outputs, call = {}, {}
     for role, value in args.items():
         if role not in accepted:
             continue
         if isinstance(value, NkiTensor):
-            if role in OUTPUT_ROLES:
+            if role in inst.writes:
                 outputs[role] = value
                 call[role] = np.array(value.arr)
             else:
@@ -91,11 +107,26 @@ def _run_on_arrays(name: str, args: dict):
         elif isinstance(value, (list, tuple)) and value and all(isinstance(v, NkiTensor) for v in value):
             call[role] = [v.read(f"nisa.{name} {role}[{i}]") for i, v in enumerate(value)]
         else:
-            call[role] = _plain(value)
-    result = fn(**call)
+            call[role] = value
+    if "engine" in accepted:
+        call["engine"] = engine
+    if inst.state is not None:
+        core = current_program().core
+        pool = getattr(core, inst.state, None) or {}
+        call[inst.state] = pool.get(engine)
+    result = inst.fn(**call)
     for role, tensor in outputs.items():
         tensor.write(call[role])
     return result
+
+
+_PARAMS: dict = {}
+
+
+def _params(fn) -> set:
+    if fn not in _PARAMS:
+        _PARAMS[fn] = set(inspect.signature(fn).parameters)
+    return _PARAMS[fn]
 
 
 def runner(name: str):
@@ -110,6 +141,9 @@ def runner(name: str):
         method = getattr(prog.core, name, None)
         if method is not None and getattr(prog.core, "accepts_nki_tensors", False):
             return method(**args)
+        adapter = _ADAPTERS.get(name)
+        if adapter is not None:
+            return adapter(args)
         return _run_on_arrays(name, args)
 
     return run

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .tensor import PEAKS
+
 __all__ = ["Report", "build", "ENGINE_OF"]
 
 #: the engine an instruction runs on when the kernel does not choose (NKI's defaults)
@@ -79,9 +81,10 @@ def build(fn, grid, cores, programs=None) -> Report:
     cycles = []
     for core in cores:
         mem = core.memory
-        rep.peak_sbuf = max(rep.peak_sbuf, getattr(mem, "peak", {}).get("sbuf", mem.used("sbuf")))
-        rep.peak_psum = max(rep.peak_psum, getattr(mem, "peak", {}).get("psum", mem.used("psum")))
-        rep.hbm_bytes = max(rep.hbm_bytes, mem.used("hbm"))
+        peaks = PEAKS.get(mem, {})
+        rep.peak_sbuf = max(rep.peak_sbuf, peaks.get("sbuf", 0))
+        rep.peak_psum = max(rep.peak_psum, peaks.get("psum", 0))
+        rep.hbm_bytes = max(rep.hbm_bytes, peaks.get("hbm", 0))
         stats = _stats_of(core)
         for queue, b in (stats.get("dma_bytes") or {}).items():
             rep.dma_bytes[queue] = rep.dma_bytes.get(queue, 0) + b

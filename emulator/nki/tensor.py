@@ -19,6 +19,7 @@ integer-indexed dim, as in NKI.
 
 from __future__ import annotations
 
+import weakref
 from enum import Enum
 
 import numpy as np
@@ -103,15 +104,41 @@ class IndexRange:
         return np.arange(self.start, self.start + self.step * self.size, self.step, dtype=dtype or np.int64)
 
 
+#: peak bytes in use per memory and kind ("sbuf"/"psum": per partition; "hbm": total)
+PEAKS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _note_peak(memory, kind: str) -> None:
+    peaks = PEAKS.setdefault(memory, {})
+    peaks[kind] = max(peaks.get(kind, 0), memory.used(kind))
+
+
+class _Owner:
+    """Frees an allocation when the last view of it goes away: a tile allocated in a loop body lives for one
+    iteration, as the NKI allocator would place it, so SBUF/PSUM capacity errors mean "too much live at once"."""
+
+    __slots__ = ("memory", "base", "__weakref__")
+
+    def __init__(self, memory, base):
+        self.memory, self.base = memory, base
+
+    def __del__(self):
+        try:
+            self.memory.free(self.base)
+        except Exception:  # interpreter shutdown
+            pass
+
+
 class NkiTensor:
     """A view of an allocation: ``arr`` (NumPy view of the bytes), ``base`` (the memory Tensor), ``buffer``."""
 
-    __slots__ = ("base", "arr", "buffer", "name", "_bytes")
+    __slots__ = ("base", "arr", "buffer", "name", "_bytes", "_owner")
 
-    def __init__(self, base, arr: np.ndarray, buffer: str, name: str | None = None):
+    def __init__(self, base, arr: np.ndarray, buffer: str, name: str | None = None, owner=None):
         self.base, self.arr, self.buffer = base, arr, buffer
         self.name = name or base.name
         self._bytes = None
+        self._owner = owner
 
     # ---- construction ------------------------------------------------------------------------------------------
     @classmethod
@@ -123,7 +150,8 @@ class NkiTensor:
         base = memory.allocate(kind, shape, dt, name or None, value=value)
         if base.data.dtype != dt:  # keep the NKI tag (tfloat32, x4) on the view's dtype
             base.data = base.data.view(dt)
-        return cls(base, base.data, getattr(buffer, "value", buffer))
+        _note_peak(memory, kind)
+        return cls(base, base.data, getattr(buffer, "value", buffer), owner=_Owner(memory, base))
 
     @property
     def shape(self) -> tuple:
@@ -169,7 +197,7 @@ class NkiTensor:
         return self._bytes
 
     def _derive(self, arr: np.ndarray) -> "NkiTensor":
-        out = NkiTensor(self.base, arr, self.buffer, self.name)
+        out = NkiTensor(self.base, arr, self.buffer, self.name, self._owner)
         out._bytes = self._bytes
         return out
 
