@@ -8,9 +8,9 @@ of them carries ``op_name``, so ``op=nl.add`` names the ALU/activation op for th
 >>> import numpy as np
 >>> from emulator.nki import language as nl
 >>> a = nl.full((2, 4), 1.5, dtype=nl.float32)
->>> b = nl.multiply(a, a)
+>>> b = nl.multiply(a, 2.0)
 >>> np.asarray(b).tolist()[0], nl.add.op_name, nl.tile_size.pmax
-([2.25, 2.25, 2.25, 2.25], 'add', 128)
+([3.0, 3.0, 3.0, 3.0], 'add', 128)
 """
 
 from __future__ import annotations
