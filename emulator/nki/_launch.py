@@ -68,7 +68,7 @@ class Program:
     grid: tuple = ()
     world: "_World | None" = None
     rank: int = 0
-    counts: dict = field(default_factory=dict)
+    dma_bytes: dict = field(default_factory=dict)
 
     @property
     def lnc_rank(self) -> int:

@@ -192,7 +192,9 @@ def test_engine_buffer_rules(case):
     sb.write(np.ones((4, 4), np.float32))
     ps = nl.ndarray((4, 4), nl.float32, buffer=nl.psum)
     hb = nl.ndarray((4, 4), nl.float32, buffer=nl.hbm)
-    with pytest.raises(ShapeError):
+    from emulator.engines.core import ConnectivityError
+
+    with pytest.raises(ConnectivityError, match="engine cannot"):
         if case == "gpsimd_psum":
             nisa.tensor_copy(dst=ps, src=sb, engine=nisa.engine.gpsimd)
         elif case == "dma_psum":
