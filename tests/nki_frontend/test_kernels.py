@@ -130,6 +130,9 @@ def test_legacy_neuronxcc_style_kernel_with_grid():
         c = np.zeros_like(a)
         lnki.simulate_kernel(add_kernel[2], a, a, c)
         assert np.array_equal(c, 2 * a)  # inputs written by the kernel come back, as in NKI's simulator
+        c[...] = 0
+        add_kernel[lnl.spmd_dim(lnl.nc(2), 1)](a, a, c)
+        assert np.array_equal(c, 2 * a)
     finally:
         front.uninstall()
 
