@@ -26,7 +26,7 @@ class Report:
     peak_psum: int = 0
     hbm_bytes: int = 0
     estimated_us: float | None = None
-    settings: dict = field(default_factory=dict)          # settings that differ from the defaults
+    settings: dict = field(default_factory=dict)          # numerics settings in force, and any changed setting
 
     def __str__(self) -> str:
         grid = f"[{', '.join(map(str, self.grid))}]" if self.grid else ""
@@ -39,15 +39,20 @@ class Report:
                      f"HBM {self.hbm_bytes} bytes")
         lines.append("  estimated time: " + ("n/a (the core keeps no cost statistics)" if self.estimated_us is None
                                               else f"{self.estimated_us:.2f} us"))
-        lines.append("  settings: " + (", ".join(f"{k}={v!r}" for k, v in self.settings.items()) or "all default"))
+        lines.append("  settings: " + ", ".join(f"{k}={v!r}" for k, v in self.settings.items()))
         return "\n".join(lines)
+
+
+#: the numerics settings every report shows (others only when changed from their defaults)
+ALWAYS = ("rounding", "saturate", "denormals", "accumulation", "pe_nan", "mx_convention", "uninitialized")
 
 
 def _settings_in_force() -> dict:
     from ..config import Settings, get_settings
 
     now, default = get_settings(), Settings()
-    return {f: getattr(now, f) for f in now.__dataclass_fields__ if getattr(now, f) != getattr(default, f)}
+    return {f: getattr(now, f) for f in now.__dataclass_fields__
+            if f in ALWAYS or getattr(now, f) != getattr(default, f)}
 
 
 def build(fn, grid, cores, programs=None) -> Report:

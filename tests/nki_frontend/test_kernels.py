@@ -72,7 +72,22 @@ def test_matmul_accumulates_over_k_in_partition_order():
     out = matmul_tiled(lhsT, rhs)
     want = lhsT.astype(np.float64).T @ rhs.astype(np.float64)
     assert np.array_equal(out, want.astype(np.float32))
-    assert nki.last_report().instructions["nc_matmul"] == 2
+    rep = nki.last_report()
+    assert rep.instructions["nc_matmul"] == 2 and rep.engines == {"dma": 5, "tensor": 2, "vector": 1}
+    # bytes moved: two k-steps of a [128, 128] and a [128, 512] bf16 load, one [128, 512] fp32 store
+    assert sum(rep.dma_bytes.values()) == 2 * (128 * 128 + 128 * 512) * 2 + 128 * 512 * 4
+    assert rep.peak_psum == 512 * 4 and rep.estimated_us > 0 and rep.settings["rounding"] == "rne"
+
+
+def test_report_shows_the_settings_in_force():
+    import emulator as emu
+
+    a = np.zeros((128, 512), np.float32)
+    with emu.settings(rounding="rtz", saturate=True):
+        nki_tensor_add(a, a)
+    rep = nki.last_report()
+    assert rep.settings["rounding"] == "rtz" and rep.settings["saturate"] is True
+    assert "rounding='rtz'" in str(rep) and "estimated time" in str(rep)
 
 
 def test_lnc2_shared_output_sendrecv_and_barrier():
