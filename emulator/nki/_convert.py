@@ -51,6 +51,11 @@ def from_host(x, core, name: str, host: dict, state: dict):
 def to_host(result, torch_out: bool = False):
     """NumPy copies of the HBM tensors in a kernel's result (tuples, lists and dicts kept)."""
     if isinstance(result, NkiTensor):
+        if result.kind != "hbm":
+            from ..errors import ShapeError
+
+            raise ShapeError(f"the kernel returned {result.describe()}; a kernel's outputs are HBM tensors "
+                             "(nl.ndarray(..., buffer=nl.shared_hbm)) written with nisa.dma_copy / nl.store")
         arr = np.array(result.arr)
         if torch_out:
             import torch

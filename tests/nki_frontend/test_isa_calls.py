@@ -139,3 +139,14 @@ def test_every_nki_instruction_exists_with_nki_parameter_names():
         if name in INSTRUCTIONS:  # the core takes the same keywords (minus NKI's `name` label)
             core_params = set(INSTRUCTIONS[name].params) | {"name"}
             assert set(params) <= core_params | {"engine"}, (name, set(params) - core_params)
+
+
+def test_nl_where_mean_var_softmax_against_float64():
+    x = tile(X)
+    cond = tile((X > 0).astype(np.float32))
+    assert np.asarray(nl.where(cond, x, 0.0)).tobytes() == np.where(X > 0, X, np.float32(0)).tobytes()
+    assert np.allclose(np.asarray(nl.mean(x, axis=1)).ravel(), X.astype(np.float64).mean(axis=1), rtol=1e-6,
+                       atol=1e-7)
+    assert np.allclose(np.asarray(nl.var(x, axis=1)).ravel(), X.astype(np.float64).var(axis=1), rtol=1e-5)
+    e = np.exp(X.astype(np.float64) - X.max(axis=1, keepdims=True))
+    assert np.allclose(np.asarray(nl.softmax(x, axis=1)), e / e.sum(axis=1, keepdims=True), rtol=1e-5, atol=1e-7)

@@ -389,3 +389,14 @@ def test_dma_gather_with_vector_offset_rows():
     table = np.arange(16 * 8, dtype=np.float32).reshape(16, 8)
     idx = np.array([[5], [0], [15], [5]], np.int32)
     assert np.array_equal(gather(table, idx), table[idx[:, 0]])
+
+
+def test_returning_an_sbuf_tile_is_an_error():
+    @nki.jit
+    def leaky(a):
+        t = nl.ndarray(a.shape, a.dtype, buffer=nl.sbuf)
+        nisa.dma_copy(dst=t, src=a)
+        return t
+
+    with pytest.raises(ShapeError, match="returned SBUF tensor.*shared_hbm"):
+        leaky(np.zeros((2, 2), np.float32))
