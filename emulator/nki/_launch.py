@@ -35,7 +35,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..config import get_settings
-from ..errors import EmulatorError, RankFailure, SettingsError, ShapeError
+from ..errors import RankFailure, SettingsError, ShapeError
 from . import _cores
 from ._errors import kernel_errors
 

@@ -6,7 +6,6 @@ engines' ops registry while ``nl.add(a, b)`` computes.
 
 from __future__ import annotations
 
-import builtins
 
 import numpy as np
 

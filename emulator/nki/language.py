@@ -20,7 +20,6 @@ import contextlib
 
 import numpy as np
 
-from ..errors import ShapeError
 from . import _dtypes
 from ._launch import current_program, num_programs, program_id, program_ndim
 from .tensor import DynSlice, IndexRange, MemoryRegion, NkiTensor, buffer_kind

@@ -24,7 +24,7 @@ from enum import Enum
 
 import numpy as np
 
-from ..errors import ShapeError, UninitializedReadError
+from ..errors import ShapeError
 from ..engines.limits import PSUM_BANK_BYTES
 from . import _dtypes
 
