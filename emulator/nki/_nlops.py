@@ -6,7 +6,6 @@ engines' ops registry while ``nl.add(a, b)`` computes.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from ..errors import ShapeError
