@@ -39,8 +39,8 @@ from ..errors import RankFailure, SettingsError, ShapeError
 from . import _cores
 from ._errors import kernel_errors
 
-__all__ = ["Kernel", "jit", "simulate", "simulate_kernel", "baremetal", "benchmark", "trace", "program_id", "num_programs",
-           "program_ndim", "current_program", "current_core", "Program", "target", "last_report"]
+__all__ = ["Kernel", "jit", "simulate", "simulate_kernel", "baremetal", "benchmark", "trace", "program_id",
+           "num_programs", "program_ndim", "current_program", "current_core", "Program", "target", "last_report"]
 
 #: NEURON_PLATFORM_TARGET_OVERRIDE values and the generation they name
 _TARGETS = {"trn3": "gen4", "gen4": "gen4", "trn2": "gen3", "gen3": "gen3", "trn1": "gen2", "inf2": "gen2",

@@ -3,8 +3,9 @@
 A kernel written the NKI way calls ``all_reduce(srcs, dsts, replica_group, op)`` on *its own* tensors, once per
 rank. Inside a launch (``kernel[R](...)``) the rank is the program's flat index in the grid and the tensors are the
 kernel's ``NkiTensor`` views (HBM or SBUF); :func:`run_spmd` runs a plain function on R virtual ranks (one thread
-each) with NumPy arrays. Either way every collective call is a rendezvous: when the last member of the group arrives, the in-process engine (:mod:`emulator.collectives`) computes
-the results with the configured algorithm and writes them into each rank's ``dsts`` (NumPy arrays, in place). A
+each) with NumPy arrays. Either way every collective call is a rendezvous: when the last member of the group
+arrives, the in-process engine (:mod:`emulator.collectives`) computes the results with the configured algorithm and
+writes them into each rank's ``dsts`` (in place). A
 rank that never arrives turns into :class:`~emulator.errors.RankFailure` naming it after ``collective_timeout``.
 
 >>> import numpy as np
