@@ -290,5 +290,6 @@ __all__ = ["bool_", "int8", "int16", "int32", "uint8", "uint16", "uint32", "floa
            "is_sbuf", "ndarray", "zeros", "ones", "full", "zeros_like", "ones_like", "empty_like", "rand",
            "shared_constant", "shared_identity_matrix", "ds", "arange", "mgrid", "par_dim", "nc", "spmd_dim",
            "affine_range", "sequential_range", "static_range", "dynamic_range", "range", "fori_loop", "while_loop",
-           "no_reorder", "device_print", "load", "store", "load_transpose2d", "program_id", "num_programs", "program_ndim",
+           "no_reorder", "device_print", "load", "store", "load_transpose2d", "program_id", "num_programs",
+           "program_ndim",
            *_ops_all]
