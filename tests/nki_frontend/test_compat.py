@@ -87,3 +87,22 @@ def test_trn3emu_run_error_names_kernel_line(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 1
     assert "UninitializedReadError" in out.stderr and "bad.py:11" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_trn3emu_run_kernel_assert_prints_its_line(tmp_path):
+    script = tmp_path / "shape.py"
+    script.write_text(textwrap.dedent("""
+        import numpy as np
+        import nki
+
+        @nki.jit
+        def k(a):
+            assert a.shape[0] % 128 == 0, f"rows {a.shape[0]} not a multiple of 128"
+            return a
+
+        k(np.zeros((100, 4), np.float32))
+    """))
+    out = subprocess.run([sys.executable, "-m", "emulator", "run", str(script)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "shape.py:7 (in k): rows 100 not a multiple of 128" in out.stderr
