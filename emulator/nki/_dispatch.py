@@ -6,6 +6,8 @@ launch's programs that fails fast, naming the missing core) and the scalar regis
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import DtypeError, EmulatorError, ShapeError
@@ -53,7 +55,7 @@ def _dma_bytes(prog, args: dict) -> None:
 
     queue = prog.core.stats.engines["dma"].instructions % DMA_QUEUES
     dst = args.get("dst")
-    nbytes = int(np.prod(dst.shape)) * dst.dtype.itemsize if isinstance(dst, (NkiTensor, IndirectView)) else 0
+    nbytes = math.prod(dst.shape) * dst.dtype.itemsize if isinstance(dst, (NkiTensor, IndirectView)) else 0
     prog.dma_bytes[queue] = prog.dma_bytes.get(queue, 0) + nbytes
 
 

@@ -19,6 +19,7 @@ integer-indexed dim, as in NKI.
 
 from __future__ import annotations
 
+import math
 import weakref
 from enum import Enum
 
@@ -170,7 +171,7 @@ class NkiTensor:
         kind = buffer_kind(buffer)
         banks = None
         if kind == "psum":  # v4: a PSUM tile may span banks (a matmul output up to all 8)
-            row = int(np.prod(shape[1:], dtype=np.int64)) * dt.itemsize
+            row = math.prod(shape[1:]) * dt.itemsize
             banks = -(-row // PSUM_BANK_BYTES) if row > PSUM_BANK_BYTES else None
         base = memory.allocate(kind, shape, _storage_dtype(dt), name or None, value=value, banks=banks)
         _note_peak(memory, kind)

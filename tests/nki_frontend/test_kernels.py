@@ -400,3 +400,31 @@ def test_returning_an_sbuf_tile_is_an_error():
 
     with pytest.raises(ShapeError, match="returned SBUF tensor.*shared_hbm"):
         leaky(np.zeros((2, 2), np.float32))
+
+
+def test_fori_loop_and_while_loop_with_registers():
+    @nki.jit
+    def count(data, n):
+        acc = nl.zeros((1, 1), nl.float32, buffer=nl.sbuf)
+        val = nl.ndarray((1, 1), nl.float32, buffer=nl.sbuf)
+        nisa.dma_copy(dst=val, src=data)
+        n_sb = nl.ndarray((1, 1), nl.int32, buffer=nl.sbuf)
+        nisa.dma_copy(dst=n_sb, src=n)
+        reg = nisa.register_alloc()
+        nisa.register_load(reg, n_sb)
+        nl.fori_loop(0, reg, lambda i: nisa.tensor_tensor(dst=acc, data1=acc, data2=val, op=nl.add))
+        one = nl.full((1, 1), 1, nl.int32)
+
+        def body(r):  # counts n_sb down to 0, adding val each time
+            nisa.tensor_tensor(dst=acc, data1=acc, data2=val, op=nl.add)
+            nisa.tensor_tensor(dst=n_sb, data1=n_sb, data2=one, op=nl.subtract)
+            nisa.register_load(r, n_sb)
+            return r
+
+        nl.while_loop(reg, body)
+        out = nl.ndarray((1, 1), nl.float32, buffer=nl.shared_hbm)
+        nisa.dma_copy(dst=out, src=acc)
+        return out
+
+    got = count(np.full((1, 1), 2.5, np.float32), np.full((1, 1), 3, np.int32))
+    assert got[0, 0] == 2.5 * 6
