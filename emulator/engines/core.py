@@ -26,181 +26,25 @@ array([3. , 3.5, 4. , 4.5], dtype=float32)
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import itertools
 import queue
 import threading
-from collections import Counter
-from typing import Any, Callable, NamedTuple
-
-import numpy as np
+from typing import Any, Callable
 
 from ..config import Settings, get_settings, settings as _settings_context
 from ..errors import EmulatorError, ShapeError
 from . import cost as _cost
 from . import dma as _dma
-from . import pe as _pe
-from .compute import INSTRUCTIONS as _COMPUTE
+from .instructions import INSTRUCTIONS, READS, WRITES, ConnectivityError, Spec, bind, buffer_message  # noqa: F401
 from .memory import HBM, IndirectAP, Memory, Tensor
 from .operands import ReduceRegisters, engine_name, sr_site
 from .rng import EngineRNG
+from .stats import COMPUTE_ENGINES, EngineStats, Stats, instruction_cycles  # noqa: F401 (re-exported)
+
+_STATE = {"regs": ("regs", "regs"), "rng": ("state", "rng_states")}  # state kind -> (fn keyword, core attribute)
 
 __all__ = ["NeuronCore", "EngineStats", "Stats", "Spec", "INSTRUCTIONS", "READS", "WRITES", "ConnectivityError",
            "lnc_group"]
-
-#: buffers each engine reads / writes (reference section 1.3)
-READS = {"tensor": frozenset({"sbuf"}), "vector": frozenset({"sbuf", "psum"}), "scalar": frozenset({"sbuf", "psum"}),
-         "gpsimd": frozenset({"sbuf"}), "dma": frozenset({"hbm", "sbuf"})}
-WRITES = {"tensor": frozenset({"psum"}), "vector": frozenset({"sbuf", "psum"}), "scalar": frozenset({"sbuf", "psum"}),
-          "gpsimd": frozenset({"sbuf"}), "dma": frozenset({"hbm", "sbuf"})}
-_RULE = {"tensor": "the Tensor Engine reads SBUF only and writes PSUM only",
-         "vector": "the Vector Engine reads and writes SBUF and PSUM",
-         "scalar": "the Scalar Engine reads and writes SBUF and PSUM",
-         "gpsimd": "GpSimd reads and writes SBUF only (no PSUM)",
-         "dma": "DMA moves data between HBM and SBUF (no PSUM)"}
-#: instructions of which at most one of these inputs may sit in PSUM (reference section 1.3)
-_ONE_PSUM = {"tensor_tensor": ("data1", "data2"), "tensor_tensor_scan": ("data0", "data1"),
-             "scalar_tensor_tensor": ("data", "operand1"), "select_reduce": ("on_true", "on_false"),
-             "tensor_copy_predicated": ("src", "predicate")}
-_COMPUTE_ENGINES = frozenset({"vector", "scalar", "gpsimd"})
-_STATE = {"regs": ("regs", "regs"), "rng": ("state", "rng_states")}  # state kind -> (fn keyword, core attribute)
-_GHZ = {"tensor": _cost.PE_GHZ, "vector": _cost.VECTOR_GHZ, "scalar": _cost.VECTOR_GHZ,
-        "gpsimd": _cost.VECTOR_GHZ, "dma": _cost.VECTOR_GHZ}
-
-
-class ConnectivityError(EmulatorError, ValueError):
-    """An instruction's operand lives in a buffer its engine cannot read or write."""
-
-
-class Spec(NamedTuple):
-    """One instruction: array-level ``fn`` (destination first), engines (first = default), tensor operands read /
-    written, the engine state it needs (``"regs"`` / ``"rng"``), its parameter names in order, whether ``fn`` takes
-    ``engine=`` and ``site=``, and roles held to fewer buffers than the engine's rule (``narrow``)."""
-
-    name: str
-    fn: Callable
-    engines: tuple[str, ...]
-    reads: tuple[str, ...]
-    writes: tuple[str, ...]
-    state: str | None
-    params: tuple[str, ...]
-    takes_engine: bool
-    takes_site: bool
-    read_ok: dict      # engine -> role -> buffers it may read
-    write_ok: dict     # engine -> role -> buffers it may write
-    one_psum: tuple    # inputs of which at most one may sit in PSUM
-    prepare: Callable | None         # (bound, dst tensors, engine) -> None: instruction-specific arguments
-    default_engine: Callable | None  # bound -> engine when the caller names none
-
-
-def _spec(name: str, fn: Callable, engines, reads, writes, state=None, narrow=None, prepare=None,
-          default_engine=None) -> Spec:
-    sig = inspect.signature(fn)
-    params = tuple(p for p, v in sig.parameters.items() if v.kind is v.POSITIONAL_OR_KEYWORD)
-    narrow = narrow or {}
-    read_ok = {e: {r: narrow.get(r, READS[e]) & READS[e] for r in reads} for e in engines}
-    write_ok = {e: {r: narrow.get(r, WRITES[e]) & WRITES[e] for r in writes} for e in engines}
-    return Spec(name, fn, tuple(engines), tuple(reads), tuple(writes), state, params, "engine" in sig.parameters,
-                "site" in sig.parameters, read_ok, write_ok, _ONE_PSUM.get(name, ()), prepare, default_engine)
-
-
-def _accumulate(bound: dict, dsts: list, engine: str) -> None:
-    """NKI ``accumulate=None``: the first write overwrites, later ones add (on what is already in PSUM)."""
-    dst = dsts[0]
-    acc = bound.get("accumulate")
-    if acc is None:
-        bound["accumulate"] = bool(dst.base._all or dst.mask.all())
-    elif acc and not dst.base._all:
-        dst.check_initialized("matmul accumulate (dst)")
-
-
-def _quantize_fmt(bound: dict, dsts: list, engine: str) -> None:
-    if bound.get("fmt") is None:
-        bound["fmt"] = dsts[0].x4
-
-
-def _x4_dtype(bound: dict, dsts: list, engine: str) -> None:
-    """memset: tell the array function a uint-word dst holds an x4 type (only 0 is legal)."""
-    if dsts[0].x4 is not None and bound.get("dtype") is None:
-        bound["dtype"] = dsts[0].x4
-
-
-def _transpose_engine(bound: dict, dsts: list, engine: str) -> None:
-    bound["engine"] = engine
-
-
-def _transpose_default(bound: dict) -> str:
-    """No engine named: the Tensor Engine for a PSUM dst, the Vector Engine for an SBUF one."""
-    dst = bound.get("dst")
-    return "vector" if type(dst) is Tensor and dst.kind == "sbuf" else "tensor"
-
-
-_SBUF = frozenset({"sbuf"})
-INSTRUCTIONS: dict[str, Spec] = {name: _spec(name, *entry) for name, entry in _COMPUTE.items()}
-INSTRUCTIONS.update({
-    "nc_matmul": _spec("nc_matmul", _pe.nc_matmul, ("tensor",), ("stationary", "moving"), ("dst",),
-                       prepare=_accumulate),
-    "nc_matmul_mx": _spec("nc_matmul_mx", _pe.nc_matmul_mx, ("tensor",),
-                          ("stationary", "moving", "stationary_scale", "moving_scale"), ("dst",), prepare=_accumulate),
-    "nc_matmul_sparse": _spec("nc_matmul_sparse", _pe.nc_matmul_sparse, ("tensor",), ("values", "tags", "moving"),
-                              ("dst",), prepare=_accumulate),
-    "nc_transpose": _spec("nc_transpose", _pe.nc_transpose, ("tensor", "vector"), ("data",), ("dst",),
-                          prepare=_transpose_engine, default_engine=_transpose_default),
-    "quantize_mx": _spec("quantize_mx", _pe.quantize_mx, ("vector",), ("src",), ("dst", "dst_scale"),
-                         narrow={"src": _SBUF}, prepare=_quantize_fmt),
-    "dma_copy": _spec("dma_copy", _dma.dma_copy, ("dma",), ("src",), ("dst",)),
-    "dma_transpose": _spec("dma_transpose", _dma.dma_transpose, ("dma",), ("src",), ("dst",),
-                           narrow={"dst": _SBUF}),
-})
-
-
-INSTRUCTIONS["memset"] = INSTRUCTIONS["memset"]._replace(prepare=_x4_dtype)
-
-
-class EngineStats:
-    """What one engine did: instructions, elements written, bytes read + written, estimated cycles."""
-
-    __slots__ = ("instructions", "elements", "bytes", "cycles")
-
-    def __init__(self) -> None:
-        self.instructions = self.elements = self.bytes = self.cycles = 0
-
-    def __repr__(self) -> str:
-        return (f"EngineStats(instructions={self.instructions}, elements={self.elements}, bytes={self.bytes}, "
-                f"cycles={self.cycles})")
-
-
-class Stats:
-    """Per-engine :class:`EngineStats`, instruction counts by name and DMA transfers per queue."""
-
-    def __init__(self) -> None:
-        self.engines = {name: EngineStats() for name in READS}
-        self.instructions: dict[str, int] = {}
-        self.dma_queues: Counter = Counter()
-
-    def __getitem__(self, engine: str) -> EngineStats:
-        return self.engines[engine]
-
-    def estimated_us(self) -> float:
-        """The busiest engine's estimated time (engines overlap)."""
-        return max(s.cycles / _GHZ[e] / 1e3 for e, s in self.engines.items())
-
-    def summary(self) -> str:
-        rows = [f"{e:7s} {s.instructions:7d} instr {s.elements:12d} elem {s.bytes:14d} B {s.cycles:12d} cycles"
-                for e, s in self.engines.items() if s.instructions]
-        return "\n".join(rows) or "no instructions"
-
-
-def _cycles(engine: str, dst: np.ndarray, nbytes: int) -> int:
-    """Estimated cycles (reference 7.4) of the Tensor Engine (max(N, 64) per matmul, N = the dst free size) and of
-    DMA (1.3 us fixed / 16 queues + bytes at 33 B/ns per queue, in 1.2 GHz cycles). Vector/Scalar/GpSimd: ~N per
-    input tile + 64 overhead, computed inline in the dispatch."""
-    if engine == "dma":
-        ns = _cost.DMA_FIXED_NS / _cost.DMA_QUEUES + nbytes / (_cost.DMA_BYTES_PER_NS / _cost.DMA_QUEUES)
-        return int(ns * _cost.VECTOR_GHZ)
-    free = dst.size // dst.shape[0] if dst.ndim else 1
-    return _cost.matmul_instruction_cycles(free, "bfloat16")
-
 
 class _Link:
     """The rendezvous of the cores of one LNC group: message queues per (from, to, pipe) and barriers."""
@@ -277,7 +121,7 @@ class NeuronCore:
         return self._dispatch(spec, args, kwargs)
 
     def _dispatch(self, spec: Spec, args: tuple, kwargs: dict) -> Any:
-        bound = _bind(spec, args, kwargs)
+        bound = bind(spec, args, kwargs)
         if spec.name == "dma_copy" and (type(bound.get("src")) is IndirectAP or type(bound.get("dst")) is IndirectAP):
             return self._dma_indirect(spec, bound)
         engine = self._engine(spec, bound)
@@ -319,7 +163,7 @@ class NeuronCore:
                 continue
             kind = t.kind
             if kind not in ok_by_role[role]:
-                raise ConnectivityError(_buffer_msg(spec.name, role, t, engine, "read", ok_by_role[role]))
+                raise ConnectivityError(buffer_message(spec.name, role, t, engine, "read", ok_by_role[role]))
             if kind == "psum" and role in spec.one_psum:
                 in_psum += 1
                 if in_psum > 1:
@@ -345,7 +189,7 @@ class NeuronCore:
                 raise EmulatorError(f"{spec.name}: {role} must be a memory tensor (a view of core.memory), got "
                                     f"{type(t).__name__}")
             if t.kind not in ok_by_role[role]:
-                raise ConnectivityError(_buffer_msg(spec.name, role, t, engine, "write", ok_by_role[role]))
+                raise ConnectivityError(buffer_message(spec.name, role, t, engine, "write", ok_by_role[role]))
             bound[role] = t.data
             dsts.append(t)
         return dsts
@@ -363,10 +207,10 @@ class NeuronCore:
         st.bytes += nbytes
         if first is not None:
             st.elements += first.size
-            if engine in _COMPUTE_ENGINES:  # inline the common case of _cycles
+            if engine in COMPUTE_ENGINES:  # inline the common case of _cycles
                 st.cycles += _cost.EVAC_OVERHEAD + (first.size // first.shape[0] if first.ndim else 1) * (nreads or 1)
             else:
-                st.cycles += _cycles(engine, first, nbytes)
+                st.cycles += instruction_cycles(engine, first, nbytes)
         counts = self.stats.instructions
         counts[spec.name] = counts.get(spec.name, 0) + 1
         if engine == "dma":
@@ -443,26 +287,6 @@ class NeuronCore:
 def _diff(current: Settings, pinned: Settings) -> dict:
     return {f.name: getattr(pinned, f.name) for f in dataclasses.fields(Settings)
             if getattr(pinned, f.name) != getattr(current, f.name)}
-
-
-def _bind(spec: Spec, args: tuple, kwargs: dict) -> dict:
-    params = spec.params
-    if len(args) > len(params):
-        raise TypeError(f"{spec.name}() takes {len(params)} positional arguments ({', '.join(params)}) but "
-                        f"{len(args)} were given")
-    bound = dict(zip(params, args))
-    if kwargs:
-        for key in kwargs:
-            if key in bound:
-                raise TypeError(f"{spec.name}() got multiple values for argument {key!r}")
-        bound.update(kwargs)
-        bound.pop("name", None)  # NKI's instruction name label
-    return bound
-
-
-def _buffer_msg(instr: str, role: str, t: Tensor, engine: str, verb: str, ok) -> str:
-    return (f"{instr}: {role} is {t.kind.upper()} tensor {t.base.name!r}; the {engine} engine cannot {verb} "
-            f"{t.kind.upper()} here (it may {verb} {', '.join(sorted(k.upper() for k in ok))}: {_RULE[engine]})")
 
 
 def _method(spec: Spec) -> Callable:

@@ -1,0 +1,145 @@
+"""The instruction table of the NeuronCore: for each instruction its array-level function (destination first),
+the engines that may run it, the operands it reads and writes, the engine state it needs, and the buffers each
+engine may read and write (reference section 1.3). :class:`~emulator.engines.core.NeuronCore` runs every entry
+through one dispatch.
+
+>>> from emulator.engines.instructions import INSTRUCTIONS, READS
+>>> INSTRUCTIONS["nc_matmul"].engines, INSTRUCTIONS["nc_matmul"].reads, sorted(READS["gpsimd"])
+(('tensor',), ('stationary', 'moving'), ['sbuf'])
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable, NamedTuple
+
+from ..errors import EmulatorError
+from . import dma as _dma
+from . import pe as _pe
+from .compute import INSTRUCTIONS as _COMPUTE
+from .memory import Tensor
+
+__all__ = ["Spec", "INSTRUCTIONS", "READS", "WRITES", "ConnectivityError", "bind", "buffer_message"]
+
+#: buffers each engine reads / writes (reference section 1.3)
+READS = {"tensor": frozenset({"sbuf"}), "vector": frozenset({"sbuf", "psum"}), "scalar": frozenset({"sbuf", "psum"}),
+         "gpsimd": frozenset({"sbuf"}), "dma": frozenset({"hbm", "sbuf"})}
+WRITES = {"tensor": frozenset({"psum"}), "vector": frozenset({"sbuf", "psum"}), "scalar": frozenset({"sbuf", "psum"}),
+          "gpsimd": frozenset({"sbuf"}), "dma": frozenset({"hbm", "sbuf"})}
+_RULE = {"tensor": "the Tensor Engine reads SBUF only and writes PSUM only",
+         "vector": "the Vector Engine reads and writes SBUF and PSUM",
+         "scalar": "the Scalar Engine reads and writes SBUF and PSUM",
+         "gpsimd": "GpSimd reads and writes SBUF only (no PSUM)",
+         "dma": "DMA moves data between HBM and SBUF (no PSUM)"}
+#: instructions of which at most one of these inputs may sit in PSUM (reference section 1.3)
+_ONE_PSUM = {"tensor_tensor": ("data1", "data2"), "tensor_tensor_scan": ("data0", "data1"),
+             "scalar_tensor_tensor": ("data", "operand1"), "select_reduce": ("on_true", "on_false"),
+             "tensor_copy_predicated": ("src", "predicate")}
+
+class ConnectivityError(EmulatorError, ValueError):
+    """An instruction's operand lives in a buffer its engine cannot read or write."""
+
+
+class Spec(NamedTuple):
+    """One instruction: array-level ``fn`` (destination first), engines (first = default), tensor operands read /
+    written, the engine state it needs (``"regs"`` / ``"rng"``), its parameter names in order, whether ``fn`` takes
+    ``engine=`` and ``site=``, and roles held to fewer buffers than the engine's rule (``narrow``)."""
+
+    name: str
+    fn: Callable
+    engines: tuple[str, ...]
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+    state: str | None
+    params: tuple[str, ...]
+    takes_engine: bool
+    takes_site: bool
+    read_ok: dict      # engine -> role -> buffers it may read
+    write_ok: dict     # engine -> role -> buffers it may write
+    one_psum: tuple    # inputs of which at most one may sit in PSUM
+    prepare: Callable | None         # (bound, dst tensors, engine) -> None: instruction-specific arguments
+    default_engine: Callable | None  # bound -> engine when the caller names none
+
+
+def _spec(name: str, fn: Callable, engines, reads, writes, state=None, narrow=None, prepare=None,
+          default_engine=None) -> Spec:
+    sig = inspect.signature(fn)
+    params = tuple(p for p, v in sig.parameters.items() if v.kind is v.POSITIONAL_OR_KEYWORD)
+    narrow = narrow or {}
+    read_ok = {e: {r: narrow.get(r, READS[e]) & READS[e] for r in reads} for e in engines}
+    write_ok = {e: {r: narrow.get(r, WRITES[e]) & WRITES[e] for r in writes} for e in engines}
+    return Spec(name, fn, tuple(engines), tuple(reads), tuple(writes), state, params, "engine" in sig.parameters,
+                "site" in sig.parameters, read_ok, write_ok, _ONE_PSUM.get(name, ()), prepare, default_engine)
+
+
+def _accumulate(bound: dict, dsts: list, engine: str) -> None:
+    """NKI ``accumulate=None``: the first write overwrites, later ones add (on what is already in PSUM)."""
+    dst = dsts[0]
+    acc = bound.get("accumulate")
+    if acc is None:
+        bound["accumulate"] = bool(dst.base._all or dst.mask.all())
+    elif acc and not dst.base._all:
+        dst.check_initialized("matmul accumulate (dst)")
+
+
+def _quantize_fmt(bound: dict, dsts: list, engine: str) -> None:
+    if bound.get("fmt") is None:
+        bound["fmt"] = dsts[0].x4
+
+
+def _x4_dtype(bound: dict, dsts: list, engine: str) -> None:
+    """memset: tell the array function a uint-word dst holds an x4 type (only 0 is legal)."""
+    if dsts[0].x4 is not None and bound.get("dtype") is None:
+        bound["dtype"] = dsts[0].x4
+
+
+def _transpose_engine(bound: dict, dsts: list, engine: str) -> None:
+    bound["engine"] = engine
+
+
+def _transpose_default(bound: dict) -> str:
+    """No engine named: the Tensor Engine for a PSUM dst, the Vector Engine for an SBUF one."""
+    dst = bound.get("dst")
+    return "vector" if type(dst) is Tensor and dst.kind == "sbuf" else "tensor"
+
+
+_SBUF = frozenset({"sbuf"})
+INSTRUCTIONS: dict[str, Spec] = {name: _spec(name, *entry) for name, entry in _COMPUTE.items()}
+INSTRUCTIONS.update({
+    "nc_matmul": _spec("nc_matmul", _pe.nc_matmul, ("tensor",), ("stationary", "moving"), ("dst",),
+                       prepare=_accumulate),
+    "nc_matmul_mx": _spec("nc_matmul_mx", _pe.nc_matmul_mx, ("tensor",),
+                          ("stationary", "moving", "stationary_scale", "moving_scale"), ("dst",), prepare=_accumulate),
+    "nc_matmul_sparse": _spec("nc_matmul_sparse", _pe.nc_matmul_sparse, ("tensor",), ("values", "tags", "moving"),
+                              ("dst",), prepare=_accumulate),
+    "nc_transpose": _spec("nc_transpose", _pe.nc_transpose, ("tensor", "vector"), ("data",), ("dst",),
+                          prepare=_transpose_engine, default_engine=_transpose_default),
+    "quantize_mx": _spec("quantize_mx", _pe.quantize_mx, ("vector",), ("src",), ("dst", "dst_scale"),
+                         narrow={"src": _SBUF}, prepare=_quantize_fmt),
+    "dma_copy": _spec("dma_copy", _dma.dma_copy, ("dma",), ("src",), ("dst",)),
+    "dma_transpose": _spec("dma_transpose", _dma.dma_transpose, ("dma",), ("src",), ("dst",),
+                           narrow={"dst": _SBUF}),
+})
+
+
+INSTRUCTIONS["memset"] = INSTRUCTIONS["memset"]._replace(prepare=_x4_dtype)
+
+
+def bind(spec: Spec, args: tuple, kwargs: dict) -> dict:
+    params = spec.params
+    if len(args) > len(params):
+        raise TypeError(f"{spec.name}() takes {len(params)} positional arguments ({', '.join(params)}) but "
+                        f"{len(args)} were given")
+    bound = dict(zip(params, args))
+    if kwargs:
+        for key in kwargs:
+            if key in bound:
+                raise TypeError(f"{spec.name}() got multiple values for argument {key!r}")
+        bound.update(kwargs)
+        bound.pop("name", None)  # NKI's instruction name label
+    return bound
+
+
+def buffer_message(instr: str, role: str, t: Tensor, engine: str, verb: str, ok) -> str:
+    return (f"{instr}: {role} is {t.kind.upper()} tensor {t.base.name!r}; the {engine} engine cannot {verb} "
+            f"{t.kind.upper()} here (it may {verb} {', '.join(sorted(k.upper() for k in ok))}: {_RULE[engine]})")
