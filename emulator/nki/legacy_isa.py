@@ -57,6 +57,9 @@ _LEGACY = {
     "tensor_partition_reduce": ("op, data, dtype=None, mask=None",
                                 lambda a, k: ((1,) + a["data"].shape[1:], a.get("dtype") or a["data"].dtype, "sbuf"),
                                 "data"),
+    "nc_find_index8": ("data, vals, dtype=None, mask=None",
+                       lambda a, k: ((a["data"].shape[0], 8), a.get("dtype") or "uint32", "sbuf"), "data"),
+    "nc_match_replace8": ("data, vals, imm, dst_idx=None, dtype=None, mask=None", _SAME, "data"),
     "memset": ("shape, value, dtype, mask=None, engine=None", lambda a, k: (tuple(a["shape"]), a["dtype"], "sbuf"),
                None),
 }
