@@ -23,6 +23,7 @@ from .errors import ArgumentError, EmulatorError
 SUBCOMMANDS: dict[str, str] = {
     "explain": "emulator.explain",
     "collective": "emulator.collectives.cli",
+    "run": "emulator.nki.run",
 }
 
 #: Errors a command reports as one line (exit 2): bad arguments the library or the CLI rejected. Anything else is a

@@ -1,0 +1,167 @@
+"""How an ``nki.isa`` call reaches the engines: the current core's method of the same name, with each NkiTensor
+replaced by its memory view (the core checks the engine/buffer rules, reads and writes memory with initialisation
+tracking, and records statistics). The LNC instructions (``sendrecv``, ``core_barrier``: a rendezvous of the
+launch's programs that fails fast, naming the missing core) and the scalar registers belong to the launch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import DtypeError, EmulatorError, ShapeError
+from ._launch import current_program
+from .constants import engine
+from .tensor import IndirectView, NkiTensor
+
+__all__ = ["runner", "VirtualRegister"]
+
+_UNKNOWN_ENGINE = engine.unknown
+
+class VirtualRegister:
+    """An engine scalar register (``nisa.register_alloc``): an int usable as a loop bound or dynamic offset."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: int = 0):
+        self.value = int(value)
+
+    def __index__(self) -> int:
+        return self.value
+
+    __int__ = __index__
+
+    def __bool__(self) -> bool:
+        return self.value != 0
+
+    def __repr__(self) -> str:
+        return f"VirtualRegister({self.value})"
+
+
+def _unwrap(value):
+    if isinstance(value, (NkiTensor, IndirectView)):
+        return value.t
+    if value is _UNKNOWN_ENGINE:  # the core's default engine choice
+        return None
+    if isinstance(value, list) and value and isinstance(value[0], NkiTensor):
+        return [v.t for v in value]
+    return value
+
+
+def _dma_bytes(prog, args: dict) -> None:
+    """Bytes moved per DMA queue (the core spreads DMA instructions over its queues round-robin)."""
+    from ..engines.limits import DMA_QUEUES
+
+    queue = prog.core.stats.engines["dma"].instructions % DMA_QUEUES
+    dst = args.get("dst")
+    nbytes = math.prod(dst.shape) * dst.dtype.itemsize if isinstance(dst, (NkiTensor, IndirectView)) else 0
+    prog.dma_bytes[queue] = prog.dma_bytes.get(queue, 0) + nbytes
+
+
+def _check_memset(args: dict) -> None:
+    dst, value = args["dst"], args["value"]
+    if isinstance(dst, NkiTensor) and dst.t.x4 and float(value) != 0.0:
+        raise DtypeError(f"nisa.memset: dst {dst.name} is {dst.t.x4}; a packed x4 tile can only be set to 0, "
+                         f"got value={value!r}")
+
+
+#: rules the front end checks before the core runs an instruction (they need the NKI dtype of a view)
+_CHECKS = {"memset": _check_memset}
+
+
+def runner(name: str):
+    """The function that runs instruction ``name`` on bound NKI arguments."""
+    special = _SPECIAL.get(name)
+    if special is not None:
+        return special
+
+    check = _CHECKS.get(name)
+
+    def run(args: dict):
+        if check is not None:
+            check(args)
+        prog = current_program()
+        method = getattr(prog.core, name, None)
+        if method is None:
+            raise EmulatorError(f"nisa.{name}: this emulator build does not implement the instruction yet")
+        out = method(**{k: _unwrap(v) for k, v in args.items()})
+        if name in ("dma_copy", "dma_transpose"):
+            _dma_bytes(prog, args)
+        return out
+
+    return run
+
+
+# ---- the launch's own instructions ------------------------------------------------------------------------------
+
+def _count(core, name: str, engine: str, nbytes: int) -> None:
+    """Record an instruction the launch runs itself in the core's statistics."""
+    stats = core.stats
+    stats.instructions[name] = stats.instructions.get(name, 0) + 1
+    stats.engines[engine].instructions += 1
+    stats.engines[engine].bytes += nbytes
+
+
+def _sendrecv(args: dict) -> None:
+    src, dst = args["src"], args["dst"]
+    for role, t in (("src", src), ("dst", dst)):
+        if not isinstance(t, NkiTensor) or t.kind != "sbuf":
+            raise ShapeError(f"nisa.sendrecv: {role} must be an SBUF tile, got {getattr(t, 'describe', lambda: t)()}")
+    if src.shape != dst.shape or src.dtype != dst.dtype:
+        raise ShapeError(f"nisa.sendrecv: src {list(src.shape)} {src.dtype} and dst {list(dst.shape)} {dst.dtype} "
+                         "must have the same shape and dtype")
+    prog = current_program()
+    _count(prog.core, "sendrecv", "dma", 2 * src.arr.nbytes)
+    to, frm = int(args["send_to_rank"]), int(args["recv_from_rank"])
+    payload = src.read("nisa.sendrecv src")
+    world = prog.world
+    if world is None or world.size == 1:
+        if to != prog.rank or frm != prog.rank:
+            raise ShapeError(f"nisa.sendrecv: send_to_rank={to}, recv_from_rank={frm} in a launch of one program; "
+                             "launch the kernel as kernel[2](...) (LNC=2)")
+        dst.write(payload)
+        return
+    for role, r in (("send_to_rank", to), ("recv_from_rank", frm)):
+        if not 0 <= r < world.size:
+            raise ShapeError(f"nisa.sendrecv: {role}={r}; the launch has programs 0..{world.size - 1}")
+    dst.write(world.exchange(prog.rank, to, frm, args["pipe_id"], payload))
+
+
+def _core_barrier(args: dict) -> None:
+    prog = current_program()
+    _count(prog.core, "core_barrier", "gpsimd", 0)
+    cores = tuple(int(c) for c in args["cores"])
+    if prog.world is None or prog.world.size == 1:
+        if set(cores) - {prog.rank}:
+            raise ShapeError(f"nisa.core_barrier: cores={cores} in a launch of one program; launch with kernel[2]")
+        return
+    if prog.rank not in cores or any(not 0 <= c < prog.world.size for c in cores):
+        raise ShapeError(f"nisa.core_barrier: cores={cores} must include this core ({prog.rank}) and lie in "
+                         f"0..{prog.world.size - 1}")
+    prog.world.barrier(prog.rank, cores)
+
+
+def _register_alloc(args: dict) -> VirtualRegister:
+    return VirtualRegister(0 if args["x"] is None else int(args["x"]))
+
+
+def _register_move(args: dict) -> None:
+    args["dst"].value = int(args["src"])
+
+
+def _register_load(args: dict) -> None:
+    src = args["src"]
+    values = src.read("nisa.register_load")
+    if values.size != 1:
+        raise ShapeError(f"nisa.register_load: src {src.name} {list(src.shape)} must hold one value")
+    args["dst"].value = int(values.reshape(-1)[0])
+
+
+def _register_store(args: dict) -> None:
+    dst = args["dst"]
+    dst.write(np.full(dst.shape, int(args["src"])).astype(dst.dtype))
+
+
+_SPECIAL = {"sendrecv": _sendrecv, "core_barrier": _core_barrier, "register_alloc": _register_alloc,
+            "register_move": _register_move, "register_load": _register_load, "register_store": _register_store}
