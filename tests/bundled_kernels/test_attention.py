@@ -1,0 +1,12 @@
+"""kernels.attention against its float64 reference: query tiles over 128 rows, key chunks over 512."""
+
+import pytest
+
+from kernels.checks import check_attention
+
+
+@pytest.mark.parametrize("s, s_kv, d", [(1, 1, 1), (16, 40, 8), (128, 128, 64), (130, 600, 32), (200, 1030, 128)])
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+def test_attention_within_tolerance(s, s_kv, d, dtype):
+    check = check_attention(s, s_kv, d, dtype, seed=s + s_kv + d)
+    assert check.passed, check.row()
