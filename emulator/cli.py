@@ -33,6 +33,7 @@ AREAS: list[tuple[str, str]] = [
 SUBCOMMANDS: dict[str, str] = {
     "explain": "emulator.explain",
     "collective": "emulator.collectives.cli",
+    "run": "emulator.nki.run",
 }
 
 

@@ -190,6 +190,16 @@ class Settings:
         area="mx", choices=("warn", "allow", "raise"),
     )
 
+    # ---- scalar engine -----------------------------------------------------------------------------------------
+    activation_accuracy: str = _setting(
+        "exact",
+        "Scalar Engine activation functions (exp, tanh, gelu, ...; the hardware's piecewise polynomials are "
+        "undocumented): exact = evaluated in float64 and rounded once to fp32 (the ideal function, correctly "
+        "rounded but for rare float64 double-rounding ties); float32 = NumPy's float32 routines (libm-grade, "
+        "about 1 ulp)",
+        area="scalar", choices=("exact", "float32"),
+    )
+
     # ---- tensor engine -----------------------------------------------------------------------------------------
     accumulation: str = _setting(
         "sequential",

@@ -10,14 +10,15 @@ from typing import Callable
 import numpy as np
 
 import emulator as emu
+from emulator.engines.limits import GEMM_MOVING_FMAX, GEMM_STATIONARY_FMAX, PMAX
 from emulator.engines.memory import Memory, Tensor, as_dtype
 from emulator.numerics.cast import rounding_for
 
 __all__ = ["KernelStats", "Run", "TILE_K", "TILE_M", "TILE_N", "tiled", "transposed_tile"]
 
-TILE_K = 128  # contraction rows (partitions) per nc_matmul
-TILE_M = 128  # stationary columns: the PE array's width
-TILE_N = 512  # moving columns: one 2 KiB fp32 PSUM bank per partition
+TILE_K = PMAX  # contraction rows (partitions) per nc_matmul
+TILE_M = GEMM_STATIONARY_FMAX  # stationary columns: the PE array width
+TILE_N = GEMM_MOVING_FMAX  # moving columns: one 2 KiB fp32 PSUM bank per partition
 
 
 @dataclass

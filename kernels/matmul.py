@@ -25,13 +25,14 @@ import numpy as np
 
 import emulator as emu
 from emulator.engines.matmul import MX_ELEMENTS, format_name, matmul_operands
+from emulator.engines.limits import MX_GROUP_ELEMENTS, PMAX
 from emulator.engines.memory import Memory, Tensor
 
 from ._tiling import TILE_K, TILE_M, TILE_N, KernelStats, Run, tiled, transposed_tile
 
 __all__ = ["matmul", "KernelStats", "TILE_K", "TILE_M", "TILE_N", "MX_TILE_K"]
 
-MX_TILE_K = 512  # logical k per nc_matmul_mx: 128 partitions x 4 sub-elements
+MX_TILE_K = PMAX * MX_GROUP_ELEMENTS  # logical k per nc_matmul_mx: 128 partitions x 4 sub-elements
 
 
 def _mx_operand(run: Run, values: np.ndarray, name: str) -> tuple:

@@ -30,15 +30,11 @@ import numpy as np
 
 from ..config import get_settings
 from ..errors import CapacityError, ShapeError, UninitializedReadError
+from .limits import HBM_BYTES, PMAX, PSUM_BANK_BYTES, PSUM_BANKS, SBUF_PARTITION_BYTES
 
 __all__ = ["Memory", "Tensor", "UninitializedReadWarning", "PMAX", "SBUF_PARTITION_BYTES", "PSUM_BANK_BYTES",
            "PSUM_BANKS", "HBM_BYTES", "as_dtype"]
 
-PMAX = 128
-SBUF_PARTITION_BYTES = 245_752  # usable bytes per partition on NC-v4 (KLR kernelEnv); physical 256 KiB
-PSUM_BANK_BYTES = 2048
-PSUM_BANKS = 8
-HBM_BYTES = 144 * 2 ** 30
 
 
 class UninitializedReadWarning(UserWarning):

@@ -26,6 +26,7 @@ from ..errors import ShapeError
 from ..numerics import sparsity as _sp
 from . import accumulate as _acc
 from . import tensor as _tensor
+from .limits import PMAX
 
 __all__ = ["nc_matmul_sparse"]
 
@@ -76,14 +77,14 @@ def nc_matmul_sparse(values, tags, moving, m: int, n: int, psum=None, psum_dtype
     if st.ndim != 2 or mv.ndim != 2:
         raise ShapeError(f"{instr}: values and moving are 2-D [partitions, free], got {st.shape} and {mv.shape}")
     kc, mcols = st.shape
-    if kc > _tensor.PMAX:
-        raise ShapeError(f"{instr}: values has {kc} partitions; the Tensor Engine takes at most {_tensor.PMAX} "
+    if kc > PMAX:
+        raise ShapeError(f"{instr}: values has {kc} partitions; the Tensor Engine takes at most {PMAX} "
                          "compressed stationary partitions")
     if kc % m:
         raise ShapeError(f"{instr}: values has {kc} partitions, not a multiple of m={m} ({m}:{n} keeps {m} entries "
                          "per group)")
-    if mcols > _tensor.PMAX:
-        raise ShapeError(f"{instr}: values has free size {mcols}; the Tensor Engine takes at most {_tensor.PMAX} "
+    if mcols > PMAX:
+        raise ShapeError(f"{instr}: values has free size {mcols}; the Tensor Engine takes at most {PMAX} "
                          "stationary columns")
     k_logical = kc // m * n
     if mv.shape[0] != k_logical:

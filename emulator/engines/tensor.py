@@ -16,13 +16,13 @@ from ..config import get_settings
 from ..errors import DtypeError, ShapeError
 from ..numerics import formats as _formats
 from . import accumulate as _acc
+from .limits import GEMM_MOVING_FMAX_V4_BF16, GEMM_MOVING_FMAX_V4_FP32, PMAX, VECTOR_TRANSPOSE_MAX
 from .memory import Tensor
 
 __all__ = ["nc_matmul", "nc_matmul_mx", "nc_transpose", "MATMUL_FORMATS", "MX_FORMATS", "PMAX", "MAX_MOVING_FREE"]
 
-PMAX = 128
 #: N limit per nc_matmul on v4: all 8 PSUM banks (4096 fp32 or 8192 bf16 per partition)
-MAX_MOVING_FREE = {"float32": 4096, "bfloat16": 8192}
+MAX_MOVING_FREE = {"float32": GEMM_MOVING_FMAX_V4_FP32, "bfloat16": GEMM_MOVING_FMAX_V4_BF16}
 MATMUL_FORMATS = ("float32", "tfloat32", "bfloat16", "float16", "float8_e5m2", "float8_e4m3", "float8_e4m3fn")
 MX_FORMATS = ("float8_e5m2", "float8_e4m3fn", "float4_e2m1fn")
 _FP8 = ("float8_e5m2", "float8_e4m3", "float8_e4m3fn")
@@ -254,7 +254,7 @@ def nc_transpose(data, engine: str = "tensor") -> np.ndarray:
            [3.]], dtype=float32)
     """
     arr, _ = _read(data, "data", "nc_transpose")
-    limit = {"tensor": PMAX, "vector": 32}.get(engine)
+    limit = {"tensor": PMAX, "vector": VECTOR_TRANSPOSE_MAX}.get(engine)
     if limit is None:
         raise ValueError(f"nc_transpose: engine {engine!r} is not 'tensor' or 'vector'")
     if arr.ndim < 2:

@@ -5,6 +5,7 @@ Options
                                    and of the ``emu_rng`` fixture.
     ``--trn3emu-setting NAME=VAL`` apply a setting for the whole session (repeatable), e.g.
                                    ``--trn3emu-setting numba=0 --trn3emu-setting accumulation=pairwise``.
+    ``--nki-emulator``             ``import nki`` / ``neuronxcc.nki`` resolve to the emulator for the whole session.
 Markers
     ``@pytest.mark.trn3emu_settings(rounding="sr", seed=3)``  settings applied for one test.
 Fixtures
@@ -12,6 +13,7 @@ Fixtures
     ``emu_backend``    parametrised over ``"numba"`` and ``"numpy"``: the test runs once on each kernel path.
     ``trn3emu_seed``   the session seed; ``emu_rng`` a NumPy Generator seeded from it and the test's id.
     ``nki``            the NKI front end (``emulator.nki``); skips the test when it is not available.
+    ``nki_emulator``   ``import nki`` resolves to the emulator during the test (undone at teardown).
 
 Every test also runs inside a guard that restores the process-wide settings if the test changed them with
 ``emu.configure`` and forgot to undo it, so one test cannot change the numerics of the next.
@@ -34,6 +36,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--trn3emu-setting", action="append", default=[], metavar="NAME=VALUE",
         help="apply an emulator setting for the whole session (repeatable), e.g. numba=0 or rounding=sr",
     )
+    group.addoption(
+        "--nki-emulator", action="store_true", default=False,
+        help="make `import nki` and `neuronxcc.nki` resolve to the emulator (emulator.nki.install()) for the session",
+    )
 
 
 def _session_overrides(config: pytest.Config) -> dict:
@@ -53,6 +59,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "trn3emu_settings(**overrides): run the test under these emulator settings",
     )
+    if config.getoption("--nki-emulator"):
+        from emulator.nki import install
+
+        install()
     overrides = _session_overrides(config)
     if overrides:
         from emulator.config import configure
@@ -148,3 +158,15 @@ def nki():
     if not any(hasattr(module, name) for name in ("jit", "simulate")):
         pytest.skip("the NKI front end (emulator.nki) is not built in this version")
     return module
+
+
+@pytest.fixture
+def nki_emulator():
+    """``import nki`` (and ``neuronxcc.nki``) resolve to the emulator for this test; yields ``emulator.nki``."""
+    import emulator.nki as front
+
+    was = front.installed()
+    front.install()
+    yield front
+    if not was:
+        front.uninstall()

@@ -1,0 +1,75 @@
+"""The NeuronCores a launch runs on, and the few places where the front end meets the core's API.
+
+Every program of a launch gets its own core (private SBUF, PSUM and private HBM). ``shared_hbm`` tensors are shared
+by the front end itself: the k-th ``shared_hbm`` allocation of every program is the same tensor (the kernel body is
+one program traced once on hardware, so both cores of an LNC=2 pair address the same buffer).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+__all__ = ["new_cores", "write_back", "SharedHBM"]
+
+
+def _core_class():
+    try:
+        from ..engines.core import NeuronCore
+    except ImportError:  # the core is not in this build yet: a memory-only stand-in (see the report)
+        return _MemoryOnlyCore
+    return NeuronCore
+
+
+class _MemoryOnlyCore:
+    """Stand-in used only while emulator.engines.core is absent: memory and nothing else."""
+
+    def __init__(self, hbm=None, settings=None):
+        from ..engines.memory import Memory
+        from ..engines.operands import ReduceRegisters
+        from ..engines.rng import EngineRNG
+
+        self.memory = Memory()
+        self.stats = None
+        self.regs = {"scalar": ReduceRegisters(), "vector": ReduceRegisters(), "gpsimd": ReduceRegisters()}
+        self.rng = {"vector": EngineRNG("vector"), "gpsimd": EngineRNG("gpsimd")}
+
+
+def new_cores(n: int) -> list:
+    """``n`` fresh cores."""
+    cls = _core_class()
+    return [cls() for _ in range(n)]
+
+
+class SharedHBM:
+    """The launch's shared HBM allocations, in allocation order, shared by every program."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.tensors: list = []
+        self.counters: dict = {}
+
+    def get_or_allocate(self, rank: int, shape, dtype, make):
+        with self.lock:
+            k = self.counters.get(rank, 0)
+            self.counters[rank] = k + 1
+            if k < len(self.tensors):
+                t = self.tensors[k]
+                if t.shape != tuple(shape) or t.dtype != dtype:
+                    from ..errors import ShapeError
+
+                    raise ShapeError(f"nl.ndarray(buffer=nl.shared_hbm): allocation #{k} is {list(shape)} "
+                                     f"{dtype} on program {rank} but {list(t.shape)} {t.dtype} on another program; "
+                                     "every program must allocate the same shared HBM tensors in the same order")
+                return t
+            t = make()
+            self.tensors.append(t)
+            return t
+
+
+def write_back(host: np.ndarray, tensor) -> None:
+    """Copy an input's HBM contents back to the caller's array when the kernel changed them (as NKI does)."""
+    data = tensor.arr
+    if host.flags.writeable and data.tobytes() != host.tobytes():
+        host[...] = data.view(host.dtype) if data.dtype.itemsize == host.dtype.itemsize else data

@@ -1,0 +1,272 @@
+"""``nki.language``: dtypes, buffers, tensor creation, indexing helpers, loops, SPMD ids and the ``nl.*`` functions.
+
+Tensors are allocated on the current program's NeuronCore (:func:`ndarray`). The element-wise and reduction
+functions of older kernels (``nl.add``, ``nl.exp``, ``nl.sum``, ``nl.matmul``...) allocate an SBUF (or PSUM) result
+and run the matching ``nki.isa`` instruction, so they round, count and check exactly as the instruction does. Each
+of them carries ``op_name``, so ``op=nl.add`` names the ALU/activation op for the engines' ops registry.
+
+>>> import numpy as np
+>>> from emulator.nki import language as nl
+>>> a = nl.full((2, 4), 1.5, dtype=nl.float32)
+>>> b = nl.multiply(a, 2.0)
+>>> np.asarray(b).tolist()[0], nl.add.op_name, nl.tile_size.pmax
+([3.0, 3.0, 3.0, 3.0], 'add', 128)
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+
+import numpy as np
+
+from ..errors import ShapeError
+from . import _dtypes
+from ._launch import current_program, num_programs, program_id, program_ndim
+from .tensor import DynSlice, IndexRange, MemoryRegion, NkiTensor, buffer_kind
+
+_DT = _dtypes.DTYPES
+bool_, int8, int16, int32 = _DT["bool_"], _DT["int8"], _DT["int16"], _DT["int32"]
+uint8, uint16, uint32 = _DT["uint8"], _DT["uint16"], _DT["uint32"]
+float16, float32, bfloat16, tfloat32 = _DT["float16"], _DT["float32"], _DT["bfloat16"], _DT["tfloat32"]
+float8_e4m3, float8_e4m3fn, float8_e5m2 = _DT["float8_e4m3"], _DT["float8_e4m3fn"], _DT["float8_e5m2"]
+float8_e8m0fnu, float4_e2m1fn = _DT["float8_e8m0fnu"], _DT["float4_e2m1fn"]
+float8_e5m2_x4, float8_e4m3fn_x4, float4_e2m1fn_x4 = (_DT["float8_e5m2_x4"], _DT["float8_e4m3fn_x4"],
+                                                      _DT["float4_e2m1fn_x4"])
+
+sbuf, psum = MemoryRegion.sbuf, MemoryRegion.psum
+private_hbm = hbm = MemoryRegion.private_hbm
+shared_hbm = MemoryRegion.shared_hbm
+
+try:
+    from ..engines.limits import tile_size
+except ImportError:  # before the core's limits module is merged
+    from types import SimpleNamespace
+
+    tile_size = SimpleNamespace(pmax=128, psum_bank_fmax=512, psum_fmax=512, psum_bank_fmax_bytes=2048,
+                                psum_num_banks=8, gemm_stationary_fmax=128, gemm_moving_fmax=512, bn_stats_fmax=512,
+                                psum_min_align=4, sbuf_min_align=1, total_available_sbuf_size=245_752,
+                                sbuf_fmax_bytes=245_752)
+
+
+class NKIObject:
+    """Base class of NKI kernel dataclasses and configuration objects (a plain Python base class here)."""
+
+    def __init__(self, **kwargs) -> None:
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+
+
+def is_hbm(buffer) -> bool:
+    return buffer_kind(buffer) == "hbm"
+
+
+def is_on_chip(buffer) -> bool:
+    return buffer_kind(buffer) != "hbm"
+
+
+def is_psum(buffer) -> bool:
+    return buffer_kind(buffer) == "psum"
+
+
+def is_sbuf(buffer) -> bool:
+    return buffer_kind(buffer) == "sbuf"
+
+
+# ---- tensor creation --------------------------------------------------------------------------------------------
+
+def ndarray(shape, dtype, buffer=sbuf, name: str = "", address=None) -> NkiTensor:
+    """A new (uninitialised) tensor on the current core: SBUF/PSUM (partition dim first, <= 128) or HBM."""
+    prog = current_program()
+    shape = tuple(int(s) for s in (shape if isinstance(shape, (tuple, list)) else (shape,)))
+    dt = _dtypes.as_dtype(dtype, "nl.ndarray dtype")
+    region = getattr(buffer, "value", buffer)
+    buffer_kind(buffer)
+
+    def make():
+        return NkiTensor.allocate(prog.core.memory, shape, dt, region if region != "hbm" else "private_hbm",
+                                  name or None)
+
+    if region == "shared_hbm" and prog.world is not None:
+        return prog.world.shared.get_or_allocate(prog.rank, shape, dt, make)
+    return make()
+
+
+def _filled(shape, value, dtype, buffer, name) -> NkiTensor:
+    t = ndarray(shape, dtype, buffer=buffer, name=name)
+    if t.kind == "hbm":  # no engine writes HBM: the constant is loaded with the kernel
+        t.write(np.full(t.shape, value).astype(np.float32).astype(t.dtype) if t.dtype.kind in "fV"
+                else np.full(t.shape, value, t.dtype))
+    else:
+        from . import isa
+
+        isa.memset(t, value)
+    return t
+
+
+def zeros(shape, dtype, buffer=sbuf, name: str = "") -> NkiTensor:
+    return _filled(shape, 0, dtype, buffer, name)
+
+
+def ones(shape, dtype, buffer=sbuf, name: str = "") -> NkiTensor:
+    return _filled(shape, 1, dtype, buffer, name)
+
+
+def full(shape, fill_value, dtype, buffer=sbuf, name: str = "") -> NkiTensor:
+    return _filled(shape, fill_value, dtype, buffer, name)
+
+
+def zeros_like(x, dtype=None, buffer=None, name: str = "") -> NkiTensor:
+    return zeros(x.shape, dtype or x.dtype, buffer or x.buffer, name)
+
+
+def ones_like(x, dtype=None, buffer=None, name: str = "") -> NkiTensor:
+    return ones(x.shape, dtype or x.dtype, buffer or x.buffer, name)
+
+
+def empty_like(x, dtype=None, buffer=None, name: str = "") -> NkiTensor:
+    return ndarray(x.shape, dtype or x.dtype, buffer or x.buffer, name)
+
+
+def rand(shape, dtype, buffer=sbuf, name: str = "") -> NkiTensor:
+    """Uniform [0, 1) values (from NumPy's generator seeded by the ``seed`` setting; not an engine RNG)."""
+    from ..config import get_settings
+
+    t = ndarray(shape, dtype, buffer, name)
+    values = np.random.default_rng(get_settings().seed).random(t.shape, np.float32)
+    from ._fallback import store
+
+    arr = np.empty(t.shape, t.dtype)
+    t.write(store(arr, values))
+    return t
+
+
+def shared_constant(constant) -> NkiTensor:
+    """A shared HBM tensor holding ``constant`` (an array or a ``.npy`` path)."""
+    arr = np.load(constant) if isinstance(constant, str) else np.asarray(constant)
+    t = ndarray(arr.shape, arr.dtype, buffer=shared_hbm)
+    t.write(arr)
+    return t
+
+
+def shared_identity_matrix(n, dtype=uint8, dst=None) -> NkiTensor:
+    """An ``n`` x ``n`` identity matrix in SBUF (a constant loaded with the kernel)."""
+    t = dst if dst is not None else ndarray((n, n), dtype, buffer=sbuf)
+    t.write(np.eye(n, dtype=np.float32).astype(t.dtype))
+    return t
+
+
+# ---- indexing helpers, loops ------------------------------------------------------------------------------------
+
+def ds(start, size) -> DynSlice:
+    """``nl.ds(start, size)``: the slice ``start:start+size``."""
+    return DynSlice(int(start), int(size))
+
+
+def arange(*args) -> IndexRange:
+    """Legacy index expression ``nl.arange(n)`` / ``nl.arange(start, stop)``."""
+    r = builtins.range(*[int(a) for a in args])
+    return IndexRange(r.start, r.step, len(r))
+
+
+class _Grid(tuple):
+    @property
+    def p(self):
+        return self[0]
+
+    @property
+    def x(self):
+        return self[1]
+
+
+class _MGrid:
+    """Legacy ``nl.mgrid[0:128, 0:512]``: one index expression per dim (``.p``, ``.x``)."""
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        return _Grid(arange(k.start or 0, k.stop, k.step or 1) for k in key)
+
+
+mgrid = _MGrid()
+
+
+def par_dim(n):
+    """Legacy partition-dim marker in shapes: the size itself."""
+    return n
+
+
+def _ints(start, stop, step):
+    return (int(start),) if stop is None else (int(start), int(stop), int(step))
+
+
+def affine_range(start, stop=None, step=1):
+    return builtins.range(*_ints(start, stop, step))
+
+
+sequential_range = static_range = dynamic_range = affine_range
+range = affine_range  # noqa: A001 (NKI's name)
+
+
+def fori_loop(lower, upper, body_fun, step=1) -> None:
+    """``for i in range(lower, upper, step): body_fun(i)`` with ``i`` a register."""
+    from ._dispatch import VirtualRegister
+
+    for i in builtins.range(int(lower), int(upper), int(step)):
+        body_fun(VirtualRegister(i))
+
+
+def while_loop(init, body_fun) -> None:
+    """``r = init; while r != 0: r = body_fun(r)``."""
+    r = init
+    while int(r) != 0:
+        r = body_fun(r)
+
+
+@contextlib.contextmanager
+def no_reorder():
+    yield
+
+
+def device_print(print_prefix, tensor) -> None:
+    """Print a tensor's values now (as the CPU simulator does)."""
+    print(print_prefix, np.asarray(tensor.arr) if isinstance(tensor, NkiTensor) else tensor)
+
+
+# ---- nl.* computation (older kernels): each is one nki.isa instruction --------------------------------------------
+
+def load(src, dtype=None) -> NkiTensor:
+    """A new SBUF tile holding ``src`` (one ``dma_copy``; ``dtype`` casts on the way)."""
+    from . import isa
+
+    t = ndarray(src.shape, dtype or src.dtype, buffer=sbuf)
+    isa.dma_copy(dst=t, src=src)
+    return t
+
+
+def store(dst, value) -> None:
+    """Copy an SBUF tile to ``dst`` (one ``dma_copy``)."""
+    from . import isa
+
+    isa.dma_copy(dst=dst, src=value)
+
+
+def load_transpose2d(src, dtype=None) -> NkiTensor:
+    from . import isa
+
+    t = ndarray(src.shape[::-1], dtype or src.dtype, buffer=sbuf)
+    isa.dma_transpose(dst=t, src=src)
+    return t
+
+
+from ._nlops import *  # noqa: E402,F401,F403  (the element-wise / reduction / matmul functions)
+from ._nlops import __all__ as _ops_all  # noqa: E402
+
+__all__ = ["bool_", "int8", "int16", "int32", "uint8", "uint16", "uint32", "float16", "float32", "bfloat16",
+           "tfloat32", "float8_e4m3", "float8_e4m3fn", "float8_e5m2", "float8_e8m0fnu", "float4_e2m1fn",
+           "float8_e5m2_x4", "float8_e4m3fn_x4", "float4_e2m1fn_x4", "sbuf", "psum", "hbm", "private_hbm",
+           "shared_hbm", "MemoryRegion", "NkiTensor", "NKIObject", "tile_size", "is_hbm", "is_on_chip", "is_psum",
+           "is_sbuf", "ndarray", "zeros", "ones", "full", "zeros_like", "ones_like", "empty_like", "rand",
+           "shared_constant", "shared_identity_matrix", "ds", "arange", "mgrid", "par_dim", "affine_range",
+           "sequential_range", "static_range", "dynamic_range", "range", "fori_loop", "while_loop", "no_reorder",
+           "device_print", "load", "store", "load_transpose2d", "program_id", "num_programs", "program_ndim",
+           *_ops_all]

@@ -1,0 +1,89 @@
+"""Module aliases, the pytest fixture and `trn3emu run`: NKI-style imports reach the emulator."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import emulator.nki as front
+
+
+def test_aliases_resolve_and_uninstall_restores():
+    assert "nki" not in sys.modules
+    front.install()
+    try:
+        import nki
+        import nki.isa as nisa
+        import nki.language as nl
+        from nki.isa.constants import dge_mode, matmul_perf_mode, oob_mode  # noqa: F401
+        import neuronxcc.nki.language as old_nl
+        import neuronxcc.nki.typing as nt  # noqa: F401
+        from nki.collectives import ReplicaGroup  # noqa: F401
+        from nki.language import NKIObject
+
+        assert nki is front and nl is front.language and nisa is front.isa and old_nl is front.language
+        assert oob_mode.skip.value == 1 and issubclass(type("Cfg", (NKIObject,), {}), NKIObject)
+    finally:
+        front.uninstall()
+    assert not any(m == "nki" or m.startswith(("nki.", "neuronxcc")) for m in sys.modules)
+
+
+def test_fixture_installs_for_one_test(nki_emulator):
+    import nki
+
+    assert nki is nki_emulator
+
+
+def test_trn3emu_run_script(tmp_path):
+    script = tmp_path / "k.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        import numpy as np
+        import nki
+        import nki.language as nl
+        import nki.isa as nisa
+
+        @nki.jit
+        def add(a, b):
+            out = nl.ndarray(a.shape, dtype=a.dtype, buffer=nl.shared_hbm)
+            x = nl.ndarray(a.shape, dtype=a.dtype, buffer=nl.sbuf)
+            y = nl.ndarray(a.shape, dtype=a.dtype, buffer=nl.sbuf)
+            nisa.dma_copy(dst=x, src=a)
+            nisa.dma_copy(dst=y, src=b)
+            nisa.tensor_tensor(dst=x, data1=x, data2=y, op=nl.add)
+            nisa.dma_copy(dst=out, src=x)
+            return out
+
+        a = np.full((4, 8), float(sys.argv[1]), np.float32)
+        print("sum", float(nki.simulate(add)(a, a).sum()))
+    """))
+    out = subprocess.run([sys.executable, "-m", "emulator", "run", str(script), "1.5", "--report"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "sum 96.0" in out.stdout
+    assert "dma_copy 3" in out.stdout and "tensor_tensor 1" in out.stdout
+
+
+def test_trn3emu_run_error_names_kernel_line(tmp_path):
+    script = tmp_path / "bad.py"
+    script.write_text(textwrap.dedent("""
+        import numpy as np
+        import nki
+        import nki.language as nl
+        import nki.isa as nisa
+
+        @nki.jit
+        def bad(a):
+            t = nl.ndarray((128, 4), dtype=nl.float32, buffer=nl.sbuf)
+            o = nl.ndarray((128, 4), dtype=nl.float32, buffer=nl.sbuf)
+            nisa.tensor_tensor(dst=o, data1=t, data2=t, op=nl.add)
+            return o
+
+        bad(np.zeros((2, 2), np.float32))
+    """))
+    out = subprocess.run([sys.executable, "-m", "emulator", "run", str(script)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert "UninitializedReadError" in out.stderr and "bad.py:11" in out.stderr and "Traceback" not in out.stderr

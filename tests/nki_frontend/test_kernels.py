@@ -1,0 +1,221 @@
+"""Kernels written the way the SDK examples and nki-library write them run unmodified; references are NumPy
+float64 / ml_dtypes (independent of the emulator)."""
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import emulator.nki as front
+from emulator.errors import CapacityError, ShapeError, UninitializedReadError
+
+nki = front
+nl = front.language
+nisa = front.isa
+
+
+@nki.jit
+def nki_tensor_add(a_input, b_input):  # the SDK tensor_addition tutorial kernel, unchanged apart from spacing
+    c_output = nl.ndarray(a_input.shape, dtype=a_input.dtype, buffer=nl.shared_hbm)
+    M, N = a_input.shape
+    TILE_M, TILE_N = 128, 512
+    for m in nl.affine_range(M // TILE_M):
+        for n in nl.affine_range(N // TILE_N):
+            a_tile = nl.ndarray(shape=(TILE_M, TILE_N), dtype=a_input.dtype, buffer=nl.sbuf)
+            b_tile = nl.ndarray(shape=(TILE_M, TILE_N), dtype=b_input.dtype, buffer=nl.sbuf)
+            nisa.dma_copy(dst=a_tile, src=a_input[m * TILE_M:(m + 1) * TILE_M, n * TILE_N:(n + 1) * TILE_N])
+            nisa.dma_copy(dst=b_tile, src=b_input[m * TILE_M:(m + 1) * TILE_M, n * TILE_N:(n + 1) * TILE_N])
+            c_tile = nl.ndarray(shape=(TILE_M, TILE_N), dtype=a_input.dtype, buffer=nl.sbuf)
+            nisa.tensor_tensor(dst=c_tile, data1=a_tile, data2=b_tile, op=nl.add)
+            nisa.dma_copy(dst=c_output[m * TILE_M:(m + 1) * TILE_M, n * TILE_N:(n + 1) * TILE_N], src=c_tile)
+    return c_output
+
+
+def test_tensor_add_bf16_matches_one_rounding():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((256, 1024)).astype(ml_dtypes.bfloat16)
+    b = rng.standard_normal((256, 1024)).astype(ml_dtypes.bfloat16)
+    out = nki.simulate(nki_tensor_add)(a, b)
+    want = (a.astype(np.float64) + b.astype(np.float64)).astype(np.float32).astype(ml_dtypes.bfloat16)
+    assert out.dtype == ml_dtypes.bfloat16 and out.tobytes() == want.tobytes()
+    rep = nki.last_report()
+    assert rep.instructions == {"dma_copy": 12, "tensor_tensor": 4}
+    # three tiles per iteration, plus the previous a_tile that is still bound while its successor is allocated;
+    # without freeing on the last reference this would be 16 tiles
+    assert rep.peak_sbuf == 4 * 512 * 2
+
+
+@nki.jit
+def matmul_tiled(lhsT, rhs):  # the SDK matmul tutorial's shape: K-tiled accumulation into one PSUM tile
+    K, M = lhsT.shape
+    _, N = rhs.shape
+    result = nl.ndarray((M, N), dtype=nl.float32, buffer=nl.shared_hbm)
+    TK, TM, TN = nl.tile_size.pmax, nl.tile_size.gemm_stationary_fmax, nl.tile_size.gemm_moving_fmax
+    for m in nl.affine_range(M // TM):
+        for n in nl.affine_range(N // TN):
+            res_psum = nl.ndarray((TM, TN), nl.float32, buffer=nl.psum)
+            for k in nl.affine_range(K // TK):
+                lt = nl.ndarray((TK, TM), dtype=lhsT.dtype, buffer=nl.sbuf)
+                rt = nl.ndarray((TK, TN), dtype=rhs.dtype, buffer=nl.sbuf)
+                nisa.dma_copy(dst=lt, src=lhsT[k * TK:(k + 1) * TK, m * TM:(m + 1) * TM])
+                nisa.dma_copy(dst=rt, src=rhs[k * TK:(k + 1) * TK, n * TN:(n + 1) * TN])
+                nisa.nc_matmul(dst=res_psum, stationary=lt, moving=rt)
+            res_sb = nl.ndarray(res_psum.shape, dtype=result.dtype, buffer=nl.sbuf)
+            nisa.tensor_copy(dst=res_sb, src=res_psum)
+            nisa.dma_copy(dst=result[m * TM:(m + 1) * TM, n * TN:(n + 1) * TN], src=res_sb)
+    return result
+
+
+def test_matmul_accumulates_over_k_in_partition_order():
+    rng = np.random.default_rng(2)
+    lhsT = rng.integers(-8, 8, (256, 128)).astype(ml_dtypes.bfloat16)  # small ints: the fp32 sums are exact
+    rhs = rng.integers(-8, 8, (256, 512)).astype(ml_dtypes.bfloat16)
+    out = matmul_tiled(lhsT, rhs)
+    want = lhsT.astype(np.float64).T @ rhs.astype(np.float64)
+    assert np.array_equal(out, want.astype(np.float32))
+    assert nki.last_report().instructions["nc_matmul"] == 2
+
+
+def test_lnc2_shared_output_sendrecv_and_barrier():
+    @nki.jit
+    def swap(x):
+        out = nl.ndarray((2, 128, 4), nl.float32, buffer=nl.shared_hbm)
+        me = nl.program_id(0)
+        mine = nl.ndarray((128, 4), nl.float32, buffer=nl.sbuf)
+        got = nl.ndarray((128, 4), nl.float32, buffer=nl.sbuf)
+        nisa.dma_copy(dst=mine, src=x[me])
+        nisa.sendrecv(src=mine, dst=got, send_to_rank=1 - me, recv_from_rank=1 - me, pipe_id=0)
+        nisa.dma_copy(dst=out[me], src=got)
+        nisa.core_barrier(data=out, cores=(0, 1))
+        assert nl.num_programs() == 2 and nl.program_ndim() == 1
+        return out
+
+    x = np.stack([np.full((128, 4), 1.0, np.float32), np.full((128, 4), 2.0, np.float32)])
+    out = swap[2](x)
+    assert out[0, 0, 0] == 2.0 and out[1, 0, 0] == 1.0
+
+
+def test_lnc2_missing_peer_is_named():
+    @nki.jit
+    def lonely(x):
+        t = nl.ndarray((1, 1), nl.float32, buffer=nl.sbuf)
+        nisa.dma_copy(dst=t, src=x)
+        if nl.program_id(0) == 0:
+            nisa.core_barrier(data=x, cores=(0, 1))
+        return x
+
+    from emulator import settings
+    from emulator.errors import RankFailure
+
+    with settings(collective_timeout=0.3):
+        with pytest.raises(RankFailure, match="core 1 did not arrive"):
+            lonely[2](np.ones((1, 1), np.float32))
+
+
+def test_legacy_neuronxcc_style_kernel_with_grid():
+    front.install()
+    try:
+        import neuronxcc.nki as lnki
+        import neuronxcc.nki.language as lnl
+
+        @lnki.jit
+        def add_kernel(a, b, c):  # the SPMD tensor-add tutorial's form: arange indices, load/store, program_id
+            offset = lnl.program_id(0) * 128
+            ix = lnl.arange(128)[:, None]
+            iy = lnl.arange(512)[None, :]
+            at = lnl.load(a[offset + ix, iy])
+            bt = lnl.load(b[offset + ix, iy])
+            lnl.store(c[offset + ix, iy], value=lnl.add(at, bt))
+
+        a = np.arange(256 * 512, dtype=np.float32).reshape(256, 512)
+        c = np.zeros_like(a)
+        lnki.simulate_kernel(add_kernel[2], a, a, c)
+        assert np.array_equal(c, 2 * a)  # inputs written by the kernel come back, as in NKI's simulator
+    finally:
+        front.uninstall()
+
+
+def test_nl_functions_compute_through_instructions():
+    x = nl.ndarray((4, 6), nl.float32)
+    vals = np.linspace(-2, 2, 24, dtype=np.float32).reshape(4, 6)
+    x.write(vals)
+    assert np.array_equal(np.asarray(nl.add(x, 1.0)), vals + np.float32(1))
+    assert np.array_equal(np.asarray(nl.maximum(x, x)), vals)
+    assert np.array_equal(np.asarray(nl.sum(x, axis=1)), vals.sum(axis=1, dtype=np.float64).astype(np.float32)
+                          .reshape(4, 1)) or np.allclose(np.asarray(nl.sum(x, axis=1)).ravel(), vals.sum(axis=1))
+    assert np.asarray(nl.exp(x)).dtype == np.float32
+    from emulator.engines import ops
+
+    assert ops.resolve(nl.add).name == "add" and ops.resolve(nl.maximum).name == "maximum"
+
+
+def test_views_ap_reshape_and_view_dtype():
+    t = nl.ndarray((4, 8), nl.float32)
+    t.write(np.arange(32, dtype=np.float32).reshape(4, 8))
+    assert np.asarray(t.ap([[8, 2], [2, 3]], offset=1)).tolist() == [[1, 3, 5], [9, 11, 13]]
+    assert np.asarray(t[1:3].reshape((2, 2, 4)))[1, 1].tolist() == [20, 21, 22, 23]
+    u = t.view(nl.uint8)
+    assert u.shape == (4, 32) and np.asarray(u)[0, 4:8].tolist() == list(np.float32(1).tobytes())
+    assert np.asarray(t[nl.ds(2, 1), nl.ds(3, 2)]).tolist() == [[19, 20]]
+
+
+# ---- errors a person can act on -----------------------------------------------------------------------------------
+
+def test_partition_dim_over_128():
+    with pytest.raises(ShapeError, match="129 partitions"):
+        nl.ndarray((129, 4), nl.float32)
+
+
+def test_psum_capacity():
+    live = [nl.ndarray((128, 512), nl.float32, buffer=nl.psum) for _ in range(8)]
+    with pytest.raises(CapacityError, match="PSUM"):
+        nl.ndarray((128, 512), nl.float32, buffer=nl.psum)
+    del live
+
+
+def test_uninitialised_read_names_tensor_instruction_and_kernel_line():
+    @nki.jit
+    def bad(a):
+        t = nl.ndarray((128, 4), nl.float32, buffer=nl.sbuf, name="never_written")
+        o = nl.ndarray((128, 4), nl.float32, buffer=nl.sbuf)
+        nisa.tensor_copy(dst=o, src=t)
+        return a
+
+    with pytest.raises(UninitializedReadError) as info:
+        bad(np.zeros((1, 1), np.float32))
+    msg = str(info.value)
+    assert "never_written" in msg and "tensor_copy" in msg and "test_kernels.py" in msg
+
+
+@pytest.mark.parametrize("case", ["gpsimd_psum", "dma_psum", "matmul_to_sbuf", "hbm_operand"])
+def test_engine_buffer_rules(case):
+    sb = nl.ndarray((4, 4), nl.float32)
+    sb.write(np.ones((4, 4), np.float32))
+    ps = nl.ndarray((4, 4), nl.float32, buffer=nl.psum)
+    hb = nl.ndarray((4, 4), nl.float32, buffer=nl.hbm)
+    with pytest.raises(ShapeError):
+        if case == "gpsimd_psum":
+            nisa.tensor_copy(dst=ps, src=sb, engine=nisa.engine.gpsimd)
+        elif case == "dma_psum":
+            nisa.dma_copy(dst=ps, src=sb)
+        elif case == "matmul_to_sbuf":
+            nisa.nc_matmul(dst=sb, stationary=sb, moving=sb)
+        else:
+            nisa.tensor_tensor(dst=sb, data1=hb, data2=sb, op=nl.add)
+
+
+def test_isa_signatures_follow_nki():
+    import inspect
+
+    assert list(inspect.signature(nisa.activation).parameters) == [
+        "dst", "op", "data", "bias", "scale", "reduce_op", "reduce_res", "reduce_cmd", "name"]
+    assert inspect.signature(nisa.tensor_copy).parameters["engine"].default is nisa.engine.unknown
+    with pytest.raises(nisa.NkiValidationError, match="tensor_tensor.*missing a required argument: 'data2'"):
+        nisa.tensor_tensor(dst=None, data1=None)
+
+
+def test_platform_target_override(monkeypatch):
+    monkeypatch.setenv("NEURON_PLATFORM_TARGET_OVERRIDE", "trn2")
+    from emulator.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="trn3"):
+        nki_tensor_add(np.zeros((128, 512), np.float32), np.zeros((128, 512), np.float32))
