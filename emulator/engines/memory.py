@@ -23,16 +23,17 @@ ignored uninitialised read still shows.
 
 from __future__ import annotations
 
+import itertools
+import threading
 import warnings
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from ..config import get_settings
 from ..errors import CapacityError, ShapeError, UninitializedReadError
+from .store import convert
 from .limits import HBM_BYTES, PMAX, PSUM_BANK_BYTES, PSUM_BANKS, SBUF_PARTITION_BYTES
 
-__all__ = ["Memory", "Tensor", "UninitializedReadWarning", "PMAX", "SBUF_PARTITION_BYTES", "PSUM_BANK_BYTES",
+__all__ = ["Memory", "HBM", "Tensor", "UninitializedReadWarning", "PMAX", "SBUF_PARTITION_BYTES", "PSUM_BANK_BYTES",
            "PSUM_BANKS", "HBM_BYTES", "as_dtype"]
 
 
@@ -57,18 +58,25 @@ def as_dtype(dtype) -> np.dtype:
     return np.dtype(dtype)
 
 
-@dataclass(eq=False)
 class Tensor:
-    """One allocation: ``data`` (the contents), ``written`` (bool, same shape) and where it lives."""
+    """A memory tensor or a view of one: ``data`` (a NumPy view into the allocation) and where it lives.
 
-    name: str
-    kind: str
-    data: np.ndarray
-    written: np.ndarray
-    start_partition: int = 0
-    offset: int = 0  # byte offset inside each partition (SBUF/PSUM) or in HBM
-    memory: "Memory | None" = field(default=None, repr=False)
+    ``t[idx]`` (ints, slices with steps, Ellipsis; partition dim first), ``t.reshape(shape)``, ``t.view(dtype)`` and
+    ``t.ap(pattern, offset, dtype)`` give views that read and write the same bytes. Initialisation is tracked per
+    byte of the allocation, so it follows any view (a bfloat16 view of half an fp32 word is half written).
+    """
 
+    __slots__ = ("name", "kind", "data", "base", "start_partition", "offset", "memory", "_mask", "_all", "__weakref__")
+
+    def __init__(self, name: str, kind: str, data: np.ndarray, base: "Tensor | None" = None, start_partition: int = 0,
+                 offset: int = 0, memory: "Memory | None" = None) -> None:
+        self.name, self.kind, self.data = name, kind, data
+        self.base = self if base is None else base
+        self.start_partition, self.offset, self.memory = start_partition, offset, memory
+        self._mask = np.zeros(data.shape + (data.dtype.itemsize,), bool) if base is None else None
+        self._all = False  # (base only) every byte written: reads skip the mask
+
+    # ---- description -----------------------------------------------------------------------------------------
     @property
     def shape(self) -> tuple:
         return self.data.shape
@@ -78,6 +86,11 @@ class Tensor:
         return self.data.dtype
 
     @property
+    def buffer(self) -> str:
+        """``"sbuf"``, ``"psum"`` or ``"hbm"``."""
+        return self.kind
+
+    @property
     def bytes_per_partition(self) -> int:
         return int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize if self.kind != "hbm" else 0
 
@@ -85,18 +98,111 @@ class Tensor:
     def nbytes(self) -> int:
         return int(self.data.nbytes)
 
+    @property
+    def is_view(self) -> bool:
+        return self.base is not self
+
+    def __repr__(self) -> str:
+        what = "view of " + repr(self.base.name) if self.is_view else repr(self.name)
+        return f"<{self.kind.upper()} tensor {what} {list(self.shape)} {self.dtype}>"
+
+    # ---- views -----------------------------------------------------------------------------------------------
+    def _view(self, data: np.ndarray, what: str) -> "Tensor":
+        return Tensor(f"{self.base.name}{what}", self.kind, data, self.base, self.start_partition, self.offset,
+                      self.memory)
+
+    def __getitem__(self, index) -> "Tensor":
+        items = index if isinstance(index, tuple) else (index,)
+        for it in items:
+            if not (it is Ellipsis or isinstance(it, (slice, int, np.integer))):
+                raise TypeError(f"{self.name}[...]: index {it!r} is not an int, a slice or Ellipsis (views only)")
+        try:
+            data = self.data[index]
+        except IndexError as exc:
+            raise ShapeError(f"{self.name}{list(self.shape)}[{_fmt_index(items)}]: {exc}") from None
+        return self._view(data, f"[{_fmt_index(items)}]")
+
+    def reshape(self, shape) -> "Tensor":
+        """The same elements in ``shape`` (must be expressible without a copy)."""
+        shape = tuple(int(s) for s in (shape if isinstance(shape, (tuple, list)) else (shape,)))
+        view = self.data.view()
+        try:
+            view.shape = shape  # raises instead of copying
+        except (AttributeError, ValueError) as exc:
+            raise ShapeError(f"{self.name}.reshape({shape}): {list(self.shape)} cannot be viewed as {shape} "
+                             f"without a copy ({exc})") from None
+        return self._view(view, f".reshape({shape})")
+
+    def view(self, dtype) -> "Tensor":
+        """The same bytes as ``dtype`` (the last dim scales by the itemsize ratio)."""
+        dt = as_dtype(dtype)
+        try:
+            data = self.data.view(dt)
+        except ValueError as exc:
+            raise ShapeError(f"{self.name}.view({dt}): {exc}") from None
+        return self._view(data, f".view({dt})")
+
+    def ap(self, pattern, offset: int = 0, dtype=None) -> "Tensor":
+        """An access pattern over this tensor's elements, as NKI's ``.ap``: element ``[i0, i1, ...]`` is
+        ``flat[offset + sum(i_k * stride_k)]`` with ``pattern = [[stride_0, count_0], ...]`` (strides and offset in
+        elements of ``dtype``, default the tensor's; ``flat`` is the tensor's memory from its first element on).
+        On SBUF/PSUM the first pair is the partition step and count; the step must be one partition row."""
+        dt = self.dtype if dtype is None else as_dtype(dtype)
+        base = self.base.data
+        flat = base.reshape(-1).view(np.uint8)
+        start = self.data.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+        pairs = [(int(s), int(n)) for s, n in pattern]
+        if not pairs or any(n <= 0 for _, n in pairs):
+            raise ShapeError(f"{self.name}.ap: pattern {pattern!r} needs [stride, count] pairs with count >= 1")
+        size = (flat.size - start) // dt.itemsize
+        if self.kind != "hbm" and len(pairs) > 1:
+            row = base[0].nbytes // dt.itemsize
+            if pairs[0][0] != row and pairs[0][1] > 1:
+                raise ShapeError(f"{self.name}.ap: partition step {pairs[0][0]} must be one partition row "
+                                 f"({row} {dt} elements)")
+        lo = offset + sum(s * (n - 1) for s, n in pairs if s < 0)
+        hi = offset + sum(s * (n - 1) for s, n in pairs if s > 0)
+        if lo < 0 or hi >= size:
+            raise ShapeError(f"{self.name}.ap: pattern {pairs} at offset {offset} reaches element "
+                             f"{lo if lo < 0 else hi}; the tensor holds {size} {dt} elements from its start")
+        first = start + offset * dt.itemsize
+        data = np.lib.stride_tricks.as_strided(flat[first:first + dt.itemsize].view(dt),
+                                               shape=tuple(n for _, n in pairs),
+                                               strides=tuple(s * dt.itemsize for s, _ in pairs))
+        return self._view(data, f".ap({pairs}, {offset})")
+
+    # ---- initialisation tracking -----------------------------------------------------------------------------
+    @property
+    def mask(self) -> np.ndarray:
+        """The written-flags of this view's bytes (shape ``self.shape + (itemsize,)``), a view of the base's."""
+        if self._mask is None:
+            base = self.base
+            off = self.data.__array_interface__["data"][0] - base.data.__array_interface__["data"][0]
+            flat = base._mask.reshape(-1)
+            self._mask = np.lib.stride_tricks.as_strided(flat[off:], shape=self.shape + (self.dtype.itemsize,),
+                                                         strides=self.data.strides + (1,))
+        return self._mask
+
+    @property
+    def written(self) -> np.ndarray:
+        """Which elements were fully written (bool, ``self.shape``)."""
+        return self.mask.all(axis=-1)
+
     def check_initialized(self, instruction: str, index=...) -> None:
         """Apply the ``uninitialized`` setting to a read of ``self[index]`` by ``instruction``."""
+        if self.base._all:
+            return
         policy = get_settings().uninitialized
         if policy == "ignore":
             return
-        region = self.written[index]
-        if np.all(region):
+        region = self.mask if index is Ellipsis else self.mask[index]
+        if region.all():
             return
         full = np.zeros(self.shape, bool)
         full[index] = True
         first = tuple(int(i) for i in np.argwhere(full & ~self.written)[0])
-        msg = (f"{instruction}: reads {self.kind.upper()} tensor {self.name!r} {self.shape} at index {first}, "
+        what = f"{self.base.name!r}" + (f" (view {self.name!r})" if self.is_view else "")
+        msg = (f"{instruction}: reads {self.kind.upper()} tensor {what} {self.shape} at index {first}, "
                "which nothing has written")
         if policy == "raise":
             raise UninitializedReadError(msg + " (setting uninitialized='raise'; 'warn' or 'ignore' to continue)")
@@ -107,36 +213,87 @@ class Tensor:
         self.check_initialized(instruction, index)
         return np.array(self.data[index])
 
-    def write(self, value, index=...) -> None:
-        """Store ``value`` (converted to the tensor's dtype) into ``self[index]`` and mark it written."""
+    def write(self, value, index=..., path: str = "engine", site: int | None = None) -> None:
+        """Store ``value`` into ``self[index]`` through :func:`~emulator.engines.store.convert` (rounding per the
+        settings for write ``path``; ``site`` keys SR, default the memory's next site) and mark it written."""
         value = np.asarray(value)
         if value.dtype != self.dtype:
-            value = value.astype(np.float32).astype(self.dtype) if value.dtype.kind == "V" else value.astype(self.dtype)
+            if site is None:
+                site = self.memory.next_site() if self.memory is not None else 0
+            value = convert(value, self.dtype, path, site)
         self.data[index] = value
-        self.written[index] = True
+        self.mark_written(index)
+
+    def mark_written(self, index=...) -> None:
+        """Flag ``self[index]`` as written (after an instruction stored into ``data`` directly)."""
+        base = self.base
+        if base._all:
+            return
+        if index is Ellipsis:
+            self.mask[...] = True
+            if self.data.nbytes * 8 >= base.data.nbytes:  # a large write: see whether the allocation is now full
+                base._all = bool(base._mask.all())
+        else:
+            self.mask[index] = True
 
     def free(self) -> None:
         """Give the space back to its memory."""
         if self.memory is not None:
-            self.memory.free(self)
+            self.memory.free(self.base)
 
     def __array__(self, dtype=None, copy=None):
         out = self.read("np.asarray")
         return out if dtype is None else out.astype(dtype)
 
 
+def _fmt_index(items) -> str:
+    def one(it):
+        if it is Ellipsis:
+            return "..."
+        if isinstance(it, slice):
+            return ":".join("" if v is None else str(v) for v in (it.start, it.stop)) + \
+                ("" if it.step is None else f":{it.step}")
+        return str(int(it))
+    return ", ".join(one(it) for it in items)
+
+
+class HBM:
+    """Device memory shared by the NeuronCores of one device (LNC=2: both cores allocate here); thread-safe."""
+
+    def __init__(self, hbm_bytes: int = HBM_BYTES) -> None:
+        self.limit = int(hbm_bytes)
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def reserve(self, size: int, name: str) -> int:
+        """Byte offset of ``size`` new bytes for tensor ``name`` (a bump allocator: HBM is linear)."""
+        with self._lock:
+            if self.used + size > self.limit:
+                raise CapacityError(f"HBM: tensor {name!r} needs {size} bytes; {self.used} of {self.limit} are in "
+                                    "use")
+            offset, self.used = self.used, self.used + size
+            return offset
+
+    def release(self, size: int) -> None:
+        with self._lock:
+            self.used -= size
+
+
 class Memory:
     """HBM, SBUF and PSUM of one NeuronCore, with first-fit allocation per partition range.
 
-    Parameters let tests shrink the memories; defaults are NC-v4's.
+    Parameters let tests shrink the memories; defaults are NC-v4's. ``hbm`` is a shared :class:`HBM` (LNC=2);
+    ``next_site`` gives the stochastic-rounding site of each write (the owning core's counter).
     """
 
     def __init__(self, sbuf_partition_bytes: int = SBUF_PARTITION_BYTES, psum_banks: int = PSUM_BANKS,
-                 hbm_bytes: int = HBM_BYTES):
+                 hbm_bytes: int = HBM_BYTES, hbm: HBM | None = None, next_site=None):
+        self.hbm_memory = hbm if hbm is not None else HBM(hbm_bytes)
         self.limits = {"sbuf": int(sbuf_partition_bytes), "psum": int(psum_banks) * PSUM_BANK_BYTES,
-                       "hbm": int(hbm_bytes)}
+                       "hbm": self.hbm_memory.limit}
         self.tensors: list[Tensor] = []
         self._count = 0
+        self.next_site = next_site if next_site is not None else itertools.count(1).__next__
 
     # ---- allocation ------------------------------------------------------------------------------------------
     def hbm(self, shape, dtype, name: str | None = None, value=None) -> Tensor:
@@ -163,26 +320,23 @@ class Memory:
         self._count += 1
         name = name or f"{kind}{self._count}"
         if kind == "hbm":
-            start, offset = 0, self._place_hbm(int(np.prod(shape, dtype=np.int64)) * dt.itemsize, name)
+            start, offset = 0, self.hbm_memory.reserve(int(np.prod(shape, dtype=np.int64)) * dt.itemsize, name)
         else:
             start, offset = self._place_onchip(kind, shape, dt, name, banks)
         data = np.full(shape, np.nan, np.float32).astype(dt) if dt.kind in "fV" else np.zeros(shape, dt)
-        t = Tensor(name, kind, data, np.zeros(shape, bool), start, offset, self)
+        t = Tensor(name, kind, data, None, start, offset, self)
         if value is not None:
-            t.write(np.broadcast_to(np.asarray(value), shape))
+            t.write(np.broadcast_to(np.asarray(value), shape), path="dma")
         self.tensors.append(t)
         return t
 
     def free(self, tensor: Tensor) -> None:
         """Release ``tensor``'s space (its data stays readable on the object)."""
+        tensor = tensor.base
         if tensor in self.tensors:
             self.tensors.remove(tensor)
-
-    def _place_hbm(self, size: int, name: str) -> int:
-        used = sum(t.nbytes for t in self.tensors if t.kind == "hbm")
-        if used + size > self.limits["hbm"]:
-            raise CapacityError(f"HBM: tensor {name!r} needs {size} bytes; {used} of {self.limits['hbm']} are in use")
-        return used
+            if tensor.kind == "hbm":
+                self.hbm_memory.release(tensor.nbytes)
 
     def _place_onchip(self, kind: str, shape: tuple, dt: np.dtype, name: str, banks: int | None) -> tuple[int, int]:
         nparts = shape[0]
@@ -237,7 +391,7 @@ class Memory:
     def used(self, kind: str) -> int:
         """Bytes in use: per partition (highest) for SBUF/PSUM, in total for HBM."""
         if kind == "hbm":
-            return sum(t.nbytes for t in self.tensors if t.kind == "hbm")
+            return self.hbm_memory.used
         return max((t.offset + t.bytes_per_partition for t in self.tensors if t.kind == kind), default=0)
 
     def report(self) -> str:
