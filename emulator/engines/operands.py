@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator, NamedTuple
 
 import numpy as np
 
+from ..config import get_settings
 from ..errors import DtypeError, EmulatorError, ShapeError
 from ..numerics import formats as _formats
 from ..numerics.cast import cast, rounding_for
@@ -36,6 +37,7 @@ __all__ = ["PMAX", "F32", "INT_DTYPES", "f32", "tile", "like", "per_partition", 
 
 F32 = np.float32
 INT_DTYPES = frozenset(np.dtype(t) for t in (np.int8, np.int16, np.int32, np.uint8, np.uint16, np.uint32, np.bool_))
+_BF16 = np.dtype(_formats.get("bfloat16").ml_dtype)
 _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32}
 
 _site: contextvars.ContextVar[int | None] = contextvars.ContextVar("trn3emu_engine_sr_site", default=None)
@@ -123,6 +125,10 @@ def f32(x: Any, role: str, instr: str) -> np.ndarray:
     arr = x if isinstance(x, np.ndarray) else np.asarray(x)
     if arr.dtype == F32:
         return arr
+    if arr.dtype == _BF16:  # bf16 is the top half of an fp32 pattern: a shift is exact and beats astype
+        out = np.empty(arr.shape, np.uint32)
+        np.left_shift(arr.view(np.uint16), 16, out=out, dtype=np.uint32)
+        return out.view(F32)
     _kind(arr.dtype, role, instr)
     return arr.astype(F32)
 
@@ -153,6 +159,12 @@ def _int_write(dst: np.ndarray, val: np.ndarray) -> None:
 _FMT: dict[np.dtype, Any] = {}
 
 
+def _ml_dtypes_agree() -> bool:
+    """True when the settings make an RNE cast coincide with ml_dtypes (no saturation, ml_dtypes NaN/e8m0 rules)."""
+    s = get_settings()
+    return not s.saturate and s.fp4_nan == "ml_dtypes" and s.e8m0_rounding == "ml_dtypes"
+
+
 def write(dst: np.ndarray, val: Any, instr: str) -> np.ndarray:
     """Write fp32 values ``val`` (broadcastable to ``dst``) into ``dst`` with one rounding; return ``dst``."""
     dt = dst.dtype
@@ -173,6 +185,11 @@ def write(dst: np.ndarray, val: Any, instr: str) -> np.ndarray:
     if arr.shape != dst.shape:
         arr = np.broadcast_to(arr, dst.shape)
     rounding = rounding_for("engine")
+    if rounding == "rne" and fmt.ml_dtype is not None and _ml_dtypes_agree():
+        # cast() is bit-identical to ml_dtypes' RNE astype for fp32 input under these settings (its documented
+        # contract, checked by tests/engines/test_operands.py); astype is the fast route to the same codes
+        dst[...] = arr.astype(fmt.ml_dtype)
+        return dst
     if rounding == "sr":
         from ..numerics.stochastic import site_id
 

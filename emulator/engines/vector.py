@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import DtypeError, EmulatorError, ShapeError
 from . import operands as _o
+from ._vector_kernels import row_sum
 from .operands import F32, Instruction, check_dst, f32, like, per_partition, write
 from .ops import Op, resolve
 
@@ -170,7 +171,10 @@ def _axes(axis: Any, ndim: int, instr: str) -> tuple[int, ...]:
 
 def sequential_reduce(o: Op, x: np.ndarray) -> np.ndarray:
     """Reduce fp32 ``x`` over its last axis in element order (one fp32 rounding per step)."""
-    if o.name in ("add", "subtract", "multiply"):
+    if o.name == "add":
+        flat = x.reshape(-1, x.shape[-1])
+        return row_sum(flat if flat.flags.c_contiguous else np.ascontiguousarray(flat)).reshape(x.shape[:-1])
+    if o.name in ("subtract", "multiply"):
         return o.ufunc.accumulate(x, axis=-1)[..., -1]
     if o.name in ("maximum", "minimum"):
         return o.ufunc.reduce(x, axis=-1)
