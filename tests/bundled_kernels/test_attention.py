@@ -10,3 +10,13 @@ from kernels.checks import check_attention
 def test_attention_within_tolerance(s, s_kv, d, dtype):
     check = check_attention(s, s_kv, d, dtype, seed=s + s_kv + d)
     assert check.passed, check.row()
+
+
+def test_head_dimension_over_128_is_refused():
+    import numpy as np
+
+    from kernels.attention import attention
+
+    q = np.zeros((4, 130), np.float32)
+    with pytest.raises(Exception, match="head dimension 130 exceeds 128"):
+        attention(q, q, q)
