@@ -46,12 +46,17 @@ class VirtualRegister:
         return f"VirtualRegister({self.value})"
 
 
-def _table():
-    try:
-        from ..engines.compute import INSTRUCTIONS
-    except ImportError:
-        return {}
-    return INSTRUCTIONS
+_TABLE: list = []
+
+
+def _table() -> dict:
+    if not _TABLE:
+        try:
+            from ..engines.compute import INSTRUCTIONS
+        except ImportError:
+            return {}
+        _TABLE.append(INSTRUCTIONS)
+    return _TABLE[0]
 
 
 _PSUM_FREE = ("gpsimd",)

@@ -15,8 +15,6 @@ True
 
 from __future__ import annotations
 
-import inspect
-
 from ..errors import EmulatorError
 from . import _dispatch
 from . import constants
@@ -117,22 +115,16 @@ def get_nc_sub_version() -> int:
 
 
 def _make(name: str, params: str):
-    sig = inspect.signature(eval(f"lambda {params}: None", dict(_NAMESPACE)))  # noqa: S307 (our own table)
-    run = _dispatch.runner(name)
-
-    def instruction(*args, **kwargs):
-        try:
-            bound = sig.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise NkiValidationError(f"nisa.{name}{sig}: {exc}") from None
-        bound.apply_defaults()
-        return run(bound.arguments)
-
-    instruction.__name__ = instruction.__qualname__ = name
-    instruction.__signature__ = sig
-    instruction.__doc__ = f"nki.isa.{name}{sig} on the current NeuronCore (NKI semantics; see NKI's docs)."
-    instruction.__module__ = __name__
-    return instruction
+    """A function with NKI's parameter list (real Python binding: no per-call signature work)."""
+    names = [p.split("=")[0].strip() for p in params.split(",") if p.strip()]
+    source = (f"def {name}({params}):\n"
+              f"    return _run({{{', '.join(f'{n!r}: {n}' for n in names)}}})\n")
+    namespace = dict(_NAMESPACE, _run=_dispatch.runner(name))
+    exec(compile(source, __file__, "exec"), namespace)  # noqa: S102 (our own table of NKI parameter lists)
+    fn = namespace[name]
+    fn.__module__ = __name__
+    fn.__doc__ = f"nki.isa.{name}({params}) on the current NeuronCore (NKI semantics; see NKI's docs)."
+    return fn
 
 
 for _name, _params in SIGNATURES.items():

@@ -132,13 +132,15 @@ class _Owner:
 class NkiTensor:
     """A view of an allocation: ``arr`` (NumPy view of the bytes), ``base`` (the memory Tensor), ``buffer``."""
 
-    __slots__ = ("base", "arr", "buffer", "name", "_bytes", "_owner")
+    __slots__ = ("base", "arr", "buffer", "name", "kind", "_bytes", "_owner", "_off", "_w")
 
     def __init__(self, base, arr: np.ndarray, buffer: str, name: str | None = None, owner=None):
         self.base, self.arr, self.buffer = base, arr, buffer
         self.name = name or base.name
+        self.kind = base.kind  # "sbuf" | "psum" | "hbm"
         self._bytes = None
         self._owner = owner
+        self._off = self._w = None
 
     # ---- construction ------------------------------------------------------------------------------------------
     @classmethod
@@ -170,10 +172,6 @@ class NkiTensor:
         return self.arr.size
 
     @property
-    def kind(self) -> str:
-        return self.base.kind
-
-    @property
     def itemsize(self) -> int:
         return self.arr.dtype.itemsize
 
@@ -189,7 +187,9 @@ class NkiTensor:
 
     @property
     def byte_offset(self) -> int:
-        return self.arr.__array_interface__["data"][0] - self.base.data.__array_interface__["data"][0]
+        if self._off is None:  # (reading a data pointer costs ~10 us: once per view)
+            self._off = self.arr.__array_interface__["data"][0] - self.base.data.__array_interface__["data"][0]
+        return self._off
 
     def _raw(self) -> np.ndarray:
         if self._bytes is None:
@@ -349,6 +349,11 @@ class NkiTensor:
     def written_view(self):
         """The allocation's written flags under this view: an array of this view's shape (plus a trailing axis
         when one element of the view spans several of the allocation's elements), or flat indices."""
+        if self._w is None:
+            self._w = self._written_view()
+        return self._w
+
+    def _written_view(self):
         w = self.base.written
         bsz = self.base.data.dtype.itemsize
         off, strides, isz = self.byte_offset, self.arr.strides, self.itemsize

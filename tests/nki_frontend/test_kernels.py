@@ -209,7 +209,7 @@ def test_isa_signatures_follow_nki():
     assert list(inspect.signature(nisa.activation).parameters) == [
         "dst", "op", "data", "bias", "scale", "reduce_op", "reduce_res", "reduce_cmd", "name"]
     assert inspect.signature(nisa.tensor_copy).parameters["engine"].default is nisa.engine.unknown
-    with pytest.raises(nisa.NkiValidationError, match="tensor_tensor.*missing a required argument: 'data2'"):
+    with pytest.raises(TypeError, match="tensor_tensor.*missing 2 required positional arguments: 'data2' and 'op'"):
         nisa.tensor_tensor(dst=None, data1=None)
 
 
