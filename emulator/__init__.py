@@ -48,6 +48,7 @@ _LAZY = {
     "matmul": ("emulator.engines.matmul", "matmul"),
     "explain": ("emulator.explain", None),
     "engines": ("emulator.engines", None),
+    "isa": ("emulator.engines.isa", None),
     "collectives": ("emulator.collectives", None),
     "testing": ("emulator.testing", None),
     "numerics": ("emulator.numerics", None),

@@ -66,11 +66,12 @@ class Tensor:
     byte of the allocation, so it follows any view (a bfloat16 view of half an fp32 word is half written).
     """
 
-    __slots__ = ("name", "kind", "data", "base", "start_partition", "offset", "memory", "_mask", "_all", "__weakref__")
+    __slots__ = ("name", "kind", "data", "base", "start_partition", "offset", "memory", "x4", "_mask", "_all",
+                 "__weakref__")
 
     def __init__(self, name: str, kind: str, data: np.ndarray, base: "Tensor | None" = None, start_partition: int = 0,
-                 offset: int = 0, memory: "Memory | None" = None) -> None:
-        self.name, self.kind, self.data = name, kind, data
+                 offset: int = 0, memory: "Memory | None" = None, x4: str | None = None) -> None:
+        self.name, self.kind, self.data, self.x4 = name, kind, data, x4  # x4: packed format name of uint words
         self.base = self if base is None else base
         self.start_partition, self.offset, self.memory = start_partition, offset, memory
         self._mask = np.zeros(data.shape + (data.dtype.itemsize,), bool) if base is None else None
@@ -107,9 +108,9 @@ class Tensor:
         return f"<{self.kind.upper()} tensor {what} {list(self.shape)} {self.dtype}>"
 
     # ---- views -----------------------------------------------------------------------------------------------
-    def _view(self, data: np.ndarray, what: str) -> "Tensor":
+    def _view(self, data: np.ndarray, what: str, x4: str | None = "same") -> "Tensor":
         return Tensor(f"{self.base.name}{what}", self.kind, data, self.base, self.start_partition, self.offset,
-                      self.memory)
+                      self.memory, self.x4 if x4 == "same" else x4)
 
     def __getitem__(self, index) -> "Tensor":
         items = index if isinstance(index, tuple) else (index,)
@@ -140,7 +141,7 @@ class Tensor:
             data = self.data.view(dt)
         except ValueError as exc:
             raise ShapeError(f"{self.name}.view({dt}): {exc}") from None
-        return self._view(data, f".view({dt})")
+        return self._view(data, f".view({dt})", _x4_name(dtype))
 
     def ap(self, pattern, offset: int = 0, dtype=None) -> "Tensor":
         """An access pattern over this tensor's elements, as NKI's ``.ap``: element ``[i0, i1, ...]`` is
@@ -169,7 +170,7 @@ class Tensor:
         data = np.lib.stride_tricks.as_strided(flat[first:first + dt.itemsize].view(dt),
                                                shape=tuple(n for _, n in pairs),
                                                strides=tuple(s * dt.itemsize for s, _ in pairs))
-        return self._view(data, f".ap({pairs}, {offset})")
+        return self._view(data, f".ap({pairs}, {offset})", "same" if dtype is None else _x4_name(dtype))
 
     # ---- initialisation tracking -----------------------------------------------------------------------------
     @property
@@ -244,6 +245,11 @@ class Tensor:
     def __array__(self, dtype=None, copy=None):
         out = self.read("np.asarray")
         return out if dtype is None else out.astype(dtype)
+
+
+def _x4_name(dtype) -> str | None:
+    name = dtype if isinstance(dtype, str) else getattr(dtype, "name", None)
+    return name if isinstance(name, str) and name.endswith("_x4") else None
 
 
 def _fmt_index(items) -> str:
@@ -324,7 +330,7 @@ class Memory:
         else:
             start, offset = self._place_onchip(kind, shape, dt, name, banks)
         data = np.full(shape, np.nan, np.float32).astype(dt) if dt.kind in "fV" else np.zeros(shape, dt)
-        t = Tensor(name, kind, data, None, start, offset, self)
+        t = Tensor(name, kind, data, None, start, offset, self, _x4_name(dtype))
         if value is not None:
             t.write(np.broadcast_to(np.asarray(value), shape), path="dma")
         self.tensors.append(t)

@@ -1,0 +1,432 @@
+"""One NeuronCore: its memory, engine state (RNG, accumulator registers), SR site counter, statistics and settings,
+with every instruction as a method (NKI names and keywords, destination first).
+
+All instructions go through one dispatch (:meth:`NeuronCore.issue`) driven by the instruction table
+(:data:`INSTRUCTIONS`: array-level function, engines, operand roles). For each call it resolves the engine, checks
+the engine <-> buffer connectivity of reference section 1.3 (Tensor Engine reads SBUF and writes PSUM only, GpSimd
+never touches PSUM, DMA moves between HBM and SBUF, ...), reads the operands with the uninitialised-read check,
+runs the array-level function on the memory views in place (so every write rounds once through ``cast`` with the
+settings of its path), marks the destinations written and records statistics.
+
+Two cores of one LNC=2 launch share one :class:`~emulator.engines.memory.HBM`; :func:`lnc_group` builds them with a
+link for :meth:`NeuronCore.sendrecv` and :meth:`NeuronCore.core_barrier` (threads).
+
+>>> import numpy as np, emulator as emu
+>>> from emulator.engines.core import NeuronCore
+>>> core = NeuronCore()
+>>> x = core.memory.sbuf((2, 4), "float32", name="x", value=np.arange(8, dtype=np.float32).reshape(2, 4))
+>>> y = core.memory.sbuf((2, 4), "bfloat16", name="y")
+>>> core.tensor_scalar(y, x, "multiply", 0.5, op1="add", operand1=1.0)
+>>> y.read().astype(np.float32)[1]
+array([3. , 3.5, 4. , 4.5], dtype=float32)
+>>> core.stats.engines["vector"].instructions
+1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import itertools
+import queue
+import threading
+from collections import Counter
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from ..config import Settings, get_settings, settings as _settings_context
+from ..errors import EmulatorError, ShapeError
+from . import cost as _cost
+from . import dma as _dma
+from . import pe as _pe
+from .compute import INSTRUCTIONS as _COMPUTE
+from .memory import HBM, Memory, Tensor
+from .operands import ReduceRegisters, engine_name, sr_site
+from .rng import EngineRNG
+
+__all__ = ["NeuronCore", "EngineStats", "Stats", "Spec", "INSTRUCTIONS", "READS", "WRITES", "ConnectivityError",
+           "lnc_group"]
+
+#: buffers each engine reads / writes (reference section 1.3)
+READS = {"tensor": frozenset({"sbuf"}), "vector": frozenset({"sbuf", "psum"}), "scalar": frozenset({"sbuf", "psum"}),
+         "gpsimd": frozenset({"sbuf"}), "dma": frozenset({"hbm", "sbuf"})}
+WRITES = {"tensor": frozenset({"psum"}), "vector": frozenset({"sbuf", "psum"}), "scalar": frozenset({"sbuf", "psum"}),
+          "gpsimd": frozenset({"sbuf"}), "dma": frozenset({"hbm", "sbuf"})}
+_RULE = {"tensor": "the Tensor Engine reads SBUF only and writes PSUM only",
+         "vector": "the Vector Engine reads and writes SBUF and PSUM",
+         "scalar": "the Scalar Engine reads and writes SBUF and PSUM",
+         "gpsimd": "GpSimd reads and writes SBUF only (no PSUM)",
+         "dma": "DMA moves data between HBM and SBUF (no PSUM)"}
+#: instructions of which at most one of these inputs may sit in PSUM (reference section 1.3)
+_ONE_PSUM = {"tensor_tensor": ("data1", "data2"), "tensor_tensor_scan": ("data0", "data1"),
+             "scalar_tensor_tensor": ("data", "operand1"), "select_reduce": ("on_true", "on_false"),
+             "tensor_copy_predicated": ("src", "predicate")}
+_GHZ = {"tensor": _cost.PE_GHZ, "vector": _cost.VECTOR_GHZ, "scalar": _cost.VECTOR_GHZ,
+        "gpsimd": _cost.VECTOR_GHZ, "dma": _cost.VECTOR_GHZ}
+
+
+class ConnectivityError(EmulatorError, ValueError):
+    """An instruction's operand lives in a buffer its engine cannot read or write."""
+
+
+class Spec(NamedTuple):
+    """One instruction: array-level ``fn`` (destination first), engines (first = default), tensor operands read /
+    written, the engine state it needs (``"regs"`` / ``"rng"``), its parameter names in order, whether ``fn`` takes
+    ``engine=`` and ``site=``, and roles held to fewer buffers than the engine's rule (``narrow``)."""
+
+    name: str
+    fn: Callable
+    engines: tuple[str, ...]
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+    state: str | None
+    params: tuple[str, ...]
+    takes_engine: bool
+    takes_site: bool
+    narrow: dict
+
+
+def _spec(name: str, fn: Callable, engines, reads, writes, state=None, narrow=None) -> Spec:
+    sig = inspect.signature(fn)
+    params = tuple(p for p, v in sig.parameters.items() if v.kind is v.POSITIONAL_OR_KEYWORD)
+    return Spec(name, fn, tuple(engines), tuple(reads), tuple(writes), state, params, "engine" in sig.parameters,
+                "site" in sig.parameters, narrow or {})
+
+
+_SBUF = frozenset({"sbuf"})
+INSTRUCTIONS: dict[str, Spec] = {name: _spec(name, *entry) for name, entry in _COMPUTE.items()}
+INSTRUCTIONS.update({
+    "nc_matmul": _spec("nc_matmul", _pe.nc_matmul, ("tensor",), ("stationary", "moving"), ("dst",)),
+    "nc_matmul_mx": _spec("nc_matmul_mx", _pe.nc_matmul_mx, ("tensor",),
+                          ("stationary", "moving", "stationary_scale", "moving_scale"), ("dst",)),
+    "nc_matmul_sparse": _spec("nc_matmul_sparse", _pe.nc_matmul_sparse, ("tensor",), ("values", "tags", "moving"),
+                              ("dst",)),
+    "nc_transpose": _spec("nc_transpose", _pe.nc_transpose, ("tensor", "vector"), ("data",), ("dst",)),
+    "quantize_mx": _spec("quantize_mx", _pe.quantize_mx, ("vector",), ("src",), ("dst", "dst_scale"),
+                         narrow={"src": _SBUF}),
+    "dma_copy": _spec("dma_copy", _dma.dma_copy, ("dma",), ("src",), ("dst",)),
+    "dma_transpose": _spec("dma_transpose", _dma.dma_transpose, ("dma",), ("src",), ("dst",),
+                           narrow={"dst": _SBUF}),
+})
+
+
+class EngineStats:
+    """What one engine did: instructions, elements written, bytes read + written, estimated cycles."""
+
+    __slots__ = ("instructions", "elements", "bytes", "cycles")
+
+    def __init__(self) -> None:
+        self.instructions = self.elements = self.bytes = self.cycles = 0
+
+    def __repr__(self) -> str:
+        return (f"EngineStats(instructions={self.instructions}, elements={self.elements}, bytes={self.bytes}, "
+                f"cycles={self.cycles})")
+
+
+class Stats:
+    """Per-engine :class:`EngineStats`, instruction counts by name and DMA transfers per queue."""
+
+    def __init__(self) -> None:
+        self.engines = {name: EngineStats() for name in READS}
+        self.instructions: Counter = Counter()
+        self.dma_queues: Counter = Counter()
+
+    def __getitem__(self, engine: str) -> EngineStats:
+        return self.engines[engine]
+
+    def estimated_us(self) -> float:
+        """The busiest engine's estimated time (engines overlap)."""
+        return max(s.cycles / _GHZ[e] / 1e3 for e, s in self.engines.items())
+
+    def summary(self) -> str:
+        rows = [f"{e:7s} {s.instructions:7d} instr {s.elements:12d} elem {s.bytes:14d} B {s.cycles:12d} cycles"
+                for e, s in self.engines.items() if s.instructions]
+        return "\n".join(rows) or "no instructions"
+
+
+def _cycles(engine: str, spec: Spec, dst: np.ndarray | None, nbytes: int, nreads: int) -> int:
+    """Estimated cycles (reference 7.4): Vector/Scalar/GpSimd ~N per input tile + 64 overhead (N = free size);
+    Tensor max(N, 64) (fp32 4x); DMA 1.3 us fixed / 16 queues + bytes at 33 B/ns per queue, in 1.2 GHz cycles."""
+    if engine == "dma":
+        ns = _cost.DMA_FIXED_NS / _cost.DMA_QUEUES + nbytes / (_cost.DMA_BYTES_PER_NS / _cost.DMA_QUEUES)
+        return int(ns * _cost.VECTOR_GHZ)
+    if dst is None or dst.ndim == 0:
+        return _cost.MM_MIN_II
+    free = dst.size // dst.shape[0]
+    if engine == "tensor":
+        return _cost.matmul_instruction_cycles(free, "float32" if dst.dtype == np.float32 else "bfloat16")
+    return _cost.EVAC_OVERHEAD + free * max(1, nreads)
+
+
+class _Link:
+    """The rendezvous of the cores of one LNC group: message queues per (from, to, pipe) and barriers."""
+
+    def __init__(self, n: int, timeout: float) -> None:
+        self.n, self.timeout = n, timeout
+        self.queues: dict[tuple, queue.Queue] = {}
+        self.barriers: dict[tuple, threading.Barrier] = {}
+        self.lock = threading.Lock()
+
+    def pipe(self, key: tuple) -> queue.Queue:
+        with self.lock:
+            return self.queues.setdefault(key, queue.Queue())
+
+    def barrier(self, cores: tuple) -> threading.Barrier:
+        with self.lock:
+            return self.barriers.setdefault(cores, threading.Barrier(len(cores)))
+
+
+class NeuronCore:
+    """One NeuronCore-v4: ``.memory`` (SBUF/PSUM of its own, HBM possibly shared), RNG states (``.rng["vector"]``,
+    ``.rng["gpsimd"]``), accumulator registers (``.regs``), the SR site counter, ``.stats`` and its settings.
+
+    Parameters
+    ----------
+    hbm : a shared :class:`~emulator.engines.memory.HBM` (LNC=2), default a new one.
+    settings : a :class:`~emulator.config.Settings` every instruction runs under; None = the settings in force at
+        each instruction (``with emu.settings(...)`` around the calls).
+    rank, num_cores : position in an LNC group (see :func:`lnc_group`).
+    memory_kwargs : ``sbuf_partition_bytes``, ``psum_banks``, ``hbm_bytes`` to shrink the memories in tests.
+    """
+
+    def __init__(self, hbm: HBM | None = None, settings: Settings | None = None, *, rank: int = 0,
+                 num_cores: int = 1, seed: int = 0, **memory_kwargs: Any) -> None:
+        self.rank, self.num_cores = int(rank), int(num_cores)
+        self._pinned = settings
+        self._site = itertools.count(1)
+        self.memory = Memory(hbm=hbm, next_site=self.next_site, **memory_kwargs)
+        self.rng = {"vector": EngineRNG("vector", seed=seed), "gpsimd": EngineRNG("gpsimd", seed=seed)}
+        self.regs = {"vector": ReduceRegisters(), "scalar": ReduceRegisters(), "gpsimd": ReduceRegisters()}
+        self.stats = Stats()
+        self.link: _Link | None = None
+
+    # ---- state ---------------------------------------------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        """The settings this core's instructions run under."""
+        return self._pinned if self._pinned is not None else get_settings()
+
+    def next_site(self) -> int:
+        """A fresh stochastic-rounding site id (one per write of an instruction)."""
+        return next(self._site)
+
+    def __repr__(self) -> str:
+        return f"<NeuronCore rank {self.rank}/{self.num_cores}: {self.stats.instructions.total()} instructions>"
+
+    # ---- the one dispatch ----------------------------------------------------------------------------------------
+    def issue(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Run instruction ``name`` with NKI arguments (what every instruction method calls)."""
+        try:
+            spec = INSTRUCTIONS[name]
+        except KeyError:
+            raise EmulatorError(f"NeuronCore: no instruction {name!r}") from None
+        return self._issue(spec, args, kwargs)
+
+    def _issue(self, spec: Spec, args: tuple, kwargs: dict) -> Any:
+        pinned = self._pinned
+        if pinned is not None and get_settings() is not pinned:
+            with _settings_context(**_diff(get_settings(), pinned)):
+                return self._issue(spec, args, kwargs)
+        bound = _bind(spec, args, kwargs)
+        engine = self._engine(spec, bound)
+        nbytes, nreads = self._read_operands(spec, engine, bound)
+        dsts = self._dst_operands(spec, engine, bound)
+        if spec.state is not None:
+            bound["regs" if spec.state == "regs" else "state"] = (self.regs if spec.state == "regs" else self.rng)[
+                engine]
+        if spec.name in ("nc_matmul", "nc_matmul_mx", "nc_matmul_sparse"):
+            self._resolve_accumulate(spec, bound, dsts[0])
+        elif spec.name == "quantize_mx" and bound.get("fmt") is None:
+            bound["fmt"] = dsts[0].x4
+        elif spec.name == "nc_transpose":
+            bound["engine"] = engine
+        site = self.next_site()
+        if spec.takes_site:
+            out = spec.fn(site=site, **bound)
+        elif self.settings.rounding == "sr":
+            with sr_site(site):
+                out = spec.fn(**bound)
+        else:
+            out = spec.fn(**bound)
+        self._record(spec, engine, dsts, nbytes, nreads)
+        return None if dsts else out
+
+    def _engine(self, spec: Spec, bound: dict) -> str:
+        raw = bound.get("engine") if spec.takes_engine else bound.pop("engine", None)
+        engine = engine_name(raw)
+        if engine is None:
+            engine = spec.engines[0]
+            if spec.name == "nc_transpose" and isinstance(bound.get("dst"), Tensor) and bound["dst"].kind == "sbuf":
+                engine = "vector"
+        elif engine not in spec.engines:
+            raise EmulatorError(f"{spec.name}: engine {engine!r} cannot run it; it runs on {', '.join(spec.engines)}")
+        return engine
+
+    def _read_operands(self, spec: Spec, engine: str, bound: dict) -> tuple[int, int]:
+        allowed = READS[engine]
+        nbytes = nreads = in_psum = 0
+        pair = _ONE_PSUM.get(spec.name, ())
+        for role in spec.reads:
+            t = bound.get(role)
+            if type(t) is not Tensor:
+                continue
+            ok = spec.narrow.get(role, allowed) & allowed
+            if t.kind not in ok:
+                raise ConnectivityError(_buffer_msg(spec.name, role, t, engine, "read", ok))
+            if t.kind == "psum" and role in pair:
+                in_psum += 1
+                if in_psum > 1:
+                    raise ConnectivityError(f"{spec.name}: {' and '.join(pair)} are both in PSUM; at most one input "
+                                            "of this instruction may sit in PSUM")
+            if not t.base._all:
+                t.check_initialized(f"{spec.name} {role}")
+            if t.x4 is not None and spec.name == "nc_matmul_mx" and bound.get(f"{role}_fmt") is None:
+                bound[f"{role}_fmt"] = t.x4
+            bound[role] = t.data
+            nbytes += t.data.nbytes
+            nreads += 1
+        return nbytes, nreads
+
+    def _dst_operands(self, spec: Spec, engine: str, bound: dict) -> list[Tensor]:
+        allowed = WRITES[engine]
+        dsts = []
+        for role in spec.writes:
+            t = bound.get(role)
+            if t is None:
+                continue
+            if type(t) is not Tensor:
+                raise EmulatorError(f"{spec.name}: {role} must be a memory tensor (a view of core.memory), got "
+                                    f"{type(t).__name__}")
+            ok = spec.narrow.get(role, allowed) & allowed
+            if t.kind not in ok:
+                raise ConnectivityError(_buffer_msg(spec.name, role, t, engine, "write", ok))
+            bound[role] = t.data
+            dsts.append(t)
+        return dsts
+
+    def _resolve_accumulate(self, spec: Spec, bound: dict, dst: Tensor) -> None:
+        """NKI ``accumulate=None``: the first write overwrites, later ones add (on what matmuls left in PSUM)."""
+        acc = bound.get("accumulate")
+        if acc is None:
+            bound["accumulate"] = bool(dst.base._all or dst.mask.all())
+        elif acc and not dst.base._all:
+            dst.check_initialized(f"{spec.name} accumulate (dst)")
+
+    def _record(self, spec: Spec, engine: str, dsts: list, nbytes: int, nreads: int) -> None:
+        for t in dsts:
+            t.mark_written()
+            nbytes += t.data.nbytes
+        st = self.stats.engines[engine]
+        st.instructions += 1
+        first = dsts[0].data if dsts else None
+        st.elements += first.size if first is not None else 0
+        st.bytes += nbytes
+        st.cycles += _cycles(engine, spec, first, nbytes, nreads)
+        self.stats.instructions[spec.name] += 1
+        if engine == "dma":
+            self.stats.dma_queues[st.instructions % _cost.DMA_QUEUES] += 1
+
+    # ---- LNC=2: between the cores of one group -------------------------------------------------------------------
+    def sendrecv(self, src: Tensor, dst: Tensor, send_to_rank: int, recv_from_rank: int, pipe_id: int = 0,
+                 dma_engine: Any = None) -> None:
+        """Send ``src`` (SBUF) to core ``send_to_rank`` and receive ``dst`` (SBUF, same shape and dtype) from core
+        ``recv_from_rank`` of this LNC group, on pipe ``pipe_id``."""
+        instr = "sendrecv"
+        for role, t in (("src", src), ("dst", dst)):
+            if type(t) is not Tensor or t.kind != "sbuf":
+                raise ConnectivityError(f"{instr}: {role} must be an SBUF tensor, got "
+                                        f"{getattr(t, 'kind', type(t).__name__)}; sendrecv moves SBUF to SBUF")
+        if src.shape != dst.shape or src.dtype != dst.dtype:
+            raise ShapeError(f"{instr}: src is {src.dtype} {src.shape} and dst is {dst.dtype} {dst.shape}; they must "
+                             "match")
+        for role, r in (("send_to_rank", send_to_rank), ("recv_from_rank", recv_from_rank)):
+            if not 0 <= int(r) < self.num_cores:
+                raise EmulatorError(f"{instr}: {role}={r} but this LNC group has {self.num_cores} core(s)")
+        payload = src.read(f"{instr} src")
+        if self.link is None:  # a lone core talks to itself
+            dst.write(payload)
+        else:
+            self.link.pipe((self.rank, int(send_to_rank), pipe_id)).put(payload)
+            try:
+                got = self.link.pipe((int(recv_from_rank), self.rank, pipe_id)).get(timeout=self.link.timeout)
+            except queue.Empty:
+                raise EmulatorError(f"{instr}: core {self.rank} waited {self.link.timeout} s for core "
+                                    f"{recv_from_rank} on pipe {pipe_id}; it never sent") from None
+            dst.write(got)
+        st = self.stats.engines["dma"]
+        st.instructions += 1
+        st.bytes += 2 * src.nbytes
+        self.stats.instructions[instr] += 1
+
+    def core_barrier(self, data: Any = None, cores: tuple = (0, 1), engine: Any = None) -> None:
+        """Wait until every core in ``cores`` of this LNC group reaches the barrier."""
+        cores = tuple(sorted(int(c) for c in cores))
+        if self.rank not in cores:
+            raise EmulatorError(f"core_barrier: core {self.rank} is not one of cores {cores}")
+        if self.link is None or len(cores) == 1:
+            return
+        try:
+            self.link.barrier(cores).wait(timeout=self.link.timeout)
+        except threading.BrokenBarrierError:
+            raise EmulatorError(f"core_barrier: cores {cores} did not all arrive within {self.link.timeout} s "
+                                f"(core {self.rank} waited)") from None
+        self.stats.instructions["core_barrier"] += 1
+
+
+def _diff(current: Settings, pinned: Settings) -> dict:
+    return {f.name: getattr(pinned, f.name) for f in dataclasses.fields(Settings)
+            if getattr(pinned, f.name) != getattr(current, f.name)}
+
+
+def _bind(spec: Spec, args: tuple, kwargs: dict) -> dict:
+    params = spec.params
+    if len(args) > len(params):
+        raise TypeError(f"{spec.name}() takes {len(params)} positional arguments ({', '.join(params)}) but "
+                        f"{len(args)} were given")
+    bound = dict(zip(params, args))
+    for key in kwargs:
+        if key in bound:
+            raise TypeError(f"{spec.name}() got multiple values for argument {key!r}")
+    bound.update(kwargs)
+    bound.pop("name", None)  # NKI's instruction name label
+    return bound
+
+
+def _buffer_msg(instr: str, role: str, t: Tensor, engine: str, verb: str, ok) -> str:
+    return (f"{instr}: {role} is {t.kind.upper()} tensor {t.base.name!r}; the {engine} engine cannot {verb} "
+            f"{t.kind.upper()} here (it may {verb} {', '.join(sorted(k.upper() for k in ok))}: {_RULE[engine]})")
+
+
+def _method(spec: Spec) -> Callable:
+    def method(self: NeuronCore, *args: Any, **kwargs: Any) -> Any:
+        return self._issue(spec, args, kwargs)
+
+    method.__name__ = method.__qualname__ = spec.name
+    method.__doc__ = (f"``{spec.name}`` on the {' or '.join(spec.engines)} engine (memory tensors as operands); "
+                      f"see :func:`{spec.fn.__module__}.{spec.fn.__name__}`.")
+    return method
+
+
+for _name, _s in INSTRUCTIONS.items():
+    setattr(NeuronCore, _name, _method(_s))
+
+
+def lnc_group(n: int = 2, settings: Settings | None = None, *, timeout: float = 60.0,
+              **memory_kwargs: Any) -> list[NeuronCore]:
+    """``n`` NeuronCores of one logical core (LNC=n) sharing one HBM, linked for sendrecv / core_barrier.
+
+    >>> import threading, numpy as np
+    >>> a, b = lnc_group(2)
+    >>> sa = a.memory.sbuf((1, 2), "float32", value=[[1.0, 2.0]]); ra = a.memory.sbuf((1, 2), "float32")
+    >>> sb = b.memory.sbuf((1, 2), "float32", value=[[3.0, 4.0]]); rb = b.memory.sbuf((1, 2), "float32")
+    >>> t = threading.Thread(target=b.sendrecv, args=(sb, rb, 0, 0)); t.start(); a.sendrecv(sa, ra, 1, 1); t.join()
+    >>> ra.read(), rb.read()
+    (array([[3., 4.]], dtype=float32), array([[1., 2.]], dtype=float32))
+    """
+    hbm = HBM(memory_kwargs.pop("hbm_bytes")) if "hbm_bytes" in memory_kwargs else HBM()
+    link = _Link(n, timeout)
+    cores = [NeuronCore(hbm, settings, rank=r, num_cores=n, **memory_kwargs) for r in range(n)]
+    for c in cores:
+        c.link = link
+    return cores
