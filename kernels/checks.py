@@ -32,13 +32,26 @@ class Check:
     shape: str
     dtype: str
     result: ref.Comparison
+    instructions: int | None = None  # of the kernel's launch, from emulator.nki.last_report()
+    estimated_us: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.instructions is None:
+            from emulator.nki import last_report
+
+            rep = last_report()
+            if rep is not None:
+                self.instructions = sum(rep.instructions.values())
+                self.estimated_us = rep.estimated_us
 
     @property
     def passed(self) -> bool:
         return self.result.passed
 
     def row(self) -> str:
-        return f"{self.kernel:13s} {self.shape:22s} {self.dtype:9s} {self.result.row()}"
+        n = "" if self.instructions is None else str(self.instructions)
+        t = "" if self.estimated_us is None else f"{self.estimated_us:.1f}"
+        return f"{self.kernel:13s} {self.shape:22s} {self.dtype:9s} {self.result.row()} {n:>6s} {t:>8s}"
 
     def __str__(self) -> str:
         return self.row()

@@ -2,7 +2,8 @@
 
 Each row runs one kernel (written against ``nki.isa`` / ``nki.language``, unchanged from how it would run on a
 Trainium3) on seeded random inputs of a shape that needs tiling, and prints the largest absolute error, the largest
-error in ulps of the output format, the worst ratio of error to the declared tolerance (<= 1 passes) and the verdict.
+error in ulps of the output format, the worst ratio of error to the declared tolerance (<= 1 passes), the verdict, and
+from the launch report the number of instructions and the cost model's time estimate.
 The tolerance of each kernel, and why, follows the table.
 
 >>> len({name for name, _ in CASES})  # every kernel has a row (section() runs them: seconds, not a doctest)
@@ -53,7 +54,7 @@ def section(quick: bool = False) -> str:
             continue
         seen.add(name)
         rows.append(_run(name, args))
-    head = f"{'kernel':13s} {'shape':22s} {'out':9s} {'max abs':>10s} {'max ulp':>8s} {'err/tol':>6s} verdict"
+    head = f"{'kernel':13s} {'shape':22s} {'out':9s} {'max abs':>10s} {'max ulp':>8s} {'err/tol':>6s} verdict {'instr':>6s} {'est us':>8s}"
     lines = ["NKI kernels (kernels/) against float64 references: error = |kernel - float64|, tolerance = declared",
              head, "-" * len(head), *rows, "", "Tolerances (U = 2^-24, gamma(n) = nU/(1-nU), FUNC = 2^-21 per "
              "transcendental):"]
