@@ -14,32 +14,14 @@ import numpy as np
 __all__ = ["new_cores", "write_back", "SharedHBM"]
 
 
-def _core_class():
-    try:
-        from ..engines.core import NeuronCore
-    except ImportError:  # the core is not in this build yet: a memory-only stand-in (see the report)
-        return _MemoryOnlyCore
-    return NeuronCore
-
-
-class _MemoryOnlyCore:
-    """Stand-in used only while emulator.engines.core is absent: memory and nothing else."""
-
-    def __init__(self, hbm=None, settings=None):
-        from ..engines.memory import Memory
-        from ..engines.operands import ReduceRegisters
-        from ..engines.rng import EngineRNG
-
-        self.memory = Memory()
-        self.stats = None
-        self.regs = {"scalar": ReduceRegisters(), "vector": ReduceRegisters(), "gpsimd": ReduceRegisters()}
-        self.rng = {"vector": EngineRNG("vector"), "gpsimd": EngineRNG("gpsimd")}
-
-
 def new_cores(n: int) -> list:
-    """``n`` fresh cores."""
-    cls = _core_class()
-    return [cls() for _ in range(n)]
+    """``n`` fresh cores; more than one form an LNC group sharing one HBM."""
+    from ..config import get_settings
+    from ..engines.core import NeuronCore, lnc_group
+
+    if n == 1:
+        return [NeuronCore()]
+    return lnc_group(n, timeout=get_settings().collective_timeout)
 
 
 class SharedHBM:

@@ -1,30 +1,18 @@
-"""How an ``nki.isa`` call reaches the engines.
-
-In order of preference: the current core's method of the same name (it checks the engine/buffer rules, reads and
-writes memory with initialisation tracking, and records statistics); else the array-level instruction of
-``emulator.engines.isa`` run on the operands' values (read with the uninitialised check) and written back to the
-destination views; else the front end's stand-in (:mod:`emulator.nki._fallback`). The LNC instructions
-(``sendrecv``, ``core_barrier``) and the scalar registers belong to the launch, so they live here.
+"""How an ``nki.isa`` call reaches the engines: the current core's method of the same name, with each NkiTensor
+replaced by its memory view (the core checks the engine/buffer rules, reads and writes memory with initialisation
+tracking, and records statistics). The LNC instructions (``sendrecv``, ``core_barrier``: a rendezvous of the
+launch's programs that fails fast, naming the missing core) and the scalar registers belong to the launch.
 """
 
 from __future__ import annotations
 
-import inspect
-from enum import Enum
-
 import numpy as np
 
 from ..errors import EmulatorError, ShapeError
-from . import _fallback
 from ._launch import current_program
-from ._adapters import ADAPTERS as _ADAPTERS
 from .tensor import NkiTensor
 
-__all__ = ["runner", "VirtualRegister", "OUTPUT_ROLES"]
-
-#: argument names an instruction writes
-OUTPUT_ROLES = frozenset({"dst", "val_dst", "idx_dst", "reduce_res", "dst_scale", "dst_idx"})
-
+__all__ = ["runner", "VirtualRegister"]
 
 class VirtualRegister:
     """An engine scalar register (``nisa.register_alloc``): an int usable as a loop bound or dynamic offset."""
@@ -46,92 +34,21 @@ class VirtualRegister:
         return f"VirtualRegister({self.value})"
 
 
-_TABLE: list = []
+def _unwrap(value):
+    if isinstance(value, NkiTensor):
+        return value.t
+    if isinstance(value, list) and value and isinstance(value[0], NkiTensor):
+        return [v.t for v in value]
+    return value
 
 
-def _table() -> dict:
-    if not _TABLE:
-        try:
-            from ..engines.compute import INSTRUCTIONS
-        except ImportError:
-            return {}
-        _TABLE.append(INSTRUCTIONS)
-    return _TABLE[0]
+def _dma_bytes(prog, args: dict) -> None:
+    """Bytes moved per DMA queue (the core spreads DMA instructions over its queues round-robin)."""
+    from ..engines.limits import DMA_QUEUES
 
-
-_PSUM_FREE = ("gpsimd",)
-
-
-def _check_buffers(name: str, engine: str, inst, args: dict) -> None:
-    """Section 1.3 of the datapath reference for the compute engines: no HBM operands, GpSimd never touches PSUM,
-    at most one PSUM input."""
-    psum_inputs = []
-    for role in inst.reads + inst.writes:
-        t = args.get(role)
-        if not isinstance(t, NkiTensor):
-            continue
-        if t.kind == "hbm":
-            raise ShapeError(f"nisa.{name}: {role} is an {t.describe()}; the {engine} engine reads and writes "
-                             "SBUF/PSUM only (move HBM data with nisa.dma_copy)")
-        if t.kind == "psum" and engine in _PSUM_FREE:
-            raise ShapeError(f"nisa.{name}: {role} is a {t.describe()}; the GpSimd engine cannot access PSUM")
-        if t.kind == "psum" and role in inst.reads:
-            psum_inputs.append(role)
-    if len(psum_inputs) > 1 and name in ("tensor_tensor", "tensor_tensor_scan", "scalar_tensor_tensor",
-                                         "select_reduce"):
-        raise ShapeError(f"nisa.{name}: {' and '.join(psum_inputs)} are both in PSUM; at most one input of "
-                         f"{name} may be in PSUM")
-
-
-def _run_on_arrays(name: str, args: dict):
-    inst = _table().get(name)
-    if inst is None:
-        if name in _fallback.HAVE:
-            from ..engines.operands import Instruction
-
-            fn = getattr(_fallback, name)
-            inst = Instruction(fn, ("vector",), tuple(p for p in ("src", "data1", "data2") if p in args), ("dst",))
-        else:
-            raise EmulatorError(f"nisa.{name}: this emulator build has no implementation of the instruction yet")
-    engine = getattr(args.get("engine"), "name", args.get("engine"))
-    engine = inst.engines[0] if engine in (None, "unknown") else str(engine)
-    if engine not in inst.engines:
-        raise EmulatorError(f"nisa.{name}: engine={engine} cannot run it; it runs on {', '.join(inst.engines)}")
-    _check_buffers(name, engine, inst, args)
-    accepted = _params(inst.fn)
-    outputs, call = {}, {}
-    for role, value in args.items():
-        if role not in accepted:
-            continue
-        if isinstance(value, NkiTensor):
-            if role in inst.writes:
-                outputs[role] = value
-                call[role] = np.array(value.arr)
-            else:
-                call[role] = value.read(f"nisa.{name} {role}")
-        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, NkiTensor) for v in value):
-            call[role] = [v.read(f"nisa.{name} {role}[{i}]") for i, v in enumerate(value)]
-        else:
-            call[role] = value
-    if "engine" in accepted:
-        call["engine"] = engine
-    if inst.state is not None:
-        core = current_program().core
-        pool = getattr(core, inst.state, None) or {}
-        call[inst.state] = pool.get(engine)
-    result = inst.fn(**call)
-    for role, tensor in outputs.items():
-        tensor.write(call[role])
-    return result
-
-
-_PARAMS: dict = {}
-
-
-def _params(fn) -> set:
-    if fn not in _PARAMS:
-        _PARAMS[fn] = set(inspect.signature(fn).parameters)
-    return _PARAMS[fn]
+    queue = prog.core.stats.engines["dma"].instructions % DMA_QUEUES
+    dst = args.get("dst")
+    prog.dma_bytes[queue] = prog.dma_bytes.get(queue, 0) + (dst.arr.nbytes if isinstance(dst, NkiTensor) else 0)
 
 
 def runner(name: str):
@@ -142,14 +59,13 @@ def runner(name: str):
 
     def run(args: dict):
         prog = current_program()
-        prog.counts[name] = prog.counts.get(name, 0) + 1
         method = getattr(prog.core, name, None)
-        if method is not None and getattr(prog.core, "accepts_nki_tensors", False):
-            return method(**args)
-        adapter = _ADAPTERS.get(name)
-        if adapter is not None:
-            return adapter(args)
-        return _run_on_arrays(name, args)
+        if method is None:
+            raise EmulatorError(f"nisa.{name}: this emulator build does not implement the instruction yet")
+        out = method(**{k: _unwrap(v) for k, v in args.items()})
+        if name in ("dma_copy", "dma_transpose"):
+            _dma_bytes(prog, args)
+        return out
 
     return run
 
@@ -165,7 +81,9 @@ def _sendrecv(args: dict) -> None:
         raise ShapeError(f"nisa.sendrecv: src {list(src.shape)} {src.dtype} and dst {list(dst.shape)} {dst.dtype} "
                          "must have the same shape and dtype")
     prog = current_program()
-    prog.counts["sendrecv"] = prog.counts.get("sendrecv", 0) + 1
+    prog.core.stats.instructions["sendrecv"] += 1
+    prog.core.stats.engines["dma"].instructions += 1
+    prog.core.stats.engines["dma"].bytes += 2 * src.arr.nbytes
     to, frm = int(args["send_to_rank"]), int(args["recv_from_rank"])
     payload = src.read("nisa.sendrecv src")
     world = prog.world
@@ -183,7 +101,7 @@ def _sendrecv(args: dict) -> None:
 
 def _core_barrier(args: dict) -> None:
     prog = current_program()
-    prog.counts["core_barrier"] = prog.counts.get("core_barrier", 0) + 1
+    prog.core.stats.instructions["core_barrier"] += 1
     cores = tuple(int(c) for c in args["cores"])
     if prog.world is None or prog.world.size == 1:
         if set(cores) - {prog.rank}:

@@ -68,7 +68,7 @@ class Program:
     grid: tuple = ()
     world: "_World | None" = None
     rank: int = 0
-    counts: dict = field(default_factory=dict)
+    dma_bytes: dict = field(default_factory=dict)
 
     @property
     def lnc_rank(self) -> int:
@@ -141,6 +141,7 @@ class _World:
         self.seq: dict = {}
         self.error: BaseException | None = None
         self.shared = _cores.SharedHBM()
+        self.collectives = None  # the nki.collectives rendezvous, made on first use
 
     def _wait(self, what: str, ready: Callable[[], bool], missing: Callable[[], list]) -> None:
         timeout = get_settings().collective_timeout
@@ -174,9 +175,12 @@ class _World:
             return self.mail.pop(key)
 
     def fail(self, exc: BaseException) -> None:
-        with self.cond:
-            self.error = self.error or exc
-            self.cond.notify_all()
+        for world in (self, self.collectives):
+            if world is None:
+                continue
+            with world.cond:
+                world.error = world.error or exc
+                world.cond.notify_all()
 
 
 def _normalise_grid(grid) -> tuple:

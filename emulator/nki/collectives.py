@@ -1,8 +1,9 @@
-"""``nki.collectives``-style calls for SPMD code, mapped onto the collective engine.
+"""``nki.collectives``: collective calls for SPMD code, mapped onto the collective engine.
 
 A kernel written the NKI way calls ``all_reduce(srcs, dsts, replica_group, op)`` on *its own* tensors, once per
-rank. :func:`run_spmd` runs such a function on R virtual ranks (one thread each); every collective call is a
-rendezvous: when the last member of the group arrives, the in-process engine (:mod:`emulator.collectives`) computes
+rank. Inside a launch (``kernel[R](...)``) the rank is the program's flat index in the grid and the tensors are the
+kernel's ``NkiTensor`` views (HBM or SBUF); :func:`run_spmd` runs a plain function on R virtual ranks (one thread
+each) with NumPy arrays. Either way every collective call is a rendezvous: when the last member of the group arrives, the in-process engine (:mod:`emulator.collectives`) computes
 the results with the configured algorithm and writes them into each rank's ``dsts`` (NumPy arrays, in place). A
 rank that never arrives turns into :class:`~emulator.errors.RankFailure` naming it after ``collective_timeout``.
 
@@ -20,6 +21,7 @@ rank that never arrives turns into :class:`~emulator.errors.RankFailure` naming 
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from typing import Callable
 
@@ -34,19 +36,39 @@ __all__ = ["run_spmd", "rank_id", "ReplicaGroup", "all_reduce", "all_gather", "r
            "collective_permute", "collective_permute_implicit"]
 
 _OPS = {"add": "add", "maximum": "max", "minimum": "min", "max": "max", "min": "min", "multiply": "mul"}
-_local = threading.local()
+#: (rank, world) of a run_spmd thread
+_rank_ctx: contextvars.ContextVar = contextvars.ContextVar("nki_collective_rank", default=None)
 
 
 def _op_name(op) -> str:
-    name = getattr(op, "__name__", op)
+    name = getattr(op, "op_name", None) or getattr(op, "__name__", op)
     if name not in _OPS:
         raise ValueError(f"op: {op!r} is not nl.add, nl.maximum or nl.minimum")
     return _OPS[name]
 
 
-def rank_id() -> int:
-    """The calling virtual rank (inside :func:`run_spmd`); 0 outside it."""
-    return getattr(_local, "rank", 0)
+def _launch_world():
+    """(rank, world) of the kernel program calling, or None outside a launch."""
+    from ._launch import _program
+
+    prog = _program.get()
+    if prog is None or prog.world is None:
+        return None
+    world = prog.world
+    with world.cond:
+        if getattr(world, "collectives", None) is None:
+            world.collectives = _World(world.size, get_settings())
+    return prog.rank, world.collectives
+
+
+def _current():
+    return _launch_world() or _rank_ctx.get()
+
+
+def rank_id(name=None) -> int:
+    """The calling rank (the program index inside a launch, the virtual rank inside :func:`run_spmd`); else 0."""
+    cur = _current()
+    return 0 if cur is None else cur[0]
 
 
 class _World:
@@ -94,7 +116,7 @@ def run_spmd(fn: Callable, ranks: int, *args, **kwargs) -> None:
     def body(r: int) -> None:
         from ..config import settings as _settings
 
-        _local.rank, _local.world = r, world
+        _rank_ctx.set((r, world))
         with _settings(**{f: getattr(world.settings, f) for f in ("collective_algorithm", "collective_timeout")}):
             try:
                 fn(*args, **kwargs)
@@ -104,7 +126,8 @@ def run_spmd(fn: Callable, ranks: int, *args, **kwargs) -> None:
                     world.error = world.error or exc
                     world.cond.notify_all()
 
-    threads = [threading.Thread(target=body, args=(r,), daemon=True) for r in range(ranks)]
+    threads = [threading.Thread(target=contextvars.copy_context().run, args=(body, r), daemon=True)
+               for r in range(ranks)]
     for t in threads:
         t.start()
     for t in threads:
@@ -115,10 +138,11 @@ def run_spmd(fn: Callable, ranks: int, *args, **kwargs) -> None:
 
 
 def _group_of(replica_group) -> tuple:
-    r = rank_id()
-    world = getattr(_local, "world", None)
-    if world is None:
-        raise RuntimeError("nki.collectives: call collectives inside emu.nki.collectives.run_spmd(...)")
+    cur = _current()
+    if cur is None:
+        raise RuntimeError("nki.collectives: call collectives inside a kernel launched on several programs "
+                           "(kernel[R](...)) or inside emu.nki.collectives.run_spmd(...)")
+    r = cur[0]
     rg = replica_group if isinstance(replica_group, ReplicaGroup) else ReplicaGroup(replica_group)
     found = rg.group_of(r)
     if found is None:
@@ -126,11 +150,22 @@ def _group_of(replica_group) -> tuple:
     return rg.groups[found[0]]
 
 
+def _values(src, name: str):
+    """A source's values: a kernel tensor is read (with the uninitialised check), an array is used as is."""
+    from .tensor import NkiTensor
+
+    return src.read(f"ncc.{name} src") if isinstance(src, NkiTensor) else np.asarray(src)
+
+
 def _write(dst, value) -> None:
-    dst = np.asarray(dst)
+    from .tensor import NkiTensor
+
     if dst.shape != np.shape(value):
-        raise ShapeError(f"dst: shape {dst.shape} does not match the result {np.shape(value)}")
-    dst[...] = value
+        raise ShapeError(f"dst: shape {tuple(dst.shape)} does not match the result {np.shape(value)}")
+    if isinstance(dst, NkiTensor):
+        dst.write(np.asarray(value).astype(dst.dtype))
+        return
+    np.asarray(dst)[...] = value
 
 
 def _collective(name, srcs, dsts, replica_group, per_tensor):
@@ -140,11 +175,12 @@ def _collective(name, srcs, dsts, replica_group, per_tensor):
 
     def compute(members):
         for t in range(len(srcs)):
-            outs = per_tensor([np.asarray(m[0][t]) for m in members])
+            outs = per_tensor([_values(m[0][t], name) for m in members])
             for (_, d), o in zip(members, outs):
                 _write(d[t], o)
 
-    _local.world.call(rank_id(), group, name, srcs, dsts, compute)
+    rank, world = _current()
+    world.call(rank, group, name, srcs, dsts, compute)
 
 
 def all_reduce(srcs, dsts, replica_group, op=np.add, **_ignored) -> None:
@@ -184,13 +220,17 @@ def collective_permute_implicit(srcs_by_channel, dsts_by_channel, replica_group,
 
 def collective_permute(srcs, dsts, source_target_pairs, **_ignored) -> None:
     """Explicit pairs over all ranks of the SPMD run; ranks that receive nothing keep their ``dsts``."""
-    world = _local.world
+    cur = _current()
+    if cur is None:
+        raise RuntimeError("nki.collectives.collective_permute: call it inside a multi-program launch or run_spmd")
+    rank, world = cur
     group = tuple(range(world.ranks))
 
     def compute(members):
-        outs = _cc.collective_permute([np.asarray(m[0][0]) for m in members], source_target_pairs)
+        outs = _cc.collective_permute([_values(m[0][0], "collective_permute") for m in members],
+                                      source_target_pairs)
         for (_, d), o in zip(members, outs):
             if o is not None:
                 _write(d[0], o)
 
-    world.call(rank_id(), group, "collective_permute", srcs, dsts, compute)
+    world.call(rank, group, "collective_permute", srcs, dsts, compute)

@@ -38,15 +38,7 @@ sbuf, psum = MemoryRegion.sbuf, MemoryRegion.psum
 private_hbm = hbm = MemoryRegion.private_hbm
 shared_hbm = MemoryRegion.shared_hbm
 
-try:
-    from ..engines.limits import tile_size
-except ImportError:  # before the core's limits module is merged
-    from types import SimpleNamespace
-
-    tile_size = SimpleNamespace(pmax=128, psum_bank_fmax=512, psum_fmax=512, psum_bank_fmax_bytes=2048,
-                                psum_num_banks=8, gemm_stationary_fmax=128, gemm_moving_fmax=512, bn_stats_fmax=512,
-                                psum_min_align=4, sbuf_min_align=1, total_available_sbuf_size=245_752,
-                                sbuf_fmax_bytes=245_752)
+from ..engines.limits import tile_size  # noqa: E402 (NKI's nl.tile_size, re-exported)
 
 
 class NKIObject:
@@ -95,8 +87,7 @@ def ndarray(shape, dtype, buffer=sbuf, name: str = "", address=None) -> NkiTenso
 def _filled(shape, value, dtype, buffer, name) -> NkiTensor:
     t = ndarray(shape, dtype, buffer=buffer, name=name)
     if t.kind == "hbm":  # no engine writes HBM: the constant is loaded with the kernel
-        t.write(np.full(t.shape, value).astype(np.float32).astype(t.dtype) if t.dtype.kind in "fV"
-                else np.full(t.shape, value, t.dtype))
+        t.write(np.full(t.shape, value, np.float32 if t.dtype.kind in "fV" else t.dtype), path="dma")
     else:
         from . import isa
 
@@ -133,11 +124,7 @@ def rand(shape, dtype, buffer=sbuf, name: str = "") -> NkiTensor:
     from ..config import get_settings
 
     t = ndarray(shape, dtype, buffer, name)
-    values = np.random.default_rng(get_settings().seed).random(t.shape, np.float32)
-    from ._fallback import store
-
-    arr = np.empty(t.shape, t.dtype)
-    t.write(store(arr, values))
+    t.write(np.random.default_rng(get_settings().seed).random(t.shape, np.float32))
     return t
 
 
@@ -145,14 +132,14 @@ def shared_constant(constant) -> NkiTensor:
     """A shared HBM tensor holding ``constant`` (an array or a ``.npy`` path)."""
     arr = np.load(constant) if isinstance(constant, str) else np.asarray(constant)
     t = ndarray(arr.shape, arr.dtype, buffer=shared_hbm)
-    t.write(arr)
+    t.write(arr, path="dma")
     return t
 
 
 def shared_identity_matrix(n, dtype=uint8, dst=None) -> NkiTensor:
     """An ``n`` x ``n`` identity matrix in SBUF (a constant loaded with the kernel)."""
     t = dst if dst is not None else ndarray((n, n), dtype, buffer=sbuf)
-    t.write(np.eye(n, dtype=np.float32).astype(t.dtype))
+    t.write(np.eye(n, dtype=np.float32), path="dma")
     return t
 
 

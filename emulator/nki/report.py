@@ -1,8 +1,8 @@
 """What a launch did: instructions per engine, bytes per DMA queue, peak SBUF/PSUM, an estimated time, settings.
 
 :func:`emulator.nki.last_report` returns the :class:`Report` of the latest launch; ``trn3emu run KERNEL.py
---report`` prints it. Counts come from the front end (one per ``nki.isa`` call, per program); the engine, byte and
-time figures come from the cores' statistics when the core keeps them.
+--report`` prints it. Instruction counts, engines and the
+time figures come from the cores' statistics (:class:`emulator.engines.core.Stats`).
 """
 
 from __future__ import annotations
@@ -11,18 +11,7 @@ from dataclasses import dataclass, field
 
 from .tensor import PEAKS
 
-__all__ = ["Report", "build", "ENGINE_OF"]
-
-#: the engine an instruction runs on when the kernel does not choose (NKI's defaults)
-ENGINE_OF = {
-    "nc_matmul": "tensor", "nc_matmul_mx": "tensor", "nc_transpose": "tensor",
-    "dma_copy": "dma", "dma_transpose": "dma", "dma_compute": "dma", "sendrecv": "dma",
-    "activation": "scalar", "activation_reduce": "scalar", "activate2": "scalar",
-    "iota": "gpsimd", "affine_select": "gpsimd", "local_gather": "gpsimd", "nc_n_gather": "gpsimd",
-    "tensor_partition_reduce": "gpsimd", "nonzero_with_count": "gpsimd", "topk": "gpsimd",
-    "sequence_bounds": "gpsimd", "core_barrier": "gpsimd", "rand_set_state": "gpsimd", "rand_get_state": "gpsimd",
-}
-
+__all__ = ["Report", "build"]
 
 @dataclass
 class Report:
@@ -61,34 +50,24 @@ def _settings_in_force() -> dict:
     return {f: getattr(now, f) for f in now.__dataclass_fields__ if getattr(now, f) != getattr(default, f)}
 
 
-def _stats_of(core) -> dict:
-    stats = getattr(core, "stats", None)
-    if stats is None:
-        return {}
-    if hasattr(stats, "as_dict"):
-        return stats.as_dict()
-    return stats if isinstance(stats, dict) else getattr(stats, "__dict__", {})
-
-
 def build(fn, grid, cores, programs=None) -> Report:
     """The report of a finished launch (``programs``: the Program objects, for the front end's counts)."""
     rep = Report(getattr(fn, "__qualname__", str(fn)), tuple(grid), settings=_settings_in_force())
     for prog in programs or []:
-        for name, n in prog.counts.items():
-            rep.instructions[name] = rep.instructions.get(name, 0) + n
-            engine = ENGINE_OF.get(name, "vector")
-            rep.engines[engine] = rep.engines.get(engine, 0) + n
-    cycles = []
+        for queue, b in prog.dma_bytes.items():
+            rep.dma_bytes[queue] = rep.dma_bytes.get(queue, 0) + b
+    times = []
     for core in cores:
+        for name, n in core.stats.instructions.items():
+            rep.instructions[name] = rep.instructions.get(name, 0) + n
+        for engine, st in core.stats.engines.items():
+            if st.instructions:
+                rep.engines[engine] = rep.engines.get(engine, 0) + st.instructions
+        times.append(core.stats.estimated_us())
         mem = core.memory
         peaks = PEAKS.get(mem, {})
         rep.peak_sbuf = max(rep.peak_sbuf, peaks.get("sbuf", 0))
         rep.peak_psum = max(rep.peak_psum, peaks.get("psum", 0))
         rep.hbm_bytes = max(rep.hbm_bytes, peaks.get("hbm", 0))
-        stats = _stats_of(core)
-        for queue, b in (stats.get("dma_bytes") or {}).items():
-            rep.dma_bytes[queue] = rep.dma_bytes.get(queue, 0) + b
-        if stats.get("estimated_us") is not None:
-            cycles.append(stats["estimated_us"])
-    rep.estimated_us = max(cycles) if cycles else None
+    rep.estimated_us = max(times) if times else None
     return rep

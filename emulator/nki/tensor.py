@@ -1,10 +1,10 @@
 """``NkiTensor``: a view of one memory allocation (SBUF, PSUM or HBM) with NKI's indexing and view methods.
 
-A view is a NumPy array over the allocation's bytes (any offset, strides, dtype): slicing, ``nl.ds``, the legacy
-``nl.arange`` index expressions, ``.reshape``, ``.view(dtype)``, ``.ap(pattern, offset, dtype)``, ``.permute``,
-``.broadcast`` and friends all produce such an array, so reads and writes go straight to the allocation. Which bytes
-were written is tracked on the allocation (``Tensor.written``, one flag per element of the allocation's dtype);
-:meth:`NkiTensor.read` raises :class:`~emulator.errors.UninitializedReadError` naming the tensor and the instruction.
+An ``NkiTensor`` wraps a view of the NeuronCore's memory (:class:`emulator.engines.memory.Tensor`, which tracks
+which bytes were written): slicing, ``nl.ds``, the legacy ``nl.arange`` index expressions, ``.reshape``,
+``.view(dtype)``, ``.ap(pattern, offset, dtype)``, ``.permute``, ``.broadcast`` and friends give new views of the
+same bytes. Reading bytes that nothing wrote raises :class:`~emulator.errors.UninitializedReadError` naming the
+tensor and the instruction. An allocation is freed when its last view goes away.
 
 On-chip tensors keep their partition dim: an integer on dim 0 gives a 1-partition view. HBM tensors drop an
 integer-indexed dim, as in NKI.
@@ -25,7 +25,7 @@ from enum import Enum
 import numpy as np
 
 from ..errors import ShapeError, UninitializedReadError
-from ..config import get_settings
+from ..engines.limits import PSUM_BANK_BYTES
 from . import _dtypes
 
 __all__ = ["NkiTensor", "MemoryRegion", "DynSlice", "IndexRange", "buffer_kind"]
@@ -129,18 +129,20 @@ class _Owner:
             pass
 
 
+def _storage_dtype(dt: np.dtype):
+    """What the core's memory is given: the format name for the x4 types (so the tensor knows its format)."""
+    name = _dtypes.nki_name(dt)
+    return name if name.endswith("_x4") else np.dtype(dt.str) if dt.metadata else dt
+
+
 class NkiTensor:
-    """A view of an allocation: ``arr`` (NumPy view of the bytes), ``base`` (the memory Tensor), ``buffer``."""
+    """An NKI tensor: a view ``t`` of the core's memory (:class:`emulator.engines.memory.Tensor`) plus its NKI
+    buffer name. View methods return new NkiTensors over new core views of the same bytes."""
 
-    __slots__ = ("base", "arr", "buffer", "name", "kind", "_bytes", "_owner", "_off", "_w")
+    __slots__ = ("t", "buffer", "_owner")
 
-    def __init__(self, base, arr: np.ndarray, buffer: str, name: str | None = None, owner=None):
-        self.base, self.arr, self.buffer = base, arr, buffer
-        self.name = name or base.name
-        self.kind = base.kind  # "sbuf" | "psum" | "hbm"
-        self._bytes = None
-        self._owner = owner
-        self._off = self._w = None
+    def __init__(self, t, buffer: str, owner=None):
+        self.t, self.buffer, self._owner = t, buffer, owner
 
     # ---- construction ------------------------------------------------------------------------------------------
     @classmethod
@@ -149,72 +151,75 @@ class NkiTensor:
         dt = _dtypes.as_dtype(dtype)
         shape = tuple(int(s) for s in (shape if isinstance(shape, (tuple, list)) else (shape,)))
         kind = buffer_kind(buffer)
-        base = memory.allocate(kind, shape, dt, name or None, value=value)
-        if base.data.dtype != dt:  # keep the NKI tag (tfloat32, x4) on the view's dtype
-            base.data = base.data.view(dt)
+        banks = None
+        if kind == "psum":  # v4: a PSUM tile may span banks (a matmul output up to all 8)
+            row = int(np.prod(shape[1:], dtype=np.int64)) * dt.itemsize
+            banks = -(-row // PSUM_BANK_BYTES) if row > PSUM_BANK_BYTES else None
+        base = memory.allocate(kind, shape, _storage_dtype(dt), name or None, value=value, banks=banks)
         _note_peak(memory, kind)
-        return cls(base, base.data, getattr(buffer, "value", buffer), owner=_Owner(memory, base))
+        return cls(base, getattr(buffer, "value", buffer), _Owner(memory, base))
+
+    def _derive(self, t) -> "NkiTensor":
+        return NkiTensor(t, self.buffer, self._owner)
+
+    def _from_data(self, data: np.ndarray, what: str) -> "NkiTensor":
+        t = self.t
+        return self._derive(type(t)(f"{t.base.name}{what}", t.kind, data, t.base, t.start_partition, t.offset,
+                                    t.memory, t.x4))
+
+    @property
+    def arr(self) -> np.ndarray:
+        return self.t.data
+
+    @property
+    def base(self):
+        return self.t.base
+
+    @property
+    def name(self) -> str:
+        return self.t.base.name
+
+    @property
+    def kind(self) -> str:
+        return self.t.kind
 
     @property
     def shape(self) -> tuple:
-        return self.arr.shape
+        return self.t.data.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.arr.dtype
+        x4 = self.t.x4
+        return _dtypes.DTYPES[x4] if x4 else self.t.data.dtype
 
     @property
     def ndim(self) -> int:
-        return self.arr.ndim
+        return self.t.data.ndim
 
     @property
     def size(self) -> int:
-        return self.arr.size
+        return self.t.data.size
 
     @property
     def itemsize(self) -> int:
-        return self.arr.dtype.itemsize
+        return self.t.data.dtype.itemsize
 
     @property
     def strides(self) -> tuple:
         """Strides in elements of this view's dtype."""
-        return tuple(s // self.itemsize for s in self.arr.strides)
+        return tuple(s // self.itemsize for s in self.t.data.strides)
+
+    @property
+    def byte_offset(self) -> int:
+        return self.t.data.__array_interface__["data"][0] - self.t.base.data.__array_interface__["data"][0]
 
     @property
     def offset(self) -> int:
         """Offset of the first element from the start of the allocation, in elements of this view's dtype."""
         return self.byte_offset // self.itemsize
 
-    @property
-    def byte_offset(self) -> int:
-        if self._off is None:  # (reading a data pointer costs ~10 us: once per view)
-            self._off = self.arr.__array_interface__["data"][0] - self.base.data.__array_interface__["data"][0]
-        return self._off
-
-    def _raw(self) -> np.ndarray:
-        if self._bytes is None:
-            self._bytes = self.base.data.reshape(-1).view(np.uint8)
-        return self._bytes
-
-    def _derive(self, arr: np.ndarray) -> "NkiTensor":
-        out = NkiTensor(self.base, arr, self.buffer, self.name, self._owner)
-        out._bytes = self._bytes
-        return out
-
-    def _strided(self, shape, byte_strides, byte_offset: int, dtype) -> "NkiTensor":
-        raw = self._raw()
-        dt = _dtypes.as_dtype(dtype)
-        shape = tuple(int(s) for s in shape)
-        lo = byte_offset + sum((n - 1) * s for n, s in zip(shape, byte_strides) if s < 0)
-        hi = byte_offset + sum((n - 1) * s for n, s in zip(shape, byte_strides) if s > 0) + dt.itemsize
-        if lo < 0 or hi > raw.size or any(n <= 0 for n in shape):
-            raise ShapeError(f"{self.name}: access pattern shape {list(shape)} strides {list(byte_strides)} bytes "
-                             f"from byte {byte_offset} leaves the {raw.size}-byte allocation {self.describe()}")
-        arr = np.ndarray(shape, dt, buffer=raw, offset=byte_offset, strides=tuple(byte_strides))
-        return self._derive(arr)
-
     def describe(self) -> str:
-        return f"{self.buffer.upper()} tensor {self.name!r} {list(self.base.shape)} {_dtypes.nki_name(self.dtype)}"
+        return f"{self.buffer.upper()} tensor {self.name!r} {list(self.t.base.shape)} {_dtypes.nki_name(self.dtype)}"
 
     def __repr__(self) -> str:
         return f"NkiTensor({self.name!r}, shape={self.shape}, dtype={_dtypes.nki_name(self.dtype)}, {self.buffer})"
@@ -222,90 +227,74 @@ class NkiTensor:
     # ---- indexing -----------------------------------------------------------------------------------------------
     def __getitem__(self, key) -> "NkiTensor":
         key = key if isinstance(key, tuple) else (key,)
-        key = tuple(k.as_slice() if isinstance(k, (DynSlice, IndexRange)) else k for k in key)
-        if self.kind != "hbm" and key and isinstance(key[0], (int, np.integer)):
-            p = int(key[0]) + (self.shape[0] if key[0] < 0 else 0)
+        key = tuple(k.as_slice() if isinstance(k, (DynSlice, IndexRange)) else
+                    int(k) if isinstance(k, np.integer) else k for k in key)
+        if self.kind != "hbm" and key and isinstance(key[0], int):
+            p = key[0] + (self.shape[0] if key[0] < 0 else 0)
             key = (slice(p, p + 1),) + key[1:]
         for k in key:
-            if not (k is Ellipsis or k is None or isinstance(k, (slice, int, np.integer))):
+            if not (k is Ellipsis or isinstance(k, (slice, int))):
                 raise ShapeError(f"{self.name}[...]: index {k!r} is not an int, a slice, nl.ds(...) or nl.arange(...)")
-        try:
-            self._check_bounds(key)
-            arr = self.arr[key]
-        except IndexError as exc:
-            raise ShapeError(f"{self.name}{list(self.shape)}[{_fmt_key(key)}]: {exc}") from None
-        if arr.ndim == 0:
-            arr = arr.reshape(1)
-        return self._derive(arr)
+        self._check_bounds(key)
+        view = self.t[key]
+        if view.data.ndim == 0:
+            return self._from_data(view.data.reshape(1), "")
+        return self._derive(view)
 
     def _check_bounds(self, key) -> None:
-        dims = [k for k in key if k is not None]
+        dims = list(key)
         if Ellipsis in dims:
             i = dims.index(Ellipsis)
             dims = dims[:i] + [slice(None)] * (self.ndim - len(dims) + 1) + dims[i + 1:]
+        if len(dims) > self.ndim:
+            raise ShapeError(f"{self.name}{list(self.shape)}: {len(dims)} indices for {self.ndim} dims")
         for d, (k, n) in enumerate(zip(dims, self.shape)):
+            if isinstance(k, int) and not -n <= k < n:
+                raise ShapeError(f"{self.name}{list(self.shape)}: index {k} of dim {d} is outside 0:{n}")
             if isinstance(k, slice) and k.step in (None, 1):
                 start = 0 if k.start is None else k.start + (n if k.start < 0 else 0)
                 stop = n if k.stop is None else k.stop + (n if k.stop < 0 else 0)
                 if start < 0 or stop > n or start >= stop:
-                    raise ShapeError(f"{self.name}{list(self.shape)}: dim {d} slice {start}:{stop} is outside 0:{n}"
-                                     if start < stop else f"{self.name}{list(self.shape)}: dim {d} slice "
-                                     f"{start}:{stop} is empty")
-
-    def __setitem__(self, key, value) -> None:
-        # kernels never assign into tiles with [...] = ...; an nl.* result assigned this way is a copy
-        dst = self[key]
-        src = value.read("tensor assignment") if isinstance(value, NkiTensor) else np.asarray(value)
-        dst.write(np.broadcast_to(src.astype(np.float32).astype(dst.dtype) if src.dtype != dst.dtype else src,
-                                  dst.shape))
+                    raise ShapeError(f"{self.name}{list(self.shape)}: dim {d} slice {start}:{stop} is "
+                                     + (f"outside 0:{n}" if start < stop else "empty"))
 
     # ---- views --------------------------------------------------------------------------------------------------
     def reshape(self, *shape) -> "NkiTensor":
         shape = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
-        if self.kind != "hbm" and shape and shape[0] != self.shape[0] and -1 not in shape[:1]:
+        if -1 in shape:
+            known = int(np.prod([s for s in shape if s != -1]))
+            shape = tuple(self.size // known if s == -1 else s for s in shape)
+        if self.kind != "hbm" and shape and shape[0] != self.shape[0]:
             raise ShapeError(f"{self.name}.reshape({list(shape)}): an on-chip tensor keeps its partition dim "
                              f"({self.shape[0]})")
-        try:
-            arr = self.arr.reshape(shape, copy=False)
-        except (ValueError, TypeError) as exc:
-            raise ShapeError(f"{self.name}{list(self.shape)}.reshape({list(shape)}): {exc} (the view's layout "
-                             "does not allow it without a copy)") from None
-        return self._derive(arr)
+        return self._derive(self.t.reshape(shape))
 
     def view(self, dtype) -> "NkiTensor":
         dt = _dtypes.as_dtype(dtype)
-        if self.arr.strides[-1] != self.itemsize and self.shape[-1] != 1:
+        if self.t.data.strides[-1] != self.itemsize and self.shape[-1] != 1:
             raise ShapeError(f"{self.name}.view({_dtypes.nki_name(dt)}): the last dimension must be contiguous")
-        if (self.shape[-1] * self.itemsize) % dt.itemsize:
-            raise ShapeError(f"{self.name}.view({_dtypes.nki_name(dt)}): last dim {self.shape[-1]} x "
-                             f"{self.itemsize} bytes is not a multiple of {dt.itemsize}")
-        shape = self.shape[:-1] + (self.shape[-1] * self.itemsize // dt.itemsize,)
-        return self._strided(shape, self.arr.strides[:-1] + (dt.itemsize,), self.byte_offset, dt)
+        return self._derive(self.t.view(_storage_dtype(dt)))
 
     reinterpret_cast = view
 
     def ap(self, pattern, offset: int | None = None, scalar_offset=None, vector_offset=None, indirect_dim: int = 0,
            dtype=None) -> "NkiTensor":
-        """An explicit access pattern ``[[stride, count], ...]`` (strides in elements) over the allocation."""
-        dt = _dtypes.as_dtype(dtype) if dtype is not None else self.dtype
-        try:
-            strides, counts = zip(*[(int(s), int(c)) for s, c in pattern])
-        except (TypeError, ValueError):
-            raise ShapeError(f"{self.name}.ap: pattern {pattern!r} must be a list of [stride, count] pairs") from None
-        base = self.byte_offset + (int(offset) if offset else 0) * dt.itemsize
+        """An explicit access pattern ``[[stride, count], ...]`` (strides in elements) from this view's start."""
+        off = int(offset) if offset else 0
         if scalar_offset is not None or vector_offset is not None:
-            extra = _dynamic_value(scalar_offset if scalar_offset is not None else vector_offset, self.name)
-            base += int(extra) * strides[indirect_dim] * dt.itemsize
-        return self._strided(counts, [s * dt.itemsize for s in strides], base, dt)
+            dyn = scalar_offset if scalar_offset is not None else vector_offset
+            off += _dynamic_value(dyn, self.name) * int(pattern[indirect_dim][0])
+        return self._derive(self.t.ap(pattern, offset=off, dtype=None if dtype is None else _storage_dtype(
+            _dtypes.as_dtype(dtype))))
 
     def get_pattern(self) -> list[list[int]]:
         return [[s, n] for s, n in zip(self.strides, self.shape)]
 
     def is_contiguous(self) -> bool:
-        dims = list(zip(self.shape, self.arr.strides))[1 if self.kind != "hbm" else 0:]
+        dims = list(zip(self.shape, self.t.data.strides))[1 if self.kind != "hbm" else 0:]
         expect = self.itemsize
-        for n, s in reversed(dims):
-            if n != 1 and s != expect:
+        for n, st in reversed(dims):
+            if n != 1 and st != expect:
                 return False
             expect *= n
         return True
@@ -316,19 +305,19 @@ class NkiTensor:
     def permute(self, dims) -> "NkiTensor":
         if self.kind != "hbm" and dims[0] != 0:
             raise ShapeError(f"{self.name}.permute({list(dims)}): the partition dim of an on-chip tensor stays first")
-        return self._derive(self.arr.transpose(dims))
+        return self._from_data(self.arr.transpose(dims), f".permute({list(dims)})")
 
     def broadcast(self, dim: int, size: int) -> "NkiTensor":
         if self.shape[dim] != 1:
             raise ShapeError(f"{self.name}.broadcast({dim}, {size}): dim {dim} has size {self.shape[dim]}, not 1")
         shape = self.shape[:dim] + (size,) + self.shape[dim + 1:]
-        return self._derive(np.broadcast_to(self.arr, shape))
+        return self._from_data(np.broadcast_to(self.arr, shape), f".broadcast({dim}, {size})")
 
     def expand_dim(self, dim: int) -> "NkiTensor":
-        return self._derive(np.expand_dims(self.arr, dim))
+        return self._from_data(np.expand_dims(self.arr, dim), f".expand_dim({dim})")
 
     def squeeze_dim(self, dim: int) -> "NkiTensor":
-        return self._derive(np.squeeze(self.arr, dim))
+        return self._from_data(np.squeeze(self.arr, dim), f".squeeze_dim({dim})")
 
     def reshape_dim(self, dim: int, shape) -> "NkiTensor":
         return self.reshape(self.shape[:dim] + tuple(shape) + self.shape[dim + 1:])
@@ -343,65 +332,24 @@ class NkiTensor:
     def select(self, dim: int, index) -> "NkiTensor":
         index = _dynamic_value(index, self.name) if isinstance(index, NkiTensor) else int(index)
         out = self[(slice(None),) * dim + (slice(index, index + 1),)]
-        return out._derive(np.squeeze(out.arr, dim)) if self.kind == "hbm" or dim else out
+        if self.kind == "hbm" or dim:
+            return out._from_data(np.squeeze(out.arr, dim), f".select({dim}, {index})")
+        return out
 
     # ---- data ---------------------------------------------------------------------------------------------------
-    def written_view(self):
-        """The allocation's written flags under this view: an array of this view's shape (plus a trailing axis
-        when one element of the view spans several of the allocation's elements), or flat indices."""
-        if self._w is None:
-            self._w = self._written_view()
-        return self._w
-
-    def _written_view(self):
-        w = self.base.written
-        bsz = self.base.data.dtype.itemsize
-        off, strides, isz = self.byte_offset, self.arr.strides, self.itemsize
-        if off % bsz == 0 and all(s % bsz == 0 for s in strides) and isz % bsz == 0:
-            shape, wst = self.shape, tuple(s // bsz for s in strides)
-            if isz > bsz:
-                shape, wst = shape + (isz // bsz,), wst + (1,)
-            return np.ndarray(shape, np.bool_, buffer=w.reshape(-1), offset=off // bsz, strides=wst)
-        idx = off + sum(np.arange(n).reshape((-1,) + (1,) * (self.ndim - d - 1)) * s
-                        for d, (n, s) in enumerate(zip(self.shape, strides)))
-        return (np.asarray(idx) // bsz).reshape(-1)
-
     def check_initialized(self, instruction: str) -> None:
-        policy = get_settings().uninitialized
-        if policy == "ignore":
-            return
-        w = self.written_view()
-        flags = self.base.written.reshape(-1)[w] if w.dtype != np.bool_ else w
-        if flags.all():
-            return
-        first = np.argwhere(~flags.reshape(self.shape + flags.shape[len(self.shape):]) if w.dtype == np.bool_
-                            else ~flags.reshape(self.shape))[0][:self.ndim]
-        msg = (f"{instruction}: reads {self.describe()} at index {tuple(int(i) for i in first)} of the view "
-               f"{list(self.shape)}, which nothing has written")
-        if policy == "raise":
-            raise UninitializedReadError(msg + " (setting uninitialized='raise'; 'warn' or 'ignore' to continue)")
-        import warnings
-
-        from ..engines.memory import UninitializedReadWarning
-
-        warnings.warn(msg, UninitializedReadWarning, stacklevel=4)
+        self.t.check_initialized(instruction)
 
     def read(self, instruction: str = "read") -> np.ndarray:
         """A copy of the values (after the uninitialised-read check)."""
-        self.check_initialized(instruction)
-        return np.array(self.arr)
+        return self.t.read(instruction)
 
-    def write(self, values) -> None:
-        """Store ``values`` (already of this view's dtype or castable bit-exactly) and mark them written."""
-        self.arr[...] = values
-        self.mark_written()
+    def write(self, values, path: str = "engine") -> None:
+        """Store ``values`` (converted to this view's dtype through the settings' rounding) and mark them written."""
+        self.t.write(np.broadcast_to(np.asarray(values), self.shape), path=path)
 
     def mark_written(self) -> None:
-        w = self.written_view()
-        if w.dtype == np.bool_:
-            w[...] = True
-        else:
-            self.base.written.reshape(-1)[w] = True
+        self.t.mark_written()
 
     def __array__(self, dtype=None, copy=None):
         out = self.read("np.asarray")
@@ -413,6 +361,11 @@ class NkiTensor:
     def __bool__(self) -> bool:
         # `assert nl.equal(a, b)` in NKI's doc examples: true when every element is non-zero
         return bool(np.all(self.read("bool(tensor)").astype(np.float32) != 0))
+
+    def __setitem__(self, key, value) -> None:
+        # legacy `tile[...] = nl.add(...)`: a copy of the values into the view
+        dst = self[key]
+        dst.write(value.read("tensor assignment") if isinstance(value, NkiTensor) else value)
 
 
 def _dynamic_value(x, name: str) -> int:

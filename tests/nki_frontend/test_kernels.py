@@ -192,7 +192,9 @@ def test_engine_buffer_rules(case):
     sb.write(np.ones((4, 4), np.float32))
     ps = nl.ndarray((4, 4), nl.float32, buffer=nl.psum)
     hb = nl.ndarray((4, 4), nl.float32, buffer=nl.hbm)
-    with pytest.raises(ShapeError):
+    from emulator.engines.core import ConnectivityError
+
+    with pytest.raises(ConnectivityError, match="engine cannot"):
         if case == "gpsimd_psum":
             nisa.tensor_copy(dst=ps, src=sb, engine=nisa.engine.gpsimd)
         elif case == "dma_psum":
@@ -219,3 +221,24 @@ def test_platform_target_override(monkeypatch):
 
     with pytest.raises(SettingsError, match="trn3"):
         nki_tensor_add(np.zeros((128, 512), np.float32), np.zeros((128, 512), np.float32))
+
+
+def test_collectives_inside_a_launch_match_the_engine():
+    import emulator as emu
+
+    ncc = front.collectives
+
+    @nki.jit
+    def allreduce(x):
+        out = nl.ndarray((4, 64), nl.bfloat16, buffer=nl.shared_hbm)
+        r = ncc.rank_id()
+        src = nl.ndarray((1, 64), nl.bfloat16, buffer=nl.private_hbm)
+        nisa.dma_copy(dst=src, src=x[r:r + 1])
+        ncc.all_reduce(srcs=[src], dsts=[out[r:r + 1]], replica_group=ncc.ReplicaGroup([[0, 1, 2, 3]]), op=nl.add)
+        return out
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 64)).astype(ml_dtypes.bfloat16)
+    out = allreduce[4](x)
+    want = emu.collectives.all_reduce([x[r:r + 1] for r in range(4)])[0]
+    assert all(out[r:r + 1].tobytes() == want.tobytes() for r in range(4))
