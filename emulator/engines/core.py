@@ -62,6 +62,8 @@ _RULE = {"tensor": "the Tensor Engine reads SBUF only and writes PSUM only",
 _ONE_PSUM = {"tensor_tensor": ("data1", "data2"), "tensor_tensor_scan": ("data0", "data1"),
              "scalar_tensor_tensor": ("data", "operand1"), "select_reduce": ("on_true", "on_false"),
              "tensor_copy_predicated": ("src", "predicate")}
+_COMPUTE_ENGINES = frozenset({"vector", "scalar", "gpsimd"})
+_STATE_KW = {"regs": "regs", "rng": "state"}
 _GHZ = {"tensor": _cost.PE_GHZ, "vector": _cost.VECTOR_GHZ, "scalar": _cost.VECTOR_GHZ,
         "gpsimd": _cost.VECTOR_GHZ, "dma": _cost.VECTOR_GHZ}
 
@@ -84,31 +86,75 @@ class Spec(NamedTuple):
     params: tuple[str, ...]
     takes_engine: bool
     takes_site: bool
-    narrow: dict
+    read_ok: dict      # engine -> role -> buffers it may read
+    write_ok: dict     # engine -> role -> buffers it may write
+    one_psum: tuple    # inputs of which at most one may sit in PSUM
+    prepare: Callable | None         # (bound, dst tensors, engine) -> None: instruction-specific arguments
+    default_engine: Callable | None  # bound -> engine when the caller names none
 
 
-def _spec(name: str, fn: Callable, engines, reads, writes, state=None, narrow=None) -> Spec:
+def _spec(name: str, fn: Callable, engines, reads, writes, state=None, narrow=None, prepare=None,
+          default_engine=None) -> Spec:
     sig = inspect.signature(fn)
     params = tuple(p for p, v in sig.parameters.items() if v.kind is v.POSITIONAL_OR_KEYWORD)
+    narrow = narrow or {}
+    read_ok = {e: {r: narrow.get(r, READS[e]) & READS[e] for r in reads} for e in engines}
+    write_ok = {e: {r: narrow.get(r, WRITES[e]) & WRITES[e] for r in writes} for e in engines}
     return Spec(name, fn, tuple(engines), tuple(reads), tuple(writes), state, params, "engine" in sig.parameters,
-                "site" in sig.parameters, narrow or {})
+                "site" in sig.parameters, read_ok, write_ok, _ONE_PSUM.get(name, ()), prepare, default_engine)
+
+
+def _accumulate(bound: dict, dsts: list, engine: str) -> None:
+    """NKI ``accumulate=None``: the first write overwrites, later ones add (on what is already in PSUM)."""
+    dst = dsts[0]
+    acc = bound.get("accumulate")
+    if acc is None:
+        bound["accumulate"] = bool(dst.base._all or dst.mask.all())
+    elif acc and not dst.base._all:
+        dst.check_initialized("matmul accumulate (dst)")
+
+
+def _quantize_fmt(bound: dict, dsts: list, engine: str) -> None:
+    if bound.get("fmt") is None:
+        bound["fmt"] = dsts[0].x4
+
+
+def _x4_dtype(bound: dict, dsts: list, engine: str) -> None:
+    """memset: tell the array function a uint-word dst holds an x4 type (only 0 is legal)."""
+    if dsts[0].x4 is not None and bound.get("dtype") is None:
+        bound["dtype"] = dsts[0].x4
+
+
+def _transpose_engine(bound: dict, dsts: list, engine: str) -> None:
+    bound["engine"] = engine
+
+
+def _transpose_default(bound: dict) -> str:
+    """No engine named: the Tensor Engine for a PSUM dst, the Vector Engine for an SBUF one."""
+    dst = bound.get("dst")
+    return "vector" if type(dst) is Tensor and dst.kind == "sbuf" else "tensor"
 
 
 _SBUF = frozenset({"sbuf"})
 INSTRUCTIONS: dict[str, Spec] = {name: _spec(name, *entry) for name, entry in _COMPUTE.items()}
 INSTRUCTIONS.update({
-    "nc_matmul": _spec("nc_matmul", _pe.nc_matmul, ("tensor",), ("stationary", "moving"), ("dst",)),
+    "nc_matmul": _spec("nc_matmul", _pe.nc_matmul, ("tensor",), ("stationary", "moving"), ("dst",),
+                       prepare=_accumulate),
     "nc_matmul_mx": _spec("nc_matmul_mx", _pe.nc_matmul_mx, ("tensor",),
-                          ("stationary", "moving", "stationary_scale", "moving_scale"), ("dst",)),
+                          ("stationary", "moving", "stationary_scale", "moving_scale"), ("dst",), prepare=_accumulate),
     "nc_matmul_sparse": _spec("nc_matmul_sparse", _pe.nc_matmul_sparse, ("tensor",), ("values", "tags", "moving"),
-                              ("dst",)),
-    "nc_transpose": _spec("nc_transpose", _pe.nc_transpose, ("tensor", "vector"), ("data",), ("dst",)),
+                              ("dst",), prepare=_accumulate),
+    "nc_transpose": _spec("nc_transpose", _pe.nc_transpose, ("tensor", "vector"), ("data",), ("dst",),
+                          prepare=_transpose_engine, default_engine=_transpose_default),
     "quantize_mx": _spec("quantize_mx", _pe.quantize_mx, ("vector",), ("src",), ("dst", "dst_scale"),
-                         narrow={"src": _SBUF}),
+                         narrow={"src": _SBUF}, prepare=_quantize_fmt),
     "dma_copy": _spec("dma_copy", _dma.dma_copy, ("dma",), ("src",), ("dst",)),
     "dma_transpose": _spec("dma_transpose", _dma.dma_transpose, ("dma",), ("src",), ("dst",),
                            narrow={"dst": _SBUF}),
 })
+
+
+INSTRUCTIONS["memset"] = INSTRUCTIONS["memset"]._replace(prepare=_x4_dtype)
 
 
 class EngineStats:
@@ -129,7 +175,7 @@ class Stats:
 
     def __init__(self) -> None:
         self.engines = {name: EngineStats() for name in READS}
-        self.instructions: Counter = Counter()
+        self.instructions: dict[str, int] = {}
         self.dma_queues: Counter = Counter()
 
     def __getitem__(self, engine: str) -> EngineStats:
@@ -145,18 +191,15 @@ class Stats:
         return "\n".join(rows) or "no instructions"
 
 
-def _cycles(engine: str, spec: Spec, dst: np.ndarray | None, nbytes: int, nreads: int) -> int:
-    """Estimated cycles (reference 7.4): Vector/Scalar/GpSimd ~N per input tile + 64 overhead (N = free size);
-    Tensor max(N, 64) (fp32 4x); DMA 1.3 us fixed / 16 queues + bytes at 33 B/ns per queue, in 1.2 GHz cycles."""
+def _cycles(engine: str, dst: np.ndarray, nbytes: int) -> int:
+    """Estimated cycles (reference 7.4) of the Tensor Engine (max(N, 64) per matmul, N = the dst free size) and of
+    DMA (1.3 us fixed / 16 queues + bytes at 33 B/ns per queue, in 1.2 GHz cycles). Vector/Scalar/GpSimd: ~N per
+    input tile + 64 overhead, computed inline in the dispatch."""
     if engine == "dma":
         ns = _cost.DMA_FIXED_NS / _cost.DMA_QUEUES + nbytes / (_cost.DMA_BYTES_PER_NS / _cost.DMA_QUEUES)
         return int(ns * _cost.VECTOR_GHZ)
-    if dst is None or dst.ndim == 0:
-        return _cost.MM_MIN_II
-    free = dst.size // dst.shape[0]
-    if engine == "tensor":
-        return _cost.matmul_instruction_cycles(free, "float32" if dst.dtype == np.float32 else "bfloat16")
-    return _cost.EVAC_OVERHEAD + free * max(1, nreads)
+    free = dst.size // dst.shape[0] if dst.ndim else 1
+    return _cost.matmul_instruction_cycles(free, "bfloat16")
 
 
 class _Link:
@@ -212,7 +255,7 @@ class NeuronCore:
         return next(self._site)
 
     def __repr__(self) -> str:
-        return f"<NeuronCore rank {self.rank}/{self.num_cores}: {self.stats.instructions.total()} instructions>"
+        return f"<NeuronCore rank {self.rank}/{self.num_cores}: {sum(self.stats.instructions.values())} instructions>"
 
     # ---- the one dispatch ----------------------------------------------------------------------------------------
     def issue(self, name: str, *args: Any, **kwargs: Any) -> Any:
@@ -225,23 +268,23 @@ class NeuronCore:
 
     def _issue(self, spec: Spec, args: tuple, kwargs: dict) -> Any:
         pinned = self._pinned
-        if pinned is not None and get_settings() is not pinned:
-            with _settings_context(**_diff(get_settings(), pinned)):
-                return self._issue(spec, args, kwargs)
+        if pinned is not None:
+            current = get_settings()
+            if current is not pinned and current != pinned:
+                with _settings_context(**_diff(current, pinned)):
+                    return self._dispatch(spec, args, kwargs)
+        return self._dispatch(spec, args, kwargs)
+
+    def _dispatch(self, spec: Spec, args: tuple, kwargs: dict) -> Any:
         bound = _bind(spec, args, kwargs)
         engine = self._engine(spec, bound)
-        nbytes, nreads = self._read_operands(spec, engine, bound)
         dsts = self._dst_operands(spec, engine, bound)
+        nbytes, nreads = self._read_operands(spec, engine, bound)
         if spec.state is not None:
-            bound["regs" if spec.state == "regs" else "state"] = (self.regs if spec.state == "regs" else self.rng)[
-                engine]
-        if spec.name in ("nc_matmul", "nc_matmul_mx", "nc_matmul_sparse"):
-            self._resolve_accumulate(spec, bound, dsts[0])
-        elif spec.name == "quantize_mx" and bound.get("fmt") is None:
-            bound["fmt"] = dsts[0].x4
-        elif spec.name == "nc_transpose":
-            bound["engine"] = engine
-        site = self.next_site()
+            bound[_STATE_KW[spec.state]] = getattr(self, spec.state)[engine]
+        if spec.prepare is not None:
+            spec.prepare(bound, dsts, engine)
+        site = next(self._site)
         if spec.takes_site:
             out = spec.fn(site=site, **bound)
         elif self.settings.rounding == "sr":
@@ -254,42 +297,41 @@ class NeuronCore:
 
     def _engine(self, spec: Spec, bound: dict) -> str:
         raw = bound.get("engine") if spec.takes_engine else bound.pop("engine", None)
+        if raw is None:
+            return spec.default_engine(bound) if spec.default_engine is not None else spec.engines[0]
         engine = engine_name(raw)
         if engine is None:
-            engine = spec.engines[0]
-            if spec.name == "nc_transpose" and isinstance(bound.get("dst"), Tensor) and bound["dst"].kind == "sbuf":
-                engine = "vector"
-        elif engine not in spec.engines:
+            return spec.default_engine(bound) if spec.default_engine is not None else spec.engines[0]
+        if engine not in spec.engines:
             raise EmulatorError(f"{spec.name}: engine {engine!r} cannot run it; it runs on {', '.join(spec.engines)}")
         return engine
 
     def _read_operands(self, spec: Spec, engine: str, bound: dict) -> tuple[int, int]:
-        allowed = READS[engine]
+        ok_by_role = spec.read_ok[engine]
         nbytes = nreads = in_psum = 0
-        pair = _ONE_PSUM.get(spec.name, ())
         for role in spec.reads:
             t = bound.get(role)
             if type(t) is not Tensor:
                 continue
-            ok = spec.narrow.get(role, allowed) & allowed
-            if t.kind not in ok:
-                raise ConnectivityError(_buffer_msg(spec.name, role, t, engine, "read", ok))
-            if t.kind == "psum" and role in pair:
+            kind = t.kind
+            if kind not in ok_by_role[role]:
+                raise ConnectivityError(_buffer_msg(spec.name, role, t, engine, "read", ok_by_role[role]))
+            if kind == "psum" and role in spec.one_psum:
                 in_psum += 1
                 if in_psum > 1:
-                    raise ConnectivityError(f"{spec.name}: {' and '.join(pair)} are both in PSUM; at most one input "
-                                            "of this instruction may sit in PSUM")
+                    raise ConnectivityError(f"{spec.name}: {' and '.join(spec.one_psum)} are both in PSUM; at most "
+                                            "one input of this instruction may sit in PSUM")
             if not t.base._all:
                 t.check_initialized(f"{spec.name} {role}")
             if t.x4 is not None and spec.name == "nc_matmul_mx" and bound.get(f"{role}_fmt") is None:
                 bound[f"{role}_fmt"] = t.x4
-            bound[role] = t.data
-            nbytes += t.data.nbytes
+            data = bound[role] = t.data
+            nbytes += data.nbytes
             nreads += 1
         return nbytes, nreads
 
     def _dst_operands(self, spec: Spec, engine: str, bound: dict) -> list[Tensor]:
-        allowed = WRITES[engine]
+        ok_by_role = spec.write_ok[engine]
         dsts = []
         for role in spec.writes:
             t = bound.get(role)
@@ -298,32 +340,31 @@ class NeuronCore:
             if type(t) is not Tensor:
                 raise EmulatorError(f"{spec.name}: {role} must be a memory tensor (a view of core.memory), got "
                                     f"{type(t).__name__}")
-            ok = spec.narrow.get(role, allowed) & allowed
-            if t.kind not in ok:
-                raise ConnectivityError(_buffer_msg(spec.name, role, t, engine, "write", ok))
+            if t.kind not in ok_by_role[role]:
+                raise ConnectivityError(_buffer_msg(spec.name, role, t, engine, "write", ok_by_role[role]))
             bound[role] = t.data
             dsts.append(t)
         return dsts
 
-    def _resolve_accumulate(self, spec: Spec, bound: dict, dst: Tensor) -> None:
-        """NKI ``accumulate=None``: the first write overwrites, later ones add (on what matmuls left in PSUM)."""
-        acc = bound.get("accumulate")
-        if acc is None:
-            bound["accumulate"] = bool(dst.base._all or dst.mask.all())
-        elif acc and not dst.base._all:
-            dst.check_initialized(f"{spec.name} accumulate (dst)")
-
     def _record(self, spec: Spec, engine: str, dsts: list, nbytes: int, nreads: int) -> None:
+        first = None
         for t in dsts:
-            t.mark_written()
+            if not t.base._all:
+                t.mark_written()
             nbytes += t.data.nbytes
+            if first is None:
+                first = t.data
         st = self.stats.engines[engine]
         st.instructions += 1
-        first = dsts[0].data if dsts else None
-        st.elements += first.size if first is not None else 0
         st.bytes += nbytes
-        st.cycles += _cycles(engine, spec, first, nbytes, nreads)
-        self.stats.instructions[spec.name] += 1
+        if first is not None:
+            st.elements += first.size
+            if engine in _COMPUTE_ENGINES:  # inline the common case of _cycles
+                st.cycles += _cost.EVAC_OVERHEAD + (first.size // first.shape[0] if first.ndim else 1) * (nreads or 1)
+            else:
+                st.cycles += _cycles(engine, first, nbytes)
+        counts = self.stats.instructions
+        counts[spec.name] = counts.get(spec.name, 0) + 1
         if engine == "dma":
             self.stats.dma_queues[st.instructions % _cost.DMA_QUEUES] += 1
 
@@ -357,7 +398,7 @@ class NeuronCore:
         st = self.stats.engines["dma"]
         st.instructions += 1
         st.bytes += 2 * src.nbytes
-        self.stats.instructions[instr] += 1
+        self.stats.instructions[instr] = self.stats.instructions.get(instr, 0) + 1
 
     def core_barrier(self, data: Any = None, cores: tuple = (0, 1), engine: Any = None) -> None:
         """Wait until every core in ``cores`` of this LNC group reaches the barrier."""
@@ -371,7 +412,7 @@ class NeuronCore:
         except threading.BrokenBarrierError:
             raise EmulatorError(f"core_barrier: cores {cores} did not all arrive within {self.link.timeout} s "
                                 f"(core {self.rank} waited)") from None
-        self.stats.instructions["core_barrier"] += 1
+        self.stats.instructions["core_barrier"] = self.stats.instructions.get("core_barrier", 0) + 1
 
 
 def _diff(current: Settings, pinned: Settings) -> dict:
@@ -385,11 +426,12 @@ def _bind(spec: Spec, args: tuple, kwargs: dict) -> dict:
         raise TypeError(f"{spec.name}() takes {len(params)} positional arguments ({', '.join(params)}) but "
                         f"{len(args)} were given")
     bound = dict(zip(params, args))
-    for key in kwargs:
-        if key in bound:
-            raise TypeError(f"{spec.name}() got multiple values for argument {key!r}")
-    bound.update(kwargs)
-    bound.pop("name", None)  # NKI's instruction name label
+    if kwargs:
+        for key in kwargs:
+            if key in bound:
+                raise TypeError(f"{spec.name}() got multiple values for argument {key!r}")
+        bound.update(kwargs)
+        bound.pop("name", None)  # NKI's instruction name label
     return bound
 
 
