@@ -16,7 +16,7 @@ bound to the same names, so this file runs unchanged on a Trainium host and on t
 >>> import numpy as np
 >>> from kernels.rmsnorm import rmsnorm
 >>> x = np.array([[3.0, 4.0]], np.float32)
->>> rmsnorm(x, np.ones(2, np.float32), eps=0.0).round(4).tolist()
+>>> rmsnorm(x, np.ones(2, np.float32), eps=0.0).astype(np.float64).round(4).tolist()
 [[0.8485, 1.1314]]
 """
 
