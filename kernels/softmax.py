@@ -12,7 +12,7 @@ Rows on the partitions (128 per tile), the softmax axis on the free dimension. P
 >>> import numpy as np
 >>> from kernels.softmax import softmax
 >>> softmax(np.array([[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]], np.float32)).astype(float).round(3).tolist()
-[[0.25, 0.25, 0.25, 0.25], [0.365, 0.365, 0.134, 0.134]]
+[[0.25, 0.25, 0.25, 0.25], [0.366, 0.366, 0.134, 0.134]]
 """
 
 from __future__ import annotations
