@@ -51,7 +51,7 @@ class Check:
     def row(self) -> str:
         n = "" if self.instructions is None else str(self.instructions)
         t = "" if self.estimated_us is None else f"{self.estimated_us:.1f}"
-        return f"{self.kernel:13s} {self.shape:22s} {self.dtype:9s} {self.result.row()} {n:>6s} {t:>8s}"
+        return f"{self.kernel:13s} {self.shape:26s} {self.dtype:9s} {self.result.row()} {n:>6s} {t:>8s}"
 
     def __str__(self) -> str:
         return self.row()
@@ -114,7 +114,7 @@ def check_mxfp8_matmul(m: int, k: int, n: int, element: str = "float8_e4m3fn", o
     qa, qb = (ref.mx_quantize_reference(v, emax, elem) for v in (a_t, b))
     want, bound = ref.mx_matmul_reference(qa, qb)
     got = mxfp8_matmul(a_t, b, element, out)
-    return Check("mxfp8_matmul", f"[{m}x{k}]@[{k}x{n}] {element[6:]}", out,
+    return Check("mxfp8_matmul", f"[{m}x{k}]@[{k}x{n}] {element[7:]}", out,
                  ref.compare(got, want, bound, DTYPES[out]))
 
 
