@@ -30,14 +30,9 @@ except ImportError:  # anywhere else: the emulator's NKI front end under the sam
     from emulator import nki
     from emulator.nki import isa as nisa, language as nl
 
+from .rmsnorm import broadcast_rows, const_column, load_rows
+
 __all__ = ["layernorm_kernel", "layernorm"]
-
-
-def _broadcast_rows(vec, P, H):
-    """A ``[1, H]`` HBM vector copied onto all P partitions (source partition step 0)."""
-    sb = nl.ndarray((P, H), dtype=vec.dtype, buffer=nl.sbuf)
-    nisa.dma_copy(dst=sb, src=vec.ap(pattern=[[0, P], [1, H]], offset=0))
-    return sb
 
 
 @nki.jit
@@ -50,16 +45,14 @@ def layernorm_kernel(x, gamma, beta, eps):
     chunks = (H + FMAX - 1) // FMAX
     out = nl.ndarray((N, H), dtype=x.dtype, buffer=nl.shared_hbm)
 
-    g_sb = _broadcast_rows(gamma, P, H)
-    b_sb = _broadcast_rows(beta, P, H)
-    eps_sb = nl.ndarray((P, 1), dtype=nl.float32, buffer=nl.sbuf)
-    nisa.memset(dst=eps_sb, value=eps)
+    g_sb = broadcast_rows(gamma, P, H)
+    b_sb = broadcast_rows(beta, P, H)
+    eps_sb = const_column(eps, P)
 
     for t in nl.affine_range((N + P - 1) // P):
         r0 = t * P
         rows = min(P, N - r0)
-        x_sb = nl.ndarray((P, H), dtype=x.dtype, buffer=nl.sbuf)
-        nisa.dma_copy(dst=x_sb[0:rows, :], src=x[r0:r0 + rows, :])
+        x_sb = load_rows(x, r0, rows, P)
 
         stats = nl.ndarray((P, 6 * chunks), dtype=nl.float32, buffer=nl.sbuf)
         for c in nl.affine_range(chunks):

@@ -34,7 +34,7 @@ except ImportError:  # anywhere else: the emulator's NKI front end under the sam
     from emulator import nki
     from emulator.nki import isa as nisa, language as nl
 
-from .mxfp8_matmul import k_tiles, mx_scale_tile
+from .mxfp8_matmul import k_tiles, mx_matmul_blocks, mx_scale_tile
 
 __all__ = ["mxfp4_matmul_kernel", "mxfp4_matmul", "pack_fp4"]
 
@@ -67,27 +67,12 @@ def mxfp4_matmul_kernel(lhsT_x4, lhsT_scale, rhs_x4, rhs_scale, out_dtype):
     assert tuple(lhsT_scale.shape) == (Kw // 8, M) and tuple(rhs_scale.shape) == (Kw // 8, N), \
         "scales must be [K/32, M] and [K/32, N]"
     assert M % 2 == 0, f"M = {M} must be even (nc_matmul_mx stationary free size)"
-    TM = nl.tile_size.gemm_stationary_fmax
-    TN = nl.tile_size.gemm_moving_fmax
-    tiles = k_tiles(4 * Kw, nl.tile_size.pmax)
     out = nl.ndarray((M, N), dtype=out_dtype, buffer=nl.shared_hbm)
-
-    for m0 in range(0, M, TM):
-        m = min(TM, M - m0)
-        stationary = [(_load_data(lhsT_x4, k0 // 4, Kp, m0, m), _load_scales(lhsT_scale, k0 // 32, Kp, m0, m))
-                      for k0, Kp in tiles]
-        for n0 in range(0, N, TN):
-            n = min(TN, N - n0)
-            res_psum = nl.ndarray((TM, TN), dtype=nl.float32, buffer=nl.psum)
-            for kt, (k0, Kp) in enumerate(tiles):
-                mv_data = _load_data(rhs_x4, k0 // 4, Kp, n0, n)
-                mv_scale = _load_scales(rhs_scale, k0 // 32, Kp, n0, n)
-                st_data, st_scale = stationary[kt]
-                nisa.nc_matmul_mx(dst=res_psum[0:m, 0:n], stationary=st_data, moving=mv_data,
-                                  stationary_scale=st_scale, moving_scale=mv_scale, accumulate=(kt > 0))
-            res_sb = nl.ndarray((TM, TN), dtype=out_dtype, buffer=nl.sbuf)
-            nisa.tensor_copy(dst=res_sb[0:m, 0:n], src=res_psum[0:m, 0:n])
-            nisa.dma_copy(dst=out[m0:m0 + m, n0:n0 + n], src=res_sb[0:m, 0:n])
+    mx_matmul_blocks(out, k_tiles(4 * Kw, nl.tile_size.pmax),
+                     lambda k0, Kp, f0, F: (_load_data(lhsT_x4, k0 // 4, Kp, f0, F),
+                                            _load_scales(lhsT_scale, k0 // 32, Kp, f0, F)),
+                     lambda k0, Kp, f0, F: (_load_data(rhs_x4, k0 // 4, Kp, f0, F),
+                                            _load_scales(rhs_scale, k0 // 32, Kp, f0, F)))
     return out
 
 

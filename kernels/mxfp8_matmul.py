@@ -34,7 +34,7 @@ except ImportError:  # anywhere else: the emulator's NKI front end under the sam
     from emulator import nki
     from emulator.nki import isa as nisa, language as nl
 
-__all__ = ["mxfp8_matmul_kernel", "mxfp8_matmul", "k_tiles", "mx_scale_tile"]
+__all__ = ["mxfp8_matmul_kernel", "mxfp8_matmul", "k_tiles", "mx_scale_tile", "mx_matmul_blocks"]
 
 _ELEMENT = {"float8_e4m3fn": "float8_e4m3fn_x4", "float8_e5m2": "float8_e5m2_x4"}
 
@@ -65,6 +65,29 @@ def _quantized_tile(src, k0, Kp, f0, F, mx_dtype):
     return data, scale
 
 
+def mx_matmul_blocks(out, tiles, load_stationary, load_moving):
+    """The tile loop of the MX kernels: ``out [M, N]`` (HBM) in blocks of up to 128 x 512, each one fp32 PSUM tile
+    accumulating ``nc_matmul_mx`` over the K ``tiles``; ``load_*(k0, Kp, f0, F)`` give an SBUF (x4 data, scales)
+    pair. The stationary tiles of a block row are loaded once and reused across its column blocks."""
+    M, N = out.shape
+    TM = nl.tile_size.gemm_stationary_fmax
+    TN = nl.tile_size.gemm_moving_fmax
+    for m0 in range(0, M, TM):
+        m = min(TM, M - m0)
+        stationary = [load_stationary(k0, Kp, m0, m) for k0, Kp in tiles]
+        for n0 in range(0, N, TN):
+            n = min(TN, N - n0)
+            res_psum = nl.ndarray((TM, TN), dtype=nl.float32, buffer=nl.psum)
+            for kt, (k0, Kp) in enumerate(tiles):
+                mv_data, mv_scale = load_moving(k0, Kp, n0, n)
+                st_data, st_scale = stationary[kt]
+                nisa.nc_matmul_mx(dst=res_psum[0:m, 0:n], stationary=st_data, moving=mv_data,
+                                  stationary_scale=st_scale, moving_scale=mv_scale, accumulate=(kt > 0))
+            res_sb = nl.ndarray((TM, TN), dtype=out.dtype, buffer=nl.sbuf)
+            nisa.tensor_copy(dst=res_sb[0:m, 0:n], src=res_psum[0:m, 0:n])
+            nisa.dma_copy(dst=out[m0:m0 + m, n0:n0 + n], src=res_sb[0:m, 0:n])
+
+
 @nki.jit
 def mxfp8_matmul_kernel(lhsT, rhs, mx_dtype, out_dtype):
     """``lhsT.T @ rhs`` for bf16 ``lhsT [K, M]``, ``rhs [K, N]`` quantised on chip to ``mx_dtype``
@@ -73,25 +96,10 @@ def mxfp8_matmul_kernel(lhsT, rhs, mx_dtype, out_dtype):
     K_, N = rhs.shape
     assert K == K_, f"contraction mismatch: lhsT has K = {K}, rhs has K = {K_}"
     assert M % 2 == 0, f"M = {M} must be even (nc_matmul_mx stationary free size)"
-    TM = nl.tile_size.gemm_stationary_fmax
-    TN = nl.tile_size.gemm_moving_fmax
-    tiles = k_tiles(K, nl.tile_size.pmax)
     out = nl.ndarray((M, N), dtype=out_dtype, buffer=nl.shared_hbm)
-
-    for m0 in range(0, M, TM):
-        m = min(TM, M - m0)
-        stationary = [_quantized_tile(lhsT, k0, Kp, m0, m, mx_dtype) for k0, Kp in tiles]
-        for n0 in range(0, N, TN):
-            n = min(TN, N - n0)
-            res_psum = nl.ndarray((TM, TN), dtype=nl.float32, buffer=nl.psum)
-            for kt, (k0, Kp) in enumerate(tiles):
-                mv_data, mv_scale = _quantized_tile(rhs, k0, Kp, n0, n, mx_dtype)
-                st_data, st_scale = stationary[kt]
-                nisa.nc_matmul_mx(dst=res_psum[0:m, 0:n], stationary=st_data, moving=mv_data,
-                                  stationary_scale=st_scale, moving_scale=mv_scale, accumulate=(kt > 0))
-            res_sb = nl.ndarray((TM, TN), dtype=out_dtype, buffer=nl.sbuf)
-            nisa.tensor_copy(dst=res_sb[0:m, 0:n], src=res_psum[0:m, 0:n])
-            nisa.dma_copy(dst=out[m0:m0 + m, n0:n0 + n], src=res_sb[0:m, 0:n])
+    mx_matmul_blocks(out, k_tiles(K, nl.tile_size.pmax),
+                     lambda k0, Kp, f0, F: _quantized_tile(lhsT, k0, Kp, f0, F, mx_dtype),
+                     lambda k0, Kp, f0, F: _quantized_tile(rhs, k0, Kp, f0, F, mx_dtype))
     return out
 
 

@@ -32,7 +32,28 @@ except ImportError:  # anywhere else: the emulator's NKI front end under the sam
     from emulator import nki
     from emulator.nki import isa as nisa, language as nl
 
-__all__ = ["rmsnorm_kernel", "rmsnorm"]
+__all__ = ["rmsnorm_kernel", "rmsnorm", "broadcast_rows", "const_column", "load_rows"]
+
+
+def broadcast_rows(vec, P, H):
+    """A ``[1, H]`` HBM vector copied onto all P partitions of an SBUF tile (source partition step 0)."""
+    sb = nl.ndarray((P, H), dtype=vec.dtype, buffer=nl.sbuf)
+    nisa.dma_copy(dst=sb, src=vec.ap(pattern=[[0, P], [1, H]], offset=0))
+    return sb
+
+
+def load_rows(x, r0, rows, P):
+    """Rows ``r0 .. r0 + rows`` of the HBM matrix ``x`` into the first partitions of a new ``[P, F]`` SBUF tile."""
+    sb = nl.ndarray((P, x.shape[1]), dtype=x.dtype, buffer=nl.sbuf)
+    nisa.dma_copy(dst=sb[0:rows, :], src=x[r0:r0 + rows, :])
+    return sb
+
+
+def const_column(value, P):
+    """An fp32 ``[P, 1]`` SBUF column filled with ``value`` (a per-partition bias operand)."""
+    col = nl.ndarray((P, 1), dtype=nl.float32, buffer=nl.sbuf)
+    nisa.memset(dst=col, value=value)
+    return col
 
 
 @nki.jit
@@ -43,17 +64,13 @@ def rmsnorm_kernel(x, gamma, eps):
     P = nl.tile_size.pmax
     out = nl.ndarray((N, H), dtype=x.dtype, buffer=nl.shared_hbm)
 
-    # gamma on every partition: the source pattern re-reads the same H elements (partition step 0)
-    g_sb = nl.ndarray((P, H), dtype=gamma.dtype, buffer=nl.sbuf)
-    nisa.dma_copy(dst=g_sb, src=gamma.ap(pattern=[[0, P], [1, H]], offset=0))
-    eps_sb = nl.ndarray((P, 1), dtype=nl.float32, buffer=nl.sbuf)
-    nisa.memset(dst=eps_sb, value=eps)
+    g_sb = broadcast_rows(gamma, P, H)
+    eps_sb = const_column(eps, P)
 
     for t in nl.affine_range((N + P - 1) // P):
         r0 = t * P
         rows = min(P, N - r0)
-        x_sb = nl.ndarray((P, H), dtype=x.dtype, buffer=nl.sbuf)
-        nisa.dma_copy(dst=x_sb[0:rows, :], src=x[r0:r0 + rows, :])
+        x_sb = load_rows(x, r0, rows, P)
 
         sq = nl.ndarray((P, H), dtype=nl.float32, buffer=nl.sbuf)
         ssq = nl.ndarray((P, 1), dtype=nl.float32, buffer=nl.sbuf)

@@ -27,6 +27,8 @@ except ImportError:  # anywhere else: the emulator's NKI front end under the sam
     from emulator import nki
     from emulator.nki import isa as nisa, language as nl
 
+from .rmsnorm import load_rows
+
 __all__ = ["softmax_kernel", "row_exp", "softmax"]
 
 
@@ -58,8 +60,7 @@ def softmax_kernel(x):
     for t in nl.affine_range((N + P - 1) // P):
         r0 = t * P
         rows = min(P, N - r0)
-        x_sb = nl.ndarray((P, F), dtype=x.dtype, buffer=nl.sbuf)
-        nisa.dma_copy(dst=x_sb[0:rows, :], src=x[r0:r0 + rows, :])
+        x_sb = load_rows(x, r0, rows, P)
         exps, inv = row_exp(x_sb, rows, nl.float32)
         y_sb = nl.ndarray((P, F), dtype=x.dtype, buffer=nl.sbuf)
         nisa.tensor_scalar(dst=y_sb[0:rows, :], data=exps[0:rows, :], op0=nl.multiply, operand0=inv[0:rows, :])
