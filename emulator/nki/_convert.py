@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor import NkiTensor
+from .tensor import KernelArgumentHBM, NkiTensor
 
 __all__ = ["from_host", "to_host"]
 
@@ -42,7 +42,7 @@ def from_host(x, core, name: str, host: dict, state: dict):
         return x
     if arr.ndim == 0:
         arr = arr.reshape(1)
-    t = NkiTensor.allocate(core.memory, arr.shape, arr.dtype, "shared_hbm", name, value=arr)
+    t = NkiTensor.allocate(core.memory, arr.shape, arr.dtype, KernelArgumentHBM(), name, value=arr)
     if isinstance(x, np.ndarray):
         host[id(x)] = (x, t)
     return t

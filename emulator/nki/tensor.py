@@ -28,7 +28,7 @@ from ..errors import ShapeError, UninitializedReadError
 from ..engines.limits import PSUM_BANK_BYTES
 from . import _dtypes
 
-__all__ = ["NkiTensor", "MemoryRegion", "DynSlice", "IndexRange", "buffer_kind"]
+__all__ = ["NkiTensor", "MemoryRegion", "DynSlice", "IndexRange", "KernelArgumentHBM", "buffer_kind"]
 
 
 class MemoryRegion(str, Enum):
@@ -41,6 +41,22 @@ class MemoryRegion(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+class KernelArgumentHBM(str):
+    """The buffer of a kernel's input tensors: HBM that compares equal to ``nl.hbm``, ``nl.private_hbm`` and
+    ``nl.shared_hbm`` alike (kernels assert ``x.buffer == nl.hbm``; inputs are visible to every program)."""
+
+    def __new__(cls):
+        return super().__new__(cls, "shared_hbm")
+
+    def __eq__(self, other) -> bool:
+        return getattr(other, "value", other) in ("hbm", "private_hbm", "shared_hbm")
+
+    def __ne__(self, other) -> bool:
+        return not self == other
+
+    __hash__ = str.__hash__
 
 
 def buffer_kind(buffer) -> str:
@@ -157,7 +173,8 @@ class NkiTensor:
             banks = -(-row // PSUM_BANK_BYTES) if row > PSUM_BANK_BYTES else None
         base = memory.allocate(kind, shape, _storage_dtype(dt), name or None, value=value, banks=banks)
         _note_peak(memory, kind)
-        return cls(base, getattr(buffer, "value", buffer), _Owner(memory, base))
+        return cls(base, buffer if isinstance(buffer, KernelArgumentHBM) else getattr(buffer, "value", buffer),
+                   _Owner(memory, base))
 
     def _derive(self, t) -> "NkiTensor":
         return NkiTensor(t, self.buffer, self._owner)

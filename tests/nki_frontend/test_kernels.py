@@ -242,3 +242,44 @@ def test_collectives_inside_a_launch_match_the_engine():
     out = allreduce[4](x)
     want = emu.collectives.all_reduce([x[r:r + 1] for r in range(4)])[0]
     assert all(out[r:r + 1].tobytes() == want.tobytes() for r in range(4))
+
+
+def test_on_device_quantize_mx_then_matmul_mx_is_exact_on_stabilised_data():
+    # every 8x4 group holds a 3.0 (amax 3 -> scale 2^-6 under the hw convention), the rest from {+-1, +-1.5, +-2}:
+    # each value / scale is an e4m3fn value, so quantise -> matmul is exact and the fp32 PSUM sum is exact
+    rng = np.random.default_rng(7)
+    P, M, N = 128, 32, 64
+
+    def stabilised(cols):
+        x = rng.choice(np.array([-2, -1.5, -1, 1, 1.5, 2], np.float32), size=(P, cols))
+        x[::8, ::4] = 3.0
+        return x.astype(ml_dtypes.bfloat16)
+
+    st, mv = stabilised(4 * M), stabilised(4 * N)
+
+    @nki.jit
+    def qmm(st_hbm, mv_hbm):
+        out = nl.ndarray((M, N), nl.float32, buffer=nl.shared_hbm)
+        tiles = []
+        for src in (st_hbm, mv_hbm):
+            raw = nl.ndarray(src.shape, nl.bfloat16, buffer=nl.sbuf)
+            nisa.dma_copy(dst=raw, src=src)
+            q = nl.ndarray((P, src.shape[1] // 4), nl.float8_e4m3fn_x4, buffer=nl.sbuf)
+            scale = nl.ndarray((P, src.shape[1] // 4), nl.uint8, buffer=nl.sbuf)
+            nisa.memset(dst=scale, value=0)
+            nisa.quantize_mx(dst=q, src=raw, dst_scale=scale)
+            tiles.append((q, scale))
+        ps = nl.ndarray((M, N), nl.float32, buffer=nl.psum)
+        nisa.nc_matmul_mx(dst=ps, stationary=tiles[0][0], moving=tiles[1][0], stationary_scale=tiles[0][1],
+                          moving_scale=tiles[1][1])
+        sb = nl.ndarray((M, N), nl.float32, buffer=nl.sbuf)
+        nisa.tensor_copy(dst=sb, src=ps)
+        nisa.dma_copy(dst=out, src=sb)
+        return out
+
+    out = qmm(st, mv)
+    s64 = st.astype(np.float64).reshape(P, M, 4)
+    m64 = mv.astype(np.float64).reshape(P, N, 4)
+    want = np.einsum("pmq,pnq->mn", s64, m64)
+    assert np.array_equal(out, want.astype(np.float32))
+    assert nki.last_report().engines["tensor"] == 1
