@@ -60,6 +60,7 @@ def _write_ints(dst: np.ndarray, v: np.ndarray, instr: str) -> np.ndarray:
     return write(dst, v.astype(np.float64).reshape(dst.shape), instr)  # float64 holds int32 exactly
 
 
+@_o.quiet
 def iota(dst: np.ndarray, pattern: Any, offset: int = 0, channel_multiplier: int = 0) -> np.ndarray:
     """``dst[p, ...] = offset + p * channel_multiplier + sum_k(i_k * step_k)`` in int32, then converted to dst's
     dtype (integers: saturated; floats: one rounding from the exact integer).
@@ -74,6 +75,7 @@ def iota(dst: np.ndarray, pattern: Any, offset: int = 0, channel_multiplier: int
     return _write_ints(dst, affine_values(dst.shape[0], pattern, offset, channel_multiplier, free, instr), instr)
 
 
+@_o.quiet
 def affine_select(dst: np.ndarray, pattern: Any, channel_multiplier: int, on_true_tile: Any, on_false_value: float,
                   cmp_op: Any = "equal", offset: int = 0) -> np.ndarray:
     """``dst = on_true_tile where cmp_op(affine_value, 0) else on_false_value`` (affine value as in :func:`iota`).

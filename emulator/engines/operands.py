@@ -17,6 +17,7 @@ Stochastic rounding keys its random stream by a call-site id: the instruction's 
 from __future__ import annotations
 
 import contextlib
+import functools
 import contextvars
 from typing import Any, Callable, Iterator, NamedTuple
 
@@ -27,13 +28,10 @@ from ..errors import DtypeError, EmulatorError, ShapeError
 from ..numerics import formats as _formats
 from ..numerics.cast import cast, rounding_for
 
-try:  # the one place hardware limits live (engines/limits.py, owned by the core helper)
-    from .limits import PMAX
-except ImportError:  # pragma: no cover - until limits.py lands
-    PMAX = 128
+from .limits import PMAX
 
 __all__ = ["PMAX", "F32", "INT_DTYPES", "f32", "tile", "like", "per_partition", "write", "write_values", "bits",
-           "write_bits", "is_int", "sr_site", "engine_name", "Instruction", "ReduceRegisters", "reduce_cmd", "REDUCE_CMDS", "check_dst"]
+           "write_bits", "is_int", "sr_site", "engine_name", "Instruction", "quiet", "ReduceRegisters", "reduce_cmd", "REDUCE_CMDS", "check_dst"]
 
 F32 = np.float32
 INT_DTYPES = frozenset(np.dtype(t) for t in (np.int8, np.int16, np.int32, np.uint8, np.uint16, np.uint32, np.bool_))
@@ -51,6 +49,15 @@ def sr_site(site: int) -> Iterator[None]:
         yield
     finally:
         _site.reset(token)
+
+
+def quiet(fn: Callable) -> Callable:
+    """Run an instruction with floating-point warnings off: overflow to inf, 0/0 -> NaN are engine results."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+    return run
 
 
 def is_int(dt: np.dtype) -> bool:
@@ -185,9 +192,10 @@ def write(dst: np.ndarray, val: Any, instr: str) -> np.ndarray:
     if arr.shape != dst.shape:
         arr = np.broadcast_to(arr, dst.shape)
     rounding = rounding_for("engine")
-    if rounding == "rne" and fmt.ml_dtype is not None and _ml_dtypes_agree():
-        # cast() is bit-identical to ml_dtypes' RNE astype for fp32 input under these settings (its documented
-        # contract, checked by tests/engines/test_operands.py); astype is the fast route to the same codes
+    if rounding == "rne" and fmt.ml_dtype is not None and fmt.signed and _ml_dtypes_agree():
+        # cast() is bit-identical to ml_dtypes' RNE astype for fp32 input under these settings for the signed
+        # formats (its documented contract, checked by tests/engines/test_operands.py; e8m0fnu's negative inputs
+        # differ); astype is the fast route to the same codes
         dst[...] = arr.astype(fmt.ml_dtype)
         return dst
     if rounding == "sr":

@@ -118,7 +118,7 @@ def _reciprocal(a):
 
 
 def _relu(a):
-    return np.where(a > 0, a, F32(0.0)).astype(F32, copy=False)  # NaN -> 0 like max(x, 0) with NaN losing
+    return np.where(a > 0, a, np.where(np.isnan(a), a, F32(0.0))).astype(F32, copy=False)  # NaN propagates
 
 
 _OPS: dict[str, Op] = {}
@@ -264,16 +264,26 @@ def _erf(x):
     return np.fromiter(map(math.erf, flat.tolist()), np.float64, flat.size).reshape(np.shape(x))
 
 
+def _erfc(x):
+    flat = np.asarray(x, np.float64).ravel()
+    return np.fromiter(map(math.erfc, flat.tolist()), np.float64, flat.size).reshape(np.shape(x))
+
+
+# 1 + erf(z) = erfc(-z) and 1 + tanh(y) = 2 sigmoid(2y): the same functions without cancellation for x << 0
 def _gelu(x):
-    return 0.5 * x * (1.0 + _erf(x / _SQRT2))
+    return 0.5 * x * _erfc(-x / _SQRT2)
 
 
 def _gelu_dx(x):
-    return 0.5 * (1.0 + _erf(x / _SQRT2)) + x * np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+    return 0.5 * _erfc(-x / _SQRT2) + x * np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
 
 
 def _gelu_tanh(x):
-    return 0.5 * x * (1.0 + np.tanh(_SQRT_2_PI * (x + 0.044715 * x * x * x)))
+    return x * _sigmoid(2.0 * _SQRT_2_PI * (x + 0.044715 * x * x * x))
+
+
+def _relu64(x):
+    return np.where(x > 0, x, np.where(np.isnan(x), x, 0.0))
 
 
 def _gelu_sigmoid(x):
@@ -318,7 +328,7 @@ _act("gelu_dx", _gelu_dx)
 _act("gelu_apprx_tanh", _gelu_tanh, "gelu_tanh")
 _act("gelu_apprx_sigmoid", _gelu_sigmoid)
 _act("gelu_apprx_sigmoid_dx", _gelu_sigmoid_dx)
-_act("relu", lambda x: np.where(x > 0, x, 0.0))
+_act("relu", _relu64)
 _act("softplus", _softplus)
 _act("mish", lambda x: x * np.tanh(_softplus(x)))
 _act("rsqrt", lambda x: 1.0 / np.sqrt(x))

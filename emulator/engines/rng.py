@@ -80,6 +80,7 @@ def _rows(dst: np.ndarray, st: EngineRNG, instr: str) -> None:
         raise ShapeError(f"{instr}: dst has {dst.shape[0]} partitions but the engine has {st.lanes} lanes")
 
 
+@_o.quiet
 def rng(dst: np.ndarray, engine: Any = None, *, state: Any) -> np.ndarray:
     """32 random bits per element of integer ``dst`` (narrower types keep the least significant bits).
 
@@ -97,6 +98,7 @@ def rng(dst: np.ndarray, engine: Any = None, *, state: Any) -> np.ndarray:
     return dst
 
 
+@_o.quiet
 def rand2(dst: np.ndarray, min: Any, max: Any, *, state: Any) -> np.ndarray:  # noqa: A002 - NKI's names
     """Uniform values in ``[min, max]`` (fp32 scalars or [P, 1]) from the Vector generators, rounded once to dst.
 
@@ -107,7 +109,7 @@ def rand2(dst: np.ndarray, min: Any, max: Any, *, state: Any) -> np.ndarray:  # 
     """
     instr = "rand2"
     check_dst(dst, instr)
-    st = _state(state, "vector", instr, ("vector",))
+    st = _state(state, None, instr, ("vector",))
     _rows(dst, st, instr)
     lo = _o.per_partition(min, dst.shape[0], 2, "min", instr)
     hi = _o.per_partition(max, dst.shape[0], 2, "max", instr)
@@ -118,6 +120,7 @@ def rand2(dst: np.ndarray, min: Any, max: Any, *, state: Any) -> np.ndarray:  # 
     return write(dst, val, instr)  # rand2's fp32 values, rounded once into dst
 
 
+@_o.quiet
 def dropout(dst: np.ndarray, data: Any, prob: Any, *, state: Any) -> np.ndarray:
     """``dst = data`` with each element replaced by 0 with probability ``prob`` (scalar or [P, 1]; no rescaling).
     dst's dtype must equal data's.
@@ -129,7 +132,7 @@ def dropout(dst: np.ndarray, data: Any, prob: Any, *, state: Any) -> np.ndarray:
     """
     instr = "dropout"
     check_dst(dst, instr)
-    st = _state(state, "vector", instr, ("vector",))
+    st = _state(state, None, instr, ("vector",))
     x = _o.like(data, dst, "data", instr)
     if x.dtype != dst.dtype:
         raise DtypeError(f"{instr}: dst dtype {dst.dtype} must equal data dtype {x.dtype}")
@@ -139,10 +142,11 @@ def dropout(dst: np.ndarray, data: Any, prob: Any, *, state: Any) -> np.ndarray:
     return dst
 
 
+@_o.quiet
 def set_rng_seed(src_seeds: Any, *, state: Any) -> None:
     """Seed the Vector Engine's generators from one 32-bit value (a [1, 1] tile), per ``rng_seed_expansion``."""
     instr = "set_rng_seed"
-    st = _state(state, "vector", instr, ("vector",))
+    st = _state(state, None, instr, ("vector",))
     arr = np.asarray(src_seeds)
     if arr.size != 1 or arr.dtype.itemsize != 4 or arr.dtype.kind not in "iuf":
         raise DtypeError(f"{instr}: src_seeds must be a [1, 1] tile of a 32-bit dtype, got {arr.shape} {arr.dtype}")
@@ -150,6 +154,7 @@ def set_rng_seed(src_seeds: Any, *, state: Any) -> None:
     st.state[...] = _rng.set_rng_seed(seed, st.lanes, "vector")
 
 
+@_o.quiet
 def rand_set_state(src_seeds: Any, engine: Any = "gpsimd", *, state: Any) -> None:
     """Load lane p's XORWOW state from partition p of a uint32 tile: [P, 6] (GpSimd) or [P, 24] (Vector).
     Lanes beyond P keep their state."""
@@ -165,6 +170,7 @@ def rand_set_state(src_seeds: Any, engine: Any = "gpsimd", *, state: Any) -> Non
     st.state.reshape(st.lanes, -1)[: flat.shape[0]] = flat
 
 
+@_o.quiet
 def rand_get_state(dst: np.ndarray, engine: Any = "gpsimd", *, state: Any) -> np.ndarray:
     """Store lane p's XORWOW state into partition p of uint32 ``dst`` ([P, 6] GpSimd, [P, 24] Vector)."""
     instr = "rand_get_state"

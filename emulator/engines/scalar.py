@@ -54,6 +54,7 @@ def _pre(x: np.ndarray, scale: Any, bias: Any, rows: int, nd: int, instr: str) -
     return x
 
 
+@_o.quiet
 def activation(dst: np.ndarray, op: Any, data: Any, bias: Any = None, scale: Any = 1.0, reduce_op: Any = None,
                reduce_res: Any = None, reduce_cmd: Any = "idle", *, regs: ReduceRegisters | None = None) -> np.ndarray:
     """``dst = op(data * scale + bias)``; ``scale``/``bias`` are scalars or [P, 1]; optional add-reduction into
@@ -90,6 +91,7 @@ def activation(dst: np.ndarray, op: Any, data: Any, bias: Any = None, scale: Any
     return write(dst, t, instr)
 
 
+@_o.quiet
 def activation_reduce(dst: np.ndarray, op: Any, data: Any, reduce_op: Any, reduce_res: Any, bias: Any = None,
                       scale: Any = 1.0, *, regs: ReduceRegisters | None = None) -> np.ndarray:
     """:func:`activation` with ``reduce_cmd=reset_reduce``: ``reduce_res = sum(op(data * scale + bias))`` per

@@ -56,6 +56,7 @@ def _exact_int(o: Op, a: np.ndarray, b: np.ndarray, dst: np.ndarray, engine: str
             and dst.dtype in _INT32)
 
 
+@_o.quiet
 def tensor_tensor(dst: np.ndarray, data1: Any, data2: Any, op: Any, engine: Any = None) -> np.ndarray:
     """``dst = data1 <op> data2`` element-wise (Vector or GpSimd).
 
@@ -106,6 +107,7 @@ def _bitvec_scalar(dst, data, o0: Op, s0, reverse0, o1: Op | None, s1, reverse1,
     return _o.write_bits(dst, t, instr)
 
 
+@_o.quiet
 def tensor_scalar(dst: np.ndarray, data: Any, op0: Any, operand0: Any, reverse0: bool = False, op1: Any = None,
                   operand1: Any = None, reverse1: bool = False, engine: Any = None) -> np.ndarray:
     """``dst = (data <op0> operand0) <op1> operand1`` with scalar or [P, 1] operands (Vector, Scalar or GpSimd).
@@ -138,6 +140,7 @@ def tensor_scalar(dst: np.ndarray, data: Any, op0: Any, operand0: Any, reverse0:
     return write(dst, t, instr)
 
 
+@_o.quiet
 def scalar_tensor_tensor(dst: np.ndarray, data: Any, op0: Any, operand0: Any, op1: Any, operand1: Any,
                          reverse0: bool = False, reverse1: bool = False) -> np.ndarray:
     """``dst = (data <op0> operand0) <op1> operand1``: operand0 scalar or [P, 1], operand1 a full tile (Vector).
@@ -184,6 +187,7 @@ def sequential_reduce(o: Op, x: np.ndarray) -> np.ndarray:
     raise EmulatorError(f"reduction: op {o.name!r} is not a legal reduction operator")
 
 
+@_o.quiet
 def tensor_reduce(dst: np.ndarray, op: Any, data: Any, axis: Any, negate: bool = False,
                   keepdims: bool = False) -> np.ndarray:
     """Reduce ``data`` over its trailing free axes ``axis`` with ``op`` (add, multiply, maximum, minimum, subtract,
@@ -220,6 +224,7 @@ def tensor_reduce(dst: np.ndarray, op: Any, data: Any, axis: Any, negate: bool =
     return write(dst, r.reshape(dst.shape), instr)
 
 
+@_o.quiet
 def tensor_tensor_scan(dst: np.ndarray, data0: Any, data1: Any, initial: Any, op0: Any, op1: Any,
                        reverse0: bool = False, reverse1: bool = False) -> np.ndarray:
     """Per partition along the flattened free dim: ``r_i = op1(op0(d0_i, r_{i-1}), d1_i)``, ``r_{-1} = initial``.
@@ -246,6 +251,7 @@ def tensor_tensor_scan(dst: np.ndarray, data0: Any, data1: Any, initial: Any, op
     return write(dst, out.reshape(dst.shape), instr)
 
 
+@_o.quiet
 def tensor_copy(dst: np.ndarray, src: Any, engine: Any = None) -> np.ndarray:
     """Copy ``src`` into ``dst``: bit-exact when the dtypes match, else through fp32 with one rounding.
 
@@ -258,6 +264,7 @@ def tensor_copy(dst: np.ndarray, src: Any, engine: Any = None) -> np.ndarray:
     return _o.write_values(dst, like(src, dst, "src", instr), instr)
 
 
+@_o.quiet
 def memset(dst: np.ndarray, value: Any, engine: Any = None, *, dtype: Any = None) -> np.ndarray:
     """Fill ``dst`` with the constant ``value`` (rounded once to the dst format; exact for integer dst).
 
@@ -290,6 +297,7 @@ def memset(dst: np.ndarray, value: Any, engine: Any = None, *, dtype: Any = None
     return write(dst, np.float64(value), instr)  # cast rounds float64 once (wide_input=exact)
 
 
+@_o.quiet
 def reciprocal(dst: np.ndarray, data: Any) -> np.ndarray:
     """``dst = 1 / data`` in fp32 (correctly rounded; the Vector Engine's precise reciprocal).
 

@@ -7,18 +7,21 @@ silent (each stated in the function's docstring and in docs/numerics.md):
 
 * value comparisons (max8, find/match) are on fp32 values: ``-0 == +0``; NaN ranks above +inf in ``max8`` and never
   matches in ``nc_find_index8``/``nc_match_replace8``; among equal values ``max8`` takes the lowest index first;
-* ``bn_stats``/``bn_aggr``: each mean and ``variance * count`` is computed exactly (float64 two-pass) and rounded
-  once; ``bn_aggr`` merges with Chan's formula and returns the population variance.
+* ``bn_stats``/``bn_aggr``: each mean and ``variance * count`` is evaluated in float64 (two passes, sums by
+  ``math.fsum``) and rounded once to fp32, so it is within one fp32 ulp of the exact statistic (the hardware's
+  algorithm is undocumented); ``bn_aggr`` merges with Chan's formula and returns the population variance.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from ..errors import DtypeError, EmulatorError, ShapeError
 from . import operands as _o
+from .limits import BN_STATS_FMAX, QUADRANT, VECTOR_TRANSPOSE_MAX
 from .operands import F32, Instruction, ReduceRegisters, check_dst, f32, like, per_partition, write
 from .ops import resolve
 
@@ -39,6 +42,7 @@ def _pred(predicate: Any, dst: np.ndarray, reverse: bool, instr: str) -> np.ndar
     return ~mask if reverse else mask
 
 
+@_o.quiet
 def tensor_copy_predicated(dst: np.ndarray, src: Any, predicate: Any, reverse_pred: bool = False) -> np.ndarray:
     """``dst = src`` where ``predicate != 0`` (``== 0`` with ``reverse_pred``); other elements keep their value.
 
@@ -74,6 +78,7 @@ def _reduce_out(dst, regs: ReduceRegisters | None, cmd, partial, reduce_res, ins
         write(res, vals.reshape(res.shape), instr)
 
 
+@_o.quiet
 def select_reduce(dst: np.ndarray, predicate: Any, on_true: Any, on_false: Any, reduce_res: Any = None,
                   reduce_cmd: Any = "idle", reduce_op: Any = "maximum", reverse_pred: bool = False, *,
                   regs: ReduceRegisters | None = None) -> np.ndarray:
@@ -103,6 +108,7 @@ def select_reduce(dst: np.ndarray, predicate: Any, on_true: Any, on_false: Any, 
     return write(dst, out, instr)
 
 
+@_o.quiet
 def range_select(dst: np.ndarray, on_true_tile: Any, comp_op0: Any, comp_op1: Any, bound0: Any, bound1: Any,
                  reduce_cmd: Any = "reset_reduce", reduce_res: Any = None, reduce_op: Any = "maximum",
                  range_start: int = 0, on_false_value: float = FP32_MIN, *,
@@ -154,6 +160,7 @@ def _search_tile(src: Any, dst: np.ndarray, instr: str) -> np.ndarray:
     return f32(x, "src", instr).reshape(x.shape[0], n)
 
 
+@_o.quiet
 def max8(dst: np.ndarray, src: Any) -> np.ndarray:
     """The 8 largest values of each partition, descending (fp32 comparison; NaN ranks above +inf; among equal values
     the lowest index comes first, which decides the sign of a zero).
@@ -206,6 +213,7 @@ def _write_index(dst: np.ndarray, idx: np.ndarray, instr: str, role: str = "dst"
     dst[...] = np.where(idx < 0, ones, idx).astype(dst.dtype).reshape(dst.shape)
 
 
+@_o.quiet
 def nc_find_index8(dst: np.ndarray, data: Any, vals: Any) -> np.ndarray:
     """Index of the first occurrence of each of the 8 ``vals`` in each partition of ``data`` (fp32 equality);
     a value given k times in ``vals`` takes its 1st..k-th occurrences in ascending slot order; a missing one gives
@@ -224,6 +232,7 @@ def nc_find_index8(dst: np.ndarray, data: Any, vals: Any) -> np.ndarray:
     return dst
 
 
+@_o.quiet
 def nc_match_replace8(dst: np.ndarray, data: Any, vals: Any, imm: float, dst_idx: Any = None) -> np.ndarray:
     """``dst = data`` with the first occurrence of each of the 8 ``vals`` replaced by ``imm``; duplicate vals are
     processed from slot 7 down to slot 0 (so the highest slot takes the first occurrence, NKI docs). ``dst_idx``
@@ -250,9 +259,10 @@ def nc_match_replace8(dst: np.ndarray, data: Any, vals: Any, imm: float, dst_idx
     return write(dst, out.reshape(dst.shape), instr)
 
 
+@_o.quiet
 def bn_stats(dst: np.ndarray, data: Any) -> np.ndarray:
     """Per partition: (count, mean, variance * count) of the even-indexed elements, then of the odd-indexed ones
-    (6 values; the free size is at most 512). Each statistic is exact, rounded once.
+    (6 values; the free size is at most 512). Each statistic is within one fp32 ulp of the exact value.
 
     >>> import numpy as np
     >>> bn_stats(np.empty((1, 6), np.float32), np.array([[1., 10., 3., 20.]], np.float32)).tolist()
@@ -262,8 +272,9 @@ def bn_stats(dst: np.ndarray, data: Any) -> np.ndarray:
     check_dst(dst, instr)
     x = _o.tile(data, "data", instr)
     rows, n = x.shape[0], x[0].size
-    if n > 512 or n == 0:
-        raise ShapeError(f"{instr}: data has {n} elements per partition; bn_stats takes 1..512 (bn_stats_fmax)")
+    if n > BN_STATS_FMAX or n == 0:
+        raise ShapeError(f"{instr}: data has {n} elements per partition; bn_stats takes 1..{BN_STATS_FMAX} "
+                         "(bn_stats_fmax)")
     if dst.shape[0] != rows or dst.size != rows * 6:
         raise ShapeError(f"{instr}: dst has shape {dst.shape}; it must hold 6 values per partition ([{rows}, 6])")
     v = f32(x, "data", instr).reshape(rows, n).astype(np.float64)
@@ -272,15 +283,17 @@ def bn_stats(dst: np.ndarray, data: Any) -> np.ndarray:
         cnt = half.shape[1]
         out[:, 3 * k] = cnt
         if cnt:
-            mean = half.mean(axis=1)
+            mean = np.array([math.fsum(r) for r in half.tolist()]) / cnt  # fsum: the sum exact before one rounding
             out[:, 3 * k + 1] = mean
-            out[:, 3 * k + 2] = ((half - mean[:, None]) ** 2).sum(axis=1)
+            dev = half - mean[:, None]
+            out[:, 3 * k + 2] = [math.fsum(r) for r in (dev * dev).tolist()]
     return write(dst, out.astype(F32).reshape(dst.shape), instr)
 
 
+@_o.quiet
 def bn_aggr(dst: np.ndarray, data: Any) -> np.ndarray:
     """Merge ``(count, mean, variance * count)`` triples (from ``bn_stats``) into (mean, population variance) per
-    partition (Chan's parallel formula, evaluated exactly and rounded once).
+    partition (Chan's parallel formula in float64, rounded once: within one fp32 ulp of the exact merge).
 
     >>> import numpy as np
     >>> bn_aggr(np.empty((1, 2), np.float32), np.array([[2., 2., 2., 2., 15., 50.]], np.float32)).tolist()
@@ -298,11 +311,13 @@ def bn_aggr(dst: np.ndarray, data: Any) -> np.ndarray:
     cnt, mean, m2 = t[..., 0], t[..., 1], t[..., 2]
     total = cnt.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mu = (cnt * mean).sum(axis=1) / total
-        var = (m2.sum(axis=1) + (cnt * (mean - mu[:, None]) ** 2).sum(axis=1)) / total
+        mu = np.array([math.fsum(r) for r in (cnt * mean).tolist()]) / total  # cnt * mean is exact in float64
+        spread = np.concatenate([m2, cnt * (mean - mu[:, None]) ** 2], axis=1)
+        var = np.array([math.fsum(r) for r in spread.tolist()]) / total
     return write(dst, np.stack([mu, var], axis=1).astype(F32).reshape(dst.shape), instr)
 
 
+@_o.quiet
 def nc_stream_shuffle(dst: np.ndarray, src: Any, shuffle_mask: Any) -> np.ndarray:
     """Within each 32-partition quadrant: ``dst[q*32 + i] = src[q*32 + shuffle_mask[i]]``; mask 255 leaves
     ``dst[q*32 + i]`` unchanged. Bit-exact; dtypes and elements per partition must match; in place allowed.
@@ -319,15 +334,16 @@ def nc_stream_shuffle(dst: np.ndarray, src: Any, shuffle_mask: Any) -> np.ndarra
         raise ShapeError(f"{instr}: src {s.shape} {s.dtype} and dst {dst.shape} {dst.dtype} need the same dtype and "
                          "elements per partition")
     mask = [int(m) for m in shuffle_mask]
-    if len(mask) != 32 or any(not (0 <= m < 32 or m == 255) for m in mask):
-        raise EmulatorError(f"{instr}: shuffle_mask must be 32 entries in 0..31 or 255, got {shuffle_mask!r}")
+    if len(mask) != QUADRANT or any(not (0 <= m < QUADRANT or m == 255) for m in mask):
+        raise EmulatorError(f"{instr}: shuffle_mask must be {QUADRANT} entries in 0..{QUADRANT - 1} or 255, got "
+                            f"{shuffle_mask!r}")
     flat_src = s.reshape(s.shape[0], -1).copy()  # a copy makes the in-place case safe
     flat_dst = dst.reshape(dst.shape[0], -1)
     for p in range(dst.shape[0]):
-        m = mask[p % 32]
+        m = mask[p % QUADRANT]
         if m == 255:
             continue
-        q = p - p % 32 + m
+        q = p - p % QUADRANT + m
         if q >= s.shape[0]:
             raise ShapeError(f"{instr}: dst partition {p} reads src partition {q} but src has {s.shape[0]}")
         flat_dst[p] = flat_src[q]
@@ -336,6 +352,7 @@ def nc_stream_shuffle(dst: np.ndarray, src: Any, shuffle_mask: Any) -> np.ndarra
     return dst
 
 
+@_o.quiet
 def nc_transpose(dst: np.ndarray, data: Any, engine: Any = "vector") -> np.ndarray:
     """Vector Engine transpose of a tile of at most [32, 32] (free dims flattened): bit-exact, dtype preserved.
 
@@ -351,9 +368,10 @@ def nc_transpose(dst: np.ndarray, data: Any, engine: Any = "vector") -> np.ndarr
         raise EmulatorError(f"{instr}: this is the Vector Engine form; engine {engine!r} is not handled here")
     x = _o.tile(data, "data", instr)
     flat = x.reshape(x.shape[0], -1)
-    if flat.shape[0] > 32 or flat.shape[1] > 32:
+    lim = VECTOR_TRANSPOSE_MAX
+    if flat.shape[0] > lim or flat.shape[1] > lim:
         raise ShapeError(f"{instr}: data is {flat.shape[0]} x {flat.shape[1]} (free dims flattened); the Vector "
-                         "Engine transposes at most 32 x 32")
+                         f"Engine transposes at most {lim} x {lim}")
     if x.dtype != dst.dtype:
         raise DtypeError(f"{instr}: dst dtype {dst.dtype} must equal data dtype {x.dtype}")
     if dst.shape[0] != flat.shape[1] or dst[0].size != flat.shape[0]:
