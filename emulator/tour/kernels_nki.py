@@ -1,4 +1,4 @@
-"""``trn3emu demo`` section: the NKI kernels of ``kernels/`` against their float64 references.
+"""``trn3emu demo`` / ``selftest`` section: the NKI kernels of ``kernels/`` against their float64 references.
 
 Each row runs one kernel (written against ``nki.isa`` / ``nki.language``, unchanged from how it would run on a
 Trainium3) on seeded random inputs of a shape that needs tiling, and prints the largest absolute error, the largest
@@ -6,13 +6,13 @@ error in ulps of the output format, the worst ratio of error to the declared tol
 from the launch report the number of instructions and the cost model's time estimate.
 The tolerance of each kernel, and why, follows the table.
 
->>> len({name for name, _ in CASES})  # every kernel has a row (section() runs them: seconds, not a doctest)
+>>> len({name for name, _ in CASES})  # every kernel has a row (demo() runs them: seconds, not a doctest)
 8
 """
 
 from __future__ import annotations
 
-__all__ = ["section", "CASES"]
+__all__ = ["demo", "selftest", "CASES", "SELFTEST_CASES"]
 
 #: (check function name, args) per row; quick mode keeps the first row of each kernel
 CASES = [
@@ -33,6 +33,19 @@ CASES = [
 ]
 
 
+#: small shapes for ``trn3emu selftest``: one per kernel, still crossing a tile edge where it is cheap
+SELFTEST_CASES = [
+    ("check_rmsnorm", (130, 40, "bfloat16")),
+    ("check_layernorm", (20, 520, "float32")),
+    ("check_softmax", (130, 33, "bfloat16")),
+    ("check_attention", (20, 130, 16, "bfloat16")),
+    ("check_mxfp8_matmul", (16, 256, 24, "float8_e4m3fn", "bfloat16")),
+    ("check_mxfp4_matmul", (16, 256, 24, "float32")),
+    ("check_cumsum", (4, 600, "float32")),
+    ("check_all_reduce", (3, (8, 16), "bfloat16", "add")),
+]
+
+
 def _run(name: str, args: tuple) -> str:
     from kernels import checks
 
@@ -40,10 +53,10 @@ def _run(name: str, args: tuple) -> str:
         return getattr(checks, name)(*args).row()
     except Exception as exc:  # a missing front-end feature must not hide the other rows
         kernel = name.removeprefix("check_")
-        return f"{kernel:13s} {'':26s} {'':9s} not run: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}"
+        return f"{kernel:13s} {'':28s} {'':9s} not run: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}"
 
 
-def section(quick: bool = False) -> str:
+def demo(quick: bool = False) -> str:
     """The error table of every bundled NKI kernel (``quick``: one shape per kernel)."""
     from kernels.reference import TOLERANCES
 
@@ -54,7 +67,7 @@ def section(quick: bool = False) -> str:
             continue
         seen.add(name)
         rows.append(_run(name, args))
-    head = (f"{'kernel':13s} {'shape':26s} {'out':9s} {'max abs':>10s} {'max ulp':>8s} {'err/tol':>6s} verdict "
+    head = (f"{'kernel':13s} {'shape':28s} {'out':9s} {'max abs':>10s} {'max ulp':>8s} {'err/tol':>6s} verdict "
             f"{'instr':>6s} {'est us':>8s}")
     lines = ["NKI kernels (kernels/) against float64 references: error = |kernel - float64|, tolerance = declared",
              head, "-" * len(head), *rows,
@@ -63,3 +76,18 @@ def section(quick: bool = False) -> str:
              "Tolerances (U = 2^-24, gamma(n) = nU/(1-nU), FUNC = 2^-21 per transcendental):"]
     lines += [f"  {k:13s} {v}" for k, v in TOLERANCES.items()]
     return "\n".join(lines)
+
+
+def selftest() -> list[tuple[str, bool, str]]:
+    """One small run per kernel: (name, within the declared tolerance, the error row)."""
+    from kernels import checks
+
+    out = []
+    for name, args in SELFTEST_CASES:
+        kernel = name.removeprefix("check_")
+        try:
+            c = getattr(checks, name)(*args)
+            out.append((f"kernels.{kernel} (NKI) within its float64 tolerance", c.passed, c.row()))
+        except Exception as exc:
+            out.append((f"kernels.{kernel} (NKI) within its float64 tolerance", False, f"{type(exc).__name__}: {exc}"))
+    return out
