@@ -26,3 +26,34 @@ def test_k_must_be_a_multiple_of_128():
 
     with pytest.raises(Exception, match="multiple of 128"):
         mxfp8_matmul(np.ones((96, 2), ml_dtypes.bfloat16), np.ones((96, 2), ml_dtypes.bfloat16))
+
+
+def _quantize_contiguous(x, emax, elem):
+    """The same ISA scale formula over 32 *consecutive* rows (OCP-style blocks): the layout the kernel must NOT use."""
+    g = x.reshape(-1, 32, x.shape[1])
+    amax = np.abs(g).max(axis=1, keepdims=True)
+    scale = np.ldexp(1.0, (np.floor(np.log2(np.where(amax > 0, amax, 1.0))) - (emax - 1)).astype(int))
+    return ((g / scale).astype(elem).astype(np.float64) * scale).reshape(x.shape)
+
+
+def test_scale_groups_follow_the_partition_layout():
+    # K = 512 is one tile of Kp = 128: a scale group is partitions 8j..8j+7 x sub-elements 0..3, i.e. logical rows
+    # {q * 128 + p}. A spike in row 0 sets group 0's scale so high that its other rows (1..7, 128.., 256.., 384..)
+    # fall into e4m3fn's subnormals and round coarsely; rows 8..31 are in other groups. b weights rows 0..31 only,
+    # so the result tells the partition layout from 32-consecutive-row blocks.
+    import ml_dtypes
+
+    from kernels.mxfp8_matmul import mxfp8_matmul
+    from kernels.reference import compare, mx_matmul_reference, mx_quantize_reference
+
+    k, m, n = 512, 2, 4
+    a_t = np.full((k, m), 1.3).astype(ml_dtypes.bfloat16)
+    a_t[0] = 2.0 ** 16
+    b = np.zeros((k, n), ml_dtypes.bfloat16)
+    b[:32] = 1.0
+    got = mxfp8_matmul(a_t, b, "float8_e4m3fn", "float32")
+    e4 = ml_dtypes.float8_e4m3fn
+    want, bound = mx_matmul_reference(mx_quantize_reference(a_t, 8, e4), mx_quantize_reference(b, 8, e4))
+    assert compare(got, want, bound, np.float32).passed
+    other, _ = mx_matmul_reference(_quantize_contiguous(a_t.astype(np.float64), 8, e4), b.astype(np.float64))
+    assert not compare(got, other, bound, np.float32).passed
