@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from . import collectives, constants, isa, language, typing  # noqa: F401
 from ._compat import install, installed, uninstall
-from ._launch import Kernel, baremetal, benchmark, jit, last_report, simulate, simulate_kernel
+from ._launch import Kernel, baremetal, benchmark, jit, last_report, simulate, simulate_kernel, trace
 from .language import NKIObject
 from .tensor import NkiTensor
 
-__all__ = ["install", "uninstall", "installed", "jit", "simulate", "simulate_kernel", "baremetal", "benchmark",
+__all__ = ["install", "uninstall", "installed", "jit", "simulate", "simulate_kernel", "baremetal", "benchmark", "trace",
            "Kernel", "last_report", "language", "isa", "collectives", "constants", "typing", "NkiTensor",
            "NKIObject"]

@@ -2,7 +2,8 @@
 
 :func:`install` puts entries in ``sys.modules`` for the current NKI module names (``nki``, ``nki.language``,
 ``nki.isa``, ``nki.isa.constants``, ``nki.typing``, ``nki.collectives``, ``nki.compiler``) and the older
-``neuronxcc.nki`` ones, each pointing at the emulator's module, and adds a meta-path finder for any other
+``neuronxcc.nki`` ones (whose ``isa`` also takes the tile-returning NKI 0.1 calls: :mod:`emulator.nki.legacy_isa`),
+each pointing at the emulator's module, and adds a meta-path finder for any other
 ``nki.*`` / ``neuronxcc.nki.*`` name that has an emulator module. :func:`uninstall` puts back whatever was there.
 Nothing here runs at import time: ``from emulator.nki import language as nl`` never needs it.
 
@@ -36,9 +37,8 @@ ALIASES: dict[str, str] = {
     "nki.typing": "emulator.nki.typing",
     "nki.collectives": "emulator.nki.collectives",
     "nki.compiler": "emulator.nki.compiler",
-    "neuronxcc.nki": "emulator.nki",
     "neuronxcc.nki.language": "emulator.nki.language",
-    "neuronxcc.nki.isa": "emulator.nki.isa",
+    "neuronxcc.nki.isa": "emulator.nki.legacy_isa",
     "neuronxcc.nki.isa.constants": "emulator.nki.constants",
     "neuronxcc.nki.typing": "emulator.nki.typing",
     "neuronxcc.nki.collectives": "emulator.nki.collectives",
@@ -70,12 +70,24 @@ class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 def _target_of(fullname: str) -> str | None:
     for prefix in ("neuronxcc.nki", "nki"):
-        if fullname == prefix or fullname.startswith(prefix + "."):
+        if fullname.startswith(prefix + "."):
             return "emulator.nki" + fullname[len(prefix):]
     return None
 
 
 _finder = _AliasFinder()
+
+
+def _legacy_package(modules: dict) -> types.ModuleType:
+    """``neuronxcc.nki``: the front end with its legacy ``isa`` (``import a.b.c as x`` reads attributes, so the
+    package object itself must carry the legacy submodule)."""
+    front = importlib.import_module("emulator.nki")
+    legacy = types.ModuleType("neuronxcc.nki", front.__doc__)
+    legacy.__dict__.update({k: v for k, v in vars(front).items() if not k.startswith("__")})
+    legacy.__path__ = []
+    for sub in ("language", "isa", "typing", "collectives", "compiler"):
+        setattr(legacy, sub, modules[f"neuronxcc.nki.{sub}"])
+    return legacy
 
 
 def installed() -> bool:
@@ -93,7 +105,7 @@ def install() -> None:
         modules = {"neuronxcc": package}
         for alias, target in ALIASES.items():
             modules[alias] = importlib.import_module(target)
-        package.nki = modules["neuronxcc.nki"]
+        modules["neuronxcc.nki"] = package.nki = _legacy_package(modules)
         for name, module in modules.items():
             _saved[name] = sys.modules.get(name, _MISSING)
             sys.modules[name] = module

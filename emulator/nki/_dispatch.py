@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import EmulatorError, ShapeError
+from ..errors import DtypeError, EmulatorError, ShapeError
 from ._launch import current_program
 from .tensor import NkiTensor
 
@@ -51,13 +51,28 @@ def _dma_bytes(prog, args: dict) -> None:
     prog.dma_bytes[queue] = prog.dma_bytes.get(queue, 0) + (dst.arr.nbytes if isinstance(dst, NkiTensor) else 0)
 
 
+def _check_memset(args: dict) -> None:
+    dst, value = args["dst"], args["value"]
+    if isinstance(dst, NkiTensor) and dst.t.x4 and float(value) != 0.0:
+        raise DtypeError(f"nisa.memset: dst {dst.name} is {dst.t.x4}; a packed x4 tile can only be set to 0, "
+                         f"got value={value!r}")
+
+
+#: rules the front end checks before the core runs an instruction (they need the NKI dtype of a view)
+_CHECKS = {"memset": _check_memset}
+
+
 def runner(name: str):
     """The function that runs instruction ``name`` on bound NKI arguments."""
     special = _SPECIAL.get(name)
     if special is not None:
         return special
 
+    check = _CHECKS.get(name)
+
     def run(args: dict):
+        if check is not None:
+            check(args)
         prog = current_program()
         method = getattr(prog.core, name, None)
         if method is None:

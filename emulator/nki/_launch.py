@@ -28,6 +28,7 @@ import functools
 import inspect
 import os
 import threading
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -38,7 +39,7 @@ from ..errors import EmulatorError, RankFailure, SettingsError, ShapeError
 from . import _cores
 from ._errors import kernel_errors
 
-__all__ = ["Kernel", "jit", "simulate", "simulate_kernel", "baremetal", "benchmark", "program_id", "num_programs",
+__all__ = ["Kernel", "jit", "simulate", "simulate_kernel", "baremetal", "benchmark", "trace", "program_id", "num_programs",
            "program_ndim", "current_program", "current_core", "Program", "target", "last_report"]
 
 #: NEURON_PLATFORM_TARGET_OVERRIDE values and the generation they name
@@ -224,13 +225,15 @@ def jit(fn: Callable | None = None, **options) -> Kernel | Callable[[Callable], 
     accepted and recorded; the emulator always runs the body in Python)."""
     pt = options.get("platform_target")
     if pt is not None and str(pt).lower() not in ("trn3", "gen4"):
-        raise SettingsError(f"nki.jit(platform_target={pt!r}): the emulator models trn3 (gen4) only")
+        # NKI 0.3 removed the argument; old doc tests still pass trn2: run them with trn3 semantics, and say so
+        warnings.warn(f"nki.jit(platform_target={pt!r}): the emulator models trn3 (gen4) only; running with trn3 "
+                      "limits and numerics", UserWarning, stacklevel=2)
     if fn is None:
         return lambda f: Kernel(f, options=options)
     return Kernel(fn, options=options)
 
 
-baremetal = benchmark = jit
+baremetal = benchmark = trace = jit
 
 
 def simulate(kernel: Callable) -> Kernel:

@@ -24,7 +24,7 @@ _REDUCE = {"sum": "add", "max": "maximum", "min": "minimum", "prod": "multiply",
 _MARKERS = ["bypass", "average", "prelu"]
 
 __all__ = _BINARY + _UNARY + list(_REDUCE) + _MARKERS + ["mean", "var", "matmul", "transpose", "where",
-                                                          "broadcast_to", "expand_dims", "softmax"]
+                                                          "broadcast_to", "expand_dims", "softmax", "reduced_shape"]
 
 
 def _nl():
@@ -68,12 +68,19 @@ def _binary(op: _Op, x, y, dtype=None) -> NkiTensor:
             dst = nl.ndarray(x.shape, dtype or x.dtype)
             isa.tensor_tensor(dst=dst, data1=x, data2=y, op=op)
             return dst
-        big, small, rev = (x, y, False) if y.shape[1:] and builtins.all(s == 1 for s in y.shape[1:]) else (y, x, True)
-        if small.shape[0] != big.shape[0] or builtins.any(s != 1 for s in small.shape[1:]):
-            raise ShapeError(f"nl.{op.op_name}: shapes {list(x.shape)} and {list(y.shape)} neither match nor "
-                             "broadcast a [P, 1] column")
-        dst = nl.ndarray(big.shape, dtype or x.dtype)
-        isa.tensor_scalar(dst=dst, data=big, op0=op, operand0=small, reverse0=rev)
+        column = [t for t in (y, x) if t.ndim == 2 and t.shape[1] == 1]
+        other = x if column and column[0] is y else y
+        if column and other.ndim == 2 and other.shape[0] == column[0].shape[0]:
+            # a [P, 1] column: the per-partition scalar operand of tensor_scalar
+            dst = nl.ndarray(other.shape, dtype or x.dtype)
+            isa.tensor_scalar(dst=dst, data=other, op0=op, operand0=column[0], reverse0=column[0] is x)
+            return dst
+        try:
+            shape = np.broadcast_shapes(x.shape, y.shape)
+        except ValueError:
+            raise ShapeError(f"nl.{op.op_name}: shapes {list(x.shape)} and {list(y.shape)} do not broadcast") from None
+        dst = nl.ndarray(shape, dtype or x.dtype)
+        isa.tensor_tensor(dst=dst, data1=_broadcast(x, shape), data2=_broadcast(y, shape), op=op)
         return dst
     if _is_tile(x):
         dst = nl.ndarray(x.shape, dtype or x.dtype)
@@ -84,6 +91,14 @@ def _binary(op: _Op, x, y, dtype=None) -> NkiTensor:
         isa.tensor_scalar(dst=dst, data=y, op0=op, operand0=float(x), reverse0=True)
         return dst
     raise ShapeError(f"nl.{op.op_name}: at least one operand must be a tile, got {x!r} and {y!r}")
+
+
+def _broadcast(t, shape):
+    """A stride-0 view of ``t`` with ``shape`` (the compiler's broadcast of old nl.* calls)."""
+    for d, (have, want) in enumerate(zip(t.shape, shape)):
+        if have != want:
+            t = t.broadcast(d, want)
+    return t
 
 
 def _unary(op: _Op, x, dtype=None) -> NkiTensor:
@@ -102,7 +117,7 @@ for _n in _MARKERS:
     globals()[_n] = _Op(_n, 0)
 
 
-def _reduced_shape(x, axis, keepdims):
+def reduced_shape(x, axis, keepdims):
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     axes = tuple(a % x.ndim for a in axes)
     if 0 in axes and x.kind != "hbm":
@@ -117,7 +132,7 @@ class _Reduce:
         self.op_name = alu
 
     def __call__(self, x, axis, dtype=None, keepdims=False) -> NkiTensor:
-        axes, shape = _reduced_shape(x, axis, keepdims)
+        axes, shape = reduced_shape(x, axis, keepdims)
         dst = _nl().ndarray(shape if len(shape) > 1 else shape + (1,), dtype or x.dtype)
         _isa().tensor_reduce(dst=dst, op=globals()[self.op_name], data=x, axis=axes, keepdims=keepdims)
         return dst
@@ -128,7 +143,7 @@ for _n, _alu in _REDUCE.items():
 
 
 def mean(x, axis, dtype=None, keepdims=False) -> NkiTensor:
-    axes, _ = _reduced_shape(x, axis, keepdims)
+    axes, _ = reduced_shape(x, axis, keepdims)
     total = globals()["sum"](x, axis, dtype=np.float32, keepdims=keepdims)
     count = int(np.prod([x.shape[a] for a in axes]))
     return multiply(total, 1.0 / count, dtype=dtype or x.dtype)  # noqa: F821
@@ -182,10 +197,7 @@ def where(condition, x, y, dtype=None) -> NkiTensor:
 
 
 def broadcast_to(x, shape, dtype=None) -> NkiTensor:
-    view = x
-    for d, (have, want) in enumerate(zip(x.shape, shape)):
-        if have != want:
-            view = view.broadcast(d, want)
+    view = _broadcast(x, tuple(shape))
     if dtype is None or dtype == x.dtype:
         return view
     dst = _nl().ndarray(tuple(shape), dtype)

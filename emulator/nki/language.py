@@ -34,6 +34,8 @@ float8_e8m0fnu, float4_e2m1fn = _DT["float8_e8m0fnu"], _DT["float4_e2m1fn"]
 float8_e5m2_x4, float8_e4m3fn_x4, float4_e2m1fn_x4 = (_DT["float8_e5m2_x4"], _DT["float8_e4m3fn_x4"],
                                                       _DT["float4_e2m1fn_x4"])
 
+fp32 = np.finfo(np.float32)  # legacy NKI: nl.fp32.min etc.
+
 sbuf, psum = MemoryRegion.sbuf, MemoryRegion.psum
 private_hbm = hbm = MemoryRegion.private_hbm
 shared_hbm = MemoryRegion.shared_hbm
@@ -119,7 +121,7 @@ def empty_like(x, dtype=None, buffer=None, name: str = "") -> NkiTensor:
     return ndarray(x.shape, dtype or x.dtype, buffer or x.buffer, name)
 
 
-def rand(shape, dtype, buffer=sbuf, name: str = "") -> NkiTensor:
+def rand(shape, dtype=float32, buffer=sbuf, name: str = "") -> NkiTensor:
     """Uniform [0, 1) values (from NumPy's generator seeded by the ``seed`` setting; not an engine RNG)."""
     from ..config import get_settings
 
@@ -164,6 +166,10 @@ class _Grid(tuple):
     @property
     def x(self):
         return self[1]
+
+    @property
+    def y(self):
+        return self[2]
 
 
 class _MGrid:
@@ -231,9 +237,14 @@ def load(src, dtype=None) -> NkiTensor:
 
 
 def store(dst, value) -> None:
-    """Copy an SBUF tile to ``dst`` (one ``dma_copy``)."""
+    """Copy an SBUF tile to ``dst`` (one ``dma_copy``; a PSUM tile first goes to SBUF with a ``tensor_copy``, as the
+    compiler does for older kernels: DMA cannot read PSUM)."""
     from . import isa
 
+    if isinstance(value, NkiTensor) and value.kind == "psum":
+        staged = ndarray(value.shape, value.dtype, buffer=sbuf)
+        isa.tensor_copy(dst=staged, src=value)
+        value = staged
     isa.dma_copy(dst=dst, src=value)
 
 
@@ -250,7 +261,7 @@ from ._nlops import __all__ as _ops_all  # noqa: E402
 
 __all__ = ["bool_", "int8", "int16", "int32", "uint8", "uint16", "uint32", "float16", "float32", "bfloat16",
            "tfloat32", "float8_e4m3", "float8_e4m3fn", "float8_e5m2", "float8_e8m0fnu", "float4_e2m1fn",
-           "float8_e5m2_x4", "float8_e4m3fn_x4", "float4_e2m1fn_x4", "sbuf", "psum", "hbm", "private_hbm",
+           "float8_e5m2_x4", "float8_e4m3fn_x4", "float4_e2m1fn_x4", "fp32", "sbuf", "psum", "hbm", "private_hbm",
            "shared_hbm", "MemoryRegion", "NkiTensor", "NKIObject", "tile_size", "is_hbm", "is_on_chip", "is_psum",
            "is_sbuf", "ndarray", "zeros", "ones", "full", "zeros_like", "ones_like", "empty_like", "rand",
            "shared_constant", "shared_identity_matrix", "ds", "arange", "mgrid", "par_dim", "affine_range",

@@ -134,6 +134,30 @@ def test_legacy_neuronxcc_style_kernel_with_grid():
         front.uninstall()
 
 
+def test_legacy_tile_returning_isa_calls():
+    front.install()
+    try:
+        import neuronxcc.nki as lnki
+        import neuronxcc.nki.isa as lisa
+        import neuronxcc.nki.language as lnl
+
+        @lnki.jit(mode="simulation")
+        def kernel(a_tensor, b_tensor):  # the SDK's nki/test doc-test form
+            c_tensor = lnl.ndarray(a_tensor.shape, dtype=a_tensor.dtype, buffer=lnl.shared_hbm)
+            a = lnl.load(a_tensor)
+            b = lnl.load(b_tensor)
+            c = lisa.tensor_tensor(a, b, op=lnl.add)
+            t = lisa.nc_transpose(c)  # PSUM; nl.store stages it through SBUF
+            lnl.store(c_tensor, lisa.nc_transpose(lisa.tensor_copy(t)))
+            return c_tensor
+
+        a = np.random.default_rng(3).random((64, 32), np.float32)
+        assert np.array_equal(kernel(a, a), a + a)
+        assert lisa.tensor_tensor is not front.isa.tensor_tensor and lnki.isa is lisa
+    finally:
+        front.uninstall()
+
+
 def test_nl_functions_compute_through_instructions():
     x = nl.ndarray((4, 6), nl.float32)
     vals = np.linspace(-2, 2, 24, dtype=np.float32).reshape(4, 6)
