@@ -57,6 +57,12 @@ class Check:
         return self.row()
 
 
+def _rounding() -> str:
+    from emulator.config import get_settings
+
+    return get_settings().rounding
+
+
 def _inputs(rng, shape, dtype, scale=1.0):
     return (rng.standard_normal(shape) * scale).astype(DTYPES[dtype])
 
@@ -94,8 +100,7 @@ def check_attention(s: int, s_kv: int, d: int, dtype: str = "bfloat16", seed: in
     rng = np.random.default_rng(seed)
     q, k, v = (_inputs(rng, shape, dtype) for shape in ((s, d), (s_kv, d), (s_kv, d)))
     scale = 1.0 / np.sqrt(d)
-    unit = 2.0 ** -(ml_dtypes.finfo(DTYPES[dtype]).nmant + 1)
-    want, bound = ref.attention_reference(q, k, v, scale, unit)
+    want, bound = ref.attention_reference(q, k, v, scale, ref.unit_roundoff(DTYPES[dtype], _rounding()))
     got = attention(q, k, v, scale)
     return Check("attention", f"S={s} Skv={s_kv} d={d}", dtype, ref.compare(got, want, bound, DTYPES[dtype]))
 
@@ -147,7 +152,7 @@ def check_all_reduce(ranks: int, shape: tuple, dtype: str = "float32", op: str =
     rng = np.random.default_rng(seed)
     xs = [_inputs(rng, shape, dtype) for _ in range(ranks)]
     if op == "add":
-        want, bound = ref.all_reduce_reference(xs, DTYPES[dtype])
+        want, bound = ref.all_reduce_reference(xs, DTYPES[dtype], _rounding())
     else:  # max / min select one input exactly
         stack = np.stack([x.astype(np.float64) for x in xs])
         want, bound = (stack.max(0) if op == "maximum" else stack.min(0)), np.zeros(shape)

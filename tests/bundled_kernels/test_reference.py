@@ -51,3 +51,9 @@ def test_compare_counts_ulps_and_fails_outside_the_bound():
 def test_cumsum_reference_bound_grows_with_the_prefix():
     _, bound = ref.cumsum_reference(np.ones((1, 4)))
     assert np.allclose(bound[0], ref.gamma(np.arange(1, 5)) * np.arange(1, 5))
+
+
+def test_unit_roundoff_per_rounding_mode():
+    assert ref.unit_roundoff(ml_dtypes.bfloat16) == 2.0 ** -8
+    assert ref.unit_roundoff(ml_dtypes.bfloat16, "sr") == ref.unit_roundoff(ml_dtypes.bfloat16, "rtz") == 2.0 ** -7
+    assert ref.unit_roundoff(np.float32) == ref.U
