@@ -13,7 +13,8 @@ narrow format *inside* a kernel (attention's bf16 probabilities, the all-reduce 
 ``U = 2**-24``, and ``gamma(n) = n U / (1 - n U)`` (Higham's bound for n roundings in a sum or product chain), plus a
 declared budget of ``FUNC = 2**-21`` (4 fp32 ulps) relative for each transcendental the Scalar/Vector Engine
 evaluates (exp, rsqrt, reciprocal): the ISA documents these as fp32 evaluations without an accuracy figure, so the
-budget is ours (it covers both of the emulator's ``activation_accuracy`` models: correctly rounded, and libm-grade float32).
+budget is ours (it covers both of the emulator's ``activation_accuracy`` models: correctly rounded, and libm-grade
+float32).
 :data:`TOLERANCES` states the reasoning per kernel; the demo prints it beside the measured errors.
 
 >>> import numpy as np
