@@ -67,31 +67,38 @@ def _inputs(rng, shape, dtype, scale=1.0):
     return (rng.standard_normal(shape) * scale).astype(DTYPES[dtype])
 
 
-def check_rmsnorm(n: int, h: int, dtype: str = "float32", seed: int = 0) -> Check:
+def _lnc(label: str, lnc: int) -> str:
+    return label if lnc == 1 else f"{label} lnc={lnc}"
+
+
+def check_rmsnorm(n: int, h: int, dtype: str = "float32", seed: int = 0, lnc: int = 1) -> Check:
     from .rmsnorm import rmsnorm
 
     rng = np.random.default_rng(seed)
     x, g = _inputs(rng, (n, h), dtype), _inputs(rng, (h,), dtype)
     want, bound = ref.rmsnorm_reference(x, g, 1e-6)
-    return Check("rmsnorm", f"[{n}, {h}]", dtype, ref.compare(rmsnorm(x, g, 1e-6), want, bound, DTYPES[dtype]))
+    got = rmsnorm(x, g, 1e-6, lnc)
+    return Check("rmsnorm", _lnc(f"[{n}, {h}]", lnc), dtype, ref.compare(got, want, bound, DTYPES[dtype]))
 
 
-def check_layernorm(n: int, h: int, dtype: str = "float32", seed: int = 0) -> Check:
+def check_layernorm(n: int, h: int, dtype: str = "float32", seed: int = 0, lnc: int = 1) -> Check:
     from .layernorm import layernorm
 
     rng = np.random.default_rng(seed)
     x = (rng.standard_normal((n, h)) * 2 + 0.5).astype(DTYPES[dtype])
     g, b = _inputs(rng, (h,), dtype), _inputs(rng, (h,), dtype)
     want, bound = ref.layernorm_reference(x, g, b, 1e-5)
-    return Check("layernorm", f"[{n}, {h}]", dtype, ref.compare(layernorm(x, g, b, 1e-5), want, bound, DTYPES[dtype]))
+    got = layernorm(x, g, b, 1e-5, lnc)
+    return Check("layernorm", _lnc(f"[{n}, {h}]", lnc), dtype, ref.compare(got, want, bound, DTYPES[dtype]))
 
 
-def check_softmax(n: int, f: int, dtype: str = "float32", seed: int = 0) -> Check:
+def check_softmax(n: int, f: int, dtype: str = "float32", seed: int = 0, lnc: int = 1) -> Check:
     from .softmax import softmax
 
     x = _inputs(np.random.default_rng(seed), (n, f), dtype, scale=3.0)
     want, bound = ref.softmax_reference(x)
-    return Check("softmax", f"[{n}, {f}]", dtype, ref.compare(softmax(x), want, bound, DTYPES[dtype]))
+    got = softmax(x, lnc)
+    return Check("softmax", _lnc(f"[{n}, {f}]", lnc), dtype, ref.compare(got, want, bound, DTYPES[dtype]))
 
 
 def check_attention(s: int, s_kv: int, d: int, dtype: str = "bfloat16", seed: int = 0) -> Check:
@@ -138,12 +145,13 @@ def check_mxfp4_matmul(m: int, k: int, n: int, out: str = "bfloat16", seed: int 
     return Check("mxfp4_matmul", f"[{m}x{k}]@[{k}x{n}]", out, ref.compare(got, want, bound, DTYPES[out]))
 
 
-def check_cumsum(n: int, f: int, dtype: str = "float32", seed: int = 0) -> Check:
+def check_cumsum(n: int, f: int, dtype: str = "float32", seed: int = 0, lnc: int = 1) -> Check:
     from .cumsum import cumsum
 
     x = _inputs(np.random.default_rng(seed), (n, f), dtype)
     want, bound = ref.cumsum_reference(x)
-    return Check("cumsum", f"[{n}, {f}]", dtype, ref.compare(cumsum(x), want, bound, DTYPES[dtype]))
+    got = cumsum(x, lnc)
+    return Check("cumsum", _lnc(f"[{n}, {f}]", lnc), dtype, ref.compare(got, want, bound, DTYPES[dtype]))
 
 
 def check_all_reduce(ranks: int, shape: tuple, dtype: str = "float32", op: str = "add", seed: int = 0) -> Check:

@@ -6,6 +6,7 @@ to the next. Per tile, ``tensor_tensor_scan(data0=ones, data1=x, initial=carry, 
 Unlike the library kernel, the scan writes an fp32 tile and the carry is taken from it, so a bf16 output is rounded
 once per element and never fed back: the running sum stays fp32 across tiles. A ``tensor_copy`` rounds the tile to
 the output dtype before the DMA out.
+Launched as ``kernel[2]`` (LNC=2) the two cores take alternate row tiles (:func:`kernels.rmsnorm.row_tiles`).
 
 >>> import numpy as np
 >>> from kernels.cumsum import cumsum
@@ -25,6 +26,8 @@ except ImportError:  # anywhere else: the emulator's NKI front end under the sam
     from emulator import nki
     from emulator.nki import isa as nisa, language as nl
 
+from .rmsnorm import row_tiles
+
 __all__ = ["cumsum_kernel", "cumsum", "F_TILE"]
 
 F_TILE = 512  # scan elements per instruction: small enough that moderate shapes cross tiles and carry
@@ -39,7 +42,7 @@ def cumsum_kernel(x):
     ones = nl.ndarray((P, F_TILE), dtype=nl.float32, buffer=nl.sbuf)
     nisa.memset(dst=ones, value=1.0)
 
-    for t in nl.affine_range((N + P - 1) // P):
+    for t in row_tiles(N, P):
         r0 = t * P
         rows = min(P, N - r0)
         carry = nl.ndarray((P, 1), dtype=nl.float32, buffer=nl.sbuf)
@@ -59,8 +62,10 @@ def cumsum_kernel(x):
     return y
 
 
-def cumsum(x: np.ndarray) -> np.ndarray:
-    """Host wrapper: cumulative sum over the last axis of a 2-D (or N-D, flattened to rows) array."""
+def cumsum(x: np.ndarray, lnc: int = 1) -> np.ndarray:
+    """Host wrapper: cumulative sum over the last axis of a 2-D (or N-D, flattened to rows) array; ``lnc=2``: two
+    cores, each taking every other row tile."""
     x = np.ascontiguousarray(x)
     flat = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-    return np.asarray(cumsum_kernel(flat)).reshape(x.shape)
+    kernel = cumsum_kernel[lnc] if lnc > 1 else cumsum_kernel
+    return np.asarray(kernel(flat)).reshape(x.shape)

@@ -10,6 +10,7 @@ Rows on the partitions (128 per tile), the hidden axis on the free dimension. Pe
 4. ``tensor_scalar``: ``(x - mean) * rstd`` with both operands per partition, then ``tensor_tensor`` multiply by
    gamma and add beta (fp32 intermediates, the last one rounded into the output dtype);
 5. ``dma_copy`` back to HBM.
+Launched as ``kernel[2]`` (LNC=2) the two cores take alternate row tiles (:func:`kernels.rmsnorm.row_tiles`).
 
 >>> import numpy as np
 >>> from kernels.layernorm import layernorm
@@ -30,7 +31,7 @@ except ImportError:  # anywhere else: the emulator's NKI front end under the sam
     from emulator import nki
     from emulator.nki import isa as nisa, language as nl
 
-from .rmsnorm import broadcast_rows, const_column, load_rows
+from .rmsnorm import broadcast_rows, const_column, load_rows, row_tiles
 
 __all__ = ["layernorm_kernel", "layernorm"]
 
@@ -49,7 +50,7 @@ def layernorm_kernel(x, gamma, beta, eps):
     b_sb = broadcast_rows(beta, P, H)
     eps_sb = const_column(eps, P)
 
-    for t in nl.affine_range((N + P - 1) // P):
+    for t in row_tiles(N, P):
         r0 = t * P
         rows = min(P, N - r0)
         x_sb = load_rows(x, r0, rows, P)
@@ -74,9 +75,10 @@ def layernorm_kernel(x, gamma, beta, eps):
     return out
 
 
-def layernorm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5) -> np.ndarray:
-    """Host wrapper: ``x [N, H]``, ``gamma, beta [H]`` -> ``[N, H]`` in ``x.dtype``."""
+def layernorm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5, lnc: int = 1) -> np.ndarray:
+    """Host wrapper: ``x [N, H]``, ``gamma, beta [H]`` -> ``[N, H]`` in ``x.dtype``; ``lnc=2``: two cores."""
     x = np.ascontiguousarray(x)
     g = np.ascontiguousarray(np.asarray(gamma).reshape(1, -1))
     b = np.ascontiguousarray(np.asarray(beta).reshape(1, -1))
-    return np.asarray(layernorm_kernel(x, g, b, float(eps)))
+    kernel = layernorm_kernel[lnc] if lnc > 1 else layernorm_kernel
+    return np.asarray(kernel(x, g, b, float(eps)))

@@ -10,6 +10,9 @@ Rows go on the partitions (128 per tile), the hidden axis on the free dimension.
 4. ``scalar_tensor_tensor``: ``(x * rstd) * gamma`` on the Vector Engine, rounded once into the output dtype;
 5. ``dma_copy`` back to HBM.
 
+Launched as ``rmsnorm_kernel[2]`` (LNC=2), each of the two cores takes every other row tile (``nl.program_id``,
+``nl.num_programs``, as the AWS kernel library shards its norms); both write the one shared-HBM output.
+
 The NKI import below is the public one (``import nki`` ...); where no NKI is installed the emulator's front end is
 bound to the same names, so this file runs unchanged on a Trainium host and on the emulator.
 
@@ -32,7 +35,15 @@ except ImportError:  # anywhere else: the emulator's NKI front end under the sam
     from emulator import nki
     from emulator.nki import isa as nisa, language as nl
 
-__all__ = ["rmsnorm_kernel", "rmsnorm", "broadcast_rows", "const_column", "load_rows"]
+__all__ = ["rmsnorm_kernel", "rmsnorm", "broadcast_rows", "const_column", "load_rows", "row_tiles"]
+
+
+def row_tiles(N, P):
+    """The P-row tiles of an N-row matrix this program takes: all of them, or under an LNC launch (``kernel[2]``)
+    every n-th from its program id (the two cores write disjoint rows of one shared-HBM output)."""
+    shards = nl.num_programs(axes=0) if nl.program_ndim() > 0 else 1
+    shard = nl.program_id(axis=0) if shards > 1 else 0
+    return nl.affine_range(shard, (N + P - 1) // P, shards)
 
 
 def broadcast_rows(vec, P, H):
@@ -67,7 +78,7 @@ def rmsnorm_kernel(x, gamma, eps):
     g_sb = broadcast_rows(gamma, P, H)
     eps_sb = const_column(eps, P)
 
-    for t in nl.affine_range((N + P - 1) // P):
+    for t in row_tiles(N, P):
         r0 = t * P
         rows = min(P, N - r0)
         x_sb = load_rows(x, r0, rows, P)
@@ -87,8 +98,10 @@ def rmsnorm_kernel(x, gamma, eps):
     return out
 
 
-def rmsnorm(x: np.ndarray, gamma: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Host wrapper: ``x [N, H]`` (float32 / bfloat16 / float16), ``gamma [H]`` -> ``[N, H]`` in ``x.dtype``."""
+def rmsnorm(x: np.ndarray, gamma: np.ndarray, eps: float = 1e-6, lnc: int = 1) -> np.ndarray:
+    """Host wrapper: ``x [N, H]`` (float32 / bfloat16 / float16), ``gamma [H]`` -> ``[N, H]`` in ``x.dtype``;
+    ``lnc=2`` launches ``rmsnorm_kernel[2]``, the row tiles split between the two cores of a logical NeuronCore."""
     x = np.ascontiguousarray(x)
     g = np.ascontiguousarray(np.asarray(gamma).reshape(1, -1))
-    return np.asarray(rmsnorm_kernel(x, g, float(eps)))
+    kernel = rmsnorm_kernel[lnc] if lnc > 1 else rmsnorm_kernel
+    return np.asarray(kernel(x, g, float(eps)))

@@ -8,6 +8,7 @@ Rows on the partitions (128 per tile), the softmax axis on the free dimension. P
    in one Scalar Engine instruction (fp32);
 4. ``reciprocal`` of the sums, then ``tensor_scalar`` multiply, rounded once into the output dtype;
 5. ``dma_copy`` back to HBM.
+Launched as ``kernel[2]`` (LNC=2) the two cores take alternate row tiles (:func:`kernels.rmsnorm.row_tiles`).
 
 >>> import numpy as np
 >>> from kernels.softmax import softmax
@@ -27,7 +28,7 @@ except ImportError:  # anywhere else: the emulator's NKI front end under the sam
     from emulator import nki
     from emulator.nki import isa as nisa, language as nl
 
-from .rmsnorm import load_rows
+from .rmsnorm import load_rows, row_tiles
 
 __all__ = ["softmax_kernel", "row_exp", "softmax"]
 
@@ -57,7 +58,7 @@ def softmax_kernel(x):
     N, F = x.shape
     P = nl.tile_size.pmax
     out = nl.ndarray((N, F), dtype=x.dtype, buffer=nl.shared_hbm)
-    for t in nl.affine_range((N + P - 1) // P):
+    for t in row_tiles(N, P):
         r0 = t * P
         rows = min(P, N - r0)
         x_sb = load_rows(x, r0, rows, P)
@@ -68,6 +69,7 @@ def softmax_kernel(x):
     return out
 
 
-def softmax(x: np.ndarray) -> np.ndarray:
-    """Host wrapper: softmax over the last axis of ``x [N, F]``, result in ``x.dtype``."""
-    return np.asarray(softmax_kernel(np.ascontiguousarray(x)))
+def softmax(x: np.ndarray, lnc: int = 1) -> np.ndarray:
+    """Host wrapper: softmax over the last axis of ``x [N, F]``, result in ``x.dtype``; ``lnc=2``: two cores."""
+    kernel = softmax_kernel[lnc] if lnc > 1 else softmax_kernel
+    return np.asarray(kernel(np.ascontiguousarray(x)))

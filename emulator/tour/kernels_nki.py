@@ -18,6 +18,7 @@ __all__ = ["demo", "selftest", "CASES", "SELFTEST_CASES"]
 CASES = [
     ("check_rmsnorm", (300, 1024, "bfloat16")),
     ("check_rmsnorm", (130, 520, "float32")),
+    ("check_rmsnorm", (300, 1024, "bfloat16", 0, 2)),  # LNC=2: the same rows on two cores
     ("check_layernorm", (260, 1500, "bfloat16")),
     ("check_softmax", (200, 1000, "bfloat16")),
     ("check_softmax", (131, 2048, "float32")),
