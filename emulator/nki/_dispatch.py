@@ -87,6 +87,14 @@ def runner(name: str):
 
 # ---- the launch's own instructions ------------------------------------------------------------------------------
 
+def _count(core, name: str, engine: str, nbytes: int) -> None:
+    """Record an instruction the launch runs itself in the core's statistics."""
+    stats = core.stats
+    stats.instructions[name] = stats.instructions.get(name, 0) + 1
+    stats.engines[engine].instructions += 1
+    stats.engines[engine].bytes += nbytes
+
+
 def _sendrecv(args: dict) -> None:
     src, dst = args["src"], args["dst"]
     for role, t in (("src", src), ("dst", dst)):
@@ -96,9 +104,7 @@ def _sendrecv(args: dict) -> None:
         raise ShapeError(f"nisa.sendrecv: src {list(src.shape)} {src.dtype} and dst {list(dst.shape)} {dst.dtype} "
                          "must have the same shape and dtype")
     prog = current_program()
-    prog.core.stats.instructions["sendrecv"] += 1
-    prog.core.stats.engines["dma"].instructions += 1
-    prog.core.stats.engines["dma"].bytes += 2 * src.arr.nbytes
+    _count(prog.core, "sendrecv", "dma", 2 * src.arr.nbytes)
     to, frm = int(args["send_to_rank"]), int(args["recv_from_rank"])
     payload = src.read("nisa.sendrecv src")
     world = prog.world
@@ -116,7 +122,7 @@ def _sendrecv(args: dict) -> None:
 
 def _core_barrier(args: dict) -> None:
     prog = current_program()
-    prog.core.stats.instructions["core_barrier"] += 1
+    _count(prog.core, "core_barrier", "gpsimd", 0)
     cores = tuple(int(c) for c in args["cores"])
     if prog.world is None or prog.world.size == 1:
         if set(cores) - {prog.rank}:

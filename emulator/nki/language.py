@@ -183,6 +183,31 @@ class _MGrid:
 mgrid = _MGrid()
 
 
+class _GridDim:
+    """A legacy launch-grid dimension (``nl.nc(2)``, ``nl.spmd_dim(...)``): programs along it = the product."""
+
+    def __init__(self, size: int):
+        self.__nki_lnc__ = int(size)
+
+    def __mul__(self, other):
+        return _GridDim(self.__nki_lnc__ * int(getattr(other, "__nki_lnc__", other)))
+
+    __rmul__ = __mul__
+
+
+def nc(n: int) -> _GridDim:
+    """Legacy ``nl.nc(n)``: n physical NeuronCores along a grid dimension."""
+    return _GridDim(n)
+
+
+def spmd_dim(*sizes) -> _GridDim:
+    """Legacy ``nl.spmd_dim(nl.nc(2), 2)``: one grid dimension of the product of its parts."""
+    out = _GridDim(1)
+    for s in sizes:
+        out = out * s
+    return out
+
+
 def par_dim(n):
     """Legacy partition-dim marker in shapes: the size itself."""
     return n
@@ -264,7 +289,7 @@ __all__ = ["bool_", "int8", "int16", "int32", "uint8", "uint16", "uint32", "floa
            "float8_e5m2_x4", "float8_e4m3fn_x4", "float4_e2m1fn_x4", "fp32", "sbuf", "psum", "hbm", "private_hbm",
            "shared_hbm", "MemoryRegion", "NkiTensor", "NKIObject", "tile_size", "is_hbm", "is_on_chip", "is_psum",
            "is_sbuf", "ndarray", "zeros", "ones", "full", "zeros_like", "ones_like", "empty_like", "rand",
-           "shared_constant", "shared_identity_matrix", "ds", "arange", "mgrid", "par_dim", "affine_range",
+           "shared_constant", "shared_identity_matrix", "ds", "arange", "mgrid", "par_dim", "nc", "spmd_dim", "affine_range",
            "sequential_range", "static_range", "dynamic_range", "range", "fori_loop", "while_loop", "no_reorder",
            "device_print", "load", "store", "load_transpose2d", "program_id", "num_programs", "program_ndim",
            *_ops_all]

@@ -130,6 +130,9 @@ def test_legacy_neuronxcc_style_kernel_with_grid():
         c = np.zeros_like(a)
         lnki.simulate_kernel(add_kernel[2], a, a, c)
         assert np.array_equal(c, 2 * a)  # inputs written by the kernel come back, as in NKI's simulator
+        c[...] = 0
+        add_kernel[lnl.spmd_dim(lnl.nc(2), 1)](a, a, c)
+        assert np.array_equal(c, 2 * a)
     finally:
         front.uninstall()
 
@@ -307,3 +310,32 @@ def test_on_device_quantize_mx_then_matmul_mx_is_exact_on_stabilised_data():
     want = np.einsum("pmq,pnq->mn", s64, m64)
     assert np.array_equal(out, want.astype(np.float32))
     assert nki.last_report().engines["tensor"] == 1
+
+
+def test_sbuf_capacity_names_the_tensor_and_the_limit():
+    with pytest.raises(CapacityError, match="SBUF.*'big'.*245752"):
+        nl.ndarray((128, 64 * 1024), nl.float32, name="big")
+
+
+def test_matmul_dtype_mix_is_refused_with_the_kernel_line():
+    from emulator.errors import DtypeError
+
+    @nki.jit
+    def mixed(a):
+        st = nl.ndarray((8, 8), nl.float32)
+        mv = nl.ndarray((8, 8), nl.bfloat16)
+        nisa.memset(dst=st, value=1.0)
+        nisa.memset(dst=mv, value=1.0)
+        ps = nl.ndarray((8, 8), nl.float32, buffer=nl.psum)
+        nisa.nc_matmul(dst=ps, stationary=st, moving=mv)
+        return a
+
+    with pytest.raises(DtypeError, match=r"(?s)float32.*bfloat16.*test_kernels.py:\d+ \(in mixed\)"):
+        mixed(np.zeros((1, 1), np.float32))
+
+
+def test_psum_tiles_may_span_up_to_the_eight_banks():
+    ps = nl.ndarray((128, 2048), nl.float32, buffer=nl.psum)  # v4: a matmul output may span all 8 banks
+    assert ps.shape == (128, 2048)
+    with pytest.raises(CapacityError, match="PSUM"):
+        nl.ndarray((128, 4096), nl.float32, buffer=nl.psum)
