@@ -30,6 +30,7 @@ import numpy as np
 from ..config import get_settings
 from ..errors import EmulatorError, ShapeError
 from . import operands as _o
+from ._activation_kernels import evaluate as exact_activation
 from .operands import F32, Instruction, ReduceRegisters, check_dst, f32, like, per_partition, write
 from .ops import Activation, resolve, resolve_activation
 from .vector import sequential_reduce
@@ -38,10 +39,12 @@ __all__ = ["activation", "activation_reduce", "evaluate", "INSTRUCTIONS"]
 
 
 def evaluate(act: Activation, x: np.ndarray) -> np.ndarray:
-    """The activation of fp32 ``x`` as fp32, per the ``activation_accuracy`` setting."""
+    """The activation of fp32 ``x`` as fp32, per the ``activation_accuracy`` setting: ``exact`` evaluates the
+    float64 scalar definition (:mod:`emulator.engines._activation_kernels`) and rounds once; ``float32`` runs the
+    vectorised formula on float32 arrays (NumPy's float32 routines)."""
     if get_settings().activation_accuracy == "float32":
         return np.asarray(act.f64(x)).astype(F32, copy=False)
-    return np.asarray(act.f64(x.astype(np.float64))).astype(F32)
+    return exact_activation(act.name, x)
 
 
 def _pre(x: np.ndarray, scale: Any, bias: Any, rows: int, nd: int, instr: str) -> np.ndarray:

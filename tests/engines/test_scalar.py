@@ -119,6 +119,17 @@ def test_activation_correctly_rounded_over_all_bf16(name):
     assert len(bad) <= 4, (name, len(bad))
 
 
+def test_exact_activations_bit_identical_with_numba_on_and_off():
+    from emulator.engines import _activation_kernels
+
+    for name in sorted(_activation_kernels.SCALAR):
+        with emu.settings(numba=True):
+            a = scalar.activation(np.empty((128, 512), np.float32), name, ALL_BF16)
+        with emu.settings(numba=False):
+            b = scalar.activation(np.empty((128, 512), np.float32), name, ALL_BF16)
+        assert (a.view(np.uint32) == b.view(np.uint32)).all(), name
+
+
 def test_scale_and_bias_are_fp32_operations():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((4, 32)).astype(np.float32)
