@@ -113,7 +113,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         with CompileWatch() as watch:
             try:
-                text = importlib.import_module(section.module).demo()
+                text = importlib.import_module(section.module).demo(timings=args.timings)
             except Exception:
                 failures += 1
                 traceback.print_exc()
@@ -129,6 +129,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_selftest(args: argparse.Namespace) -> int:
     from . import tour
+    from .tour.warmup import CompileWatch
 
     failed = total = 0
     for section in _sections(args.sections):
@@ -137,7 +138,8 @@ def _cmd_selftest(args: argparse.Namespace) -> int:
             print("  " + tour.hint(section))
             continue
         try:
-            checks = importlib.import_module(section.module).selftest()
+            with CompileWatch():  # says so on stderr when Numba compiles on first use
+                checks = importlib.import_module(section.module).selftest()
         except Exception as exc:  # a crashing self-check is a failed one
             checks = [(f"{section.module}.selftest", False, f"raised {type(exc).__name__}: {exc}")]
         for name, ok, detail in checks:
@@ -181,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     keys = ", ".join(s.key for s in SECTIONS)
     demo = sub.add_parser("demo", help="run a tour of everything the emulator does, with a readable report")
     demo.add_argument("sections", nargs="*", help=f"sections to run (default: all): {keys}")
+    demo.add_argument("--timings", action="store_true",
+                      help="add speed lines (big arrays, each timed after a warm-up call; `trn3emu bench` has more)")
     demo.add_argument("--compile-report", action="store_true",
                       help="list on stderr every Numba kernel specialisation each section compiles")
     demo.set_defaults(func=_cmd_demo)

@@ -20,7 +20,8 @@ def _ties_away(x, fmt, rounding="rne", saturate=False):
     return cast(nudged, fmt, rounding=rounding, saturate=saturate)
 
 
-def demo() -> str:
+def demo(timings: bool = False) -> str:
+    """The section's report (``timings`` is accepted for a uniform signature; this section times nothing)."""
     from ..numerics.cast import cast
     from ..testing.properties import check_cast
     from ..testing.strategies import edge_values

@@ -1,6 +1,6 @@
-"""The CLI hooks of the testing toolkit run and report success."""
+"""The testing-toolkit section of the tour runs and reports success."""
 
-from emulator.testing import demo
+from emulator.tour import testing_toolkit as demo
 
 
 def test_selftest_all_ok():
