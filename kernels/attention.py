@@ -9,6 +9,7 @@ run on the Tensor Engine (``nc_transpose`` into PSUM, bit-exact), the way the AW
 2. Per query tile of up to 128 rows: ``qT [d, rows]``; per chunk of up to 512 keys (one fp32 PSUM bank),
    ``nc_matmul(stationary=qT, moving=kT chunk)`` and ``activation(op=copy, scale=scale)`` out of PSUM into an fp32
    score tile ``[rows, S_kv]``;
+   (``causal``: ``affine_select`` on the GpSimd Engine replaces the scores of keys j > i by -3e38);
 3. the softmax numerator and row sums as in :func:`kernels.softmax.row_exp`, the exponentials held in the input dtype
    (the matmul operand format);
 4. per 128-key block, ``nc_transpose`` of the exponentials and ``nc_matmul(stationary=pT, moving=v block)``
@@ -64,8 +65,9 @@ def _load_keys(k, v, P):
 
 
 @nki.jit
-def attention_kernel(q, k, v, scale):
-    """``softmax(scale q k^T) v``: ``q [S, d]``, ``k, v [S_kv, d]`` in HBM, d <= 128; returns ``[S, d]``."""
+def attention_kernel(q, k, v, scale, causal=False):
+    """``softmax(scale q k^T) v``: ``q [S, d]``, ``k, v [S_kv, d]`` in HBM, d <= 128; returns ``[S, d]``.
+    ``causal``: query i sees keys 0..i only."""
     S, d = q.shape
     S_kv, d_k = k.shape
     assert d == d_k and tuple(v.shape) == (S_kv, d), "q [S, d], k [S_kv, d], v [S_kv, d]"
@@ -90,6 +92,10 @@ def attention_kernel(q, k, v, scale):
             s_ps = nl.ndarray((P, FMAX), dtype=nl.float32, buffer=nl.psum)
             nisa.nc_matmul(dst=s_ps[0:rows, 0:n], stationary=qT[:, 0:rows], moving=kT[:, c0:c0 + n])
             nisa.activation(dst=scores[0:rows, c0:c0 + n], op=nl.copy, data=s_ps[0:rows, 0:n], scale=scale)
+        if causal:  # keep score (i, j) where (r0 + partition) - j >= 0, else a huge negative (exp -> 0)
+            nisa.affine_select(dst=scores[0:rows, :], pattern=[[-1, S_kv]], channel_multiplier=1,
+                               on_true_tile=scores[0:rows, :], on_false_value=-3.0e38, cmp_op=nl.greater_equal,
+                               offset=r0)
 
         exps, inv = row_exp(scores, rows, v.dtype)
 
@@ -108,8 +114,10 @@ def attention_kernel(q, k, v, scale):
     return out
 
 
-def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float | None = None) -> np.ndarray:
-    """Host wrapper: ``softmax(scale q k^T) v`` with ``scale`` defaulting to ``1/sqrt(d)``; result in ``q.dtype``."""
+def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float | None = None,
+              causal: bool = False) -> np.ndarray:
+    """Host wrapper: ``softmax(scale q k^T) v`` with ``scale`` defaulting to ``1/sqrt(d)``; result in ``q.dtype``.
+    ``causal=True`` masks keys after each query's own position (decoder self-attention)."""
     scale = 1.0 / np.sqrt(q.shape[1]) if scale is None else scale
     args = (np.ascontiguousarray(a) for a in (q, k, v))
-    return np.asarray(attention_kernel(*args, float(scale)))
+    return np.asarray(attention_kernel(*args, float(scale), bool(causal)))

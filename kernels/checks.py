@@ -101,15 +101,16 @@ def check_softmax(n: int, f: int, dtype: str = "float32", seed: int = 0, lnc: in
     return Check("softmax", _lnc(f"[{n}, {f}]", lnc), dtype, ref.compare(got, want, bound, DTYPES[dtype]))
 
 
-def check_attention(s: int, s_kv: int, d: int, dtype: str = "bfloat16", seed: int = 0) -> Check:
+def check_attention(s: int, s_kv: int, d: int, dtype: str = "bfloat16", seed: int = 0, causal: bool = False) -> Check:
     from .attention import attention
 
     rng = np.random.default_rng(seed)
     q, k, v = (_inputs(rng, shape, dtype) for shape in ((s, d), (s_kv, d), (s_kv, d)))
     scale = 1.0 / np.sqrt(d)
-    want, bound = ref.attention_reference(q, k, v, scale, ref.unit_roundoff(DTYPES[dtype], _rounding()))
-    got = attention(q, k, v, scale)
-    return Check("attention", f"S={s} Skv={s_kv} d={d}", dtype, ref.compare(got, want, bound, DTYPES[dtype]))
+    want, bound = ref.attention_reference(q, k, v, scale, ref.unit_roundoff(DTYPES[dtype], _rounding()), causal)
+    got = attention(q, k, v, scale, causal)
+    label = f"S={s} Skv={s_kv} d={d}" + (" causal" if causal else "")
+    return Check("attention", label, dtype, ref.compare(got, want, bound, DTYPES[dtype]))
 
 
 _MX_EMAX = {"float8_e4m3fn": (8, ml_dtypes.float8_e4m3fn), "float8_e5m2": (15, ml_dtypes.float8_e5m2)}

@@ -151,16 +151,20 @@ def softmax_reference(x):
     return y, y * rel
 
 
-def attention_reference(q, k, v, scale: float, p_roundoff: float):
+def attention_reference(q, k, v, scale: float, p_roundoff: float, causal: bool = False):
     """``softmax(scale q k^T) v`` for ``q [S, d]``, ``k, v [S_kv, d]``; ``p_roundoff``: unit roundoff of the
-    format the kernel holds the probabilities in for the PV matmul (2**-9 for bf16, 2**-24 for fp32)."""
+    format the kernel holds the probabilities in for the PV matmul (2**-8 for bf16 RNE, 2**-24 for fp32);
+    ``causal``: query i attends keys 0..i only."""
     q, k, v = _f64(q), _f64(k), _f64(v)
     s = scale * (q @ k.T)
+    keep = np.tril(np.ones(s.shape, bool)) if causal else np.ones(s.shape, bool)
+    s = np.where(keep, s, -np.inf)
     m = s.max(axis=1, keepdims=True)
     e = np.exp(s - m)
     p = e / e.sum(axis=1, keepdims=True)
     out = p @ v
     ds = scale * gamma(q.shape[1] + 1) * (np.abs(q) @ np.abs(k).T) + U * np.abs(s) + U * np.abs(s - m)
+    ds = np.where(keep, ds, 0.0)  # a masked score's error does not matter: its probability is exactly 0
     skv = k.shape[0]
     rel = 2 * ds.max(axis=1, keepdims=True) + 2 * p_roundoff + 2 * gamma(skv) + 3 * FUNC + 2 * U
     return out, 1.01 * rel * (p @ np.abs(v))  # 1.01: room for the second-order terms of a first-order bound

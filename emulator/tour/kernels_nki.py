@@ -24,6 +24,7 @@ CASES = [
     ("check_softmax", (131, 2048, "float32")),
     ("check_attention", (200, 1030, 128, "bfloat16")),
     ("check_attention", (130, 600, 32, "float32")),
+    ("check_attention", (300, 300, 64, "bfloat16", 0, True)),  # causal: affine_select mask
     ("check_mxfp8_matmul", (256, 1152, 520, "float8_e4m3fn", "bfloat16")),
     ("check_mxfp8_matmul", (130, 640, 96, "float8_e5m2", "float32")),
     ("check_mxfp4_matmul", (130, 1536, 520, "bfloat16")),

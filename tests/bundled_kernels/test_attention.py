@@ -20,3 +20,21 @@ def test_head_dimension_over_128_is_refused():
     q = np.zeros((4, 130), np.float32)
     with pytest.raises(Exception, match="head dimension 130 exceeds 128"):
         attention(q, q, q)
+
+
+@pytest.mark.parametrize("s, d", [(1, 4), (130, 32), (300, 64)])
+@pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
+def test_causal_attention_within_tolerance(s, d, dtype):
+    check = check_attention(s, s, d, dtype, seed=s + d, causal=True)
+    assert check.passed, check.row()
+
+
+def test_causal_first_query_sees_only_the_first_key():
+    import numpy as np
+
+    from kernels.attention import attention
+
+    rng = np.random.default_rng(9)
+    q, k, v = (rng.standard_normal((5, 8)).astype(np.float32) for _ in range(3))
+    out = attention(q, k, v, causal=True)
+    assert np.array_equal(out[0], v[0])  # softmax over one key is exactly 1: the row is v[0] bit for bit
