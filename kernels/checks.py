@@ -117,7 +117,7 @@ _MX_EMAX = {"float8_e4m3fn": (8, ml_dtypes.float8_e4m3fn), "float8_e5m2": (15, m
 
 
 def check_mxfp8_matmul(m: int, k: int, n: int, element: str = "float8_e4m3fn", out: str = "bfloat16",
-                       seed: int = 0) -> Check:
+                       seed: int = 0, psum: str = "float32") -> Check:
     from .mxfp8_matmul import mxfp8_matmul
 
     rng = np.random.default_rng(seed)
@@ -125,10 +125,12 @@ def check_mxfp8_matmul(m: int, k: int, n: int, element: str = "float8_e4m3fn", o
     b = _inputs(rng, (k, n), "bfloat16")
     emax, elem = _MX_EMAX[element]
     qa, qb = (ref.mx_quantize_reference(v, emax, elem) for v in (a_t, b))
-    want, bound = ref.mx_matmul_reference(qa, qb)
-    got = mxfp8_matmul(a_t, b, element, out)
-    return Check("mxfp8_matmul", f"[{m}x{k}]@[{k}x{n}] {element[7:]}", out,
-                 ref.compare(got, want, bound, DTYPES[out]))
+    narrow = psum != "float32"
+    want, bound = ref.mx_matmul_reference(qa, qb, -(-k // 512) if narrow else 0,
+                                          ref.unit_roundoff(DTYPES[psum], _rounding()) if narrow else 0.0)
+    got = mxfp8_matmul(a_t, b, element, out, psum)
+    label = f"[{m}x{k}]@[{k}x{n}] {element[7:]}" + (" psum bf16" if narrow else "")
+    return Check("mxfp8_matmul", label, out, ref.compare(got, want, bound, DTYPES[out]))
 
 
 def check_mxfp4_matmul(m: int, k: int, n: int, out: str = "bfloat16", seed: int = 0) -> Check:

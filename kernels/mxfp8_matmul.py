@@ -65,10 +65,11 @@ def _quantized_tile(src, k0, Kp, f0, F, mx_dtype):
     return data, scale
 
 
-def mx_matmul_blocks(out, tiles, load_stationary, load_moving):
-    """The tile loop of the MX kernels: ``out [M, N]`` (HBM) in blocks of up to 128 x 512, each one fp32 PSUM tile
-    accumulating ``nc_matmul_mx`` over the K ``tiles``; ``load_*(k0, Kp, f0, F)`` give an SBUF (x4 data, scales)
-    pair. The stationary tiles of a block row are loaded once and reused across its column blocks."""
+def mx_matmul_blocks(out, tiles, load_stationary, load_moving, psum_dtype=nl.float32):
+    """The tile loop of the MX kernels: ``out [M, N]`` (HBM) in blocks of up to 128 x 512, each one PSUM tile
+    (``psum_dtype``: fp32, or bf16 on NeuronCore-v4, rounded at every accumulate) accumulating ``nc_matmul_mx`` over
+    the K ``tiles``; ``load_*(k0, Kp, f0, F)`` give an SBUF (x4 data, scales) pair. The stationary tiles of a block
+    row are loaded once and reused across its column blocks."""
     M, N = out.shape
     TM = nl.tile_size.gemm_stationary_fmax
     TN = nl.tile_size.gemm_moving_fmax
@@ -77,7 +78,7 @@ def mx_matmul_blocks(out, tiles, load_stationary, load_moving):
         stationary = [load_stationary(k0, Kp, m0, m) for k0, Kp in tiles]
         for n0 in range(0, N, TN):
             n = min(TN, N - n0)
-            res_psum = nl.ndarray((TM, TN), dtype=nl.float32, buffer=nl.psum)
+            res_psum = nl.ndarray((TM, TN), dtype=psum_dtype, buffer=nl.psum)
             for kt, (k0, Kp) in enumerate(tiles):
                 mv_data, mv_scale = load_moving(k0, Kp, n0, n)
                 st_data, st_scale = stationary[kt]
@@ -89,9 +90,10 @@ def mx_matmul_blocks(out, tiles, load_stationary, load_moving):
 
 
 @nki.jit
-def mxfp8_matmul_kernel(lhsT, rhs, mx_dtype, out_dtype):
+def mxfp8_matmul_kernel(lhsT, rhs, mx_dtype, out_dtype, psum_dtype=nl.float32):
     """``lhsT.T @ rhs`` for bf16 ``lhsT [K, M]``, ``rhs [K, N]`` quantised on chip to ``mx_dtype``
-    (``nl.float8_e4m3fn_x4`` or ``nl.float8_e5m2_x4``); returns ``[M, N]`` in ``out_dtype``."""
+    (``nl.float8_e4m3fn_x4`` or ``nl.float8_e5m2_x4``); returns ``[M, N]`` in ``out_dtype``; ``psum_dtype``
+    ``nl.bfloat16`` accumulates in a bf16 PSUM tile (as the MXFP deep dive's kernels do)."""
     K, M = lhsT.shape
     K_, N = rhs.shape
     assert K == K_, f"contraction mismatch: lhsT has K = {K}, rhs has K = {K_}"
@@ -99,17 +101,17 @@ def mxfp8_matmul_kernel(lhsT, rhs, mx_dtype, out_dtype):
     out = nl.ndarray((M, N), dtype=out_dtype, buffer=nl.shared_hbm)
     mx_matmul_blocks(out, k_tiles(K, nl.tile_size.pmax),
                      lambda k0, Kp, f0, F: _quantized_tile(lhsT, k0, Kp, f0, F, mx_dtype),
-                     lambda k0, Kp, f0, F: _quantized_tile(rhs, k0, Kp, f0, F, mx_dtype))
+                     lambda k0, Kp, f0, F: _quantized_tile(rhs, k0, Kp, f0, F, mx_dtype), psum_dtype)
     return out
 
 
 def mxfp8_matmul(lhsT: np.ndarray, rhs: np.ndarray, element: str = "float8_e4m3fn",
-                 out_dtype: str = "bfloat16") -> np.ndarray:
+                 out_dtype: str = "bfloat16", psum_dtype: str = "float32") -> np.ndarray:
     """Host wrapper: bf16 ``lhsT [K, M]``, ``rhs [K, N]`` -> ``[M, N]``; ``element`` float8_e4m3fn or float8_e5m2,
-    ``out_dtype`` bfloat16 or float32."""
+    ``out_dtype`` and ``psum_dtype`` bfloat16 or float32."""
     if element not in _ELEMENT:
         raise ValueError(f"element: {element!r} is not one of {sorted(_ELEMENT)} (quantize_mx makes MXFP8 only)")
     mx_dtype = getattr(nl, _ELEMENT[element])
     out = mxfp8_matmul_kernel(np.ascontiguousarray(lhsT), np.ascontiguousarray(rhs), mx_dtype,
-                              getattr(nl, out_dtype))
+                              getattr(nl, out_dtype), getattr(nl, psum_dtype))
     return np.asarray(out)

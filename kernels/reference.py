@@ -51,7 +51,8 @@ TOLERANCES = {
     "attention": "1 ulp(out) + sum_j p_ij|v_j| (2 D_i + 2 u_p + 2 gamma(S_kv) + 3 FUNC + 2U): D_i = max_j score "
                  "error (gamma(d+1) scale sum|q||k| + U|s-max|), P rounded to the input format (u_p), fp32 PV "
                  "accumulation",
-    "mxfp8_matmul": "1 ulp(out) + gamma(K) sum_k |a~||b~| against the float64 product of the MX-dequantised "
+    "mxfp8_matmul": "1 ulp(out) + (gamma(K) + T u_psum) sum_k |a~||b~| (T K tiles rounded into a bf16 PSUM "
+                    "tile, 0 for fp32 PSUM) against the float64 product of the MX-dequantised "
                     "operands (reference quantiser: ISA scale 2^(floor(log2 amax) - (Emax-1)), RNE elements, so "
                     "for the default rounding only)",
     "mxfp4_matmul": "1 ulp(out) + gamma(K) sum_k |a~||b~| against the float64 product of the decoded FP4 codes "
@@ -193,10 +194,13 @@ def mx_quantize_reference(x, emax: int, element_dtype):
     return out
 
 
-def mx_matmul_reference(a_t, b):
-    """``a_t.T @ b`` in float64 for dequantised ``a_t [K, M]``, ``b [K, N]``, with the fp32 accumulation bound."""
+def mx_matmul_reference(a_t, b, psum_roundings: int = 0, psum_unit: float = 0.0):
+    """``a_t.T @ b`` in float64 for dequantised ``a_t [K, M]``, ``b [K, N]``, with the fp32 accumulation bound, plus
+    ``psum_roundings`` roundings of a partial sum to a narrow PSUM format of unit roundoff ``psum_unit`` (a bf16
+    PSUM tile rounds once per accumulating instruction)."""
     a_t, b = _f64(a_t), _f64(b)
-    return a_t.T @ b, gamma(a_t.shape[0]) * (np.abs(a_t).T @ np.abs(b))
+    mag = np.abs(a_t).T @ np.abs(b)
+    return a_t.T @ b, (gamma(a_t.shape[0]) + psum_roundings * psum_unit) * mag
 
 
 _FP4_VALUES = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0])

@@ -57,3 +57,13 @@ def test_scale_groups_follow_the_partition_layout():
     assert compare(got, want, bound, np.float32).passed
     other, _ = mx_matmul_reference(_quantize_contiguous(a_t.astype(np.float64), 8, e4), b.astype(np.float64))
     assert not compare(got, other, bound, np.float32).passed
+
+
+@pytest.mark.parametrize("m, k, n", [(64, 1536, 100), (130, 640, 520)])
+def test_bf16_psum_accumulation(m, k, n):
+    # v4 accepts a bf16 PSUM tile: every accumulating nc_matmul_mx rounds the running sum to bf16 (K/512 times)
+    check = check_mxfp8_matmul(m, k, n, "float8_e4m3fn", "float32", seed=k, psum="bfloat16")
+    assert check.passed, check.row()
+    # and the bf16 PSUM really rounds: the same product through an fp32 PSUM is ~1000x closer to float64
+    fp32 = check_mxfp8_matmul(m, k, n, "float8_e4m3fn", "float32", seed=k)
+    assert check.result.max_abs > 100 * fp32.result.max_abs, (check.row(), fp32.row())
