@@ -51,7 +51,7 @@ class Check:
     def row(self) -> str:
         n = "" if self.instructions is None else str(self.instructions)
         t = "" if self.estimated_us is None else f"{self.estimated_us:.1f}"
-        return f"{self.kernel:13s} {self.shape:28s} {self.dtype:9s} {self.result.row()} {n:>6s} {t:>8s}"
+        return f"{self.kernel:13s} {self.shape:36s} {self.dtype:9s} {self.result.row()} {n:>6s} {t:>8s}"
 
     def __str__(self) -> str:
         return self.row()

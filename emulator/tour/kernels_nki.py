@@ -27,6 +27,7 @@ CASES = [
     ("check_attention", (300, 300, 64, "bfloat16", 0, True)),  # causal: affine_select mask
     ("check_mxfp8_matmul", (256, 1152, 520, "float8_e4m3fn", "bfloat16")),
     ("check_mxfp8_matmul", (130, 640, 96, "float8_e5m2", "float32")),
+    ("check_mxfp8_matmul", (130, 640, 520, "float8_e4m3fn", "float32", 0, "bfloat16")),  # bf16 PSUM
     ("check_mxfp4_matmul", (130, 1536, 520, "bfloat16")),
     ("check_cumsum", (140, 2100, "bfloat16")),
     ("check_cumsum", (129, 513, "float32")),
@@ -55,7 +56,7 @@ def _run(name: str, args: tuple) -> str:
         return getattr(checks, name)(*args).row()
     except Exception as exc:  # a missing front-end feature must not hide the other rows
         kernel = name.removeprefix("check_")
-        return f"{kernel:13s} {'':28s} {'':9s} not run: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}"
+        return f"{kernel:13s} {'':36s} {'':9s} not run: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}"
 
 
 def demo(quick: bool = False) -> str:
@@ -69,7 +70,7 @@ def demo(quick: bool = False) -> str:
             continue
         seen.add(name)
         rows.append(_run(name, args))
-    head = (f"{'kernel':13s} {'shape':28s} {'out':9s} {'max abs':>10s} {'max ulp':>8s} {'err/tol':>6s} verdict "
+    head = (f"{'kernel':13s} {'shape':36s} {'out':9s} {'max abs':>10s} {'max ulp':>8s} {'err/tol':>6s} verdict "
             f"{'instr':>6s} {'est us':>8s}")
     lines = ["NKI kernels (kernels/) against float64 references: error = |kernel - float64|, tolerance = declared",
              head, "-" * len(head), *rows,
