@@ -10,9 +10,12 @@ import numpy as np
 
 from ..errors import DtypeError, EmulatorError, ShapeError
 from ._launch import current_program
+from .constants import engine
 from .tensor import NkiTensor
 
 __all__ = ["runner", "VirtualRegister"]
+
+_UNKNOWN_ENGINE = engine.unknown
 
 class VirtualRegister:
     """An engine scalar register (``nisa.register_alloc``): an int usable as a loop bound or dynamic offset."""
@@ -37,6 +40,8 @@ class VirtualRegister:
 def _unwrap(value):
     if isinstance(value, NkiTensor):
         return value.t
+    if value is _UNKNOWN_ENGINE:  # the core's default engine choice
+        return None
     if isinstance(value, list) and value and isinstance(value[0], NkiTensor):
         return [v.t for v in value]
     return value

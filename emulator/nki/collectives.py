@@ -48,11 +48,12 @@ def _op_name(op) -> str:
 
 
 def _launch_world():
-    """(rank, world) of the kernel program calling, or None outside a launch."""
+    """(rank, world) of the kernel program calling, or None outside a multi-program launch (a one-program launch
+    inside :func:`run_spmd` takes the rank of its run_spmd thread)."""
     from ._launch import _program
 
     prog = _program.get()
-    if prog is None or prog.world is None:
+    if prog is None or prog.world is None or prog.world.size == 1:
         return None
     world = prog.world
     with world.cond:

@@ -127,3 +127,15 @@ def test_nl_language_functions_are_the_instructions():
     assert s.shape == (8, 1)
     m = nl.matmul(tile(X[:, :8].copy()), tile(Y), transpose_x=True)
     assert m.buffer == "psum" and np.allclose(np.asarray(m), X[:, :8].T.astype(np.float64) @ Y, atol=1e-5)
+
+
+def test_every_nki_instruction_exists_with_nki_parameter_names():
+    import inspect
+
+    from emulator.engines.core import INSTRUCTIONS
+
+    for name in nisa.SIGNATURES:
+        params = list(inspect.signature(getattr(nisa, name)).parameters)
+        if name in INSTRUCTIONS:  # the core takes the same keywords (minus NKI's `name` label)
+            core_params = set(INSTRUCTIONS[name].params) | {"name"}
+            assert set(params) <= core_params | {"engine"}, (name, set(params) - core_params)

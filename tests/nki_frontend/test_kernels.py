@@ -339,3 +339,22 @@ def test_psum_tiles_may_span_up_to_the_eight_banks():
     assert ps.shape == (128, 2048)
     with pytest.raises(CapacityError, match="PSUM"):
         nl.ndarray((128, 4096), nl.float32, buffer=nl.psum)
+
+
+def test_one_program_launches_inside_run_spmd_meet_in_collectives():
+    ncc = front.collectives
+
+    @nki.jit
+    def per_rank(x):
+        out = nl.ndarray(x.shape, x.dtype, buffer=nl.shared_hbm)
+        ncc.all_reduce(srcs=[x], dsts=[out], replica_group=ncc.ReplicaGroup([[0, 1, 2]]), op=nl.add)
+        return out
+
+    results = [None] * 3
+
+    def rank_body():
+        r = ncc.rank_id()
+        results[r] = per_rank(np.full((2, 4), float(r + 1), np.float32))
+
+    ncc.run_spmd(rank_body, 3)
+    assert all(res.tolist() == [[6.0] * 4] * 2 for res in results)
