@@ -26,7 +26,8 @@ import numpy as np
 import emulator as emu
 from emulator.engines.matmul import MX_ELEMENTS, format_name, matmul_operands
 from emulator.engines.limits import MX_GROUP_ELEMENTS, PMAX
-from emulator.engines.memory import Memory, Tensor
+from emulator.engines.core import NeuronCore
+from emulator.engines.memory import Tensor
 
 from ._tiling import TILE_K, TILE_M, TILE_N, KernelStats, Run, tiled, transposed_tile
 
@@ -44,10 +45,10 @@ def _mx_operand(run: Run, values: np.ndarray, name: str) -> tuple:
     return run.sbuf(x4, f"{name}_x4"), run.sbuf(scale, f"{name}_scale")
 
 
-def _load_stationary(run: Run, a_h: Tensor, m0: int, m1: int, k0: int, k1: int, eye: np.ndarray):
+def _load_stationary(run: Run, a_h: Tensor, m0: int, m1: int, k0: int, k1: int, ident: Tensor):
     if not run.mx:
-        return run.sbuf(transposed_tile(run, a_h, m0, m1, k0, k1, eye), f"st[{m0},{k0}]")
-    kt = transposed_tile(run, a_h, m0, m1, k0, k1, eye, cast=False)
+        return run.sbuf(transposed_tile(run, a_h, m0, m1, k0, k1, ident), f"st[{m0},{k0}]")
+    kt = transposed_tile(run, a_h, m0, m1, k0, k1, ident, cast=False)
     if kt.shape[1] % 2:  # nc_matmul_mx takes an even M: a zero column, dropped from the result
         kt = np.concatenate([kt, np.zeros((kt.shape[0], 1), np.float32)], axis=1)
     return _mx_operand(run, kt, f"st[{m0},{k0}]")
@@ -65,7 +66,7 @@ def _load_moving(run: Run, b_h: Tensor, k0: int, k1: int, n0: int, n1: int):
     return _mx_operand(run, values, f"mv[{k0},{n0}]")
 
 
-def matmul(a, b, fmt: str = "bfloat16", *, psum_dtype: str = "float32", memory: Memory | None = None,
+def matmul(a, b, fmt: str = "bfloat16", *, psum_dtype: str = "float32", core: NeuronCore | None = None,
            stats: KernelStats | None = None) -> np.ndarray:
     """``a [M, K] @ b [K, N]`` run as the tiled instruction sequence described in the module docstring.
 
@@ -75,9 +76,9 @@ def matmul(a, b, fmt: str = "bfloat16", *, psum_dtype: str = "float32", memory: 
     fmt : as :func:`emu.matmul`: float32, tfloat32, bfloat16, float16, float8_e4m3fn, float8_e5m2, float8_e4m3,
         mxfp8_e4m3, mxfp8_e5m2, mxfp4 (and their aliases).
     psum_dtype : float32 (default) or bfloat16 PSUM tiles (not with MX formats, whose v4 output is fp32 here).
-    memory : the :class:`~emulator.engines.memory.Memory` to run in (default: a fresh NC-v4 one); every tensor the
-        kernel allocates is freed again before it returns.
-    stats : a :class:`KernelStats` to fill with instruction counts, DMA bytes and peak footprint.
+    core : the :class:`~emulator.engines.core.NeuronCore` to run on (default: a fresh NC-v4 one); every tensor the
+        kernel allocates in its memory is freed again before it returns; its statistics count the instructions.
+    stats : a :class:`KernelStats` to fill with this run's instruction counts, DMA bytes and peak footprint.
 
     Returns float32 ``[M, N]``.
 
@@ -95,18 +96,16 @@ def matmul(a, b, fmt: str = "bfloat16", *, psum_dtype: str = "float32", memory: 
     if psum_dtype == "bfloat16" and mx:
         raise ValueError(f"kernels.matmul: {fmt} accumulates in an fp32 PSUM here; psum_dtype='bfloat16' is for "
                          "the non-MX formats")
-    run = Run(memory if memory is not None else Memory(), fmt, stats if stats is not None else KernelStats(), mx)
+    run = Run(core if core is not None else NeuronCore(), fmt, stats if stats is not None else KernelStats(), mx)
     el = MX_ELEMENTS.get(fmt)
     tf32 = "tfloat32" if fmt == "tfloat32" else None
 
     def issue(st, mv, acc, i):
         if mx:
             (sx, ss), (mx4, ms) = st, mv
-            emu.nc_matmul_mx(sx, mx4, ss, ms, el, el, acc, accumulate=i > 0)
-            run.stats.instructions["nc_matmul_mx"] += 1
+            run.core.nc_matmul_mx(acc, sx, mx4, ss, ms, accumulate=i > 0, stationary_fmt=el, moving_fmt=el)
         else:
-            emu.nc_matmul(st, mv, acc, accumulate=i > 0, stationary_fmt=tf32, moving_fmt=tf32, site=i)
-            run.stats.instructions["nc_matmul"] += 1
+            run.core.nc_matmul(acc, st, mv, accumulate=i > 0, stationary_fmt=tf32, moving_fmt=tf32)
 
     return tiled(run, a, b, MX_TILE_K if mx else TILE_K, psum_dtype, _load_stationary, _load_moving, issue,
                  even_m=mx)

@@ -23,7 +23,8 @@ import numpy as np
 
 import emulator as emu
 from emulator.engines.matmul import MX_ELEMENTS, format_name, matmul_operands
-from emulator.engines.memory import Memory, Tensor
+from emulator.engines.core import NeuronCore
+from emulator.engines.memory import Tensor
 
 from ._tiling import TILE_K, KernelStats, Run, tiled, transposed_tile
 
@@ -31,7 +32,7 @@ __all__ = ["sparse_matmul"]
 
 
 def sparse_matmul(a, b, m: int, n: int, fmt: str = "bfloat16", *, prune: bool = False, psum_dtype: str = "float32",
-                  memory: Memory | None = None, stats: KernelStats | None = None) -> np.ndarray:
+                  core: NeuronCore | None = None, stats: KernelStats | None = None) -> np.ndarray:
     """``a [M, K] @ b [K, N]`` with ``a`` m:n-sparse along K, run as ``nc_matmul_sparse`` instructions.
 
     Parameters
@@ -43,7 +44,7 @@ def sparse_matmul(a, b, m: int, n: int, fmt: str = "bfloat16", *, prune: bool = 
     m, n : the pattern: 4:16, 4:12, 4:8, 2:8, 2:4, 1:4 or 1:2.
     fmt : an ``nc_matmul`` input format (float32, tfloat32, bfloat16, float16, float8_e4m3fn, float8_e5m2,
         float8_e4m3); the sparse datapath has no MX form.
-    psum_dtype, memory, stats : as :func:`kernels.matmul`.
+    psum_dtype, core, stats : as :func:`kernels.matmul`.
 
     Returns float32 ``[M, N]``.
 
@@ -68,11 +69,11 @@ def sparse_matmul(a, b, m: int, n: int, fmt: str = "bfloat16", *, prune: bool = 
     if prune:
         a = emu.sparsity.prune(a, m, n, axis=1)
     emu.sparsity.validate_m_n(a, m, n, axis=1, name="kernels.sparse_matmul: a")
-    run = Run(memory if memory is not None else Memory(), fmt, stats if stats is not None else KernelStats())
+    run = Run(core if core is not None else NeuronCore(), fmt, stats if stats is not None else KernelStats())
     tf32 = "tfloat32" if fmt == "tfloat32" else None
 
-    def load_stationary(run: Run, a_h: Tensor, m0: int, m1: int, k0: int, k1: int, eye: np.ndarray):
-        values, tags = emu.sparsity.compress(transposed_tile(run, a_h, m0, m1, k0, k1, eye), m, n, axis=0)
+    def load_stationary(run: Run, a_h: Tensor, m0: int, m1: int, k0: int, k1: int, ident: Tensor):
+        values, tags = emu.sparsity.compress(transposed_tile(run, a_h, m0, m1, k0, k1, ident), m, n, axis=0)
         run.stats.instructions["compress"] += 1
         return run.sbuf(values, f"st_values[{m0},{k0}]"), run.sbuf(tags, f"st_tags[{m0},{k0}]")
 
@@ -81,9 +82,9 @@ def sparse_matmul(a, b, m: int, n: int, fmt: str = "bfloat16", *, prune: bool = 
                      for j in range(k0, k1, TILE_K))
 
     def issue(st, mv, acc, i):
+        # the n/m moving tiles of one instruction stand for n/m * 128 logical rows: one operand of the datapath
         moving = np.concatenate([t.read("nc_matmul_sparse moving") for t in mv])
-        emu.nc_matmul_sparse(st[0], st[1], moving, m, n, acc, accumulate=i > 0, values_fmt=tf32, moving_fmt=tf32,
-                             site=i)
-        run.stats.instructions["nc_matmul_sparse"] += 1
+        run.core.nc_matmul_sparse(acc, st[0], st[1], moving, m, n, accumulate=i > 0, values_fmt=tf32,
+                                  moving_fmt=tf32)
 
     return tiled(run, a, b, TILE_K * n // m, psum_dtype, load_stationary, load_moving, issue)

@@ -41,7 +41,7 @@ from . import cost as _cost
 from . import dma as _dma
 from . import pe as _pe
 from .compute import INSTRUCTIONS as _COMPUTE
-from .memory import HBM, Memory, Tensor
+from .memory import HBM, IndirectAP, Memory, Tensor
 from .operands import ReduceRegisters, engine_name, sr_site
 from .rng import EngineRNG
 
@@ -63,7 +63,7 @@ _ONE_PSUM = {"tensor_tensor": ("data1", "data2"), "tensor_tensor_scan": ("data0"
              "scalar_tensor_tensor": ("data", "operand1"), "select_reduce": ("on_true", "on_false"),
              "tensor_copy_predicated": ("src", "predicate")}
 _COMPUTE_ENGINES = frozenset({"vector", "scalar", "gpsimd"})
-_STATE_KW = {"regs": "regs", "rng": "state"}
+_STATE = {"regs": ("regs", "regs"), "rng": ("state", "rng_states")}  # state kind -> (fn keyword, core attribute)
 _GHZ = {"tensor": _cost.PE_GHZ, "vector": _cost.VECTOR_GHZ, "scalar": _cost.VECTOR_GHZ,
         "gpsimd": _cost.VECTOR_GHZ, "dma": _cost.VECTOR_GHZ}
 
@@ -221,8 +221,9 @@ class _Link:
 
 
 class NeuronCore:
-    """One NeuronCore-v4: ``.memory`` (SBUF/PSUM of its own, HBM possibly shared), RNG states (``.rng["vector"]``,
-    ``.rng["gpsimd"]``), accumulator registers (``.regs``), the SR site counter, ``.stats`` and its settings.
+    """One NeuronCore-v4: ``.memory`` (SBUF/PSUM of its own, HBM possibly shared), RNG states
+    (``.rng_states["vector"]``, ``["gpsimd"]``), accumulator registers (``.regs["scalar"]``, ``["vector"]``), the SR
+    site counter, ``.stats`` and its settings.
 
     Parameters
     ----------
@@ -239,7 +240,7 @@ class NeuronCore:
         self._pinned = settings
         self._site = itertools.count(1)
         self.memory = Memory(hbm=hbm, next_site=self.next_site, **memory_kwargs)
-        self.rng = {"vector": EngineRNG("vector", seed=seed), "gpsimd": EngineRNG("gpsimd", seed=seed)}
+        self.rng_states = {"vector": EngineRNG("vector", seed=seed), "gpsimd": EngineRNG("gpsimd", seed=seed)}
         self.regs = {"vector": ReduceRegisters(), "scalar": ReduceRegisters(), "gpsimd": ReduceRegisters()}
         self.stats = Stats()
         self.link: _Link | None = None
@@ -277,11 +278,14 @@ class NeuronCore:
 
     def _dispatch(self, spec: Spec, args: tuple, kwargs: dict) -> Any:
         bound = _bind(spec, args, kwargs)
+        if spec.name == "dma_copy" and (type(bound.get("src")) is IndirectAP or type(bound.get("dst")) is IndirectAP):
+            return self._dma_indirect(spec, bound)
         engine = self._engine(spec, bound)
         dsts = self._dst_operands(spec, engine, bound)
         nbytes, nreads = self._read_operands(spec, engine, bound)
         if spec.state is not None:
-            bound[_STATE_KW[spec.state]] = getattr(self, spec.state)[engine]
+            keyword, attr = _STATE[spec.state]
+            bound[keyword] = getattr(self, attr)[engine]
         if spec.prepare is not None:
             spec.prepare(bound, dsts, engine)
         site = next(self._site)
@@ -367,6 +371,27 @@ class NeuronCore:
         counts[spec.name] = counts.get(spec.name, 0) + 1
         if engine == "dma":
             self.stats.dma_queues[st.instructions % _cost.DMA_QUEUES] += 1
+
+    def _dma_indirect(self, spec: Spec, bound: dict) -> None:
+        """dma_copy with a ``vector_offset`` access pattern on one side: one row transfer per index (gather from /
+        scatter into the indexed tensor), rows out of bounds raising or skipped per ``oob_mode``."""
+        src, dst = bound.pop("src"), bound.pop("dst")
+        oob = _dma.oob_name(bound.pop("oob_mode", "error"), spec.name)
+        if type(src) is IndirectAP and type(dst) is IndirectAP:
+            raise EmulatorError("dma_copy: only one of src and dst may use vector_offset")
+        ind, role = (src, "src") if type(src) is IndirectAP else (dst, "dst")
+        other = dst if ind is src else src
+        if ind.index.kind != "sbuf":
+            raise ConnectivityError(f"dma_copy: the vector_offset of {role} is {ind.index.kind.upper()} tensor "
+                                    f"{ind.index.base.name!r}; indices are read from SBUF")
+        indices = ind.index.read(f"dma_copy {role} vector_offset")
+        if type(other) is not Tensor or other.shape[0] != ind.shape[0]:
+            raise ShapeError(f"dma_copy: {role} gathers {ind.shape[0]} rows; the other side must be a tensor with "
+                             f"{ind.shape[0]} rows, got {getattr(other, 'shape', type(other).__name__)}")
+        for i, view in enumerate(ind.rows(indices, "dma_copy", oob)):
+            if view is not None:
+                pair = (view, other[i]) if ind is dst else (other[i], view)
+                self._dispatch(spec, pair, dict(bound))
 
     # ---- LNC=2: between the cores of one group -------------------------------------------------------------------
     def sendrecv(self, src: Tensor, dst: Tensor, send_to_rank: int, recv_from_rank: int, pipe_id: int = 0,

@@ -33,7 +33,7 @@ from ..errors import CapacityError, ShapeError, UninitializedReadError
 from .store import convert
 from .limits import HBM_BYTES, PMAX, PSUM_BANK_BYTES, PSUM_BANKS, SBUF_PARTITION_BYTES
 
-__all__ = ["Memory", "HBM", "Tensor", "UninitializedReadWarning", "PMAX", "SBUF_PARTITION_BYTES", "PSUM_BANK_BYTES",
+__all__ = ["Memory", "HBM", "Tensor", "IndirectAP", "UninitializedReadWarning", "PMAX", "SBUF_PARTITION_BYTES", "PSUM_BANK_BYTES",
            "PSUM_BANKS", "HBM_BYTES", "as_dtype"]
 
 
@@ -143,11 +143,21 @@ class Tensor:
             raise ShapeError(f"{self.name}.view({dt}): {exc}") from None
         return self._view(data, f".view({dt})", _x4_name(dtype))
 
-    def ap(self, pattern, offset: int = 0, dtype=None) -> "Tensor":
+    def ap(self, pattern, offset: int = 0, dtype=None, *, vector_offset: "Tensor | None" = None,
+           indirect_dim: int = 0) -> "Tensor | IndirectAP":
         """An access pattern over this tensor's elements, as NKI's ``.ap``: element ``[i0, i1, ...]`` is
         ``flat[offset + sum(i_k * stride_k)]`` with ``pattern = [[stride_0, count_0], ...]`` (strides and offset in
         elements of ``dtype``, default the tensor's; ``flat`` is the tensor's memory from its first element on).
-        On SBUF/PSUM the first pair is the partition step and count; the step must be one partition row."""
+        On SBUF/PSUM the first pair is the partition step and count; the step must be one partition row.
+
+        ``vector_offset`` (a ``[P, 1]`` integer SBUF tensor) makes it indirect, for ``dma_copy`` gather/scatter:
+        index ``i0`` of dim 0 becomes ``vector_offset[i0]`` (``indirect_dim`` must be 0), checked against the
+        tensor's bounds when the DMA runs (``oob_mode``)."""
+        if vector_offset is not None:
+            if indirect_dim != 0:
+                raise ShapeError(f"{self.name}.ap: indirect_dim={indirect_dim}; only dim 0 (per-partition row "
+                                 "indices) is modelled")
+            return IndirectAP(self, [[int(s), int(n)] for s, n in pattern], int(offset), dtype, vector_offset)
         dt = self.dtype if dtype is None else as_dtype(dtype)
         base = self.base.data
         flat = base.reshape(-1).view(np.uint8)
@@ -245,6 +255,34 @@ class Tensor:
     def __array__(self, dtype=None, copy=None):
         out = self.read("np.asarray")
         return out if dtype is None else out.astype(dtype)
+
+
+class IndirectAP:
+    """An access pattern whose dim-0 index comes from a tensor of row indices (NKI ``.ap(vector_offset=...)``)."""
+
+    def __init__(self, tensor: Tensor, pattern: list, offset: int, dtype, index: Tensor) -> None:
+        self.tensor, self.pattern, self.offset, self.dtype, self.index = tensor, pattern, offset, dtype, index
+        self.kind = tensor.kind
+        self.shape = tuple(n for _, n in pattern)
+
+    def rows(self, indices: np.ndarray, instruction: str, oob: str) -> list:
+        """One view per dim-0 position (row ``indices[i]``), or None where it is out of bounds and ``oob`` is
+        ``"skip"`` (``"error"`` raises, naming the index)."""
+        (step, count), rest = self.pattern[0], self.pattern[1:] or [[1, 1]]
+        idx = np.asarray(indices).reshape(-1)
+        if idx.size < count:
+            raise ShapeError(f"{instruction}: vector_offset has {idx.size} indices; the pattern needs {count}")
+        views = []
+        for i in range(count):
+            try:
+                views.append(self.tensor.ap(rest, self.offset + int(idx[i]) * step, self.dtype))
+            except ShapeError:
+                if oob != "skip":
+                    raise ShapeError(f"{instruction}: vector_offset[{i}] = {int(idx[i])} reaches outside "
+                                     f"{self.kind.upper()} tensor {self.tensor.base.name!r} {self.tensor.shape} "
+                                     "(oob_mode=error; oob_mode=skip skips such rows)") from None
+                views.append(None)
+        return views
 
 
 def _x4_name(dtype) -> str | None:

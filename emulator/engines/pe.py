@@ -49,13 +49,16 @@ def _dst(dst: Any, instr: str) -> np.ndarray:
 
 def nc_matmul(dst: np.ndarray, stationary: Any, moving: Any, is_stationary_onezero: bool = False,
               is_moving_onezero: bool = False, is_transpose: bool = False, accumulate: bool | None = None,
-              tile_position: Any = (), tile_size: Any = (), perf_mode: Any = None, *, site: int = 0) -> np.ndarray:
-    """``dst[M, N] (+)= stationary[K, M].T @ moving[K, N]`` (see :func:`emulator.engines.tensor.nc_matmul`)."""
+              tile_position: Any = (), tile_size: Any = (), perf_mode: Any = None, *, stationary_fmt: str | None = None,
+              moving_fmt: str | None = None, site: int = 0) -> np.ndarray:
+    """``dst[M, N] (+)= stationary[K, M].T @ moving[K, N]`` (see :func:`emulator.engines.tensor.nc_matmul`;
+    ``*_fmt="tfloat32"`` reads a float32 operand as tf32)."""
     dst = _dst(dst, "nc_matmul")
     pos, size = _tiling(tile_position, tile_size)
     _tensor.nc_matmul(stationary, moving, psum=dst, accumulate=bool(accumulate), is_transpose=is_transpose,
                       tile_position=pos, tile_size=size, perf_mode=_name(perf_mode),
-                      is_stationary_onezero=is_stationary_onezero, is_moving_onezero=is_moving_onezero, site=site)
+                      is_stationary_onezero=is_stationary_onezero, is_moving_onezero=is_moving_onezero,
+                      stationary_fmt=stationary_fmt, moving_fmt=moving_fmt, site=site)
     return dst
 
 
@@ -103,10 +106,12 @@ def nc_transpose(dst: np.ndarray, data: Any, engine: Any = "tensor") -> np.ndarr
 
 
 def nc_matmul_sparse(dst: np.ndarray, values: Any, tags: Any, moving: Any, m: int, n: int,
-                     accumulate: bool | None = None, *, site: int = 0) -> np.ndarray:
+                     accumulate: bool | None = None, *, values_fmt: str | None = None, moving_fmt: str | None = None,
+                     site: int = 0) -> np.ndarray:
     """``dst (+)= decompress(values, tags).T @ moving`` (see :func:`emulator.engines.sparse.nc_matmul_sparse`)."""
     dst = _dst(dst, "nc_matmul_sparse")
-    _sparse.nc_matmul_sparse(values, tags, moving, m, n, psum=dst, accumulate=bool(accumulate), site=site)
+    _sparse.nc_matmul_sparse(values, tags, moving, m, n, psum=dst, accumulate=bool(accumulate),
+                             values_fmt=values_fmt, moving_fmt=moving_fmt, site=site)
     return dst
 
 

@@ -381,3 +381,62 @@ def test_sendrecv_errors():
     r = c0.memory.sbuf((2, 4), "float32")
     with pytest.raises(EmulatorError, match="waited 0.2 s for core 1"):
         c0.sendrecv(c0.memory.sbuf((2, 4), "float32", value=1.0), r, 1, 1)
+
+
+# ---- engine state held by the core -----------------------------------------------------------------------------
+
+def test_rng_state_lives_on_the_core_per_engine():
+    from emulator.engines.rng import EngineRNG, rng as rng_fn, set_rng_seed
+
+    core = NeuronCore()
+    seed = core.memory.sbuf((1, 1), "uint32", value=np.array([[7]], np.uint32))
+    a, b = core.memory.sbuf((4, 8), "uint32"), core.memory.sbuf((4, 8), "uint32")
+    core.set_rng_seed(seed)
+    core.rng(a, engine="vector")
+    core.set_rng_seed(seed)
+    core.rng(b, engine="vector")
+    np.testing.assert_array_equal(a.read(), b.read())  # same seed, same sequence
+    ref = EngineRNG("vector")  # an independent generator object driven through the array-level functions
+    set_rng_seed(np.array([[7]], np.uint32), state=ref)
+    np.testing.assert_array_equal(rng_fn(np.empty((4, 8), np.uint32), state=ref), a.read())
+    core.rng(b, engine="gpsimd")  # the GpSimd generator is a separate state
+    assert not (b.read() == a.read()).all()
+    other = NeuronCore()
+    c = other.memory.sbuf((4, 8), "uint32")
+    other.rng(c, engine="vector")
+    core.rng(b, engine="vector")  # the cores' states are independent objects
+    assert core.rng_states["vector"] is not other.rng_states["vector"]
+    assert not (c.read() == b.read()).all()
+
+
+def test_scalar_reduce_registers_on_the_core():
+    core = NeuronCore()
+    x = core.memory.sbuf((2, 4), "float32", value=np.array([[1, 2, 3, 4], [5, 6, 7, 8]], np.float32))
+    y = core.memory.sbuf((2, 4), "float32")
+    res = core.memory.sbuf((2, 1), "float32")
+    core.activation(y, "square", x, reduce_op="add", reduce_res=res, reduce_cmd="reset_reduce")
+    np.testing.assert_array_equal(res.read(), [[30.0], [174.0]])
+    core.activation(y, "copy", x, reduce_op="add", reduce_res=res, reduce_cmd="reduce")  # keeps accumulating
+    np.testing.assert_array_equal(res.read(), [[40.0], [200.0]])
+    np.testing.assert_array_equal(core.regs["scalar"].values[:2], [40.0, 200.0])
+
+
+def test_dma_gather_and_scatter_with_vector_offset_and_oob_modes():
+    core = NeuronCore()
+    table = np.arange(40, dtype=np.float32).reshape(10, 4)
+    h = core.memory.hbm((10, 4), "float32", name="table", value=table)
+    idx = core.memory.sbuf((3, 1), "uint32", name="idx", value=np.array([[7], [2], [7]], np.uint32))
+    g = core.memory.sbuf((3, 4), "float32")
+    core.dma_copy(g, h.ap([[4, 3], [1, 4]], vector_offset=idx))
+    np.testing.assert_array_equal(g.read(), table[[7, 2, 7]])
+    out = core.memory.hbm((10, 4), "float32", name="out", value=0.0)
+    core.dma_copy(out.ap([[4, 3], [1, 4]], vector_offset=idx), g)  # scatter rows into 7, 2, 7
+    want = np.zeros((10, 4), np.float32)
+    want[[7, 2]] = table[[7, 2]]
+    np.testing.assert_array_equal(out.read(), want)
+    bad = core.memory.sbuf((3, 1), "uint32", value=np.array([[1], [12], [3]], np.uint32))
+    with pytest.raises(ShapeError, match=r"vector_offset\[1\] = 12 reaches outside HBM tensor 'table'"):
+        core.dma_copy(g, h.ap([[4, 3], [1, 4]], vector_offset=bad))
+    core.memset(g, -1.0)
+    core.dma_copy(g, h.ap([[4, 3], [1, 4]], vector_offset=bad), oob_mode="skip")
+    np.testing.assert_array_equal(g.read(), [table[1], [-1.0] * 4, table[3]])
