@@ -195,8 +195,8 @@ class Settings:
         "exact",
         "Scalar Engine activation functions (exp, tanh, gelu, ...; the hardware's piecewise polynomials are "
         "undocumented): exact = evaluated in float64 and rounded once to fp32 (the ideal function, correctly "
-        "rounded but for rare float64 double-rounding ties); float32 = NumPy's float32 routines (libm-grade, "
-        "about 1 ulp)",
+        "rounded but for rare float64 double-rounding ties); float32 = NumPy's float32 routines where NumPy has one "
+        "(exp, log, tanh, sqrt, sin, cos, ...: a few ulp, faster), the exact definition otherwise",
         area="scalar", choices=("exact", "float32"),
     )
 

@@ -303,3 +303,13 @@ class ReduceRegisters:
         if cmd in ("reduce", "reset_reduce", "load_reduce") and partial is not None:
             regs[...] = combine(regs, partial).astype(np.float32)
         return regs
+
+    def readout(self, cmd: str, partial: np.ndarray | None, identity: float, combine, reduce_res: Any, rows: int,
+                instr: str, init=None, negate: bool = False) -> None:
+        """:meth:`apply`, then write regs[:rows] (negated if asked) into ``reduce_res`` ([rows, 1]) when given."""
+        vals = self.apply(cmd, partial, identity, combine, init)
+        if reduce_res is not None:
+            res = check_dst(reduce_res, instr)
+            if res.shape[0] != rows or res.size != rows:
+                raise ShapeError(f"{instr}: reduce_res has shape {res.shape}; it must be [{rows}, 1]")
+            write(res, (-vals[:rows] if negate else vals[:rows]).reshape(res.shape), instr)

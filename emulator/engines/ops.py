@@ -15,7 +15,7 @@ the ALU operators of NKI's table (reference section 4.1, ``nki.api.shared`` "Sup
 * **unary arithmetic** (``abs``, ``square``, ``relu``, ``rsqrt``, ``reciprocal``, ``negative``, ``logical_not``).
 
 :func:`resolve_activation` does the same for the Scalar Engine's activation functions (``exp``, ``tanh``, ``silu``,
-``gelu``, ...), each an exact float64 formula whose result the Scalar Engine rounds once to fp32.
+``gelu``, ...), each defined exactly by a float64 scalar function (``_activation_kernels.SCALAR``).
 
 >>> import numpy as np
 >>> from emulator.engines import ops
@@ -27,13 +27,13 @@ the ALU operators of NKI's table (reference section 4.1, ``nki.api.shared`` "Sup
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import EmulatorError
+from . import _activation_kernels as _act_kernels
 
 __all__ = ["Op", "Activation", "resolve", "resolve_activation", "op_names", "activation_names", "REDUCIBLE"]
 
@@ -211,17 +211,22 @@ def resolve(op: Any, instr: str = "op") -> Op:
     """
     if isinstance(op, Op):
         return op
+    return _lookup(op, _OPS, _CACHE, "an ALU operator", op_names, instr)
+
+
+def _lookup(op: Any, table: dict, cache: dict, what: str, names: Callable, instr: str):
+    """``table``'s entry for ``op`` (memoised per op object in ``cache``), or an UnknownOpError."""
     try:
-        return _CACHE[op]
+        return cache[op]
     except (KeyError, TypeError):
         pass
     key = _key(op)
-    found = _OPS.get(key) if key is not None else None
+    found = table.get(key) if key is not None else None
     if found is None:
-        raise UnknownOpError(f"{instr}: {op!r} is not an ALU operator; known: {', '.join(op_names())}")
+        raise UnknownOpError(f"{instr}: {op!r} is not {what}; known: {', '.join(names())}")
     try:
-        _CACHE[op] = found
-    except TypeError:
+        cache[op] = found
+    except TypeError:  # unhashable op objects are resolved every time
         pass
     return found
 
@@ -235,115 +240,40 @@ def op_names() -> list[str]:
 
 @dataclass(frozen=True, eq=False)
 class Activation:
-    """An activation function: ``f64(x)`` evaluates it exactly (to float64 precision) on a float64 array."""
+    """An activation function. Its exact definition is the float64 scalar function of the same name in
+    :mod:`emulator.engines._activation_kernels`; ``f32`` is NumPy's float32 routine for it where NumPy has one (used
+    under ``activation_accuracy="float32"``), else None."""
 
     name: str
-    f64: Callable
+    f32: Callable | None = None
 
     def __repr__(self) -> str:
         return f"Activation({self.name!r})"
 
 
-_SQRT2 = math.sqrt(2.0)
-_SQRT_2_PI = math.sqrt(2.0 / math.pi)
+def _np_reciprocal(x):
+    return np.divide(F32(1.0), x, dtype=F32)
 
 
-def _sigmoid(x):
-    # exp(-|x|) never overflows; both branches are the exact logistic function
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+def _np_rsqrt(x):
+    return np.divide(F32(1.0), np.sqrt(x), dtype=F32)
 
 
-def _softplus(x):
-    return np.logaddexp(0.0, x)
-
-
-def _erf(x):
-    # NumPy has no erf ufunc: math.erf (correctly rounded to ~1 ulp of float64) over the array
-    flat = np.asarray(x, np.float64).ravel()
-    return np.fromiter(map(math.erf, flat.tolist()), np.float64, flat.size).reshape(np.shape(x))
-
-
-def _erfc(x):
-    flat = np.asarray(x, np.float64).ravel()
-    return np.fromiter(map(math.erfc, flat.tolist()), np.float64, flat.size).reshape(np.shape(x))
-
-
-# 1 + erf(z) = erfc(-z) and 1 + tanh(y) = 2 sigmoid(2y): the same functions without cancellation for x << 0
-def _gelu(x):
-    return 0.5 * x * _erfc(-x / _SQRT2)
-
-
-def _gelu_dx(x):
-    return 0.5 * _erfc(-x / _SQRT2) + x * np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-
-
-def _gelu_tanh(x):
-    return x * _sigmoid(2.0 * _SQRT_2_PI * (x + 0.044715 * x * x * x))
-
-
-def _relu64(x):
-    return np.where(x > 0, x, np.where(np.isnan(x), x, 0.0))
-
-
-def _gelu_sigmoid(x):
-    return x * _sigmoid(1.702 * x)
-
-
-def _gelu_sigmoid_dx(x):
-    s = _sigmoid(1.702 * x)
-    return s + 1.702 * x * s * (1.0 - s)
-
-
-def _silu_dx(x):
-    s = _sigmoid(x)
-    return s * (1.0 + x * (1.0 - s))
-
-
-def _with_errstate(fn):
-    def run(x):
-        with np.errstate(all="ignore"):
-            return fn(x)
-    return run
-
+# NumPy float32 routines: name -> (routine, aliases); the other activations have only their exact definition
+_F32_ROUTINES = {
+    "copy": (lambda x: x, ("identity", "bypass")), "exp": (np.exp, ("exponential",)), "log": (np.log, ()),
+    "tanh": (np.tanh, ()), "sqrt": (np.sqrt, ()), "rsqrt": (_np_rsqrt, ()), "square": (np.square, ()),
+    "reciprocal": (_np_reciprocal, ()), "sin": (np.sin, ()), "cos": (np.cos, ()), "tan": (np.tan, ()),
+    "arctan": (np.arctan, ()), "sign": (np.sign, ()), "abs": (np.abs, ("absolute",)), "negative": (np.negative, ()),
+}
+_ALIASES = {"sigmoid": ("logistic",), "silu": ("swish",), "gelu": ("gelu_erf",), "gelu_apprx_tanh": ("gelu_tanh",)}
 
 _ACTS: dict[str, Activation] = {}
-
-
-def _act(name: str, fn: Callable, *aliases: str) -> None:
-    a = Activation(name, _with_errstate(fn))
-    for n in (name, *aliases):
-        _ACTS[n] = a
-
-
-_act("copy", lambda x: x, "identity", "bypass")
-_act("exp", np.exp, "exponential")
-_act("log", np.log)
-_act("tanh", np.tanh)
-_act("sigmoid", _sigmoid, "logistic")
-_act("silu", lambda x: x * _sigmoid(x), "swish")
-_act("silu_dx", _silu_dx)
-_act("gelu", _gelu, "gelu_erf")
-_act("gelu_dx", _gelu_dx)
-_act("gelu_apprx_tanh", _gelu_tanh, "gelu_tanh")
-_act("gelu_apprx_sigmoid", _gelu_sigmoid)
-_act("gelu_apprx_sigmoid_dx", _gelu_sigmoid_dx)
-_act("relu", _relu64)
-_act("softplus", _softplus)
-_act("mish", lambda x: x * np.tanh(_softplus(x)))
-_act("rsqrt", lambda x: 1.0 / np.sqrt(x))
-_act("sqrt", np.sqrt)
-_act("square", np.square)
-_act("reciprocal", lambda x: 1.0 / x)
-_act("sin", np.sin)
-_act("cos", np.cos)
-_act("tan", np.tan)
-_act("arctan", np.arctan)
-_act("erf", _erf)
-_act("erf_dx", lambda x: (2.0 / math.sqrt(math.pi)) * np.exp(-x * x))
-_act("sign", np.sign)
-_act("abs", np.abs, "absolute")
-_act("negative", np.negative)
+for _name in _act_kernels.SCALAR:
+    _routine, _aliases = _F32_ROUTINES.get(_name, (None, ()))
+    _a = Activation(_name, _routine)
+    for _n in (_name, *_aliases, *_ALIASES.get(_name, ())):
+        _ACTS[_n] = _a
 
 _ACT_CACHE: dict[Any, Activation] = {}
 
@@ -356,20 +286,7 @@ def resolve_activation(op: Any, instr: str = "activation") -> Activation:
     """
     if isinstance(op, Activation):
         return op
-    try:
-        return _ACT_CACHE[op]
-    except (KeyError, TypeError):
-        pass
-    key = _key(op)
-    found = _ACTS.get(key) if key is not None else None
-    if found is None:
-        raise UnknownOpError(f"{instr}: {op!r} is not an activation function; known: "
-                             f"{', '.join(activation_names())}")
-    try:
-        _ACT_CACHE[op] = found
-    except TypeError:
-        pass
-    return found
+    return _lookup(op, _ACTS, _ACT_CACHE, "an activation function", activation_names, instr)
 
 
 def activation_names() -> list[str]:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..config import get_settings
-from ..errors import EmulatorError, ShapeError
+from ..errors import EmulatorError
 from . import operands as _o
 from ._activation_kernels import evaluate as exact_activation
 from .operands import F32, Instruction, ReduceRegisters, check_dst, f32, like, per_partition, write
@@ -40,10 +40,10 @@ __all__ = ["activation", "activation_reduce", "evaluate", "INSTRUCTIONS"]
 
 def evaluate(act: Activation, x: np.ndarray) -> np.ndarray:
     """The activation of fp32 ``x`` as fp32, per the ``activation_accuracy`` setting: ``exact`` evaluates the
-    float64 scalar definition (:mod:`emulator.engines._activation_kernels`) and rounds once; ``float32`` runs the
-    vectorised formula on float32 arrays (NumPy's float32 routines)."""
-    if get_settings().activation_accuracy == "float32":
-        return np.asarray(act.f64(x)).astype(F32, copy=False)
+    float64 scalar definition (:mod:`emulator.engines._activation_kernels`) and rounds once; ``float32`` runs
+    NumPy's float32 routine where NumPy has one (exp, log, tanh, sqrt, sin, ...), the exact definition otherwise."""
+    if act.f32 is not None and get_settings().activation_accuracy == "float32":
+        return np.asarray(act.f32(x)).astype(F32, copy=False)
     return exact_activation(act.name, x)
 
 
@@ -85,12 +85,7 @@ def activation(dst: np.ndarray, op: Any, data: Any, bias: Any = None, scale: Any
         elif cmd in ("reduce", "reset_reduce"):
             raise EmulatorError(f"{instr}: reduce_cmd {cmd!r} needs reduce_op=add")
         regs = regs if regs is not None else ReduceRegisters()
-        vals = regs.apply(cmd, partial, 0.0, np.add)
-        if reduce_res is not None:
-            res = check_dst(reduce_res, instr)
-            if res.shape[0] != dst.shape[0] or res.size != dst.shape[0]:
-                raise ShapeError(f"{instr}: reduce_res has shape {res.shape}; it must be [{dst.shape[0]}, 1]")
-            write(res, vals[: dst.shape[0]].reshape(res.shape), instr)
+        regs.readout(cmd, partial, 0.0, np.add, reduce_res, dst.shape[0], instr)
     return write(dst, t, instr)
 
 

@@ -66,16 +66,10 @@ def tensor_copy_predicated(dst: np.ndarray, src: Any, predicate: Any, reverse_pr
     return dst
 
 
-def _reduce_out(dst, regs: ReduceRegisters | None, cmd, partial, reduce_res, instr: str, init=None):
-    """Run the accumulator command and write ``reduce_res`` ([P, 1]) when given."""
-    cmd = _o.reduce_cmd(cmd, instr)
+def _reduce_out(dst, regs: ReduceRegisters | None, cmd, partial, reduce_res, instr: str):
+    """Max-accumulate ``partial`` per ``cmd`` into the Vector accumulators and read them out into ``reduce_res``."""
     regs = regs if regs is not None else ReduceRegisters()
-    vals = regs.apply(cmd, partial, -np.inf, np.maximum, init)
-    if reduce_res is not None:
-        res = check_dst(reduce_res, instr)
-        if res.shape[0] != dst.shape[0] or res.size != dst.shape[0]:
-            raise ShapeError(f"{instr}: reduce_res has shape {res.shape}; it must be [{dst.shape[0]}, 1]")
-        write(res, vals.reshape(res.shape), instr)
+    regs.readout(_o.reduce_cmd(cmd, instr), partial, -np.inf, np.maximum, reduce_res, dst.shape[0], instr)
 
 
 @_o.quiet
