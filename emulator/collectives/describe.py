@@ -120,13 +120,13 @@ def _depth(node) -> int:
 
 
 def _runs(ranks: list[int]) -> str:
-    """``x1 + x2 + ... + x63 + x0`` for the leaf order 1..63, 0 (runs of 4 or more consecutive ranks shortened)."""
+    """``x1 + x2 + ... + x63 + x0`` for the leaf order 1..63, 0 (runs of 5 or more consecutive ranks shortened)."""
     parts, i = [], 0
     while i < len(ranks):
         j = i
         while j + 1 < len(ranks) and ranks[j + 1] == ranks[j] + 1:
             j += 1
-        if j - i >= 3:
+        if j - i >= 4:
             parts += [f"x{ranks[i]}", f"x{ranks[i + 1]}", "...", f"x{ranks[j]}"]
         else:
             parts += [f"x{r}" for r in ranks[i:j + 1]]

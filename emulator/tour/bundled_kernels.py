@@ -16,9 +16,9 @@ def demo(timings: bool = False) -> str:
     from kernels import KernelStats, matmul, sparse_matmul
 
     rng = np.random.default_rng(0)
-    a = rng.standard_normal((256, 640)).astype(np.float32)
-    b = rng.standard_normal((640, 600)).astype(np.float32)
-    lines = ["kernels.matmul: [256 x 640] @ [640 x 600] as Tensor Engine instructions through SBUF and PSUM, "
+    a = rng.standard_normal((256, 384)).astype(np.float32)  # 2 x 3 x 2 tiles (M, K, N): every loop of the kernel
+    b = rng.standard_normal((384, 520)).astype(np.float32)
+    lines = ["kernels.matmul: [256 x 384] @ [384 x 520] as Tensor Engine instructions through SBUF and PSUM, "
              "against emu.matmul:"]
     for fmt in ("bfloat16", "float8_e4m3fn", "mxfp8_e4m3", "mxfp4"):
         stats = KernelStats()

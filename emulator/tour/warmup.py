@@ -24,11 +24,9 @@ from typing import TextIO
 
 __all__ = ["CompileWatch", "NOTICE"]
 
-#: What the user reads while the first run compiles; ``{seconds}`` is the first-run compile time measured on the
-#: 2-core reference machine (README, "Commands").
-NOTICE = ("trn3emu: compiling Numba kernels on first use (about {seconds} s, once; they are cached on disk "
-          "afterwards)")
-FIRST_RUN_COMPILE_SECONDS = 30
+#: What the user reads while the first run compiles (once per process, at the first kernel that will be cached).
+NOTICE = ("trn3emu: compiling Numba kernels on first use (a few seconds each, 1-2 minutes for all of them on 2 cores; "
+          "once: Numba caches them on disk)")
 
 _notified = False
 
@@ -83,7 +81,7 @@ class CompileWatch:
         if type(getattr(disp, "_cache", None)).__name__ == "NullCache":
             return
         _notified = True
-        print(NOTICE.format(seconds=FIRST_RUN_COMPILE_SECONDS), file=self.stream or sys.stderr, flush=True)
+        print(NOTICE, file=self.stream or sys.stderr, flush=True)
 
     # --- context manager ---------------------------------------------------------------------------------------------
     def __enter__(self) -> "CompileWatch":
