@@ -92,13 +92,15 @@ def check_layernorm(n: int, h: int, dtype: str = "float32", seed: int = 0, lnc: 
     return Check("layernorm", _lnc(f"[{n}, {h}]", lnc), dtype, ref.compare(got, want, bound, DTYPES[dtype]))
 
 
-def check_softmax(n: int, f: int, dtype: str = "float32", seed: int = 0, lnc: int = 1) -> Check:
+def check_softmax(n: int, f: int, dtype: str = "float32", seed: int = 0, lnc: int = 1,
+                  vector_exp: bool = False) -> Check:
     from .softmax import softmax
 
     x = _inputs(np.random.default_rng(seed), (n, f), dtype, scale=3.0)
     want, bound = ref.softmax_reference(x)
-    got = softmax(x, lnc)
-    return Check("softmax", _lnc(f"[{n}, {f}]", lnc), dtype, ref.compare(got, want, bound, DTYPES[dtype]))
+    got = softmax(x, lnc, vector_exp)
+    label = _lnc(f"[{n}, {f}]", lnc) + (" vector exp" if vector_exp else "")
+    return Check("softmax", label, dtype, ref.compare(got, want, bound, DTYPES[dtype]))
 
 
 def check_attention(s: int, s_kv: int, d: int, dtype: str = "bfloat16", seed: int = 0, causal: bool = False) -> Check:

@@ -22,6 +22,7 @@ CASES = [
     ("check_layernorm", (260, 1500, "bfloat16")),
     ("check_softmax", (200, 1000, "bfloat16")),
     ("check_softmax", (131, 2048, "float32")),
+    ("check_softmax", (131, 2048, "float32", 0, 1, True)),  # exponential on the Vector Engine (v4)
     ("check_attention", (200, 1030, 128, "bfloat16")),
     ("check_attention", (130, 600, 32, "float32")),
     ("check_attention", (300, 300, 64, "bfloat16", 0, True)),  # causal: affine_select mask

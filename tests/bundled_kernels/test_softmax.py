@@ -38,3 +38,10 @@ def test_within_tolerance_with_libm_grade_activations():
     with emu.settings(activation_accuracy="float32"):
         check = check_softmax(130, 700, "float32", seed=11)
     assert check.passed, check.row()
+
+
+@pytest.mark.parametrize("n, f", [(3, 5), (130, 700)])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_vector_engine_exponential_within_tolerance(n, f, dtype):
+    check = check_softmax(n, f, dtype, seed=n * f, vector_exp=True)
+    assert check.passed, check.row()
