@@ -72,6 +72,7 @@ def _lnc(label: str, lnc: int) -> str:
 
 
 def check_rmsnorm(n: int, h: int, dtype: str = "float32", seed: int = 0, lnc: int = 1) -> Check:
+    """kernels.rmsnorm on ``[n, h]`` normal inputs (and normal gamma), eps 1e-6."""
     from .rmsnorm import rmsnorm
 
     rng = np.random.default_rng(seed)
@@ -82,6 +83,7 @@ def check_rmsnorm(n: int, h: int, dtype: str = "float32", seed: int = 0, lnc: in
 
 
 def check_layernorm(n: int, h: int, dtype: str = "float32", seed: int = 0, lnc: int = 1) -> Check:
+    """kernels.layernorm on ``[n, h]`` inputs with mean 0.5, sd 2 (normal gamma, beta), eps 1e-5."""
     from .layernorm import layernorm
 
     rng = np.random.default_rng(seed)
@@ -94,6 +96,7 @@ def check_layernorm(n: int, h: int, dtype: str = "float32", seed: int = 0, lnc: 
 
 def check_softmax(n: int, f: int, dtype: str = "float32", seed: int = 0, lnc: int = 1,
                   vector_exp: bool = False) -> Check:
+    """kernels.softmax on ``[n, f]`` logits of sd 3."""
     from .softmax import softmax
 
     x = _inputs(np.random.default_rng(seed), (n, f), dtype, scale=3.0)
@@ -104,6 +107,7 @@ def check_softmax(n: int, f: int, dtype: str = "float32", seed: int = 0, lnc: in
 
 
 def check_attention(s: int, s_kv: int, d: int, dtype: str = "bfloat16", seed: int = 0, causal: bool = False) -> Check:
+    """kernels.attention on normal ``q [s, d]``, ``k, v [s_kv, d]``, scale ``1/sqrt(d)``."""
     from .attention import attention
 
     rng = np.random.default_rng(seed)
@@ -120,6 +124,8 @@ _MX_EMAX = {"float8_e4m3fn": (8, ml_dtypes.float8_e4m3fn), "float8_e5m2": (15, m
 
 def check_mxfp8_matmul(m: int, k: int, n: int, element: str = "float8_e4m3fn", out: str = "bfloat16",
                        seed: int = 0, psum: str = "float32") -> Check:
+    """kernels.mxfp8_matmul on normal bf16 ``lhsT [k, m]``, ``rhs [k, n]`` against the independent
+    quantiser of :func:`kernels.reference.mx_quantize_reference`."""
     from .mxfp8_matmul import mxfp8_matmul
 
     rng = np.random.default_rng(seed)
@@ -136,6 +142,7 @@ def check_mxfp8_matmul(m: int, k: int, n: int, element: str = "float8_e4m3fn", o
 
 
 def check_mxfp4_matmul(m: int, k: int, n: int, out: str = "bfloat16", seed: int = 0) -> Check:
+    """kernels.mxfp4_matmul on uniform random FP4 codes and scales 2^-7 .. 2^6."""
     from .mxfp4_matmul import mxfp4_matmul, pack_fp4
 
     rng = np.random.default_rng(seed)
@@ -151,6 +158,7 @@ def check_mxfp4_matmul(m: int, k: int, n: int, out: str = "bfloat16", seed: int 
 
 
 def check_cumsum(n: int, f: int, dtype: str = "float32", seed: int = 0, lnc: int = 1) -> Check:
+    """kernels.cumsum on ``[n, f]`` normal inputs."""
     from .cumsum import cumsum
 
     x = _inputs(np.random.default_rng(seed), (n, f), dtype)
@@ -160,6 +168,7 @@ def check_cumsum(n: int, f: int, dtype: str = "float32", seed: int = 0, lnc: int
 
 
 def check_all_reduce(ranks: int, shape: tuple, dtype: str = "float32", op: str = "add", seed: int = 0) -> Check:
+    """kernels.all_reduce over ``ranks`` normal arrays; the row reports the worst rank."""
     from .all_reduce import all_reduce
 
     rng = np.random.default_rng(seed)
