@@ -36,6 +36,7 @@ except ImportError:  # anywhere else: the emulator's NKI front end under the sam
     from emulator import nki
     from emulator.nki import isa as nisa, language as nl
 
+from .rmsnorm import load_rows, row_tiles
 from .softmax import row_exp
 
 __all__ = ["attention_kernel", "attention"]
@@ -77,11 +78,10 @@ def attention_kernel(q, k, v, scale, causal=False):
     out = nl.ndarray((S, d), dtype=q.dtype, buffer=nl.shared_hbm)
     kT, v_sb = _load_keys(k, v, P)
 
-    for t in nl.affine_range((S + P - 1) // P):
+    for t in row_tiles(S, P):  # under kernel[2] the two cores take alternate query tiles
         r0 = t * P
         rows = min(P, S - r0)
-        q_sb = nl.ndarray((P, d), dtype=q.dtype, buffer=nl.sbuf)
-        nisa.dma_copy(dst=q_sb[0:rows, :], src=q[r0:r0 + rows, :])
+        q_sb = load_rows(q, r0, rows, P)
         qT = nl.ndarray((d, P), dtype=q.dtype, buffer=nl.sbuf)
         _transpose_to_sbuf(qT, q_sb, rows, d)
 
@@ -115,9 +115,10 @@ def attention_kernel(q, k, v, scale, causal=False):
 
 
 def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float | None = None,
-              causal: bool = False) -> np.ndarray:
+              causal: bool = False, lnc: int = 1) -> np.ndarray:
     """Host wrapper: ``softmax(scale q k^T) v`` with ``scale`` defaulting to ``1/sqrt(d)``; result in ``q.dtype``.
-    ``causal=True`` masks keys after each query's own position (decoder self-attention)."""
+    ``causal=True`` masks keys after each query's own position (decoder self-attention); ``lnc=2``: two cores."""
     scale = 1.0 / np.sqrt(q.shape[1]) if scale is None else scale
     args = (np.ascontiguousarray(a) for a in (q, k, v))
-    return np.asarray(attention_kernel(*args, float(scale), bool(causal)))
+    kernel = attention_kernel[lnc] if lnc > 1 else attention_kernel
+    return np.asarray(kernel(*args, float(scale), bool(causal)))
