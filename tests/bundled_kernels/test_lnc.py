@@ -1,5 +1,6 @@
-"""The row-wise kernels and attention (query tiles) launched as kernel[2] (LNC=2: two cores, alternate row tiles, one shared-HBM output): the
-same float64 checks, and bit-identical to the one-core launch (each row is computed by the same instructions)."""
+"""The row-wise kernels and attention (query tiles) launched as kernel[2] (LNC=2: two cores, alternate row tiles,
+one shared-HBM output): the same float64 checks, and bit-identical to the one-core launch (each row is computed by
+the same instructions)."""
 
 import numpy as np
 import pytest
