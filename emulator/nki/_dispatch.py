@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import DtypeError, EmulatorError, ShapeError
 from ._launch import current_program
 from .constants import engine
-from .tensor import NkiTensor
+from .tensor import IndirectView, NkiTensor
 
 __all__ = ["runner", "VirtualRegister"]
 
@@ -38,7 +38,7 @@ class VirtualRegister:
 
 
 def _unwrap(value):
-    if isinstance(value, NkiTensor):
+    if isinstance(value, (NkiTensor, IndirectView)):
         return value.t
     if value is _UNKNOWN_ENGINE:  # the core's default engine choice
         return None
@@ -53,7 +53,8 @@ def _dma_bytes(prog, args: dict) -> None:
 
     queue = prog.core.stats.engines["dma"].instructions % DMA_QUEUES
     dst = args.get("dst")
-    prog.dma_bytes[queue] = prog.dma_bytes.get(queue, 0) + (dst.arr.nbytes if isinstance(dst, NkiTensor) else 0)
+    nbytes = int(np.prod(dst.shape)) * dst.dtype.itemsize if isinstance(dst, (NkiTensor, IndirectView)) else 0
+    prog.dma_bytes[queue] = prog.dma_bytes.get(queue, 0) + nbytes
 
 
 def _check_memset(args: dict) -> None:

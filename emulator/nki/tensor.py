@@ -28,7 +28,8 @@ from ..errors import ShapeError, UninitializedReadError
 from ..engines.limits import PSUM_BANK_BYTES
 from . import _dtypes
 
-__all__ = ["NkiTensor", "MemoryRegion", "DynSlice", "IndexRange", "KernelArgumentHBM", "buffer_kind"]
+__all__ = ["NkiTensor", "IndirectView", "MemoryRegion", "DynSlice", "IndexRange", "KernelArgumentHBM",
+           "buffer_kind"]
 
 
 class MemoryRegion(str, Enum):
@@ -298,11 +299,14 @@ class NkiTensor:
            dtype=None) -> "NkiTensor":
         """An explicit access pattern ``[[stride, count], ...]`` (strides in elements) from this view's start."""
         off = int(offset) if offset else 0
-        if scalar_offset is not None or vector_offset is not None:
-            dyn = scalar_offset if scalar_offset is not None else vector_offset
-            off += _dynamic_value(dyn, self.name) * int(pattern[indirect_dim][0])
-        return self._derive(self.t.ap(pattern, offset=off, dtype=None if dtype is None else _storage_dtype(
-            _dtypes.as_dtype(dtype))))
+        dt = None if dtype is None else _storage_dtype(_dtypes.as_dtype(dtype))
+        if vector_offset is not None:  # per-row indices: a gather/scatter pattern for dma_copy
+            index = vector_offset.t if isinstance(vector_offset, NkiTensor) else vector_offset
+            return IndirectView(self.t.ap(pattern, offset=off, dtype=dt, vector_offset=index,
+                                          indirect_dim=indirect_dim), self)
+        if scalar_offset is not None:
+            off += _dynamic_value(scalar_offset, self.name) * int(pattern[indirect_dim][0])
+        return self._derive(self.t.ap(pattern, offset=off, dtype=dt))
 
     def get_pattern(self) -> list[list[int]]:
         return [[s, n] for s, n in zip(self.strides, self.shape)]
@@ -383,6 +387,28 @@ class NkiTensor:
         # legacy `tile[...] = nl.add(...)`: a copy of the values into the view
         dst = self[key]
         dst.write(value.read("tensor assignment") if isinstance(value, NkiTensor) else value)
+
+
+class IndirectView:
+    """``t.ap(pattern, vector_offset=idx)``: an access pattern whose dim-0 rows come from an index tensor (a
+    ``dma_copy`` gather/scatter operand; the core resolves the rows when the DMA runs)."""
+
+    __slots__ = ("t", "source")
+
+    def __init__(self, indirect, source: NkiTensor):
+        self.t, self.source = indirect, source
+
+    shape = property(lambda self: self.t.shape)
+    kind = property(lambda self: self.t.kind)
+    name = property(lambda self: self.source.name)
+    buffer = property(lambda self: self.source.buffer)
+    dtype = property(lambda self: self.source.dtype if self.t.dtype is None else _dtypes.as_dtype(self.t.dtype))
+
+    def is_indirect(self) -> bool:
+        return True
+
+    def describe(self) -> str:
+        return f"indirect view of {self.source.describe()}"
 
 
 def _dynamic_value(x, name: str) -> int:

@@ -358,3 +358,19 @@ def test_one_program_launches_inside_run_spmd_meet_in_collectives():
 
     ncc.run_spmd(rank_body, 3)
     assert all(res.tolist() == [[6.0] * 4] * 2 for res in results)
+
+
+def test_dma_gather_with_vector_offset_rows():
+    @nki.jit
+    def gather(table, idx):
+        rows = nl.ndarray((4, 1), nl.int32, buffer=nl.sbuf)
+        nisa.dma_copy(dst=rows, src=idx)
+        got = nl.ndarray((4, 8), nl.float32, buffer=nl.sbuf)
+        nisa.dma_copy(dst=got, src=table.ap([[8, 4], [1, 8]], vector_offset=rows))
+        out = nl.ndarray((4, 8), nl.float32, buffer=nl.shared_hbm)
+        nisa.dma_copy(dst=out, src=got)
+        return out
+
+    table = np.arange(16 * 8, dtype=np.float32).reshape(16, 8)
+    idx = np.array([[5], [0], [15], [5]], np.int32)
+    assert np.array_equal(gather(table, idx), table[idx[:, 0]])
