@@ -41,6 +41,7 @@ SECTIONS: list[Section] = [
     Section("collectives", "Collectives", "emulator.tour.collectives"),
     Section("testing", "Testing toolkit", "emulator.tour.testing_toolkit", ("hypothesis",), "test"),
     Section("kernels", "Bundled kernels", "emulator.tour.bundled_kernels"),
+    Section("nki_kernels", "NKI kernels (kernels/) against float64", "emulator.tour.kernels_nki"),
 ]
 
 

@@ -60,8 +60,10 @@ def _run(name: str, args: tuple) -> str:
         return f"{kernel:13s} {'':36s} {'':9s} not run: {type(exc).__name__}: {str(exc).splitlines()[0][:90]}"
 
 
-def demo(quick: bool = False) -> str:
-    """The error table of every bundled NKI kernel (``quick``: one shape per kernel)."""
+def demo(timings: bool = False, quick: bool | None = None) -> str:
+    """The error table of every bundled NKI kernel: one shape per kernel, or every case in ``CASES`` with
+    ``timings`` (``trn3emu demo --timings``) or ``quick=False``."""
+    quick = not timings if quick is None else quick
     from kernels.reference import TOLERANCES
 
     seen: set = set()
