@@ -55,7 +55,8 @@ def _keyed_words_nb(key, index, out):
         out[i] = keyed_word(key, np.uint64(index[i]))
 
 
-def _mix64_np(z: np.ndarray) -> np.ndarray:
+def mix64_array(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser on a uint64 array (wrapping arithmetic)."""
     z = (z ^ (z >> np.uint64(30))) * np.uint64(MIX1)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(MIX2)
     return z ^ (z >> np.uint64(31))
@@ -64,7 +65,7 @@ def _mix64_np(z: np.ndarray) -> np.ndarray:
 def _keyed_words_np(key, index, out):
     idx = index.astype(np.uint64)
     with np.errstate(over="ignore"):
-        out[...] = _mix64_np(np.uint64(key) ^ ((idx + np.uint64(1)) * np.uint64(GOLDEN)))
+        out[...] = mix64_array(np.uint64(key) ^ ((idx + np.uint64(1)) * np.uint64(GOLDEN)))
 
 
 keyed_words = dispatch(_keyed_words_nb, _keyed_words_np)
