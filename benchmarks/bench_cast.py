@@ -29,10 +29,10 @@ def main() -> None:
     x = np.random.default_rng(0).standard_normal(n).astype(np.float32)
     print(f"fp32 -> format, {n / 1e6:.1f}M standard-normal values, Numba {'on' if numba_active() else 'off'}, "
           f"best of {args.repeat}")
-    print(f"{'format':16s} {'emu Melem/s':>12s} {'baseline':>30s} {'base Melem/s':>13s} {'ratio':>7s}")
-    for fmt in emu.formats.FORMATS.values():
-        if fmt.name == "float32":
-            continue
+    fmts = [f for f in emu.formats.FORMATS.values() if f.name != "float32"]
+    w = max(len(f"{f.name}/rtz") for f in fmts)  # the label column fits the longest "format/rounding"
+    print(f"{'format':{w}s} {'emu Melem/s':>12s} {'baseline':>30s} {'base Melem/s':>13s} {'ratio':>7s}")
+    for fmt in fmts:
         for rounding in ("rne", "rtz"):
             t_emu = best_of(lambda: emu.cast(x, fmt, rounding=rounding), args.repeat)
             if fmt.ml_dtype is not None:
@@ -42,13 +42,13 @@ def main() -> None:
                 base_name = "numpy bit-mask (truncation)"
                 t_base = best_of(lambda: x.view(np.uint32) & np.uint32(0xFFFFE000), args.repeat)
             label = f"{fmt.name}/{rounding}"
-            print(f"{label:16s} {n / t_emu / 1e6:12.0f} {base_name:>30s} {n / t_base / 1e6:13.0f} "
+            print(f"{label:{w}s} {n / t_emu / 1e6:12.0f} {base_name:>30s} {n / t_base / 1e6:13.0f} "
                   f"{t_base / t_emu:7.2f}")
     t_dec = best_of(lambda: emu.decode(emu.cast(x[:1], "float8_e4m3fn"), "float8_e4m3fn"), 1)
     codes = emu.cast(x, "float8_e4m3fn")
     t_dec = best_of(lambda: emu.decode(codes, "float8_e4m3fn"), args.repeat)
     t_ref = best_of(lambda: codes.view(emu.formats.get("float8_e4m3fn").ml_dtype).astype(np.float32), args.repeat)
-    print(f"{'decode e4m3fn':16s} {n / t_dec / 1e6:12.0f} {'ml_dtypes astype(float32)':>30s} {n / t_ref / 1e6:13.0f} "
+    print(f"{'decode e4m3fn':{w}s} {n / t_dec / 1e6:12.0f} {'ml_dtypes astype(float32)':>30s} {n / t_ref / 1e6:13.0f} "
           f"{t_ref / t_dec:7.2f}")
 
 

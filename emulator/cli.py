@@ -1,8 +1,8 @@
 """``trn3emu``: info | demo | selftest | bench | explain | collective.
 
-Each area of the emulator contributes its own demo and self-check through a module listed in :data:`AREAS`
-(``demo() -> str`` and ``selftest() -> list[(name, ok, detail)]``), and its own subcommands through
-:data:`SUBCOMMANDS` (``register(subparsers)``). The CLI only assembles them; no emulator module imports the CLI.
+``demo`` and ``selftest`` run the sections of :mod:`emulator.tour`; ``explain`` and ``collective`` come from the
+modules in :data:`SUBCOMMANDS` (``register(subparsers)``). The CLI only assembles them; no emulator module imports
+the CLI. Every error in the arguments is one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -17,17 +17,7 @@ import time
 import traceback
 from pathlib import Path
 
-#: (title, module) of each area; the module defines demo() and selftest().
-AREAS: list[tuple[str, str]] = [
-    ("Formats and bit-exact casts", "emulator.numerics.demo_casts"),
-    ("Stochastic rounding and random numbers", "emulator.numerics.demo_sr"),
-    ("MX micro-scaling", "emulator.numerics.demo_mx"),
-    ("Structured sparsity", "emulator.numerics.demo_sparsity"),
-    ("Tensor engine and tiled matmul", "emulator.engines.demo"),
-    ("Collectives", "emulator.collectives.demo"),
-    ("Testing toolkit", "emulator.testing.demo"),
-    ("Bundled kernels", "kernels.demo"),
-]
+from .errors import EmulatorError
 
 #: name -> module defining register(subparsers) for extra subcommands.
 SUBCOMMANDS: dict[str, str] = {
@@ -35,9 +25,25 @@ SUBCOMMANDS: dict[str, str] = {
     "collective": "emulator.collectives.cli",
 }
 
+#: Errors a command reports as one line (exit 2): bad arguments the library or the CLI rejected. Anything else is a
+#: bug and keeps its traceback.
+USER_ERRORS = (EmulatorError, ValueError, TypeError, KeyError)
+
+
+class CliError(Exception):
+    """A command-line mistake, reported as ``trn3emu <command>: <message>`` and exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``trn3emu explain matmul: argument M: invalid int value: 'x' (see --help)``."""
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"{self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
 
 def _load(module: str):
-    """Import an area module; None if that module itself is not part of this build."""
+    """Import a CLI plug-in module; None if that module itself is not part of this build."""
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
@@ -82,38 +88,59 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sections(names: list[str]) -> list:
+    from . import tour
+
+    try:
+        return [tour.get(n) for n in names] if names else list(tour.SECTIONS)
+    except KeyError as exc:
+        raise CliError(exc.args[0]) from None
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from . import tour
+    from .tour.warmup import CompileWatch
+
+    sections = _sections(args.sections)
     print("trn3-emulator demo: the Trainium3 datapath, emulated bit for bit.\n")
     failures = 0
-    for title, module_name in AREAS:
-        module = _load(module_name)
-        if module is None:
+    for section in sections:
+        print("=" * 100)
+        print(section.title)
+        print("=" * 100, flush=True)
+        if tour.missing(section):
+            print(tour.hint(section) + "\n")
             continue
-        print("=" * 100)
-        print(title)
-        print("=" * 100)
         start = time.perf_counter()
-        try:
-            print(module.demo())
-        except Exception:
-            failures += 1
-            traceback.print_exc()
-        print(f"({time.perf_counter() - start:.2f} s)\n")
+        with CompileWatch() as watch:
+            try:
+                text = importlib.import_module(section.module).demo()
+            except Exception:
+                failures += 1
+                traceback.print_exc()
+                text = ""
+        total = time.perf_counter() - start
+        print(text)
+        note = f", of which {watch.seconds:.1f} s compiling Numba kernels" if watch.seconds >= 0.05 else ""
+        print(f"({total:.2f} s{note})\n", flush=True)
+        if args.compile_report:
+            print("\n".join(f"  compiled {c}" for c in watch.compiled) or "  compiled nothing", file=sys.stderr)
     return 1 if failures else 0
 
 
 def _cmd_selftest(args: argparse.Namespace) -> int:
-    failed = 0
-    total = 0
-    for title, module_name in AREAS:
-        module = _load(module_name)
-        if module is None or not hasattr(module, "selftest"):
+    from . import tour
+
+    failed = total = 0
+    for section in _sections(args.sections):
+        print(f"[{section.title}]")
+        if tour.missing(section):
+            print("  " + tour.hint(section))
             continue
-        print(f"[{title}]")
         try:
-            checks = module.selftest()
+            checks = importlib.import_module(section.module).selftest()
         except Exception as exc:  # a crashing self-check is a failed one
-            checks = [(f"{module_name}.selftest", False, f"raised {type(exc).__name__}: {exc}")]
+            checks = [(f"{section.module}.selftest", False, f"raised {type(exc).__name__}: {exc}")]
         for name, ok, detail in checks:
             total += 1
             failed += not ok
@@ -125,17 +152,15 @@ def _cmd_selftest(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     root = Path(__file__).resolve().parent.parent / "benchmarks"
     if not root.is_dir():
-        print(f"trn3emu bench: no benchmarks/ folder beside the package (looked in {root}); the benchmarks ship "
-              "with the source checkout", file=sys.stderr)
-        return 2
+        raise CliError(f"no benchmarks/ folder beside the package (looked in {root}); the benchmarks ship with the "
+                       "source checkout")
     scripts = sorted(root.glob("bench_*.py"))
     if args.names:
         wanted = {n if n.startswith("bench_") else f"bench_{n}" for n in args.names}
         unknown = wanted - {s.stem for s in scripts}
         if unknown:
-            print(f"trn3emu bench: unknown benchmark(s) {', '.join(sorted(unknown))}; available: "
-                  f"{', '.join(s.stem[6:] for s in scripts)}", file=sys.stderr)
-            return 2
+            raise CliError(f"unknown benchmark(s) {', '.join(sorted(unknown))}; available: "
+                           f"{', '.join(s.stem[6:] for s in scripts)}")
         scripts = [s for s in scripts if s.stem in wanted]
     status = 0
     for script in scripts:
@@ -146,16 +171,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="trn3emu", description="Bit-accurate functional emulator of the AWS Trainium3 (NeuronCore-v4) datapath."
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="version, Numba status, formats and every declared setting").set_defaults(
         func=_cmd_info)
-    sub.add_parser("demo", help="run a tour of everything the emulator does, with a readable report").set_defaults(
-        func=_cmd_demo)
-    sub.add_parser("selftest", help="fast built-in consistency checks (exit 1 on any failure)").set_defaults(
-        func=_cmd_selftest)
+    from .tour import SECTIONS
+
+    keys = ", ".join(s.key for s in SECTIONS)
+    demo = sub.add_parser("demo", help="run a tour of everything the emulator does, with a readable report")
+    demo.add_argument("sections", nargs="*", help=f"sections to run (default: all): {keys}")
+    demo.add_argument("--compile-report", action="store_true",
+                      help="list on stderr every Numba kernel specialisation each section compiles")
+    demo.set_defaults(func=_cmd_demo)
+    check = sub.add_parser("selftest", help="fast built-in consistency checks (exit 1 on any failure)")
+    check.add_argument("sections", nargs="*", help=f"sections to check (default: all): {keys}")
+    check.set_defaults(func=_cmd_selftest)
     bench = sub.add_parser("bench", help="run the benchmarks in benchmarks/ (ratios against named baselines)")
     bench.add_argument("names", nargs="*", help="benchmarks to run (default: all), e.g. cast mx matmul")
     bench.add_argument("--quick", action="store_true", help="smaller sizes")
@@ -168,11 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``trn3emu`` with ``argv``; every mistake in the arguments is one line on stderr and exit status 2."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except BrokenPipeError:  # e.g. `trn3emu info | head`
         return 0
+    except (CliError, *USER_ERRORS) as exc:
+        text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"trn3emu {args.command}: {' '.join(str(text).split())}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

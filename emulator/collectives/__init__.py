@@ -18,7 +18,8 @@ from __future__ import annotations
 import importlib
 
 from .algorithms import ALGORITHMS, Schedule, Step, build
-from .cost import estimate, explain
+from .cost import estimate
+from .describe import explain
 from .groups import ReplicaGroup
 from .local import all_reduce, reduce, reduce_scatter
 from .movement import (

@@ -14,8 +14,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
+import time
 
 import numpy as np
+
+from ..errors import RankFailure, SettingsError
 
 OPS = ("all_reduce", "reduce_scatter", "reduce", "all_gather", "all_to_all", "broadcast")
 
@@ -91,7 +94,7 @@ def _call(backend: str, args, data):
     from . import mpi
 
     fn = getattr(mpi, args.op)
-    kw.update(timeout=args.timeout)
+    kw.update(timeout=args.timeout, abort=False)  # _mpi_failure reports it once and aborts the job
     if args.op in ("all_reduce", "reduce_scatter", "reduce") and args.kill_rank is not None:
         from .executor import get_plan
         from .local import resolve_options
@@ -103,28 +106,64 @@ def _call(backend: str, args, data):
     return fn(data, **kw)
 
 
+def _check_args(args) -> None:
+    """Refuse, in one line each, the arguments that would fail later or hang (SettingsError; the CLI prints it)."""
+    if args.ranks < 1:
+        raise SettingsError(f"--ranks must be >= 1, got {args.ranks}")
+    if args.count < 0:
+        raise SettingsError(f"--count must be >= 0, got {args.count}")
+    if args.timeout is not None and not args.timeout > 0:
+        raise SettingsError(f"--timeout must be > 0 seconds, got {args.timeout:g}")
+    if args.kill_rank is None:
+        return
+    if args.backend != "mpi":
+        raise SettingsError("--kill-rank needs --backend mpi, run under mpiexec -n N (in-process ranks cannot hang)")
+    if args.op not in ("all_reduce", "reduce_scatter", "reduce"):
+        raise SettingsError(f"--kill-rank applies to all_reduce, reduce_scatter and reduce, not {args.op}")
+    if not 0 <= args.kill_rank < args.ranks:
+        raise SettingsError(f"--kill-rank {args.kill_rank} is not one of the {args.ranks} ranks (0..{args.ranks - 1})")
+
+
+def _mpi_failure(exc: RankFailure, nproc: int, me: int, k: int) -> int:
+    """Report a RankFailure once for the whole job, then MPI_Abort it (the hung process never exits on its own).
+
+    Every surviving process sees the failure; the lowest-numbered process that does not hold the failed rank prints
+    it. The others wait for its abort, and abort the job themselves should it not come."""
+    from mpi4py import MPI
+
+    failed = {exc.rank // k} if exc.rank is not None else set()
+    reporter = min(set(range(nproc)) - failed, default=0)
+    if me == reporter:
+        print(f"trn3emu collective: RankFailure: {exc}", file=sys.stderr, flush=True)
+        time.sleep(1.0)  # MPI_Abort tears the job down at once: let the launcher forward the line first
+    else:
+        time.sleep(5.0)
+    MPI.COMM_WORLD.Abort(3)
+    return 3
+
+
 def main(args) -> int:
     from .cost import estimate
 
+    _check_args(args)
     dtype = _dtype(args.dtype)
-    if args.ranks < 1 or args.count < 0:
-        print("trn3emu collective: --ranks must be >= 1 and --count >= 0", file=sys.stderr)
-        return 2
     if args.backend == "mpi":
         from . import mpi
 
         nproc, me = mpi.size(), mpi.rank_id()
+        if args.kill_rank is not None and nproc == 1:
+            raise SettingsError("--kill-rank needs other processes to notice the hung rank: run it under "
+                                f"mpiexec -n N, e.g. mpiexec -n {args.ranks} trn3emu collective {args.op} "
+                                f"--ranks {args.ranks} --backend mpi --kill-rank {args.kill_rank}")
         if args.ranks % nproc:
-            print(f"trn3emu collective: --ranks {args.ranks} is not a multiple of the {nproc} MPI processes",
-                  file=sys.stderr)
-            return 2
+            raise SettingsError(f"--ranks {args.ranks} is not a multiple of the {nproc} MPI processes")
         k = args.ranks // nproc
         mine = [make_data(r, args.count, dtype, args.seed) for r in range(me * k, (me + 1) * k)]
-        if args.kill_rank is not None and args.op not in ("all_reduce", "reduce_scatter", "reduce"):
-            print("trn3emu collective: --kill-rank applies to all_reduce, reduce_scatter and reduce", file=sys.stderr)
-            return 2
-        res = _call("mpi", args, mine)
-        gathered = mpi.gather(res if isinstance(res, list) else [res], timeout=args.timeout)
+        try:
+            res = _call("mpi", args, mine)
+            gathered = mpi.gather(res if isinstance(res, list) else [res], timeout=args.timeout, abort=False)
+        except RankFailure as exc:
+            return _mpi_failure(exc, nproc, me, k)
         if me != 0:
             return 0
         results = [r for part in gathered for r in part]

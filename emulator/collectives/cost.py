@@ -8,7 +8,7 @@ of one chip on one tier share its links), plus the DMA reduce work of the busies
 Closed forms (:func:`analytic`) apply the same rule to the regular round structure of each algorithm without
 enumerating ranks, so a 1M-chip estimate takes microseconds; for ring and recursive doubling on power-of-two unit
 sizes they equal the replay (tested). :func:`estimate` replays up to ``replay_limit`` ranks and uses the closed
-forms above. Bus bandwidth follows nccom-test: all-reduce ``2 (R-1)/R``, all-gather/reduce-scatter/all-to-all
+forms above (:func:`emulator.collectives.describe.explain` prints it). Bus bandwidth follows nccom-test: all-reduce ``2 (R-1)/R``, all-gather/reduce-scatter/all-to-all
 ``(R-1)/R``, permute/broadcast 1.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 from .algorithms import build
 from .topology import TIER_NAMES, Topology
 
-__all__ = ["replay", "analytic", "estimate", "explain", "COLLECTIVES"]
+__all__ = ["replay", "analytic", "estimate", "COLLECTIVES"]
 
 COLLECTIVES = ("all_reduce", "reduce_scatter", "reduce", "all_gather", "all_to_all", "broadcast",
                "collective_permute")
@@ -213,47 +213,3 @@ def estimate(collective: str = "all_reduce", ranks: int = 8, count: int = 1 << 2
                algbw=nbytes / sec if sec else float("inf"))
     res["busbw"] = res["algbw"] * _BUS.get(collective, lambda r: 1.0)(ranks)
     return res
-
-
-def explain(collective: str = "all_reduce", ranks: int = 8, count: int = 1 << 20, dtype: str = "bfloat16",
-            algorithm: str | None = None, channels: int = 1, server_ranks: int | None = None,
-            topology: Topology | None = None, rounds: int = 12) -> str:
-    """The schedule (first ``rounds`` rounds), the reduction order of chunk 0 and the cost estimate, as text.
-
-    >>> print(explain("all_reduce", ranks=4, count=1024, algorithm="ring").splitlines()[0])
-    all_reduce / ring: 4 ranks, 4 chunks (1 channel(s)), 6 rounds, 24 steps
-    """
-    from ..numerics import formats
-    from .local import resolve_options
-
-    itemsize = max(1, formats.get(dtype).storage_bits // 8)
-    opts = resolve_options(algorithm, channels, None, server_ranks)
-    topo = Topology.preset() if topology is None else topology
-    lines = []
-    if collective in ("all_reduce", "reduce_scatter", "reduce") and ranks <= 4096:
-        sch = build(collective, opts["algorithm"], ranks, opts["channels"], 16, opts["server_ranks"])
-        lines.append(sch.describe(rounds))
-        lines.append("order of chunk 0: " + order_of(sch, 0))
-    e = estimate(collective, ranks, count, itemsize, opts["algorithm"], topo, opts["channels"],
-                 opts["server_ranks"])
-    lines.append(topo.describe(ranks))
-    lines.append(f"estimate ({e['method']}): {e['seconds'] * 1e6:.1f} us for {e['bytes']} B per rank; "
-                 f"algbw {e['algbw'] / 1e9:.2f} GB/s, busbw {e['busbw'] / 1e9:.2f} GB/s")
-    if "by_tier" in e:
-        lines.append("rounds by slowest tier: " + ", ".join(
-            f"{TIER_NAMES[i]} {int(n)}" for i, n in enumerate(e["by_tier"]) if n))
-    return "\n".join(lines)
-
-
-def order_of(sch, chunk: int, limit: int = 400) -> str:
-    """The expression a chunk's result holds, e.g. ``((x1+x2)+x3)+x0``: brackets are roundings."""
-    expr = {r: f"x{r}" for r in range(sch.ranks)}
-    for rnd in sch.rounds:
-        new = {}
-        for st in rnd:
-            if st.chunk == chunk:
-                parts = [expr[i] for i in st.inputs]
-                new[st.dst] = parts[0] if st.kind == "copy" else "(" + "+".join(parts) + ")"
-        expr.update(new)
-    out = expr[min(sch.holders[chunk])]
-    return out if len(out) <= limit else out[:limit] + "..."

@@ -70,7 +70,6 @@ def selftest() -> list[tuple[str, bool, str]]:
     import ml_dtypes
 
     import emulator as emu
-    from emulator.engines import _matmul_kernels as mk
 
     checks = []
     rng = np.random.default_rng(1)
@@ -81,8 +80,11 @@ def selftest() -> list[tuple[str, bool, str]]:
     checks.append(("nc_matmul bf16 sequential == np.float32 k loop", bool((got.view(np.uint32) == want.view(np.uint32)).all()), ""))
     a = rng.standard_normal((300, 7)).astype(np.float32)
     b = rng.standard_normal((300, 45)).astype(np.float32)
-    same = (mk.seq_tiled.numba_impl(a, b, 128).view(np.uint32) == mk.seq_tiled.numpy_impl(a, b, 128).view(np.uint32)).all()
-    checks.append(("tiled kernel: Numba == NumPy twin", bool(same), ""))
+    twins = []
+    for use_numba in (True, False):
+        with emu.settings(numba=use_numba):
+            twins.append(emu.matmul(a.T, b, "float32").view(np.uint32))
+    checks.append(("emu.matmul fp32: Numba kernel == NumPy twin", bool((twins[0] == twins[1]).all()), ""))
     x = rng.standard_normal((130, 70)).astype(np.float32)
     y = rng.standard_normal((70, 33)).astype(np.float32)
     err = np.abs(emu.matmul(x, y, "float32") - x.astype(np.float64) @ y)

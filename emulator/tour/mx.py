@@ -11,8 +11,8 @@ import ml_dtypes
 import numpy as np
 
 from ..config import get_settings, settings
-from . import mx
-from .._selftest import check as _check
+from ..numerics import mx
+from ._check import check as _check
 
 __all__ = ["demo", "selftest"]
 

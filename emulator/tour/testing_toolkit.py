@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..numerics import formats
-from .comparators import assert_bitwise_equal, compare
+from ..testing.comparators import assert_bitwise_equal, compare
 
 
 def _ties_away(x, fmt, rounding="rne", saturate=False):
     """A deliberately broken cast: exact ties go away from zero (nudged one fp32 ulp outward, then RNE)."""
     from ..numerics.cast import cast
-    from .strategies import value_classes
+    from ..testing.strategies import value_classes
 
     x = np.asarray(x)
     tie = value_classes(x, fmt) == "tie"
@@ -22,8 +22,8 @@ def _ties_away(x, fmt, rounding="rne", saturate=False):
 
 def demo() -> str:
     from ..numerics.cast import cast
-    from .properties import check_cast
-    from .strategies import edge_values
+    from ..testing.properties import check_cast
+    from ..testing.strategies import edge_values
 
     lines = ["Edge-case cast inputs that emulator.testing.values('float8_e4m3fn') draws (positive side):"]
     for name, vals in edge_values("float8_e4m3fn").items():
@@ -50,7 +50,7 @@ def demo() -> str:
 
 
 def selftest() -> list[tuple[str, bool, str]]:
-    from .properties import reference_cast
+    from ..testing.properties import reference_cast
 
     checks = []
     c = compare(np.uint8([0x00, 0x38, 0x7F, 0x7E]), np.uint8([0x80, 0x39, 0xFF, 0x7F]), "float8_e4m3fn")
@@ -72,7 +72,7 @@ def selftest() -> list[tuple[str, bool, str]]:
     except ImportError as exc:  # the cast module is part of the foundation; report rather than crash
         checks.append(("every e4m3fn code survives decode -> emu.cast", False, str(exc)))
     try:
-        from .properties import check_cast
+        from ..testing.properties import check_cast
 
         check_cast(_ties_away, "float8_e4m3fn", max_examples=100, shape=(8,), derandomize=True, shrink=False)
         checks.append(("check_cast catches a ties-away cast", False, "not caught"))

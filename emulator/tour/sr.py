@@ -9,8 +9,8 @@ import time
 import numpy as np
 
 from ..config import settings
-from . import rng, stochastic
-from .cast import cast, decode, round_to
+from ..numerics import rng, stochastic
+from ..numerics.cast import cast, decode, round_to
 
 __all__ = ["demo", "selftest"]
 

@@ -9,8 +9,8 @@ import ml_dtypes
 import numpy as np
 
 from ..config import get_settings, settings
-from . import sparsity as sp
-from .._selftest import check as _check
+from ..numerics import sparsity as sp
+from ._check import check as _check
 
 __all__ = ["demo", "selftest"]
 

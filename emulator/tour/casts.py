@@ -7,8 +7,8 @@ import time
 import numpy as np
 
 from ..config import settings
-from . import formats
-from .cast import cast, decode
+from ..numerics import formats
+from ..numerics.cast import cast, decode
 
 
 def demo() -> str:

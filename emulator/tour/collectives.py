@@ -22,9 +22,9 @@ def _err(out, xs):
 
 
 def demo() -> str:
-    from . import ALGORITHMS, all_reduce, estimate, explain
-    from .cost import order_of
-    from .algorithms import build
+    from ..collectives import ALGORITHMS, all_reduce, estimate, explain
+    from ..collectives.describe import order_of
+    from ..collectives.algorithms import build
 
     lines = []
     r, n = 16, 1 << 14
@@ -71,9 +71,9 @@ def demo() -> str:
 
 
 def selftest() -> list:
-    from . import all_reduce, build
-    from .cost import analytic, replay
-    from .topology import Topology
+    from ..collectives import all_reduce, build
+    from ..collectives.cost import analytic, replay
+    from ..collectives.topology import Topology
 
     checks = []
     xs = _data(6, 257, ml_dtypes.bfloat16, seed=3)

@@ -12,7 +12,7 @@ __all__ = ["demo", "selftest"]
 def demo() -> str:
     import emulator as emu
 
-    from . import KernelStats, matmul, sparse_matmul
+    from kernels import KernelStats, matmul, sparse_matmul
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal((256, 640)).astype(np.float32)
@@ -44,7 +44,7 @@ def demo() -> str:
 def selftest() -> list[tuple[str, bool, str]]:
     import emulator as emu
 
-    from . import matmul
+    from kernels import matmul
 
     rng = np.random.default_rng(2)
     a = rng.standard_normal((130, 200)).astype(np.float32)
