@@ -23,7 +23,8 @@ import numpy as np
 
 from .._jit import HAVE_NUMBA, dispatch, njit, prange
 
-__all__ = ["seq_tiled", "seq_packed", "code_panels", "decode_values", "generic", "MODEL_SEQUENTIAL", "MODEL_BLOCKED", "MODEL_PAIRWISE",
+__all__ = ["seq_tiled", "seq_packed", "code_panels", "decode_values", "generic", "MODEL_SEQUENTIAL", "MODEL_BLOCKED",
+           "MODEL_PAIRWISE",
            "MR", "NR"]
 
 MODEL_SEQUENTIAL, MODEL_BLOCKED, MODEL_PAIRWISE = 0, 1, 2

@@ -48,8 +48,9 @@ class Operand(NamedTuple):
         return self.codes.shape[1] if self.by_rows else self.codes.shape[0]
 
 
-def fp4_values(lut=None) -> np.ndarray:
-    """The 16 float32 values the PE decodes FP4 nibbles to (default: setting ``mx_fp4_lut``, standard E2M1)."""
+def fp4_values(lut=None, who: str = "matmul") -> np.ndarray:
+    """The 16 float32 values the PE decodes FP4 nibbles to (default: setting ``mx_fp4_lut``, standard E2M1); a bad
+    table is a ValueError naming ``who``."""
     lut = get_settings().mx_fp4_lut if lut is None else lut
     if isinstance(lut, str):
         if lut == "e2m1":
@@ -58,7 +59,7 @@ def fp4_values(lut=None) -> np.ndarray:
     table = np.asarray(lut, np.float32)
     e4m3fn = _formats.get("float8_e4m3fn").ml_dtype
     if table.shape != (16,) or not (table.astype(e4m3fn).astype(np.float32) == table).all():
-        raise ValueError(f"fp4_lut must be 16 float8_e4m3fn values (nibble 0..15), got {np.asarray(lut).size} "
+        raise ValueError(f"{who}: fp4_lut must be 16 float8_e4m3fn values (nibble 0..15), got {np.asarray(lut).size} "
                          f"values starting {list(np.asarray(lut).ravel()[:4])}")
     return table
 

@@ -308,7 +308,7 @@ def _encode_numba(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
             _F32_LUT[which](bits, out.reshape(-1), _lut16(p))
         elif p.emin == -126 and p.has_subnormals == 1:  # bfloat16, tfloat32 (and fp32 itself)
             _F32_SAME_RANGE[which](bits, out.reshape(-1), p, 23 - p.mantissa_bits, (1 << p.mantissa_bits) - 1)
-        elif p.has_subnormals == 1 and p.sign_bit != 0 and p.nan_kind != 2:  # float16 (any signed format with subnormals and a NaN code)
+        elif p.has_subnormals == 1 and p.sign_bit != 0 and p.nan_kind != 2:  # float16 (signed, subnormals, a NaN code)
             flat = out.reshape(-1)
             over = p.max_mag if (p.saturate == 1 or p.rtz == 1) else (p.inf_mag if p.nan_kind == 0 else p.nan_mag)
             inf_out = p.max_mag if p.saturate == 1 else (p.inf_mag if p.nan_kind == 0 else p.nan_mag)

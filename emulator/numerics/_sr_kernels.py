@@ -91,7 +91,7 @@ def _step_up(code, sig, k, e, r, n, p):
     """``code`` (the RTZ code of (-1)^s * sig * 2^k, e = floor(log2)) plus one step if F + r >= 2^n."""
     mbits = p.mantissa_bits
     emin = p.emin
-    if p.has_subnormals == 0 and e < emin:  # below the smallest value of a format without zero (e8m0): no lower neighbour
+    if p.has_subnormals == 0 and e < emin:  # below the smallest value of a format without zero (e8m0): no lower one
         return code
     et = e if e > emin else emin
     d = et - mbits - k
@@ -252,8 +252,9 @@ def _normal_kernel(n: int, p: tuple):
     back = u32(1 if _over_mag_py(p) == p.max_mag else 0)
     sbpos, pad = u32(max(p.sign_bit.bit_length() - 1, 0)), u32(p.pad_bits)
     # NaN (only bf16/tf32 inputs can hold one here): the payload truncated and forced non-zero when the encoder keeps
-    # payloads (p.keep_payload), else the canonical code; ``keep`` is an and-mask so both cases are one branch-free formula
-    keep, nan_canon, nan_mask = u32(0xFFFFFFFF if p.keep_payload else 0), u32(0 if p.keep_payload else p.nan_mag), u32((1 << p.mantissa_bits) - 1)
+    # payloads (p.keep_payload), else the canonical code; ``keep`` is an and-mask: both cases are one branch-free formula
+    keep = u32(0xFFFFFFFF if p.keep_payload else 0)
+    nan_canon, nan_mask = u32(0 if p.keep_payload else p.nan_mag), u32((1 << p.mantissa_bits) - 1)
     g, chunk = np.uint64(GOLDEN), _CHUNK
 
     @njit(parallel=True, cache=False)  # see _NO_CACHE_WHY; a closure cannot be cached anyway
@@ -329,7 +330,7 @@ def _sr_keyed_numba(x, out, key, offset, nbits, p, thr, minnorm):
         return
     if x.dtype == np.float32:
         bits = x.reshape(-1).view(np.uint32)
-        if p.has_subnormals == 1 and p.sign_bit != 0 and p.mantissa_bits < 23:  # signed, with subnormals, narrower than fp32
+        if p.has_subnormals == 1 and p.sign_bit != 0 and p.mantissa_bits < 23:  # signed, subnormals, narrower than fp32
             n = nbits if nbits else 64
             k = np.uint64(key)
             off = np.uint64(offset)
