@@ -74,9 +74,9 @@ def encode_operand(x: np.ndarray, fmt, role: str, convention: str | None = None)
     """Round one matmul operand (``a [M, K]`` stationary or ``b [K, N]`` moving, float arrays) to ``fmt``.
 
     Element formats: :func:`emulator.cast` with ``rounding_for("engine")`` (site 1 for a, 2 for b; float32 passes
-    through unrounded). MX formats: K padded with zeros to a multiple of the block, a quantised along K with
-    :func:`emulator.mx.quantize` and b with :func:`emulator.mx.quantize_operand` (SR: both in ``[K, free]``
-    layout), convention from the descriptor or setting ``mx_convention``.
+    through unrounded). MX formats: K padded with zeros to a multiple of the block, then :func:`emulator.mx.quantize`
+    along K (a: along its rows; b: down its columns), or under SR :func:`emulator.mx.quantize_operand` on the
+    ``[K, free]`` layout the streams are keyed on; convention from the descriptor or setting ``mx_convention``.
     """
     if role not in ROLES:
         raise ValueError(f"encode_operand: role {role!r} is not one of {ROLES}")
@@ -97,13 +97,17 @@ def _encode_block(x: np.ndarray, desc: _blocks.BlockFormat, stationary: bool, co
     bs, el = desc.block_size, desc.element
     conv = convention or desc.convention or get_settings().mx_convention
     pad = -x.shape[1 if stationary else 0] % bs
-    if stationary and rounding_for("mx") != "sr":
+    sr = rounding_for("mx") == "sr"
+    if stationary and not sr:
         # blocks along a's rows: the stationary values come out as a transpose, never materialised
         xp = np.pad(x, ((0, 0), (0, pad))) if pad else x
         codes, scales = _mx.quantize(np.ascontiguousarray(xp), el, block_size=bs, axis=-1, convention=conv)
         return Operand(codes, el, scales, (1, bs), True)
     xk = x.T if stationary else x
     xp = np.pad(xk, ((0, pad), (0, 0))) if pad else xk
+    if not sr:  # blocks down b's columns, quantised in place
+        codes, scales = _mx.quantize(np.ascontiguousarray(xp), el, block_size=bs, axis=0, convention=conv)
+        return Operand(codes, el, scales, (bs, 1), False)
     # contiguous order: sub-element q of partition p is k = 4p + q, so a scale covers 32 consecutive k
     words, scales = _mx.quantize_operand(np.ascontiguousarray(xp), el, order="contiguous", convention=conv)
     return Operand(_natural_codes(words, el), el, scales, (bs, 1), False)
