@@ -60,7 +60,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from . import __version__
     from ._jit import HAVE_NUMBA, numba_active
     from .config import describe, get_settings
-    from .numerics import formats
+    from .numerics import block_formats, formats
 
     numba_version = "not installed"
     if HAVE_NUMBA:
@@ -73,6 +73,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print("\nFormats:")
     for fmt in formats.FORMATS.values():
         print("  " + fmt.summary())
+    for block in block_formats.BLOCK_FORMATS.values():
+        print("  " + block.summary())
     print("\nSettings (value [default]; env var; meaning). Change with emu.settings(...), emu.configure(...) or the "
           "env var.")
     area = None

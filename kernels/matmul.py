@@ -24,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 import emulator as emu
-from emulator.engines.matmul import MX_ELEMENTS, format_name, matmul_operands
+from emulator.engines.matmul import matmul_format, matmul_operands
+from emulator.numerics.block_formats import BlockFormat
 from emulator.engines.limits import MX_GROUP_ELEMENTS, PMAX
 from emulator.engines.core import NeuronCore
 from emulator.engines.memory import Tensor
@@ -41,7 +42,7 @@ def _mx_operand(run: Run, values: np.ndarray, name: str) -> tuple:
     kp = -(-values.shape[0] // TILE_K) * TILE_K
     padded = np.zeros((kp, values.shape[1]), np.float32)
     padded[:values.shape[0]] = values
-    x4, scale = emu.mx.quantize_operand(padded, MX_ELEMENTS[run.fmt], order="contiguous")
+    x4, scale = emu.mx.quantize_operand(padded, matmul_format(run.fmt).element, order="contiguous")
     return run.sbuf(x4, f"{name}_x4"), run.sbuf(scale, f"{name}_scale")
 
 
@@ -88,16 +89,17 @@ def matmul(a, b, fmt: str = "bfloat16", *, psum_dtype: str = "float32", core: Ne
     array([[300., 300., 300.],
            [300., 300., 300.]], dtype=float32)
     """
-    fmt = format_name(fmt)
+    desc = matmul_format(fmt)
+    fmt = desc.name
     a, b = matmul_operands(a, b)
     if psum_dtype not in ("float32", "bfloat16"):
         raise emu.ArgumentError(f"kernels.matmul: psum_dtype must be 'float32' or 'bfloat16', got {psum_dtype!r}")
-    mx = fmt in MX_ELEMENTS
+    mx = isinstance(desc, BlockFormat)
     if psum_dtype == "bfloat16" and mx:
         raise emu.ArgumentError(f"kernels.matmul: {fmt} accumulates in an fp32 PSUM here; psum_dtype='bfloat16' is for "
                          "the non-MX formats")
     run = Run(core if core is not None else NeuronCore(), fmt, stats if stats is not None else KernelStats(), mx)
-    el = MX_ELEMENTS.get(fmt)
+    el = desc.element if mx else None
     tf32 = "tfloat32" if fmt == "tfloat32" else None
 
     def issue(st, mv, acc, i):

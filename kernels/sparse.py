@@ -22,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 
 import emulator as emu
-from emulator.engines.matmul import MX_ELEMENTS, format_name, matmul_operands
+from emulator.engines.matmul import matmul_format, matmul_operands
+from emulator.numerics.block_formats import BlockFormat
 from emulator.engines.core import NeuronCore
 from emulator.engines.memory import Tensor
 
@@ -53,8 +54,9 @@ def sparse_matmul(a, b, m: int, n: int, fmt: str = "bfloat16", *, prune: bool = 
     >>> kernels.sparse_matmul(a, b, 2, 4, "bfloat16")     # NaN and inf sit only in rows that pruned positions select
     array([[-1.]], dtype=float32)
     """
-    fmt = format_name(fmt)
-    if fmt in MX_ELEMENTS:
+    desc = matmul_format(fmt)
+    fmt = desc.name
+    if isinstance(desc, BlockFormat):
         raise emu.ArgumentError(f"kernels.sparse_matmul: fmt {fmt!r} is an MX format; the sparse datapath takes the "
                          "nc_matmul formats (float32, tfloat32, bfloat16, float16, float8_*)")
     if psum_dtype not in ("float32", "bfloat16"):

@@ -22,8 +22,7 @@ import numpy as np
 
 from .._jit import HAVE_NUMBA, njit, prange
 from ..errors import ArgumentError
-from ..numerics._cast_kernels import encode_f32
-from ..numerics._sr_kernels import _sr_f32, keyed_word
+from ..numerics.scalar_kernels import encode_f32, keyed_word, sr_f32
 
 __all__ = ["run_tiles", "run_rounds", "fold_rows", "input_addresses"]
 
@@ -71,7 +70,7 @@ def _round_one(v, e, mode, p, table, thr, nbits, key):
         return table[encode_f32(np.int64(bits), p)]
     w = keyed_word(key, np.uint64(e))
     n = 64 if nbits == 0 else nbits
-    return table[_sr_f32(np.int64(bits), w >> np.uint64(64 - n), n, p, thr)]
+    return table[sr_f32(np.int64(bits), w >> np.uint64(64 - n), n, p, thr)]
 
 
 @njit

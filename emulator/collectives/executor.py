@@ -21,9 +21,9 @@ from ..args import check_bool, check_seed
 from ..config import get_settings
 from ..errors import ArgumentError, DtypeError
 from ..numerics import formats as _formats
-from ..numerics._cast_kernels import cast_params
-from ..numerics._sr_kernels import GOLDEN, _mix64_np
-from ..numerics.stochastic import _threshold, site_id
+from ..numerics.keyed import site_id, stream_keys
+from ..numerics.scalar_kernels import cast_params
+from ..numerics.stochastic import overflow_threshold
 from . import _kernels
 from .algorithms import build
 
@@ -240,7 +240,7 @@ def round_ctx(fmt, op: str, rounding: str | None = None, saturate: bool | None =
     params = cast_params(fmt, saturate=saturate, rtz=rounding in ("rtz", "sr"), fp4_nan=s.fp4_nan,
                          e8m0_rounding=s.e8m0_rounding)
     return RoundCtx(fmt, OPS[op], mode, rounding, saturate, seed, int(s.sr_bits),
-                    0 if accumulation == "float32" else 1, params, int(_threshold(fmt, np.dtype(np.float32))))
+                    0 if accumulation == "float32" else 1, params, int(overflow_threshold(fmt, np.dtype(np.float32))))
 
 
 def step_sites(plan: Plan, tag: int = 0) -> np.ndarray:
@@ -251,9 +251,7 @@ def step_sites(plan: Plan, tag: int = 0) -> np.ndarray:
 
 def step_keys(sites: np.ndarray, seed: int) -> np.ndarray:
     """``stream_key(seed, site)`` of every site, vectorised (equal to :func:`~..numerics.stochastic.stream_key`)."""
-    with np.errstate(over="ignore"):
-        a = _mix64_np(np.array([(int(seed) + GOLDEN) & (2 ** 64 - 1)], np.uint64))
-        return _mix64_np(a ^ _mix64_np(sites + np.uint64(2 * GOLDEN % 2 ** 64)))
+    return stream_keys(seed, sites)
 
 
 def _tiles(plan: Plan, bounds: np.ndarray, ranks: int) -> np.ndarray:

@@ -23,7 +23,8 @@ import numpy as np
 
 from .._jit import HAVE_NUMBA, dispatch, njit, prange
 
-__all__ = ["seq_tiled", "seq_packed", "code_panels", "generic", "MODEL_SEQUENTIAL", "MODEL_BLOCKED", "MODEL_PAIRWISE",
+__all__ = ["seq_tiled", "seq_packed", "code_panels", "decode_values", "generic", "MODEL_SEQUENTIAL", "MODEL_BLOCKED",
+           "MODEL_PAIRWISE",
            "MR", "NR"]
 
 MODEL_SEQUENTIAL, MODEL_BLOCKED, MODEL_PAIRWISE = 0, 1, 2
@@ -184,12 +185,19 @@ def _code_panels_nb(codes, vtab, scales, R, C, ftab, r, by_rows, out):
                 out[p, k * r + i] = v
 
 
-def _code_panels_np(codes, vtab, scales, R, C, ftab, r, by_rows, out):
+def decode_values(codes, vtab, scales, R, C, ftab) -> np.ndarray:
+    """float32 ``vtab[code]`` (times ``ftab[scale]`` per R x C group, a NaN scale giving its own NaN), codes' shape:
+    the values :data:`code_panels` writes, before they are packed."""
     vals = vtab[codes]
     if scales.size:
         f = ftab[np.repeat(np.repeat(scales, R, axis=0), C, axis=1)]
         with np.errstate(invalid="ignore", over="ignore"):
             vals = np.where(np.isnan(f), f, vals * f).astype(np.float32)
+    return vals
+
+
+def _code_panels_np(codes, vtab, scales, R, C, ftab, r, by_rows, out):
+    vals = decode_values(codes, vtab, scales, R, C, ftab)
     out[...] = _pack(vals.T if by_rows else vals, r)
 
 

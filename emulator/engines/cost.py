@@ -21,8 +21,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import ArgumentError
+from ..numerics import block_formats as _blocks
+from ..numerics import formats as _formats
+
 __all__ = ["PE_GHZ", "VECTOR_GHZ", "DMA_BYTES_PER_NS", "DMA_FIXED_NS", "matmul_instruction_cycles", "MatmulPlan",
-           "plan_matmul", "element_bytes"]
+           "plan_matmul", "element_bytes", "MATMUL_FMTS", "matmul_format", "format_name"]
+
+#: The input formats of ``emu.matmul``: the Tensor Engine's element formats, then the MX block formats.
+MATMUL_FMTS = ("float32", "tfloat32", "bfloat16", "float16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3",
+               *_blocks.BLOCK_FORMATS)
 
 PE_GHZ = 2.4
 VECTOR_GHZ = 1.2
@@ -33,10 +41,34 @@ MM_MIN_II = 64
 EVAC_OVERHEAD = 64
 
 
-def element_bytes(fmt: str) -> float:
-    """Bytes per element of a matmul input format as it sits in HBM/SBUF (MX: data plus 1/32 byte of scale)."""
-    return {"float32": 4, "tfloat32": 4, "bfloat16": 2, "float16": 2, "float8_e4m3fn": 1, "float8_e5m2": 1,
-            "float8_e4m3": 1, "mxfp8_e4m3": 1 + 1 / 32, "mxfp8_e5m2": 1 + 1 / 32, "mxfp4": 0.5 + 1 / 32}[fmt]
+def matmul_format(fmt) -> "_formats.Format | _blocks.BlockFormat":
+    """The descriptor of a matmul input format (aliases such as ``bf16``, ``e4m3fn``, ``mxfp8`` resolved): a
+    :class:`~emulator.numerics.formats.Format` or an MX :class:`~emulator.numerics.block_formats.BlockFormat`.
+    Anything else is a ValueError listing the formats.
+
+    >>> matmul_format("mxfp8").element.name, matmul_format("bf16").name
+    ('float8_e4m3fn', 'bfloat16')
+    """
+    try:
+        desc = _blocks.lookup(fmt)
+    except (ValueError, TypeError):
+        desc = None
+    if desc is None or desc.name not in MATMUL_FMTS:
+        raise ArgumentError(f"matmul: fmt {fmt!r} is not one of {', '.join(MATMUL_FMTS)}")
+    return desc
+
+
+def format_name(fmt) -> str:
+    """The canonical name of a matmul format (see :func:`matmul_format`)."""
+    return matmul_format(fmt).name
+
+
+def element_bytes(fmt) -> float:
+    """Bytes per element of a matmul input format as it sits in HBM/SBUF (MX: data plus its share of the scale)."""
+    desc = matmul_format(fmt)
+    if isinstance(desc, _blocks.BlockFormat):
+        return desc.bytes_per_element
+    return desc.storage_bits / 8
 
 
 def matmul_instruction_cycles(n: int, fmt: str, transpose: bool = False) -> int:
@@ -96,8 +128,10 @@ def plan_matmul(M: int, K: int, N: int, fmt: str = "bfloat16", psum_dtype: str =
     """Schedule of ``[M, K] @ [K, N]``: 128-column stationary tiles, 512-column moving tiles, K in 128 partitions
     (512 logical k for MX). Per stationary row-panel the A panel is loaded once and kept in SBUF; B is streamed once
     per row-panel; each output tile is evacuated from PSUM once and written to HBM once."""
-    mx = fmt.startswith("mx")
-    m_tile, n_tile, k_tile = 128, 512, 512 if mx else 128
+    desc = matmul_format(fmt)
+    fmt = desc.name
+    mx = isinstance(desc, _blocks.BlockFormat)
+    m_tile, n_tile, k_tile = 128, 512, 512 if mx else 128  # MX: 4 k per partition in an x4 word
     mt, kt, nt = -(-M // m_tile), -(-K // k_tile), -(-N // n_tile)
     pe = 0
     for j in range(nt):

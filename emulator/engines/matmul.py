@@ -15,35 +15,24 @@ import time
 
 import numpy as np
 
+from .._jit import numba_active
 from ..config import get_settings
 from ..errors import ArgumentError, DtypeError, ShapeError
+from ..numerics.block_formats import BlockFormat
+from ..numerics.cast import round_to
+from ..numerics.inputs import as_float_array
 from . import _matmul_kernels as _k
 from . import accumulate as _acc
+from .cost import MATMUL_FMTS, format_name, matmul_format
+from .explain import explain_matmul
+from .matmul_operands import decode_operand, encode_operand
 
-__all__ = ["matmul", "MATMUL_FMTS", "MX_ELEMENTS", "format_name", "matmul_operands", "quantize_inputs"]
+__all__ = ["matmul", "MATMUL_FMTS", "format_name", "matmul_format", "matmul_operands", "quantize_inputs"]
 
-MATMUL_FMTS = ("float32", "tfloat32", "bfloat16", "float16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3",
-               "mxfp8_e4m3", "mxfp8_e5m2", "mxfp4")
-#: the element format of each MX matmul format
-MX_ELEMENTS = {"mxfp8_e4m3": "float8_e4m3fn", "mxfp8_e5m2": "float8_e5m2", "mxfp4": "float4_e2m1fn"}
-_ALIASES = {"fp32": "float32", "tf32": "tfloat32", "bf16": "bfloat16", "fp16": "float16", "e4m3fn": "float8_e4m3fn",
-            "fp8_e4m3fn": "float8_e4m3fn", "e5m2": "float8_e5m2", "fp8_e5m2": "float8_e5m2",
-            "mxfp8": "mxfp8_e4m3", "mxfp4_e2m1": "mxfp4"}
 _PROGRESS_MACS = 2 ** 33  # show a progress bar above ~8.6 G multiply-adds (a 2048^3 matmul)
 
 
-def format_name(fmt: str) -> str:
-    """The canonical name of a matmul format (aliases such as ``bf16``, ``e4m3fn``, ``mxfp8`` resolved); an unknown
-    one is a ValueError listing the formats."""
-    key = _ALIASES.get(str(fmt).lower(), str(fmt).lower())
-    if key not in MATMUL_FMTS:
-        raise ArgumentError(f"matmul: fmt {fmt!r} is not one of {', '.join(MATMUL_FMTS)}")
-    return key
-
-
 def _as_values(x, name: str) -> np.ndarray:
-    from ..numerics.cast import as_float_array
-
     try:
         arr = as_float_array(x, f"matmul: {name}")
     except TypeError as exc:
@@ -63,97 +52,21 @@ def matmul_operands(a, b) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def _packed(a, b, fmt: str, accumulation, psum_dtype: str):
-    """The Numba fast path of emu.matmul under the default model (sequential, fp32 PSUM, denormals kept) for the
-    narrow formats and MX, when the inputs are rounded by RNE/RTZ (SR streams are keyed on the [K, M] order, and
-    custom FP4 tables exist only in the PE decode): (stationary panels, moving panels, K', ktile, M, N), or None.
-
-    The codes (and MX blocks and scales) are :func:`quantize_inputs`' -- the same casts and quantiser on the same
-    arrays; they are decoded straight into the panel layout the tiled kernel reads, so neither the decoded operands
-    nor their packed copies are made separately."""
-    from .._jit import numba_active
-    from ..numerics import formats
-    from ..numerics.cast import cast, rounding_for
-    from ..numerics.mx_core import _bits, _quantize_core, element_format, scale_values
-    from ._matmul_kernels import MR, NR, code_panels
-
+def _fused(desc, accumulation, psum_dtype: str) -> bool:
+    """True when the fused Numba kernel computes this matmul: the sequential model into an fp32 PSUM with denormals
+    kept, on narrow or MX inputs (fp32/tf32 values go through ``tiled_accumulate``, whose fast twin packs them)."""
     s = get_settings()
-    mx = fmt in MX_ELEMENTS
-    if (not numba_active() or fmt in ("float32", "tfloat32") or psum_dtype != "float32" or s.denormals != "keep"
-            or rounding_for("mx" if mx else "engine") == "sr" or (fmt == "mxfp4" and s.mx_fp4_lut != "e2m1")
-            or _acc.parse_model(accumulation)[0] != "sequential"):
-        return None
-    a, b = matmul_operands(a, b)
-    (M, K), N = a.shape, b.shape[1]
-    if mx:
-        pad = -K % 32
-        efmt = element_format(MX_ELEMENTS[fmt])
-        ab, sh_a = _bits(np.ascontiguousarray(np.pad(a, ((0, 0), (0, pad))) if pad else a, np.float32), "a", False)
-        bb, sh_b = _bits(np.ascontiguousarray(np.pad(b, ((0, pad), (0, 0))) if pad else b, np.float32), "b", False)
-        ca, sa = _quantize_core(ab, sh_a, 1, 32, efmt, s.mx_convention, None, None, None, 0)
-        cb, sb = _quantize_core(bb, sh_b, 32, 1, efmt, s.mx_convention, None, None, None, 0)
-        vtab, ftab, ktile = efmt.value_table, scale_values(np.float32), 512
-    else:
-        pad = 0
-        efmt = formats.get(fmt)
-        rounding = rounding_for("engine")
-        ca = cast(np.ascontiguousarray(a), efmt, rounding=rounding, site=1)
-        cb = cast(np.ascontiguousarray(b), efmt, rounding=rounding, site=2)
-        sa = sb = np.zeros((0, 0), np.uint8)
-        vtab, ftab, ktile = efmt.value_table, np.ones(1, np.float32), 128
-    ap = np.empty((-(-M // MR), (K + pad) * MR), np.float32)
-    bp = np.empty((-(-N // NR), (K + pad) * NR), np.float32)
-    code_panels(ca, vtab, sa, 1, 32, ftab, MR, True, ap)
-    code_panels(cb, vtab, sb, 32, 1, ftab, NR, False, bp)
-    return ap, bp, K + pad, ktile, M, N
+    return (numba_active() and desc.name not in ("float32", "tfloat32") and psum_dtype == "float32"
+            and s.denormals == "keep" and _acc.parse_model(accumulation)[0] == "sequential")
 
 
 def quantize_inputs(a, b, fmt: str = "bfloat16") -> tuple[np.ndarray, np.ndarray, int]:
     """(stationary values ``[K', M]``, moving values ``[K', N]``, k per instruction) as float32, quantised to ``fmt``
     the way a kernel would feed the Tensor Engine (MX: scaled values, K' = K padded to a multiple of 32)."""
-    from ..numerics.cast import rounding_for, round_to
-
-    fmt = format_name(fmt)
+    desc = matmul_format(fmt)
     a, b = matmul_operands(a, b)
-    if fmt in MX_ELEMENTS:
-        from ..numerics import mx
-        from .tensor import _mx_operand
-
-        K = a.shape[1]
-        pad = -K % 32
-        at = np.pad(a.T, ((0, pad), (0, 0))) if pad else a.T
-        bp = np.pad(b, ((0, pad), (0, 0))) if pad else b
-        el = MX_ELEMENTS[fmt]
-        s = get_settings()
-        if rounding_for("mx") == "sr" or (el == "float4_e2m1fn" and s.mx_fp4_lut != "e2m1"):
-            # the general path: SR streams are keyed on the [K, M] operand's element order, custom FP4 tables
-            # only exist in the PE decode
-            qa = mx.quantize_operand(np.ascontiguousarray(at, np.float32), el, order="contiguous")
-            qb = mx.quantize_operand(np.ascontiguousarray(bp, np.float32), el, order="contiguous")
-            # contiguous order: sub-element q of partition p is natural k = 4p + q, the PE's summation order
-            st, _ = _mx_operand(qa[0], qa[1], el, "stationary", None, 0, "matmul")
-            mv, _ = _mx_operand(qb[0], qb[1], el, "moving", None, 0, "matmul")
-            return st, mv, 512
-        # Same blocks (32 consecutive k per scale, same convention, RNE/RTZ elementwise) without transposing a:
-        # OCP blocks along a's rows give the stationary values as a transpose view the tiled kernel packs directly.
-        ap = np.pad(a, ((0, 0), (0, pad))) if pad else a
-        codes, scales = mx.quantize(np.ascontiguousarray(ap, np.float32), el, block_size=32, axis=-1,
-                                    convention=s.mx_convention)
-        st = mx.dequantize(codes, scales, el, block_size=32, axis=-1).T
-        qb = mx.quantize_operand(np.ascontiguousarray(bp, np.float32), el, order="contiguous")
-        mv = mx.dequantize_operand(qb[0], qb[1], el, order="contiguous")
-        return st, mv, 512
-    # The stationary operand is returned as the transpose *view* of a row-major [M, K] array (F-contiguous): the
-    # tiled kernel packs it from a's rows, so the full transpose is never materialised.
-    if fmt == "float32":
-        return np.ascontiguousarray(a, np.float32).T, np.ascontiguousarray(b, np.float32), 128
-    rounding = rounding_for("engine")
-    if rounding == "sr":  # SR streams are keyed by element index: keep the [K, M] order they are defined on
-        st = np.ascontiguousarray(round_to(np.ascontiguousarray(a.T), fmt, rounding=rounding, site=1))
-    else:  # RNE/RTZ act element by element, so rounding a and then transposing is the same
-        st = round_to(np.ascontiguousarray(a), fmt, rounding=rounding, site=1).T
-    mv = np.ascontiguousarray(round_to(np.ascontiguousarray(b), fmt, rounding=rounding, site=2))
-    return st, mv, 128
+    st, mv = encode_operand(a, desc, "stationary"), encode_operand(b, desc, "moving")
+    return decode_operand(st), decode_operand(mv), 512 if isinstance(desc, BlockFormat) else 128
 
 
 def _progress(done: int, total: int, start: float) -> None:
@@ -188,41 +101,40 @@ def matmul(a, b, fmt: str = "bfloat16", *, accumulation: str | None = None, psum
     array([[300., 300., 300.],
            [300., 300., 300.]], dtype=float32)
     """
-    fmt = format_name(fmt)
+    desc = matmul_format(fmt)
+    fmt = desc.name
     if psum_dtype not in ("float32", "bfloat16"):
         raise DtypeError(f"matmul: psum_dtype must be 'float32' or 'bfloat16', got {psum_dtype!r}")
-    packed = _packed(a, b, fmt, accumulation, psum_dtype)
-    if packed is None:
-        st, mv, ktile = quantize_inputs(a, b, fmt)
-        K, M = st.shape
-        N = mv.shape[1]
+    a, b = matmul_operands(a, b)
+    M, N = a.shape[0], b.shape[1]
+    sto, mvo = encode_operand(a, desc, "stationary"), encode_operand(b, desc, "moving")
+    K, ktile = sto.k, 512 if isinstance(desc, BlockFormat) else 128
+    fused = _fused(desc, accumulation, psum_dtype)
+    if fused:
+        ap, bp = decode_operand(sto, panel_width=_k.MR), decode_operand(mvo, panel_width=_k.NR)
     else:
-        ap, bp, K, ktile, M, N = packed
+        st, mv = decode_operand(sto), decode_operand(mvo)
     if explain:
-        from .. import explain as _explain
-
-        print(_explain.matmul(M, np.asarray(a).shape[1], N, fmt=fmt, psum_dtype=psum_dtype))
+        print(explain_matmul(M, a.shape[1], N, fmt=fmt, psum_dtype=psum_dtype))
     fp32_mode = get_settings().fp32_matmul if fmt == "float32" else "tf32" if fmt == "tfloat32" else "fp32"
     if fp32_mode == "tf32" and fmt == "tfloat32":
         fp32_mode = "fp32"
-        from ..numerics.cast import round_to
-
         st, mv = round_to(st, "tfloat32"), round_to(mv, "tfloat32")
     show = progress if progress is not None else M * K * N > _PROGRESS_MACS
     rows = M if not show else max(128, (M // 20) // 128 * 128)
-    if packed is None and rows >= M:
+    if not fused and rows >= M:
         return _block(st, mv, ktile, accumulation, fp32_mode, psum_dtype)
     out = np.empty((M, N), np.float32)
     start = time.perf_counter()
     for m0 in range(0, M, max(rows, 1)):  # row blocks are multiples of 128: each starts on a stationary panel
         sl = slice(m0, min(M, m0 + rows))
-        if packed is None:
-            out[sl] = _block(st[:, sl], mv, ktile, accumulation, fp32_mode, psum_dtype)
-        else:
+        if fused:
             _k.seq_packed(ap[m0 // _k.MR:-(-sl.stop // _k.MR)], bp, K, ktile, out[sl])
+        else:
+            out[sl] = _block(st[:, sl], mv, ktile, accumulation, fp32_mode, psum_dtype)
         if show:
             _progress(sl.stop, M, start)
-    return _acc.canonical_nan(out) if packed is not None and get_settings().pe_nan == "canonical" else out
+    return _acc.canonical_nan(out) if fused and get_settings().pe_nan == "canonical" else out
 
 
 def _block(st, mv, ktile, accumulation, fp32_mode, psum_dtype) -> np.ndarray:

@@ -272,16 +272,9 @@ def nc_transpose(data, engine: str = "tensor") -> np.ndarray:
 
 
 def _fp4_table(lut) -> np.ndarray:
-    lut = get_settings().mx_fp4_lut if lut is None else lut
-    if isinstance(lut, str):
-        if lut == "e2m1":
-            return _formats.get("float4_e2m1fn").value_table[:16].astype(np.float32)
-        lut = [float(v) for v in lut.split(",")]
-    table = np.asarray(lut, np.float32)
-    if table.shape != (16,) or not (table.astype(ml_dtypes.float8_e4m3fn).astype(np.float32) == table).all():
-        raise ArgumentError(f"nc_matmul_mx: fp4_lut must be 16 float8_e4m3fn values (nibble 0..15), got "
-                         f"{np.asarray(lut).size} values starting {list(np.asarray(lut).ravel()[:4])}")
-    return table
+    from .matmul_operands import fp4_values
+
+    return fp4_values(lut, "nc_matmul_mx")
 
 
 def _mx_operand(words, scale, fmt_name, role: str, fp4_lut, p_offset: int, instr: str) -> tuple[np.ndarray, str]:

@@ -2,53 +2,54 @@
 
 The encoder works on the exact value of the input written as ``sig * 2**k`` (integers), so one routine serves
 fp32 and fp64 inputs, every target format, RNE and RTZ. Other kernels (stochastic rounding, MX quantisation) call the
-scalar :func:`encode_f32` / :func:`encode_f64` from their own ``@njit`` code with a parameter tuple made by
+scalar :func:`encode_f32` / :func:`encode_f64` from their own ``@njit`` code with the parameters made by
 :func:`cast_params`, instead of writing a second encoder.
 
-Parameter tuple layout (all int64), built once per call by :func:`cast_params`:
-
-====  ===========================================================================================
- idx  meaning
-====  ===========================================================================================
-  0   mantissa bits of the target
-  1   emin: exponent of the smallest normal (of code 0 where there are no subnormals)
-  2   1 if the target has subnormals (0 for e8m0fnu)
-  3   nan kind: 0 ieee (inf + NaN), 1 all-ones code is NaN (no inf), 2 no NaN/inf (e2m1fn)
-  4   sign bit value in the unpadded code (0 for unsigned formats)
-  5   pad bits below the code in its container (13 for tf32)
-  6   1 = saturate (finite overflow and inf clamp to max finite)
-  7   1 = round toward zero, 0 = round to nearest even
-  8   NaN to e2m1fn: 0 = ml_dtypes (sign-flipped zero), 1 = zero of the NaN's sign
-  9   e8m0 rounding (see :data:`E8M0_ROUNDING`): 0 = nearest, ties up; 1 = nearest, ties to the even code;
-      2 = ml_dtypes 0.6 (ties up, and every value in (2^-127, 2^-126) up to 2^-126)
- 10   max finite magnitude code (unpadded)
- 11   canonical NaN magnitude code (unpadded; 0 if none)
- 12   inf magnitude code (unpadded; 0 if none)
- 13   1 = NaN keeps its payload (truncated, forced non-zero) as NumPy's fp32->fp16 does (fp16, tf32, fp32);
-      0 = canonical quiet NaN with the input's sign (ml_dtypes)
-====  ===========================================================================================
+The parameters are a :class:`CastParams` named tuple (all ints, built once per call by :func:`cast_params`); Numba
+compiles it as a tuple, so a kernel reads ``p.pad_bits`` at the cost of ``p[5]``.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
 from .._jit import dispatch, njit, prange
 from .formats import Format
 
-__all__ = ["E8M0_ROUNDING", "cast_params", "encode_f32", "encode_f64", "encode_array"]
+__all__ = ["CastParams", "E8M0_ROUNDING", "cast_params", "encode_f32", "encode_f64", "encode_array"]
 
 _NAN_KIND = {"ieee": 0, "all_ones": 1, "none": 2}
-# The e8m0_rounding setting's choices and their kernel codes (parameter 9).
+# The e8m0_rounding setting's choices and their kernel codes (CastParams.e8m0_rounding).
 E8M0_ROUNDING = {"nearest_up": 0, "nearest_even": 1, "ml_dtypes_0.6": 2}
 
 
+class CastParams(NamedTuple):
+    """What the encoders need to know about one cast (all ints; Numba compiles it as a tuple of int64)."""
+
+    mantissa_bits: int  #: mantissa bits of the target
+    emin: int  #: exponent of the smallest normal (of code 0 where there are no subnormals)
+    has_subnormals: int  #: 1 if the target has subnormals (0 for e8m0fnu)
+    nan_kind: int  #: 0 ieee (inf + NaN), 1 all-ones code is NaN (no inf), 2 no NaN/inf (e2m1fn)
+    sign_bit: int  #: sign bit value in the unpadded code (0 for unsigned formats)
+    pad_bits: int  #: pad bits below the code in its container (13 for tf32)
+    saturate: int  #: 1 = finite overflow and inf clamp to max finite
+    rtz: int  #: 1 = round toward zero, 0 = round to nearest even
+    fp4_nan: int  #: NaN to e2m1fn: 0 = ml_dtypes (sign-flipped zero), 1 = zero of the NaN's sign
+    e8m0_rounding: int  #: :data:`E8M0_ROUNDING`: 0 nearest, ties up; 1 nearest, ties to even code; 2 ml_dtypes 0.6
+    max_mag: int  #: max finite magnitude code (unpadded)
+    nan_mag: int  #: canonical NaN magnitude code (unpadded; 0 if none)
+    inf_mag: int  #: inf magnitude code (unpadded; 0 if none)
+    keep_payload: int  #: 1 = NaN keeps its payload (truncated, forced non-zero) as NumPy's fp32->fp16 does
+
+
 def cast_params(fmt: Format, saturate: bool = False, rtz: bool = False, fp4_nan: str = "ml_dtypes",
-                e8m0_rounding: str = "nearest_up") -> tuple:
-    """The int64 parameter tuple the encoders take (see the module docstring for its layout)."""
+                e8m0_rounding: str = "nearest_up") -> CastParams:
+    """The :class:`CastParams` the encoders take, built once per call."""
     pad = fmt.pad_bits
     sign_bit = (1 << (fmt.exponent_bits + fmt.mantissa_bits)) if fmt.signed else 0
-    return (
+    return CastParams(
         fmt.mantissa_bits,
         fmt.emin,
         int(fmt.has_subnormals),
@@ -73,35 +74,35 @@ def cast_params(fmt: Format, saturate: bool = False, rtz: bool = False, fp4_nan:
 @njit
 def _encode_special(neg, special, payload, payload_bits, p):
     """Code of an inf (special=1) or NaN (special=2) input."""
-    sign = p[4] if neg else 0
+    sign = p.sign_bit if neg else 0
     if special == 2:
-        if p[3] == 2:  # no NaN code: ml_dtypes returns the zero of the *opposite* sign
-            if p[8] == 0:
-                return (0 if neg else p[4]) << p[5]
-            return sign << p[5]
-        if p[3] == 0 and p[13] == 1:
-            t = payload >> (payload_bits - p[0])
+        if p.nan_kind == 2:  # no NaN code: ml_dtypes returns the zero of the *opposite* sign
+            if p.fp4_nan == 0:
+                return (0 if neg else p.sign_bit) << p.pad_bits
+            return sign << p.pad_bits
+        if p.nan_kind == 0 and p.keep_payload == 1:
+            t = payload >> (payload_bits - p.mantissa_bits)
             if t == 0:
                 t = 1
-            return (sign | p[12] | t) << p[5]
-        return (sign | p[11]) << p[5]
-    if p[4] == 0 and neg:  # -inf to an unsigned format
-        return p[11] << p[5]
-    if p[6] == 1 or p[3] == 2:
-        return (sign | p[10]) << p[5]
-    if p[3] == 0:
-        return (sign | p[12]) << p[5]
-    return (sign | p[11]) << p[5]
+            return (sign | p.inf_mag | t) << p.pad_bits
+        return (sign | p.nan_mag) << p.pad_bits
+    if p.sign_bit == 0 and neg:  # -inf to an unsigned format
+        return p.nan_mag << p.pad_bits
+    if p.saturate == 1 or p.nan_kind == 2:
+        return (sign | p.max_mag) << p.pad_bits
+    if p.nan_kind == 0:
+        return (sign | p.inf_mag) << p.pad_bits
+    return (sign | p.nan_mag) << p.pad_bits
 
 
 @njit
 def _encode_finite(neg, sig, k, e, p):
     """Code of the finite value (-1)**neg * sig * 2**k, where e = floor(log2(sig * 2**k)) (sig > 0)."""
-    mbits = p[0]
-    emin = p[1]
-    sign = p[4] if neg else 0
-    if p[4] == 0 and neg:  # negative to an unsigned format
-        return p[11] << p[5]
+    mbits = p.mantissa_bits
+    emin = p.emin
+    sign = p.sign_bit if neg else 0
+    if p.sign_bit == 0 and neg:  # negative to an unsigned format
+        return p.nan_mag << p.pad_bits
     et = e if e > emin else emin
     shift = et - mbits - k
     if shift <= 0:
@@ -110,34 +111,34 @@ def _encode_finite(neg, sig, k, e, p):
         q = 0  # far below half an ulp: RNE and RTZ both give zero
     else:
         q = sig >> shift
-        if p[7] == 0:
+        if p.rtz == 0:
             rem = sig - (q << shift)
             half = np.int64(1) << (shift - 1)
             if rem > half:
                 q += 1
             elif rem == half:
-                if p[2] == 0 and p[9] == 1:
+                if p.has_subnormals == 0 and p.e8m0_rounding == 1:
                     lsb = (et - emin) & 1
                 else:
                     lsb = q & 1
                 if lsb:
                     q += 1
-    if p[2] == 1:
+    if p.has_subnormals == 1:
         mag = (np.int64(et - emin) << mbits) + q
     else:  # no subnormals (e8m0fnu): code 0 is 2^emin, the implicit bit is not stored
         mag = (np.int64(et - emin) << mbits) + q - (np.int64(1) << mbits)
-        if p[9] == 2 and p[7] == 0 and e == emin and sig != (np.int64(1) << (e - k)):
+        if p.e8m0_rounding == 2 and p.rtz == 0 and e == emin and sig != (np.int64(1) << (e - k)):
             mag = np.int64(1)  # ml_dtypes 0.6: every value in (2^-127, 2^-126) becomes 2^-126
         if mag < 0:
             mag = np.int64(0)
-    if mag > p[10]:
-        if p[6] == 1 or p[7] == 1 or p[3] == 2:
-            mag = p[10]
-        elif p[3] == 0:
-            mag = p[12]
+    if mag > p.max_mag:
+        if p.saturate == 1 or p.rtz == 1 or p.nan_kind == 2:
+            mag = p.max_mag
+        elif p.nan_kind == 0:
+            mag = p.inf_mag
         else:
-            mag = p[11]
-    return (sign | mag) << p[5]
+            mag = p.nan_mag
+    return (sign | mag) << p.pad_bits
 
 
 @njit
@@ -160,7 +161,7 @@ def encode_f32(bits, p):
         return _encode_special(neg, 2 if m else 1, m, 23, p)
     if ex == 0:
         if m == 0:
-            return (p[4] if neg else 0) << p[5] if p[4] != 0 else p[11] << p[5]
+            return (p.sign_bit if neg else 0) << p.pad_bits if p.sign_bit != 0 else p.nan_mag << p.pad_bits
         return _encode_finite(neg, m, np.int64(-149), np.int64(-150) + _bit_length(m), p)
     return _encode_finite(neg, m | 0x800000, ex - 150, ex - 127, p)
 
@@ -175,7 +176,7 @@ def encode_f64(bits, p):
         return _encode_special(neg, 2 if m else 1, m, 52, p)
     if ex == 0:
         if m == 0:
-            return (p[4] if neg else 0) << p[5] if p[4] != 0 else p[11] << p[5]
+            return (p.sign_bit if neg else 0) << p.pad_bits if p.sign_bit != 0 else p.nan_mag << p.pad_bits
         return _encode_finite(neg, m, np.int64(-1074), np.int64(-1075) + _bit_length(m), p)
     return _encode_finite(neg, m | 0x10000000000000, ex - 1075, ex - 1023, p)
 
@@ -198,15 +199,15 @@ def _encode_f32_fast(bits, out, p, shift, sub_off, over, inf_out):
     max(23 - mbits, sub_off - ex'), and the magnitude code is (max(e - emin, 0) << mbits) + the rounded
     significand (whose implicit bit carries into the exponent field). Inf and NaN are selected in at the end.
     """
-    rtz = p[7]
-    pad = p[5]
-    sbit = p[4]
-    maxmag = p[10]
-    emin = p[1]
-    mbits = p[0]
-    nan_canon = p[11]
-    infmag = p[12]
-    keep = p[13]
+    rtz = p.rtz
+    pad = p.pad_bits
+    sbit = p.sign_bit
+    maxmag = p.max_mag
+    emin = p.emin
+    mbits = p.mantissa_bits
+    nan_canon = p.nan_mag
+    infmag = p.inf_mag
+    keep = p.keep_payload
     for i in prange(bits.size):
         b = np.int64(bits[i])
         neg = (b >> 31) & 1
@@ -232,12 +233,12 @@ def _encode_f32_fast(bits, out, p, shift, sub_off, over, inf_out):
 def _encode_f32_same_range(bits, out, p, shift, nan_mask):
     """fp32 -> bf16/tf32 (the same exponent range as fp32): for every non-NaN input, RNE is one integer add on the
     bit pattern and a shift; subnormals round in place and overflow carries into the inf code by itself."""
-    rtz = p[7]
-    sat = p[6]
-    maxmag = p[10]
-    pad = p[5]
-    keep = p[13]
-    nan_canon = p[11]
+    rtz = p.rtz
+    sat = p.saturate
+    maxmag = p.max_mag
+    pad = p.pad_bits
+    keep = p.keep_payload
+    nan_canon = p.nan_mag
     half_m1 = (np.int64(1) << (shift - 1)) - 1 if shift > 0 else np.int64(0)
     rnd = np.int64(1 - rtz) if shift > 0 else np.int64(0)  # nothing to round when no bits are dropped
     for i in prange(bits.size):
@@ -305,15 +306,15 @@ def _encode_numba(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
     which = 1 if x.size < _SERIAL_BELOW else 0
     if x.dtype == np.float32:
         bits = x.reshape(-1).view(np.uint32)
-        if p[0] <= 6 and p[5] == 0:  # fp8, fp4, e8m0: one table gather per element
+        if p.mantissa_bits <= 6 and p.pad_bits == 0:  # fp8, fp4, e8m0: one table gather per element
             _F32_LUT[which](bits, out.reshape(-1), _lut16(p))
-        elif p[1] == -126 and p[2] == 1:  # bfloat16, tfloat32 (and fp32 itself)
-            _F32_SAME_RANGE[which](bits, out.reshape(-1), p, 23 - p[0], (1 << p[0]) - 1)
-        elif p[2] == 1 and p[4] != 0 and p[3] != 2:  # float16 (any signed format with subnormals and a NaN code)
+        elif p.emin == -126 and p.has_subnormals == 1:  # bfloat16, tfloat32 (and fp32 itself)
+            _F32_SAME_RANGE[which](bits, out.reshape(-1), p, 23 - p.mantissa_bits, (1 << p.mantissa_bits) - 1)
+        elif p.has_subnormals == 1 and p.sign_bit != 0 and p.nan_kind != 2:  # float16 (signed, subnormals, a NaN code)
             flat = out.reshape(-1)
-            over = p[10] if (p[6] == 1 or p[7] == 1) else (p[12] if p[3] == 0 else p[11])
-            inf_out = p[10] if p[6] == 1 else (p[12] if p[3] == 0 else p[11])
-            _F32_FAST[which](bits, flat, p, 23 - p[0], p[1] - p[0] + 150, over, inf_out)
+            over = p.max_mag if (p.saturate == 1 or p.rtz == 1) else (p.inf_mag if p.nan_kind == 0 else p.nan_mag)
+            inf_out = p.max_mag if p.saturate == 1 else (p.inf_mag if p.nan_kind == 0 else p.nan_mag)
+            _F32_FAST[which](bits, flat, p, 23 - p.mantissa_bits, p.emin - p.mantissa_bits + 150, over, inf_out)
         else:  # the general encoder (no current format needs it for fp32 input)
             _F32_ARRAY[which](bits, out.reshape(-1), p)
     else:

@@ -39,17 +39,17 @@ def fast_params(p: tuple) -> tuple:
     (shift, half-1, rebias, smallest normal exponent field, overflow magnitude, rtz, subnormal shift offset) for a
     signed target format with subnormals, derived from the cast parameter tuple ``p``.
     """
-    mbits, emin = p[0], p[1]
+    mbits, emin = p.mantissa_bits, p.emin
     shift = 23 - mbits
     half_m1 = (1 << (shift - 1)) - 1
     rebias = (127 - (1 - emin)) << mbits
-    if p[6] == 1 or p[7] == 1 or p[3] == 2:
-        over = p[10]
-    elif p[3] == 0:
-        over = p[12]
+    if p.saturate == 1 or p.rtz == 1 or p.nan_kind == 2:
+        over = p.max_mag
+    elif p.nan_kind == 0:
+        over = p.inf_mag
     else:
-        over = p[11]
-    return (shift, half_m1, rebias, emin + 127, over, p[7], emin - mbits + 150)
+        over = p.nan_mag
+    return (shift, half_m1, rebias, emin + 127, over, p.rtz, emin - mbits + 150)
 
 
 @functools.lru_cache(maxsize=64)
@@ -60,8 +60,8 @@ def bf16_table(p: tuple) -> tuple[np.ndarray, int, int]:
     Below lo every quotient is under half the target's smallest subnormal (code 0); at and above hi every quotient
     overflows (the overflow code of ``p``): so clamping ey into [lo, hi] is exact.
     """
-    mbits, emin = p[0], p[1]
-    emax = (p[10] >> mbits) - (1 - emin)  # exponent of the largest finite value
+    mbits, emin = p.mantissa_bits, p.emin
+    emax = (p.max_mag >> mbits) - (1 - emin)  # exponent of the largest finite value
     lo = max(1, emin + 127 - mbits - 3)
     hi = emax + 127 + 2
     ey = np.arange(lo, hi + 1, dtype=np.uint32)[:, None]
@@ -114,7 +114,7 @@ def _encode_scaled(b, se, p, fp):
             else:
                 r = (y + fp[1] + ((y >> fp[0]) & 1)) >> fp[0]
             mag = r - fp[2]
-            if mag > p[10]:
+            if mag > p.max_mag:
                 mag = fp[4]
         else:  # a subnormal of the target (or zero): round the significand to the subnormal quantum
             s2 = fp[6] - ey
@@ -128,9 +128,9 @@ def _encode_scaled(b, se, p, fp):
                     half = np.int64(1) << (s2 - 1)
                     if rem > half or (rem == half and (mag & 1) == 1):
                         mag += 1
-        return ((b >> 31) * p[4]) | mag
+        return ((b >> 31) * p.sign_bit) | mag
     if a == 0:
-        return (b >> 31) * p[4]
+        return (b >> 31) * p.sign_bit
     if ex == 0:
         return _encode_finite(b >> 31, a, np.int64(-149 - se), _bit_length(a) - 150 - se, p)
     return encode_f32(b, p)
@@ -183,8 +183,8 @@ def _encode_row(src, shift, row, se_f, p, fp, codes):
     """
     sh, hm1, rebias, minf, over, rtz, suboff = fp
     rne = 1 - rtz
-    maxmag = p[10]
-    sbit = p[4]
+    maxmag = p.max_mag
+    sbit = p.sign_bit
     nrare = 0
     for f in range(src.shape[1]):
         s = se_f[f]
@@ -250,7 +250,7 @@ def _quantize_nb_body(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_cod
         for r in range(R):
             row = g0 + r
             if shift == 16:
-                nrare = _encode_row_bf16(src, row, se_f, table, tlo, thi, p[4], codes)
+                nrare = _encode_row_bf16(src, row, se_f, table, tlo, thi, p.sign_bit, codes)
             else:
                 nrare = _encode_row(src, shift, row, se_f, p, fp, codes)
             if nrare:

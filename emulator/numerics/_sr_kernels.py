@@ -55,7 +55,8 @@ def _keyed_words_nb(key, index, out):
         out[i] = keyed_word(key, np.uint64(index[i]))
 
 
-def _mix64_np(z: np.ndarray) -> np.ndarray:
+def mix64_array(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser on a uint64 array (wrapping arithmetic)."""
     z = (z ^ (z >> np.uint64(30))) * np.uint64(MIX1)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(MIX2)
     return z ^ (z >> np.uint64(31))
@@ -64,7 +65,7 @@ def _mix64_np(z: np.ndarray) -> np.ndarray:
 def _keyed_words_np(key, index, out):
     idx = index.astype(np.uint64)
     with np.errstate(over="ignore"):
-        out[...] = _mix64_np(np.uint64(key) ^ ((idx + np.uint64(1)) * np.uint64(GOLDEN)))
+        out[...] = mix64_array(np.uint64(key) ^ ((idx + np.uint64(1)) * np.uint64(GOLDEN)))
 
 
 keyed_words = dispatch(_keyed_words_nb, _keyed_words_np)
@@ -78,19 +79,19 @@ keyed_words.__doc__ = """Fill ``out`` (uint64) with the keyed words of the uint6
 @njit
 def _over_mag(p):
     """Magnitude code an overflowing finite value takes (the encoder's non-RTZ rule)."""
-    if p[6] == 1 or p[3] == 2:
-        return p[10]
-    if p[3] == 0:
-        return p[12]
-    return p[11]
+    if p.saturate == 1 or p.nan_kind == 2:
+        return p.max_mag
+    if p.nan_kind == 0:
+        return p.inf_mag
+    return p.nan_mag
 
 
 @njit
 def _step_up(code, sig, k, e, r, n, p):
     """``code`` (the RTZ code of (-1)^s * sig * 2^k, e = floor(log2)) plus one step if F + r >= 2^n."""
-    mbits = p[0]
-    emin = p[1]
-    if p[2] == 0 and e < emin:  # below the smallest value of a format without zero (e8m0): no lower neighbour
+    mbits = p.mantissa_bits
+    emin = p.emin
+    if p.has_subnormals == 0 and e < emin:  # below the smallest value of a format without zero (e8m0): no lower one
         return code
     et = e if e > emin else emin
     d = et - mbits - k
@@ -111,15 +112,15 @@ def _step_up(code, sig, k, e, r, n, p):
     nmask = np.uint64(_MASK64) >> np.uint64(64 - n)
     if r <= nmask - frac:  # r + frac < 2^n
         return code
-    pad = p[5]
+    pad = p.pad_bits
     c = code >> pad
-    if p[4] != 0:
-        mag = c & (p[4] - 1)
-        sign = c & p[4]
+    if p.sign_bit != 0:
+        mag = c & (p.sign_bit - 1)
+        sign = c & p.sign_bit
     else:
         mag = c
         sign = 0
-    if mag >= p[10]:
+    if mag >= p.max_mag:
         mag = _over_mag(p)
     else:
         mag += 1
@@ -134,10 +135,10 @@ def _sr_f32(b, r, n, p, thr):
     if a == 0 or a >= 0x7F800000:
         return code
     neg = (b >> 31) & 1
-    if p[4] == 0 and neg == 1:
+    if p.sign_bit == 0 and neg == 1:
         return code
     if a >= thr:
-        return ((p[4] if neg else 0) | _over_mag(p)) << p[5]
+        return ((p.sign_bit if neg else 0) | _over_mag(p)) << p.pad_bits
     ex = a >> 23
     m = a & 0x7FFFFF
     if ex == 0:
@@ -153,10 +154,10 @@ def _sr_f64(b, r, n, p, thr):
     if a == 0 or a >= 0x7FF0000000000000:
         return code
     neg = (b >> 63) & 1
-    if p[4] == 0 and neg == 1:
+    if p.sign_bit == 0 and neg == 1:
         return code
     if a >= thr:
-        return ((p[4] if neg else 0) | _over_mag(p)) << p[5]
+        return ((p.sign_bit if neg else 0) | _over_mag(p)) << p.pad_bits
     ex = a >> 52
     m = a & 0xFFFFFFFFFFFFF
     if ex == 0:
@@ -189,19 +190,19 @@ def _sr_keyed_fast(bits, out, key, offset, n, p):
     range the magnitude is the bit pattern shifted (the carry of the extra step walks into the exponent, and one
     step past max finite lands on the inf/NaN code); below it, the significand shifted by a per-element ``d``.
     :func:`_sr_fixup` then redoes the rest (zeros, fp32 subnormals, overflow, inf, NaN)."""
-    mbits = p[0]
+    mbits = p.mantissa_bits
     d0 = np.uint64(23 - mbits)
-    rebias = np.uint64((127 - (1 - p[1])) << mbits)
-    exmin = np.uint64(p[1] + 127)  # fp32 exponent field of the target's smallest normal
-    maxmag = np.uint64(p[10])
+    rebias = np.uint64((127 - (1 - p.emin)) << mbits)
+    exmin = np.uint64(p.emin + 127)  # fp32 exponent field of the target's smallest normal
+    maxmag = np.uint64(p.max_mag)
     # one step past max is the overflow code itself (inf, or e4m3fn's NaN) unless the format saturates
-    back = np.uint64(1 if _over_mag(p) == p[10] else 0)
+    back = np.uint64(1 if _over_mag(p) == p.max_mag else 0)
     sbpos = np.uint64(0)
-    sb = p[4]
+    sb = p.sign_bit
     while sb > 1:
         sb >>= 1
         sbpos += np.uint64(1)
-    pad = np.uint64(p[5])
+    pad = np.uint64(p.pad_bits)
     un = np.uint64(n)
     rshift = np.uint64(64 - n)
     nmask = np.uint64(_MASK64) >> rshift
@@ -243,16 +244,17 @@ def _normal_kernel(n: int, p: tuple):
     if kern is not None:
         return kern
     u32 = np.uint32
-    d = 23 - p[0]
+    d = 23 - p.mantissa_bits
     m = min(n, d)
     low = (1 << (d - m)) - 1
     hmask, rmask, sh64 = u32(0x7FFFFFFF & ~low), u32(((1 << d) - 1) & ~low), np.uint64(64 - d)
-    ud, rebias, maxmag = u32(d), u32((127 - (1 - p[1])) << p[0]), u32(p[10])
-    back = u32(1 if _over_mag_py(p) == p[10] else 0)
-    sbpos, pad = u32(max(p[4].bit_length() - 1, 0)), u32(p[5])
+    ud, rebias, maxmag = u32(d), u32((127 - (1 - p.emin)) << p.mantissa_bits), u32(p.max_mag)
+    back = u32(1 if _over_mag_py(p) == p.max_mag else 0)
+    sbpos, pad = u32(max(p.sign_bit.bit_length() - 1, 0)), u32(p.pad_bits)
     # NaN (only bf16/tf32 inputs can hold one here): the payload truncated and forced non-zero when the encoder keeps
-    # payloads (p[13]), else the canonical code; ``keep`` is an and-mask so both cases are one branch-free formula
-    keep, nan_canon, nan_mask = u32(0xFFFFFFFF if p[13] else 0), u32(0 if p[13] else p[11]), u32((1 << p[0]) - 1)
+    # payloads (p.keep_payload), else the canonical code; ``keep`` is an and-mask: both cases are one branch-free formula
+    keep = u32(0xFFFFFFFF if p.keep_payload else 0)
+    nan_canon, nan_mask = u32(0 if p.keep_payload else p.nan_mag), u32((1 << p.mantissa_bits) - 1)
     g, chunk = np.uint64(GOLDEN), _CHUNK
 
     @njit(parallel=True, cache=False)  # see _NO_CACHE_WHY; a closure cannot be cached anyway
@@ -328,13 +330,13 @@ def _sr_keyed_numba(x, out, key, offset, nbits, p, thr, minnorm):
         return
     if x.dtype == np.float32:
         bits = x.reshape(-1).view(np.uint32)
-        if p[2] == 1 and p[4] != 0 and p[0] < 23:  # signed, with subnormals, narrower than fp32
+        if p.has_subnormals == 1 and p.sign_bit != 0 and p.mantissa_bits < 23:  # signed, subnormals, narrower than fp32
             n = nbits if nbits else 64
             k = np.uint64(key)
             off = np.uint64(offset)
             # bfloat16, tfloat32 (fp32's exponent range): the normal-range arithmetic is right for every input
             # (zeros, fp32 subnormals, inf, overflow, NaN); other formats: when every element is a normal of the target
-            if p[1] == -126 or not _count_outside(bits, np.uint32(minnorm), np.uint32(thr - minnorm)):
+            if p.emin == -126 or not _count_outside(bits, np.uint32(minnorm), np.uint32(thr - minnorm)):
                 _normal_kernel(n, p)(bits, flat_out, k, off)
                 return
             _sr_keyed_fast(bits, flat_out, k, off, n, p)
@@ -379,15 +381,15 @@ def _sr_numpy_core(x: np.ndarray, r: np.ndarray, n: np.ndarray, out: np.ndarray,
     sig = np.where(sub, m, m | (1 << mbits_in))
     k = np.where(sub, 1 - bias_off, ex - bias_off)
     e = k + _bit_length_np(sig) - 1
-    live = (a != 0) & ~special & ~((p[4] == 0) & (neg == 1))
-    sign = np.where(neg == 1, p[4], 0)
-    over_code = (sign | _over_mag_py(p)) << p[5]
+    live = (a != 0) & ~special & ~((p.sign_bit == 0) & (neg == 1))
+    sign = np.where(neg == 1, p.sign_bit, 0)
+    over_code = (sign | _over_mag_py(p)) << p.pad_bits
     overflow = live & (a >= thr)
     live &= ~overflow
-    if p[2] == 0:
-        live &= e >= p[1]
-    et = np.maximum(e, p[1])
-    d = et - p[0] - k
+    if p.has_subnormals == 0:
+        live &= e >= p.emin
+    et = np.maximum(e, p.emin)
+    d = et - p.mantissa_bits - k
     live &= d > 0
     dc = np.clip(d, 0, 62)
     rem = np.where(d >= 63, sig, sig & ((np.int64(1) << dc) - 1)).astype(np.uint64)
@@ -396,20 +398,20 @@ def _sr_numpy_core(x: np.ndarray, r: np.ndarray, n: np.ndarray, out: np.ndarray,
     frac = np.where(n >= d, rem << left, np.where(d - n >= 64, np.uint64(0), rem >> right))
     nmask = np.uint64(_MASK64) >> (64 - n).astype(np.uint64)
     up = live & (frac != 0) & (r > nmask - frac)
-    c = code >> p[5]
-    mag = c & (p[4] - 1) if p[4] else c
-    csign = c & p[4]
-    stepped = np.where(mag >= p[10], csign | _over_mag_py(p), c + 1) << p[5]
+    c = code >> p.pad_bits
+    mag = c & (p.sign_bit - 1) if p.sign_bit else c
+    csign = c & p.sign_bit
+    stepped = np.where(mag >= p.max_mag, csign | _over_mag_py(p), c + 1) << p.pad_bits
     res = np.where(overflow, over_code, np.where(up, stepped, code))
     flat_out[...] = res.astype(out.dtype)
 
 
 def _over_mag_py(p: tuple) -> int:
-    if p[6] == 1 or p[3] == 2:
-        return p[10]
-    if p[3] == 0:
-        return p[12]
-    return p[11]
+    if p.saturate == 1 or p.nan_kind == 2:
+        return p.max_mag
+    if p.nan_kind == 0:
+        return p.inf_mag
+    return p.nan_mag
 
 
 def _sr_keyed_numpy(x, out, key, offset, nbits, p, thr, minnorm):

@@ -30,38 +30,15 @@ from ..args import check_bool, check_choice, check_int, check_seed
 from ..config import MAX_SR_BITS, SR_PATHS, get_settings
 from ..errors import ArgumentError, DtypeError
 from . import formats as _formats
+from . import stochastic
 from ._cast_kernels import cast_params, decode8, encode_array
+from .decode import decode_table
 from .formats import Format
+from .inputs import as_float_array
 
 __all__ = ["cast", "decode", "round_to", "rounding_for", "ROUNDINGS", "as_float_array"]
 
 ROUNDINGS = ("rne", "rtz", "sr")
-
-
-def as_float_array(x, name: str = "x") -> np.ndarray:
-    """``x`` as a float32 or float64 ndarray holding the exact same values.
-
-    float16 and every ml_dtypes float (bfloat16, fp8, fp4, e8m0) widen exactly to float32; Python floats and lists
-    become float64. Integers, booleans and complex numbers are rejected with a ``TypeError``.
-    """
-    arr = np.asarray(x)
-    dt = arr.dtype
-    if dt == np.float32 or dt == np.float64:
-        return arr
-    if dt.kind == "f" and dt.itemsize < 4:  # float16
-        return arr.astype(np.float32)
-    if dt.kind == "V" or dt.kind not in "biucfSUOMm":  # ml_dtypes floats register as kind 'V'
-        try:
-            _formats.get(dt)
-        except (ValueError, TypeError):
-            raise DtypeError(f"{name}: dtype {dt} is not a float dtype the emulator knows") from None
-        return arr.astype(np.float32)
-    if dt.kind == "f":  # longdouble and friends
-        raise DtypeError(f"{name}: dtype {dt} is wider than float64; convert it to float64 first")
-    raise DtypeError(
-        f"{name}: expected a float array (float16/32/64 or an ml_dtypes float), got dtype {dt}; integer arrays "
-        "are not values (to decode raw codes use emu.decode)"
-    )
 
 
 def _resolve(rounding: str | None, saturate: bool | None, where: str = "cast"):
@@ -107,8 +84,6 @@ def cast(x, fmt, rounding: str | None = None, saturate: bool | None = None, seed
         first = tuple(int(i) for i in np.argwhere(np.isnan(arr))[0])
         raise ArgumentError(f"cast: x holds NaN at index {first}; {fmt.name} has no NaN code (setting fp4_nan='raise')")
     if rounding == "sr":
-        from . import stochastic
-
         return stochastic.cast_sr(
             arr, fmt, saturate=saturate, seed=seed, sr_bits=sr_bits, site=site,
         )
@@ -117,40 +92,6 @@ def cast(x, fmt, rounding: str | None = None, saturate: bool | None = None, seed
                          e8m0_rounding=s.e8m0_rounding)
     encode_array(arr, out, params)
     return out
-
-
-def _decode_table(codes: np.ndarray, fmt: Format) -> np.ndarray:
-    """Exact float32 value of each code, computed from the format fields (used to build ``fmt.value_table``).
-
-    NaN codes become the canonical quiet NaN with the code's sign, except that bf16 and fp16 NaNs keep their payload
-    (bf16 is the top half of an fp32 pattern; fp16 widens as IEEE does): exactly what ml_dtypes/NumPy give.
-    """
-    if fmt.name == "bfloat16":
-        return np.asarray(codes.astype(np.uint32) << np.uint32(16)).view(np.float32)  # a 0-d input stays an array
-    if fmt.name == "float16":
-        return codes.view(np.float16).astype(np.float32)
-    c = codes.astype(np.int64) >> fmt.pad_bits
-    mbits = fmt.mantissa_bits
-    mant = c & ((1 << mbits) - 1)
-    expf = (c >> mbits) & ((1 << fmt.exponent_bits) - 1)
-    neg = ((c >> (fmt.exponent_bits + mbits)) & 1).astype(bool) if fmt.signed else np.zeros(c.shape, bool)
-    if fmt.has_subnormals:
-        val = np.where(
-            expf == 0,
-            np.ldexp(mant.astype(np.float64), fmt.emin - mbits),
-            np.ldexp((mant + (1 << mbits)).astype(np.float64), (expf - fmt.bias - mbits).astype(np.int32)),
-        )
-    else:
-        val = np.ldexp(1.0, (expf - fmt.bias).astype(np.int32))
-    full_exp = expf == (1 << fmt.exponent_bits) - 1
-    if fmt.nan_kind == "ieee":
-        val = np.where(full_exp & (mant == 0), np.inf, val)
-        val = np.where(full_exp & (mant != 0), np.nan, val)
-    elif fmt.nan_kind == "all_ones":
-        mag_mask = fmt.magnitude_mask >> fmt.pad_bits
-        val = np.where((c & mag_mask) == mag_mask, np.nan, val)
-    val = np.where(neg, -val, val)
-    return val.astype(np.float32)
 
 
 def decode(codes, fmt) -> np.ndarray:
@@ -177,7 +118,7 @@ def decode(codes, fmt) -> np.ndarray:
                 raise ArgumentError(f"decode: {fmt.name} codes must have their {fmt.pad_bits} low bits zero")
         return arr.view(np.float32).copy()
     if fmt.name in ("bfloat16", "float16"):  # direct widening beats the table gather
-        return _decode_table(arr, fmt)
+        return decode_table(arr, fmt)
     if fmt.bits < fmt.storage_bits and (arr >> fmt.bits).any():
         bad = arr.reshape(-1)[np.argmax((arr >> fmt.bits).reshape(-1) != 0)]
         raise ArgumentError(f"decode: {fmt.name} codes are {fmt.bits}-bit; got code {int(bad)}")

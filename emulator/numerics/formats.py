@@ -19,6 +19,8 @@ import ml_dtypes
 import numpy as np
 from ..errors import ArgumentError, ArgumentTypeError
 
+from .decode import decode_table
+
 __all__ = ["Format", "get", "names", "FORMATS", "X4_FORMATS", "x4_element"]
 
 _NAN_KINDS = ("ieee", "all_ones", "none")
@@ -167,9 +169,7 @@ class Format:
         """float32 value of every code, for formats of at most 16 bits (None otherwise). Read-only."""
         if self.storage_bits > 16:
             return None
-        from .cast import _decode_table  # local import: cast.py uses the descriptors
-
-        table = _decode_table(np.arange(1 << self.storage_bits, dtype=np.uint64).astype(self.code_dtype), self)
+        table = decode_table(np.arange(1 << self.storage_bits, dtype=np.uint64).astype(self.code_dtype), self)
         table.setflags(write=False)
         return table
 

@@ -9,20 +9,18 @@ import numpy as np
 
 from ..config import get_settings, settings
 from ..errors import ArgumentError, DtypeError, ShapeError
+from . import block_formats as _blocks
 from . import formats as _formats
 from ._cast_kernels import cast_params
 from ._mx_kernels import bf16_table, dequantize_groups, fast_params, group_exponents, quantize_groups
+from .block_formats import CONVENTIONS
 from .cast import as_float_array, cast, rounding_for
 from .packing import pack_x4, unpack_x4
 
 __all__ = ["element_format", "scale_values", "MXExtensionWarning", "CONVENTIONS", "ELEMENT_FORMATS"]
 
-CONVENTIONS = ("hw", "ocp")
-ELEMENT_FORMATS = ("float8_e4m3fn", "float8_e5m2", "float4_e2m1fn")
-_MX_ALIASES = {
-    "mxfp8_e4m3": "float8_e4m3fn", "mxfp8_e4m3fn": "float8_e4m3fn", "mxfp8_e5m2": "float8_e5m2",
-    "mxfp4": "float4_e2m1fn", "mxfp4_e2m1": "float4_e2m1fn", "mxfp4_e2m1fn": "float4_e2m1fn",
-}
+#: The MX element formats, from the block-format descriptors.
+ELEMENT_FORMATS = tuple(dict.fromkeys(b.element.name for b in _blocks.BLOCK_FORMATS.values()))
 
 
 class MXExtensionWarning(UserWarning):
@@ -35,9 +33,10 @@ def element_format(fmt) -> _formats.Format:
     >>> element_format("mxfp8_e4m3").name
     'float8_e4m3fn'
     """
-    if isinstance(fmt, str):
-        key = fmt.strip().lower()
-        f = _formats.get(_MX_ALIASES.get(key, _formats.X4_FORMATS.get(key, key)))
+    if _blocks.is_block_name(fmt):
+        f = _blocks.get(fmt).element
+    elif isinstance(fmt, str):
+        f = _formats.x4_element(fmt)
     else:
         f = _formats.get(fmt)
     if f.name not in ELEMENT_FORMATS:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ArgumentError, DtypeError, ShapeError
+from .cast import rounding_for
 from .mx_core import _bits, _convention, _dequantize_core, _quantize_core, _scale_codes, element_format
 
 __all__ = ["quantize", "dequantize"]
@@ -79,6 +80,10 @@ def quantize(x, fmt, block_size: int = 32, axis: int = -1, convention: str = "oc
     arr = np.asarray(x)
     ax = _axis(axis, arr.ndim, "quantize")
     bits, shift = _bits(arr, "quantize: x", hw=False)
+    if ax == 0 and arr.ndim == 2 and arr.shape[0] % bs == 0 and (rounding_for("mx") if rounding is None else rounding) != "sr":
+        # blocks down the columns of a matrix: quantised in place (no transposes); RNE/RTZ act element by element,
+        # so the codes are those of the moved layout (SR streams are keyed on the moved layout: it takes that path)
+        return _quantize_core(bits, shift, bs, 1, fmt, convention, rounding, seed, sr_bits, site)
     moved = np.moveaxis(bits, ax, -1)
     lead, n = moved.shape[:-1], moved.shape[-1]
     nb = _blocks(n, bs, pad, "quantize")

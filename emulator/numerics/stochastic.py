@@ -55,99 +55,20 @@ from ..args import check_bool
 from ..config import get_settings
 from ..errors import ArgumentError, ArgumentTypeError, DtypeError, ShapeError
 from . import formats as _formats
+from . import xorwow
 from ._cast_kernels import cast_params
-from ._sr_kernels import GOLDEN, MIX1, MIX2, keyed_words, sr_keyed, sr_with_bits
+from ._sr_kernels import sr_keyed, sr_with_bits
 from .formats import Format
+from .inputs import as_float_array
+from .keyed import WORD_BITS, keyed_bits, mix64, site_id, stream_key
 
 __all__ = [
     "cast_sr", "cast_sr_with_bits", "keyed_bits", "stream_key", "site_id", "mix64", "reset_xorwow_stream",
-    "MAX_SR_BITS",
+    "MAX_SR_BITS", "overflow_threshold",
 ]
 
 #: The most random bits one rounding can use (the keyed stream's word size).
-MAX_SR_BITS = 64
-_M64 = (1 << 64) - 1
-
-
-def mix64(z: int) -> int:
-    """SplitMix64's finaliser on a Python int (taken mod 2^64): the bijective mixer of the keyed stream.
-
-    >>> hex(mix64(0)), hex(mix64(1))
-    ('0x0', '0x5692161d100b05e5')
-    """
-    z &= _M64
-    z = ((z ^ (z >> 30)) * MIX1) & _M64
-    z = ((z ^ (z >> 27)) * MIX2) & _M64
-    return z ^ (z >> 31)
-
-
-def stream_key(seed: int, site: int = 0) -> int:
-    """The 64-bit key of the stream for ``(seed, site)``: ``mix64(mix64(seed + G) ^ mix64(site + 2G))``.
-
-    >>> stream_key(0, 0) != stream_key(0, 1) != stream_key(1, 0)
-    True
-    """
-    for name, v in (("seed", seed), ("site", site)):
-        if isinstance(v, (bool, float)) or not isinstance(v, (int, np.integer)):
-            raise ArgumentTypeError(f"stream_key: {name} must be an integer, got {v!r}")
-    return mix64(mix64(int(seed) + GOLDEN) ^ mix64(int(site) + 2 * GOLDEN))
-
-
-def site_id(*parts: int | str) -> int:
-    """A 64-bit site id from a tuple of ints and strings (e.g. ``site_id("collective", step, hop)``).
-
-    Each part is folded in with ``h = mix64(h ^ v)`` where a string's ``v`` is its 64-bit FNV-1a hash of the UTF-8
-    bytes and an int's ``v`` is its value mod 2^64; ``h`` starts at ``len(parts)``. The result is a plain int to pass
-    as ``site``. Stable across processes and Python versions (no ``hash()``).
-
-    >>> site_id("psum", 3) == site_id("psum", 3) != site_id("psum", 4)
-    True
-    """
-    h = len(parts)
-    for part in parts:
-        if isinstance(part, str):
-            v = 0xCBF29CE484222325
-            for byte in part.encode("utf-8"):
-                v = ((v ^ byte) * 0x100000001B3) & _M64
-        elif isinstance(part, (int, np.integer)) and not isinstance(part, bool):
-            v = int(part) & _M64
-        else:
-            raise ArgumentTypeError(f"site_id: parts must be ints or strings, got {part!r}")
-        h = mix64(h ^ v)
-    return h
-
-
-def keyed_bits(seed: int, site: int, index, nbits: int = 32) -> np.ndarray:
-    """The top ``nbits`` bits of the keyed stream's word for each element index.
-
-    Parameters
-    ----------
-    seed, site : integers keying the stream (see :func:`stream_key`).
-    index : an int ``N`` (indices ``0..N-1``) or an integer array of element indices (any shape, >= 0).
-    nbits : 1..64. The result is uint32 for ``nbits <= 32``, uint64 otherwise.
-
-    >>> import numpy as np
-    >>> a = keyed_bits(7, 0, 10)
-    >>> bool((keyed_bits(7, 0, np.arange(5, 10)) == a[5:]).all())  # element i's bits do not depend on the chunk
-    True
-    """
-    if isinstance(nbits, bool) or not isinstance(nbits, (int, np.integer)) or not 1 <= nbits <= MAX_SR_BITS:
-        raise ArgumentError(f"keyed_bits: nbits must be an integer in 1..{MAX_SR_BITS}, got {nbits!r}")
-    if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
-        if index < 0:
-            raise ArgumentError(f"keyed_bits: a count of elements must be >= 0, got {index}")
-        idx = np.arange(int(index), dtype=np.uint64)
-    else:
-        arr = np.asarray(index)
-        if arr.dtype.kind not in "iu":
-            raise ArgumentTypeError(f"keyed_bits: index must be an int or an integer array, got dtype {arr.dtype}")
-        if arr.dtype.kind == "i" and arr.size and arr.min() < 0:
-            raise ArgumentError(f"keyed_bits: element indices must be >= 0, got {int(arr.min())}")
-        idx = np.ascontiguousarray(arr.astype(np.uint64))
-    words = np.empty(idx.shape, np.uint64)
-    keyed_words(np.uint64(stream_key(seed, site)), idx.reshape(-1), words.reshape(-1))
-    out = words >> np.uint64(64 - int(nbits))
-    return out.astype(np.uint32) if nbits <= 32 else out
+MAX_SR_BITS = WORD_BITS
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -165,12 +86,10 @@ def _check_bits(name: str, value: int, limit: int, allow_zero: bool) -> int:
 
 
 def _input(x, who: str) -> np.ndarray:
-    from .cast import as_float_array
-
     return np.ascontiguousarray(as_float_array(x, name=f"{who}: x"))
 
 
-def _threshold(fmt: Format, dtype: np.dtype) -> int:
+def overflow_threshold(fmt: Format, dtype: np.dtype) -> int:
     """Bit pattern (of the input's float type) of max_finite + ulp(max_finite), capped at +inf's pattern."""
     limit = fmt.max_finite + 2.0 ** (fmt.emax - fmt.mantissa_bits)  # exact in float64
     if dtype == np.float32:
@@ -226,7 +145,7 @@ def cast_sr(x, fmt, *, saturate: bool | None = None, seed: int | None = None, sr
     out = np.empty(arr.shape, fmt.code_dtype)
     minnorm = max((fmt.emin + 127) << 23, 0)
     sr_keyed(arr, out, stream_key(int(seed), int(site)), int(offset), sr_bits, _params(fmt, saturate),
-             _threshold(fmt, arr.dtype), minnorm)
+             overflow_threshold(fmt, arr.dtype), minnorm)
     return out
 
 
@@ -260,7 +179,7 @@ def cast_sr_with_bits(x, fmt, random_bits, nbits: int, *, saturate: bool | None 
                          f"[{int(rb.min())}, {int(rb.max())}]")
     rb = np.ascontiguousarray(rb, dtype=np.uint64)
     out = np.empty(arr.shape, fmt.code_dtype)
-    sr_with_bits(arr, rb, out, nbits, _params(fmt, saturate), _threshold(fmt, arr.dtype))
+    sr_with_bits(arr, rb, out, nbits, _params(fmt, saturate), overflow_threshold(fmt, arr.dtype))
     return out
 
 
@@ -279,15 +198,13 @@ def reset_xorwow_stream() -> None:
 
 def _xorwow_words(shape: tuple, seed: int) -> np.ndarray:
     """One 32-bit word per element: partition p (axis 0) draws from lane p % 128, in row-major order."""
-    from . import rng
-
     state = _xorwow_streams.get(seed)
     if state is None:
-        state = _xorwow_streams[seed] = rng.set_rng_seed(seed, lanes=_XORWOW_LANES, engine="gpsimd")
+        state = _xorwow_streams[seed] = xorwow.set_rng_seed(seed, lanes=_XORWOW_LANES, engine="gpsimd")
     rows = shape[0] if len(shape) else 1
     cols = int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
     words = np.empty((rows, cols), np.uint32)
     for start in range(0, rows, _XORWOW_LANES):
         stop = min(start + _XORWOW_LANES, rows)
-        words[start:stop] = rng.rng(state[: stop - start], (stop - start, cols), np.uint32)
+        words[start:stop] = xorwow.rng(state[: stop - start], (stop - start, cols), np.uint32)
     return words.reshape(shape)

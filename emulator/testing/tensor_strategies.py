@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from .. import config as _config
 from ..errors import ArgumentError
+from ..numerics import block_formats as _block_formats
 from ..numerics import formats as _formats
 from ._bits import decode_exact
 from .comparators import ulp
@@ -27,8 +28,6 @@ from .strategies import _code_elements
 __all__ = ["mx_blocks", "MX_BLOCK_KINDS", "m_n_sparse", "HW_SPARSITY_PATTERNS", "matmul_shapes", "MatmulShape",
            "settings_profiles"]
 
-_MX_ALIASES = {"mxfp8_e4m3": "float8_e4m3fn", "mxfp8_e5m2": "float8_e5m2", "mxfp4": "float4_e2m1fn",
-               "mxfp4_e2m1": "float4_e2m1fn"}
 
 #: Kinds of MX block contents drawn by :func:`mx_blocks`.
 MX_BLOCK_KINDS = ("random", "dominant", "zero", "fp32_subnormal", "amax_below_pow2", "saturating", "ties",
@@ -36,12 +35,10 @@ MX_BLOCK_KINDS = ("random", "dominant", "zero", "fp32_subnormal", "amax_below_po
 
 
 def _element_format(fmt):
-    if isinstance(fmt, str) and fmt.strip().lower() in _MX_ALIASES:
-        fmt = _MX_ALIASES[fmt.strip().lower()]
-    f = _formats.get(fmt)
-    if f.name not in ("float8_e4m3fn", "float8_e5m2", "float4_e2m1fn", "float8_e4m3"):
-        raise ArgumentError(f"mx_blocks: {f.name} is not an MX element format (float8_e4m3fn, float8_e5m2, "
-                         "float4_e2m1fn)")
+    f = _block_formats.get(fmt).element if _block_formats.is_block_name(fmt) else _formats.get(fmt)
+    elements = [b.element.name for b in _block_formats.BLOCK_FORMATS.values()]
+    if f.name not in elements + ["float8_e4m3"]:  # e4m3 (max 240) blocks stay drawable, as before
+        raise ArgumentError(f"mx_blocks: {f.name} is not an MX element format ({', '.join(elements)})")
     return f
 
 

@@ -65,8 +65,8 @@ def test_mx_matches_dequantized_reference(path, fmt):
 def test_mx_fast_path_panels_equal_the_packed_dequantised_operands(fmt, el, convention):
     """The Numba fast path decodes MX codes straight into the kernel's panels: they must be the panels of the
     Trainium operand layout decoded as nc_matmul_mx decodes it, bit for bit (specials, ragged M/N/K, NaN scales)."""
-    from emulator.engines import matmul as mm
     from emulator.engines._matmul_kernels import MR, NR, _pack, code_panels
+    from emulator.engines.matmul_operands import decode_operand, encode_operand
     from emulator.engines.tensor import _mx_operand
     from emulator.numerics.mx_core import scale_values
 
@@ -77,10 +77,11 @@ def test_mx_fast_path_panels_equal_the_packed_dequantised_operands(fmt, el, conv
     b[7, 3], b[40, 44], b[100:132, 9] = np.nan, -np.inf, 2.0 ** -140
     pad = -300 % 32
     with emu.settings(mx_convention=convention):
-        ap, bp, kp, ktile, m, n = mm._packed(a, b, fmt, None, "float32")
+        sto, mvo = encode_operand(a, fmt, "stationary"), encode_operand(b, fmt, "moving")
+        ap, bp = decode_operand(sto, panel_width=MR), decode_operand(mvo, panel_width=NR)
         qa = emu.mx.quantize_operand(np.ascontiguousarray(np.pad(a.T, ((0, pad), (0, 0)))), el)
         qb = emu.mx.quantize_operand(np.ascontiguousarray(np.pad(b, ((0, pad), (0, 0)))), el)
-    assert (kp, ktile, m, n) == (320, 512, 66, 45)
+    assert (sto.k, mvo.k) == (320, 320)
     st_ref = _mx_operand(qa[0], qa[1], el, "stationary", None, 0, "matmul")[0]
     mv_ref = _mx_operand(qb[0], qb[1], el, "moving", None, 0, "matmul")[0]
     np.testing.assert_array_equal(ap.view(np.uint32), _pack(st_ref, MR).view(np.uint32))
@@ -113,16 +114,17 @@ def test_mx_fast_path_panels_equal_the_packed_dequantised_operands(fmt, el, conv
 def test_narrow_fast_path_panels_equal_the_packed_rounded_operands(fmt):
     """bf16/fp16/fp8: the codes are decoded straight into panels; they must be the panels of the operands rounded
     by emu.round_to (NaN payloads, signed zeros, overflow and ragged M/N included), for both kernel twins."""
-    from emulator.engines import matmul as mm
     from emulator.engines._matmul_kernels import MR, NR, _pack, code_panels
+    from emulator.engines.matmul_operands import decode_operand, encode_operand
 
     rng = np.random.default_rng(8)
     a = (rng.standard_normal((67, 150)) * 2.0 ** rng.integers(-30, 20, (67, 150))).astype(F32)
     b = (rng.standard_normal((150, 45)) * 2.0 ** rng.integers(-30, 20, (150, 45))).astype(F32)
     a[0, :6] = [0.0, -0.0, np.inf, np.nan, 1e-45, 1e30]
     b[3, :3] = [np.float32(-np.nan), -np.inf, -0.0]
-    ap, bp, kp, ktile, m, n = mm._packed(a, b, fmt, None, "float32")
-    assert (kp, ktile, m, n) == (150, 128, 67, 45)
+    sto, mvo = encode_operand(a, fmt, "stationary"), encode_operand(b, fmt, "moving")
+    ap, bp = decode_operand(sto, panel_width=MR), decode_operand(mvo, panel_width=NR)
+    assert (sto.k, mvo.k) == (150, 150)
     want_a = _pack(np.ascontiguousarray(emu.round_to(a, fmt).T), MR)
     want_b = _pack(emu.round_to(b, fmt), NR)
     np.testing.assert_array_equal(ap.view(np.uint32), want_a.view(np.uint32))
@@ -133,8 +135,10 @@ def test_narrow_fast_path_panels_equal_the_packed_rounded_operands(fmt):
         code_panels(codes, emu.formats.get(fmt).value_table, np.zeros((0, 0), np.uint8), 32, 1,
                     np.ones(1, F32), NR, False, twin)
     np.testing.assert_array_equal(twin.view(np.uint32), want_b.view(np.uint32))
-    with emu.settings(rounding="sr"):  # SR streams are keyed on the [K, M] order: the general path takes it
-        assert mm._packed(a, b, fmt, None, "float32") is None
+    with emu.settings(rounding="sr", seed=5):  # SR streams are keyed on the [K, M] order of the stationary operand
+        sr_panels = decode_operand(encode_operand(a, fmt, "stationary"), panel_width=MR)
+        want_sr = _pack(emu.round_to(np.ascontiguousarray(a.T), fmt, rounding="sr", site=1), MR)
+    np.testing.assert_array_equal(sr_panels.view(np.uint32), want_sr.view(np.uint32))
 
 
 def test_mx_fast_path_in_row_blocks_with_progress_and_canonical_nan(capsys):
@@ -315,3 +319,28 @@ def test_mx_operands_of_matmul_equal_the_nc_matmul_mx_decode(fmt, el, convention
     mv_ref = _mx_operand(qb[0], qb[1], el, "moving", None, 0, "matmul")[0]
     np.testing.assert_array_equal(np.ascontiguousarray(st).view(np.uint32), st_ref.view(np.uint32))
     np.testing.assert_array_equal(np.ascontiguousarray(mv).view(np.uint32), mv_ref.view(np.uint32))
+
+
+@pytest.mark.parametrize("fmt", ["bfloat16", "float8_e4m3fn", "mxfp8_e4m3", "mxfp4"])
+@pytest.mark.parametrize("rounding", ["rne", "sr"])
+def test_one_route_numba_numpy_and_sr_agree_with_the_reference(path, fmt, rounding):
+    """Numba on, Numba off, RNE and SR all take one route; each equals a reference built from the public quantisers
+    (SR keyed on the [K, M] stationary order: cast sites 1 and 2; MX: quantize_operand's contiguous blocks) and a
+    plain float32 loop."""
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((40, 300)).astype(F32)
+    b = rng.standard_normal((300, 70)).astype(F32)
+    scope = "engine,psum,dma,collective,mx"
+    with emu.settings(rounding=rounding, sr_scope=scope, seed=9):
+        got = emu.matmul(a, b, fmt)
+        if fmt.startswith("mx"):
+            el = {"mxfp8_e4m3": "float8_e4m3fn", "mxfp4": "float4_e2m1fn"}[fmt]
+            pad = -300 % 32
+            qa = emu.mx.quantize_operand(np.ascontiguousarray(np.pad(a.T, ((0, pad), (0, 0)))), el)
+            qb = emu.mx.quantize_operand(np.ascontiguousarray(np.pad(b, ((0, pad), (0, 0)))), el)
+            want = tiled_ref(emu.mx.dequantize_operand(*qa, el), emu.mx.dequantize_operand(*qb, el), 512)
+        else:
+            st = emu.round_to(np.ascontiguousarray(a.T), fmt, site=1)
+            mv = emu.round_to(b, fmt, site=2)
+            want = tiled_ref(st, mv, 128)
+    assert (bits(got) == bits(want)).all()
