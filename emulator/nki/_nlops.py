@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ArgumentTypeError, ShapeError
-from .tensor import NkiTensor
+from ._alloc import ndarray
+from .tensor import MemoryRegion, NkiTensor
 
 _BINARY = ["add", "subtract", "multiply", "divide", "maximum", "minimum", "power", "abs_max", "abs_min", "equal",
            "not_equal", "less", "less_equal", "greater", "greater_equal", "bitwise_and", "bitwise_or", "bitwise_xor",
@@ -23,12 +24,6 @@ _MARKERS = ["bypass", "average", "prelu"]
 
 __all__ = _BINARY + _UNARY + list(_REDUCE) + _MARKERS + ["mean", "var", "matmul", "transpose", "where",
                                                           "broadcast_to", "expand_dims", "softmax", "reduced_shape"]
-
-
-def _nl():
-    from . import language
-
-    return language
 
 
 def _isa():
@@ -60,32 +55,32 @@ class _Op:
 
 
 def _binary(op: _Op, x, y, dtype=None) -> NkiTensor:
-    isa, nl = _isa(), _nl()
+    isa = _isa()
     if _is_tile(x) and _is_tile(y):
         if x.shape == y.shape:
-            dst = nl.ndarray(x.shape, dtype or x.dtype)
+            dst = ndarray(x.shape, dtype or x.dtype)
             isa.tensor_tensor(dst=dst, data1=x, data2=y, op=op)
             return dst
         column = [t for t in (y, x) if t.ndim == 2 and t.shape[1] == 1]
         other = x if column and column[0] is y else y
         if column and other.ndim == 2 and other.shape[0] == column[0].shape[0]:
             # a [P, 1] column: the per-partition scalar operand of tensor_scalar
-            dst = nl.ndarray(other.shape, dtype or x.dtype)
+            dst = ndarray(other.shape, dtype or x.dtype)
             isa.tensor_scalar(dst=dst, data=other, op0=op, operand0=column[0], reverse0=column[0] is x)
             return dst
         try:
             shape = np.broadcast_shapes(x.shape, y.shape)
         except ValueError:
             raise ShapeError(f"nl.{op.op_name}: shapes {list(x.shape)} and {list(y.shape)} do not broadcast") from None
-        dst = nl.ndarray(shape, dtype or x.dtype)
+        dst = ndarray(shape, dtype or x.dtype)
         isa.tensor_tensor(dst=dst, data1=_broadcast(x, shape), data2=_broadcast(y, shape), op=op)
         return dst
     if _is_tile(x):
-        dst = nl.ndarray(x.shape, dtype or x.dtype)
+        dst = ndarray(x.shape, dtype or x.dtype)
         isa.tensor_scalar(dst=dst, data=x, op0=op, operand0=float(y))
         return dst
     if _is_tile(y):
-        dst = nl.ndarray(y.shape, dtype or y.dtype)
+        dst = ndarray(y.shape, dtype or y.dtype)
         isa.tensor_scalar(dst=dst, data=y, op0=op, operand0=float(x), reverse0=True)
         return dst
     raise ShapeError(f"nl.{op.op_name}: at least one operand must be a tile, got {x!r} and {y!r}")
@@ -102,7 +97,7 @@ def _broadcast(t, shape):
 def _unary(op: _Op, x, dtype=None) -> NkiTensor:
     if not _is_tile(x):
         raise ShapeError(f"nl.{op.op_name}: the operand must be a tile, got {x!r}")
-    dst = _nl().ndarray(x.shape, dtype or x.dtype)
+    dst = ndarray(x.shape, dtype or x.dtype)
     _isa().activation(dst=dst, op=op, data=x)
     return dst
 
@@ -131,7 +126,7 @@ class _Reduce:
 
     def __call__(self, x, axis, dtype=None, keepdims=False) -> NkiTensor:
         axes, shape = reduced_shape(x, axis, keepdims)
-        dst = _nl().ndarray(shape if len(shape) > 1 else shape + (1,), dtype or x.dtype)
+        dst = ndarray(shape if len(shape) > 1 else shape + (1,), dtype or x.dtype)
         _isa().tensor_reduce(dst=dst, op=globals()[self.op_name], data=x, axis=axes, keepdims=keepdims)
         return dst
 
@@ -162,33 +157,33 @@ def softmax(x, axis=-1, dtype=None) -> NkiTensor:
 
 def transpose(x, dtype=None) -> NkiTensor:
     """Partition <-> free transpose of a 2-D tile on the Tensor Engine: a PSUM tile."""
-    dst = _nl().ndarray((x.shape[1], x.shape[0]), dtype or x.dtype, buffer=_nl().psum)
+    dst = ndarray((x.shape[1], x.shape[0]), dtype or x.dtype, buffer=MemoryRegion.psum)
     _isa().nc_transpose(dst=dst, data=x)
     return dst
 
 
 def matmul(x, y, transpose_x=False) -> NkiTensor:
     """``x @ y`` (or ``x.T @ y``) into a new fp32 PSUM tile, on the Tensor Engine."""
-    nl, isa = _nl(), _isa()
+    isa = _isa()
     if not transpose_x:
         xt = transpose(x)
-        x = nl.ndarray(xt.shape, x.dtype)
+        x = ndarray(xt.shape, x.dtype)
         isa.tensor_copy(dst=x, src=xt)
-    dst = nl.ndarray((x.shape[1], y.shape[1]), nl.float32, buffer=nl.psum)
+    dst = ndarray((x.shape[1], y.shape[1]), np.float32, buffer=MemoryRegion.psum)
     isa.nc_matmul(dst=dst, stationary=x, moving=y)
     return dst
 
 
 def where(condition, x, y, dtype=None) -> NkiTensor:
     """``x`` where ``condition`` is non-zero, else ``y`` (a predicated copy onto a copy of ``y``)."""
-    nl, isa = _nl(), _isa()
+    isa = _isa()
     shape = condition.shape
-    dst = nl.ndarray(shape, dtype or (x.dtype if _is_tile(x) else y.dtype))
+    dst = ndarray(shape, dtype or (x.dtype if _is_tile(x) else y.dtype))
     if _is_tile(y):
         isa.tensor_copy(dst=dst, src=y)
     else:
         isa.memset(dst=dst, value=y)
-    pred = nl.ndarray(shape, nl.uint8)
+    pred = ndarray(shape, np.uint8)
     isa.tensor_scalar(dst=pred, data=condition, op0=not_equal, operand0=0.0)  # noqa: F821
     isa.tensor_copy_predicated(dst=dst, src=x, predicate=pred)
     return dst
@@ -198,7 +193,7 @@ def broadcast_to(x, shape, dtype=None) -> NkiTensor:
     view = _broadcast(x, tuple(shape))
     if dtype is None or dtype == x.dtype:
         return view
-    dst = _nl().ndarray(tuple(shape), dtype)
+    dst = ndarray(tuple(shape), dtype)
     _isa().tensor_copy(dst=dst, src=view)
     return dst
 

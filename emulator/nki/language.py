@@ -22,6 +22,7 @@ import numpy as np
 
 from . import _dtypes
 from ._launch import current_program, num_programs, program_id, program_ndim
+from ._alloc import ndarray
 from .tensor import DynSlice, IndexRange, MemoryRegion, NkiTensor, buffer_kind
 
 _DT = _dtypes.DTYPES
@@ -67,23 +68,6 @@ def is_sbuf(buffer) -> bool:
 
 
 # ---- tensor creation --------------------------------------------------------------------------------------------
-
-def ndarray(shape, dtype, buffer=sbuf, name: str = "", address=None) -> NkiTensor:
-    """A new (uninitialised) tensor on the current core: SBUF/PSUM (partition dim first, <= 128) or HBM."""
-    prog = current_program()
-    shape = tuple(int(s) for s in (shape if isinstance(shape, (tuple, list)) else (shape,)))
-    dt = _dtypes.as_dtype(dtype, "nl.ndarray dtype")
-    region = getattr(buffer, "value", buffer)
-    buffer_kind(buffer)
-
-    def make():
-        return NkiTensor.allocate(prog.core.memory, shape, dt, region if region != "hbm" else "private_hbm",
-                                  name or None)
-
-    if region == "shared_hbm" and prog.world is not None:
-        return prog.world.shared.get_or_allocate(prog.rank, shape, dt, make)
-    return make()
-
 
 def _filled(shape, value, dtype, buffer, name) -> NkiTensor:
     t = ndarray(shape, dtype, buffer=buffer, name=name)
