@@ -293,7 +293,9 @@ def _mx_operand(words, scale, fmt_name, role: str, fp4_lut, p_offset: int, instr
     if arr.ndim != 2:
         raise ShapeError(f"{instr}: {role} must be 2-D [Kp, free] x4 words, got shape {arr.shape}")
     kp, F = arr.shape
-    if kp % 32 or not 0 < kp <= PMAX:  # the instruction's rule, checked before any layout helper sees kp
+    # the instruction's rule, checked before any layout helper sees kp (whole-matrix callers such as the matmul
+    # reference decode any Kp the layout allows)
+    if instr == "nc_matmul_mx" and (kp % 32 or not 0 < kp <= PMAX):
         raise ShapeError(f"{instr}: {role} has Kp = {kp} partitions; it must be a multiple of 32 and at most {PMAX}")
     if isinstance(p_offset, (bool, np.bool_)) or p_offset not in P_OFFSETS:
         raise ArgumentError(f"{instr}: {role}_p_offset must be one of {P_OFFSETS} (start partition inside a "
