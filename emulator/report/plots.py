@@ -1,0 +1,177 @@
+"""The report's PNG figures (matplotlib, the optional ``plot`` extra): each function writes one file.
+
+matplotlib is imported inside the functions with the non-interactive Agg backend, so importing this module never
+needs it and a report never opens a window.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ElementErrors
+
+__all__ = ["have_matplotlib", "ulp_histogram", "rel_histogram", "tile_heatmap", "engine_counts", "occupancy",
+           "TILE_M", "TILE_N"]
+
+#: the output tile of one matmul pass: 128 stationary columns (PSUM partitions) x 512 moving columns (a PSUM bank)
+TILE_M, TILE_N = 128, 512
+
+
+def have_matplotlib() -> bool:
+    """True when matplotlib can be imported."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _log2_bins(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of 0 and of power-of-two buckets (0, 2^-k], ... up to the maximum; returns (edges, counts)."""
+    pos = values[values > 0]
+    lo = int(np.floor(np.log2(pos.min()))) if pos.size else 0
+    hi = int(np.ceil(np.log2(pos.max()))) if pos.size else 1
+    edges = 2.0 ** np.arange(lo, max(hi, lo + 1) + 1)
+    counts, _ = np.histogram(pos, bins=edges)
+    return edges, counts
+
+
+def ulp_histogram(err: ElementErrors, path: Path) -> Path:
+    """Histogram of |error| in float32 ulps (power-of-two bins; exact results as their own bar)."""
+    plt = _plt()
+    u = err.ulps[err.finite]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    edges, counts = _log2_bins(u)
+    labels = ["exact"] + [f"<= 2^{int(np.log2(e))}" for e in edges[1:]]
+    ax.bar(range(len(labels)), [int((u == 0).sum()), *counts], color=["#4c72b0"] + ["#dd8452"] * len(counts))
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
+    ax.set_xlabel("|result - float64 reference| in float32 ulps of the reference")
+    ax.set_ylabel("elements")
+    ax.set_title(f"Error in ulps ({u.size} finite elements, max {u.max() if u.size else 0:.3g} ulps)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def rel_histogram(err: ElementErrors, path: Path) -> Path:
+    """Histogram of the relative error on a log10 axis (elements with a zero reference left out, exact as 0)."""
+    plt = _plt()
+    r = err.rel[~np.isnan(err.rel)]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    pos = r[r > 0]
+    if pos.size:
+        lo, hi = np.floor(np.log10(pos.min())), np.ceil(np.log10(pos.max()))
+        ax.hist(pos, bins=np.logspace(lo, max(hi, lo + 1), 40), color="#55a868")
+        ax.set_xscale("log")
+    ax.set_xlabel("relative error |result - reference| / |reference|")
+    ax.set_ylabel("elements")
+    ax.set_title(f"Relative error ({int((r == 0).sum())} exact, {pos.size} inexact; max {r.max() if r.size else 0:.3g})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def tile_heatmap(err: ElementErrors, path: Path, max_pixels: int = 512) -> Path:
+    """Where the errors sit: |error| in ulps over the output, pooled (max) to at most ``max_pixels`` per side, with
+    the 128 x 512 output tile grid drawn on top and each tile's maximum written in it when there are few tiles."""
+    plt = _plt()
+    from matplotlib.colors import LogNorm
+
+    u = np.where(err.finite, err.ulps, np.nan)
+    m, n = u.shape
+    fy, fx = max(1, -(-m // max_pixels)), max(1, -(-n // max_pixels))
+    padded = np.full((-(-m // fy) * fy, -(-n // fx) * fx), np.nan)
+    padded[:m, :n] = u
+    with np.errstate(invalid="ignore"), _quiet_nan():
+        pooled = np.nanmax(padded.reshape(padded.shape[0] // fy, fy, padded.shape[1] // fx, fx), axis=(1, 3))
+    fig, ax = plt.subplots(figsize=(8, max(3.0, min(8.0, 8 * m / max(n, 1)) + 1)))
+    shown = np.where(pooled > 0, pooled, np.nan)
+    vmax = np.nanmax(shown) if np.isfinite(shown).any() else 1.0
+    im = ax.imshow(shown, aspect="auto", interpolation="nearest", cmap="viridis",
+                   norm=LogNorm(vmin=min(np.nanmin(shown) if np.isfinite(shown).any() else 1.0, vmax), vmax=vmax),
+                   extent=(0, n, m, 0))
+    ax.set_facecolor("#f2f2f2")  # exact elements (no colour) show as light grey
+    fig.colorbar(im, ax=ax, label="|error|, float32 ulps")
+    for y in range(TILE_M, m, TILE_M):
+        ax.axhline(y, color="white", lw=0.8)
+    for x in range(TILE_N, n, TILE_N):
+        ax.axvline(x, color="white", lw=0.8)
+    tiles_m, tiles_n = -(-m // TILE_M), -(-n // TILE_N)
+    if tiles_m * tiles_n <= 32:
+        for i in range(tiles_m):
+            for j in range(tiles_n):
+                block = u[i * TILE_M:(i + 1) * TILE_M, j * TILE_N:(j + 1) * TILE_N]
+                peak = np.nanmax(block) if np.isfinite(block).any() else float("nan")
+                x0, x1 = j * TILE_N, min((j + 1) * TILE_N, n)
+                if x1 - x0 < n / 6:  # a sliver of a ragged edge tile: no room for a label (the table lists it)
+                    continue
+                ax.text((x0 + x1) / 2, (i * TILE_M + min((i + 1) * TILE_M, m)) / 2,
+                        f"tile ({i},{j})\nmax {peak:.3g}", color="white", ha="center", va="center", fontsize=8,
+                        bbox={"facecolor": "black", "alpha": 0.4, "lw": 0}, clip_on=True)
+    ax.set_xlabel("output column n (512-column tiles: one PSUM bank)")
+    ax.set_ylabel("output row m\n(128-row tiles)")
+    ax.set_title(f"Where the error sits: [{m}, {n}] output, {tiles_m} x {tiles_n} tiles of 128 x 512")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+class _quiet_nan:
+    """Silence NumPy's 'All-NaN slice' warning while pooling (an all-NaN pixel is simply not coloured)."""
+
+    def __enter__(self):
+        import warnings
+
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+
+    def __exit__(self, *exc):
+        self._w.__exit__(*exc)
+
+
+def engine_counts(engines: dict, path: Path, title: str) -> Path:
+    """Bar chart of instructions per engine."""
+    plt = _plt()
+    names = sorted(engines)
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    bars = ax.barh(names, [engines[k] for k in names], color="#8172b3")
+    ax.bar_label(bars, padding=3, fontsize=8)
+    ax.set_xlabel("instructions")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def occupancy(timeline: dict, path: Path, limits: dict | None = None) -> Path:
+    """SBUF/PSUM bytes per partition in use after each instruction (``timeline``: buffer -> sequence)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    for name, series in sorted(timeline.items()):
+        line, = ax.step(range(len(series)), series, where="post", label=name)
+        if limits and name in limits:
+            ax.axhline(limits[name], ls="--", lw=0.8, color=line.get_color(), label=f"{name} capacity")
+    ax.set_xlabel("instruction number")
+    ax.set_ylabel("bytes per partition in use")
+    ax.set_title("SBUF / PSUM occupancy over the instruction stream")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
