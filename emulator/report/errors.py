@@ -3,7 +3,8 @@
 The ulp unit is the spacing of float32 at the reference value (``emu.testing.ulp(reference, "float32")``), so "3
 ulps" means three float32 steps away from the exactly computed answer, whatever format the inputs were in. Relative
 error is ``|result - reference| / |reference|`` where the reference is nonzero (NaN where it is zero, left out of the
-maxima). Elements where either side is not finite are counted apart (``nonfinite``), never averaged in.
+maxima). ``norm_rel`` is the normwise relative error ``max |error| / max |reference|``: unlike the elementwise
+maxima it is not blown up by elements where the sum cancels to nearly zero. Elements where either side is not finite are counted apart (``nonfinite``), never averaged in.
 
 >>> import numpy as np
 >>> s = error_stats(np.float32([1.0, 2.0 + 2.0**-22]), np.float64([1.0, 2.0]))
@@ -23,7 +24,7 @@ from ..testing import ulp
 __all__ = ["ElementErrors", "element_errors", "error_stats", "STAT_COLUMNS"]
 
 #: the summary columns, in the order tables show them
-STAT_COLUMNS = ("max_abs", "max_rel", "max_ulps", "mean_abs", "mean_ulps", "exact", "nonfinite")
+STAT_COLUMNS = ("max_abs", "max_rel", "norm_rel", "max_ulps", "median_ulps", "mean_abs", "exact", "nonfinite")
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,11 @@ def error_stats(result, reference) -> dict:
     """Summary of :func:`element_errors`: the :data:`STAT_COLUMNS` as a dict (``exact``: elements with no error)."""
     e = element_errors(result, reference)
     fin = e.finite
+    scale = float(np.abs(np.asarray(reference, dtype=np.float64)[fin]).max()) if fin.any() else 0.0
+    max_abs = _max(e.abs)
     return {
-        "max_abs": _max(e.abs), "max_rel": _max(e.rel), "max_ulps": _max(e.ulps),
+        "max_abs": max_abs, "max_rel": _max(e.rel), "norm_rel": max_abs / scale if scale else 0.0,
+        "max_ulps": _max(e.ulps), "median_ulps": float(np.median(e.ulps[fin])) if fin.any() else 0.0,
         "mean_abs": float(e.abs[fin].mean()) if fin.any() else 0.0,
-        "mean_ulps": float(e.ulps[fin].mean()) if fin.any() else 0.0,
         "exact": int((e.abs[fin] == 0).sum()), "nonfinite": int((~fin).sum()),
     }

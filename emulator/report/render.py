@@ -7,7 +7,8 @@ import html
 __all__ = ["render_html", "render_text"]
 
 _STAT_LABELS = {"max_abs": "max |error|", "max_rel": "max relative error", "max_ulps": "max error (float32 ulps)",
-                "mean_abs": "mean |error|", "mean_ulps": "mean error (float32 ulps)",
+                "mean_abs": "mean |error|", "median_ulps": "median error (float32 ulps)",
+                "norm_rel": "normwise relative error (max |error| / max |reference|)",
                 "exact": "elements exactly equal to the reference", "nonfinite": "elements not finite on either side"}
 _HEADINGS = {
     "summary": "Summary",

@@ -107,7 +107,7 @@ class Comparison:
 
     def ulp_histogram(self) -> dict[str, int]:
         """Differences between finite values by ulp distance, in power-of-two buckets ("1", "2", "3-4", ...)."""
-        d = self.ulps[self.ulps > 0]
+        d = self.ulps[(self.ulps > 0) & np.isin(self.kinds, ("one_ulp", "multi_ulp"))]
         hist: dict[str, int] = {}
         for lo_exp in range(0, 64):
             lo, hi = (1 << lo_exp) // 2 + 1, 1 << lo_exp
@@ -134,16 +134,16 @@ class Comparison:
         index_strs = [str([int(j) for j in np.unravel_index(int(self.indices[r]), self.shape)]) if self.shape
                       else "[]" for r in positions]
         pad = max((len(s) for s in index_strs), default=0)
+        kinds = [KIND_LABELS[self.kinds[r]] + (f" ({int(self.ulps[r])})" if self.kinds[r] == "multi_ulp" else "")
+                 for r in positions]
+        kpad = max([18, *(len(k) for k in kinds)])
         lines = []
-        for row, index_str in zip(positions, index_strs):
+        for row, index_str, kind in zip(positions, index_strs, kinds):
             flat = self.indices[row]
-            kind = KIND_LABELS[self.kinds[row]]
-            if self.ulps[row] > 1:
-                kind += f" ({int(self.ulps[row])})"
             a_code, e_code = int(self.actual.codes[flat]), int(self.expected.codes[flat])
             a_val = _fmt_value(float(self.actual.value[flat]), digits)
             e_val = _fmt_value(float(self.expected.value[flat]), digits)
-            lines.append(f"    {index_str:<{pad}}  {kind:<18} | 0x{a_code:0{width}x} ({a_val}) | "
+            lines.append(f"    {index_str:<{pad}}  {kind:<{kpad}} | 0x{a_code:0{width}x} ({a_val}) | "
                          f"0x{e_code:0{width}x} ({e_val})")
         return lines
 
@@ -153,8 +153,9 @@ class Comparison:
         lines.append("  by kind: " + ", ".join(f"{KIND_LABELS[k]}: {n}" for k, n in self.counts().items()))
         hist = self.ulp_histogram()
         if hist:
+            finite = self.ulps[np.isin(self.kinds, ("one_ulp", "multi_ulp"))]
             lines.append("  ulp distances: " + ", ".join(f"{b}: {n}" for b, n in hist.items())
-                         + f"; max {int(self.ulps.max())} ulp")
+                         + f"; max {int(finite.max())} ulp")
         lines.extend("  " + n for n in self.notes)
         return lines
 
