@@ -37,27 +37,33 @@ def _plt():
     return plt
 
 
-def _log2_bins(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Counts of 0 and of power-of-two buckets (0, 2^-k], ... up to the maximum; returns (edges, counts)."""
+def _log2_buckets(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Power-of-two buckets of the positive values: bucket k holds (2^(k-1), 2^k]; returns (k, counts), every k from
+    the smallest to the largest present (empty buckets included, so the axis is even)."""
     pos = values[values > 0]
-    lo = int(np.floor(np.log2(pos.min()))) if pos.size else 0
-    hi = int(np.ceil(np.log2(pos.max()))) if pos.size else 1
-    edges = 2.0 ** np.arange(lo, max(hi, lo + 1) + 1)
-    counts, _ = np.histogram(pos, bins=edges)
-    return edges, counts
+    if not pos.size:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    k = np.ceil(np.log2(pos)).astype(np.int64)
+    ks = np.arange(k.min(), k.max() + 1)
+    return ks, np.bincount(k - k.min(), minlength=ks.size)
 
 
 def ulp_histogram(err: ElementErrors, path: Path) -> Path:
-    """Histogram of |error| in float32 ulps (power-of-two bins; exact results as their own bar)."""
+    """Histogram of |error| in float32 ulps (bars for exact and for each power-of-two bucket; log count axis)."""
     plt = _plt()
     u = err.ulps[err.finite]
     fig, ax = plt.subplots(figsize=(7, 3.6))
-    edges, counts = _log2_bins(u)
-    labels = ["exact"] + [f"<= 2^{int(np.log2(e))}" for e in edges[1:]]
-    ax.bar(range(len(labels)), [int((u == 0).sum()), *counts], color=["#4c72b0"] + ["#dd8452"] * len(counts))
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
-    ax.set_xlabel("|result - float64 reference| in float32 ulps of the reference")
-    ax.set_ylabel("elements")
+    ks, counts = _log2_buckets(u)
+    labels = ["exact"] + [f"<= 2^{k}" for k in ks]
+    heights = [int((u == 0).sum()), *counts.tolist()]
+    bars = ax.bar(range(len(labels)), heights, color=["#4c72b0"] + ["#dd8452"] * len(counts))
+    ax.bar_label(bars, labels=[str(h) if h else "" for h in heights], fontsize=7, padding=2)
+    ax.set_yscale("log")
+    ax.set_ylim(0.5, max(heights) * 3 if heights else 1)
+    step = max(1, len(labels) // 24)  # keep the tick labels readable when the errors span many binades
+    ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=45, ha="right", fontsize=8)
+    ax.set_xlabel("|result - float64 reference| in float32 ulps at the reference (bucket: > half, <= the label)")
+    ax.set_ylabel("elements (log scale)")
     ax.set_title(f"Error in ulps ({u.size} finite elements, max {u.max() if u.size else 0:.3g} ulps)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -104,6 +110,11 @@ def tile_heatmap(err: ElementErrors, path: Path, max_pixels: int = 512) -> Path:
                    norm=LogNorm(vmin=min(np.nanmin(shown) if np.isfinite(shown).any() else 1.0, vmax), vmax=vmax),
                    extent=(0, n, m, 0))
     ax.set_facecolor("#f2f2f2")  # exact elements (no colour) show as light grey
+    rows, cols = np.nonzero(np.where(err.finite, err.ulps, 0) > 0)
+    if 0 < rows.size <= 1000:  # a few errors are single pixels: ring each one so it can be seen
+        ax.scatter(cols + 0.5, rows + 0.5, s=60, facecolors="none", edgecolors="red", linewidths=1.2,
+                   label=f"{rows.size} inexact element(s)")
+        ax.legend(loc="upper right", fontsize=8)
     fig.colorbar(im, ax=ax, label="|error|, float32 ulps")
     for y in range(TILE_M, m, TILE_M):
         ax.axhline(y, color="white", lw=0.8)
@@ -167,6 +178,9 @@ def occupancy(timeline: dict, path: Path, limits: dict | None = None) -> Path:
         line, = ax.step(range(len(series)), series, where="post", label=name)
         if limits and name in limits:
             ax.axhline(limits[name], ls="--", lw=0.8, color=line.get_color(), label=f"{name} capacity")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("instruction number")
     ax.set_ylabel("bytes per partition in use")
     ax.set_title("SBUF / PSUM occupancy over the instruction stream")
