@@ -49,13 +49,14 @@ def _worst_tiles(ulps: np.ndarray, finite: np.ndarray, n: int = 5) -> list[tuple
             block = np.where(finite[i:i + _plots.TILE_M, j:j + _plots.TILE_N],
                              ulps[i:i + _plots.TILE_M, j:j + _plots.TILE_N], 0.0)
             out.append((f"({i // _plots.TILE_M},{j // _plots.TILE_N})", float(block.max()), int((block > 0).sum())))
-    return sorted(out, key=lambda t: -t[1])[:n]
+    return sorted((t for t in out if t[2]), key=lambda t: -t[1])[:n]  # tiles with no error are left out
 
 
 def _worst_elements(result, reference, err, n: int = 10) -> list[tuple]:
     u = np.where(err.finite, err.ulps, -1.0).reshape(-1)
     nonfinite = np.flatnonzero(~err.finite.reshape(-1))
-    order = np.concatenate([nonfinite, np.argsort(-u, kind="stable")])[:n]
+    inexact = np.flatnonzero(u > 0)
+    order = np.concatenate([nonfinite, inexact[np.argsort(-u[inexact], kind="stable")]])[:n]
     shape = err.ulps.shape
     rows = []
     for flat in order:

@@ -68,6 +68,7 @@ def test_sections_tables_and_text_without_plots(tmp_path):
     cells = parsed.cells
     assert cells[cells.index("(1,1)") + 1] == "3" and cells[cells.index("(2,0)") + 1] == "1"
     assert cells.index("[130, 600]") < cells.index("[260, 5]")
+    assert "(0,0)" not in cells and "[0, 0]" not in cells  # exact tiles and elements are not listed as "worst"
     assert "12.50 us (cost model)" in cells and "my_kernel[2]" in cells
     assert "'sr'" in cells  # the kernel report's settings are the ones shown
     text = files["text"].read_text()
