@@ -131,7 +131,8 @@ def write(result, reference, out, *, title: str = "trn3emu numerics report", set
         "tiles": _worst_tiles(err.ulps, err.finite), "worst": _worst_elements(res, ref, err),
         "kernel": _kernel_rows(kernel_report) if kernel_report is not None else None,
         "settings": _settings_rows(settings if settings is not None else getattr(kernel_report, "settings", None)),
-        "figs": {k: p.name for k, p in figs.items()}, "plot_note": None if draw else PLOT_HINT,
+        "figs": {k: p.name for k, p in figs.items()},
+        "plot_note": None if draw else PLOT_HINT if plots is None else "plots not drawn (plots=False)",
     }
     from .render import render_html, render_text
 
