@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Settings, get_settings
+from ..errors import ArgumentError, ShapeError
 from . import plots as _plots
 from .errors import element_errors, error_stats
 
@@ -79,10 +80,23 @@ def _kernel_rows(kr) -> list[tuple[str, str]]:
     return rows
 
 
+def _as_grid(result, reference) -> tuple[np.ndarray, np.ndarray]:
+    """float64 views of both, as the 2-D output grid: 0-D/1-D become one row, N-D keep their last axis as columns."""
+    res = np.asarray(result).astype(np.float64)
+    ref = np.asarray(reference, dtype=np.float64)
+    if res.shape != ref.shape:
+        raise ShapeError(f"report: result has shape {res.shape} but the reference has shape {ref.shape}; they must "
+                         "match")
+    cols = res.shape[-1] if res.ndim else 1
+    return res.reshape(-1, cols), ref.reshape(-1, cols)
+
+
 def _figures(out: Path, err, kr) -> dict[str, Path]:
-    figs = {"ulps": _plots.ulp_histogram(err, out / "errors_ulps.png"),
-            "relative": _plots.rel_histogram(err, out / "errors_relative.png"),
-            "heatmap": _plots.tile_heatmap(err, out / "error_tiles.png")}
+    figs = {}
+    if err is not None:
+        figs = {"ulps": _plots.ulp_histogram(err, out / "errors_ulps.png"),
+                "relative": _plots.rel_histogram(err, out / "errors_relative.png"),
+                "heatmap": _plots.tile_heatmap(err, out / "error_tiles.png")}
     if kr is not None and getattr(kr, "engines", None):
         figs["kernel"] = _plots.engine_counts(kr.engines, out / "engines.png", "Instructions per engine")
     timeline = getattr(kr, "occupancy", None) if kr is not None else None
@@ -97,7 +111,8 @@ def write(result, reference, out, *, title: str = "trn3emu numerics report", set
 
     Parameters
     ----------
-    result : the emulator's output (any float or ml_dtypes array; 2-D for the tile heat map, 1-D taken as one row).
+    result : the emulator's output (any float or ml_dtypes array; the last axis is the output's columns, the others
+        its rows). None (with ``reference`` None) for a kernel-only report.
     reference : the float64 reference of the same shape (e.g. ``a.astype(np.float64) @ b``).
     out : folder to write into (created if needed).
     settings : settings to show instead of the ones in force (e.g. a sweep row's); merged over the current ones.
@@ -117,18 +132,23 @@ def write(result, reference, out, *, title: str = "trn3emu numerics report", set
     >>> sorted(files)
     ['html', 'text']
     """
+    if (result is None) != (reference is None):
+        raise ArgumentError("report: give both result and reference, or neither (a kernel-only report)")
+    if result is None and kernel_report is None:
+        raise ArgumentError("report: nothing to report: give result and reference, or kernel_report=")
+    err = res = ref = None
+    if result is not None:
+        res, ref = _as_grid(result, reference)
+        err = element_errors(res, ref)  # checks the shapes before anything is written
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    res = np.asarray(result).astype(np.float64)
-    ref = np.asarray(reference, dtype=np.float64)
-    if res.ndim == 1:
-        res, ref = res[None, :], ref.reshape(1, -1) if ref.ndim == 1 else ref
-    err = element_errors(res, ref)
     draw = _plots.have_matplotlib() if plots is None else bool(plots)
     figs = _figures(out, err, kernel_report) if draw else {}
     data = {
-        "title": title, "shape": res.shape, "stats": error_stats(res, ref),
-        "tiles": _worst_tiles(err.ulps, err.finite), "worst": _worst_elements(res, ref, err),
+        "title": title, "shape": None if res is None else res.shape,
+        "stats": None if err is None else error_stats(res, ref),
+        "tiles": None if err is None else _worst_tiles(err.ulps, err.finite),
+        "worst": None if err is None else _worst_elements(res, ref, err),
         "kernel": _kernel_rows(kernel_report) if kernel_report is not None else None,
         "settings": _settings_rows(settings if settings is not None else getattr(kernel_report, "settings", None)),
         "figs": {k: p.name for k, p in figs.items()},

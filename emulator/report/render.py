@@ -70,13 +70,14 @@ def render_html(d: dict) -> str:
              f"<style>{_CSS}</style></head><body><h1>{html.escape(d['title'])}</h1>\n"]
     if d["plot_note"]:
         parts.append(f"<p class='note'>{html.escape(d['plot_note'])}</p>\n")
-    parts.append(_section("summary", _table(("quantity", "value"), _summary_rows(d))))
-    parts.append(_section("ulps", _figure(d, "ulps")))
-    parts.append(_section("relative", _figure(d, "relative")))
-    parts.append(_section("heatmap", _figure(d, "heatmap") + "<p>Worst tiles (row tile, column tile):</p>"
-                          + _table(("tile", "max ulps", "inexact elements"), [(t, _num(u), n) for t, u, n
-                                                                              in d["tiles"]])))
-    parts.append(_section("worst", _table(("index", "result", "reference", "|error|", "ulps"), d["worst"])))
+    if d["stats"] is not None:
+        parts.append(_section("summary", _table(("quantity", "value"), _summary_rows(d))))
+        parts.append(_section("ulps", _figure(d, "ulps")))
+        parts.append(_section("relative", _figure(d, "relative")))
+        parts.append(_section("heatmap", _figure(d, "heatmap") + "<p>Worst tiles (row tile, column tile):</p>"
+                              + _table(("tile", "max ulps", "inexact elements"), [(t, _num(u), n) for t, u, n
+                                                                                  in d["tiles"]])))
+        parts.append(_section("worst", _table(("index", "result", "reference", "|error|", "ulps"), d["worst"])))
     if d["kernel"] is not None:
         inner = _table(("quantity", "value"), d["kernel"])
         if "kernel" in d["figs"]:
@@ -101,20 +102,28 @@ def _text_table(rows: list, head: tuple | None = None) -> list[str]:
     return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in allrows]
 
 
-def render_text(d: dict) -> str:
-    """The same report as plain text (what a terminal or a CI log shows)."""
-    lines = [d["title"], "=" * len(d["title"])]
-    if d["plot_note"]:
-        lines.append(d["plot_note"])
-    lines += ["", "## " + _HEADINGS["summary"], *_text_table(_summary_rows(d))]
+def _text_error_sections(d: dict) -> list[str]:
+    lines = ["", "## " + _HEADINGS["summary"], *_text_table(_summary_rows(d))]
     for key in ("ulps", "relative"):
         lines += ["", "## " + _HEADINGS[key], "  " + _CAPTIONS[key]]
         if key in d["figs"]:
             lines.append(f"  plot: {d['figs'][key]}")
     lines += ["", "## " + _HEADINGS["heatmap"], *_text_table([(t, _num(u), n) for t, u, n in d["tiles"]],
                                                              ("tile", "max ulps", "inexact elements"))]
+    if d["figs"].get("heatmap"):
+        lines.append(f"  plot: {d['figs']['heatmap']}")
     lines += ["", "## " + _HEADINGS["worst"],
               *_text_table(d["worst"], ("index", "result", "reference", "|error|", "ulps"))]
+    return lines
+
+
+def render_text(d: dict) -> str:
+    """The same report as plain text (what a terminal or a CI log shows)."""
+    lines = [d["title"], "=" * len(d["title"])]
+    if d["plot_note"]:
+        lines.append(d["plot_note"])
+    if d["stats"] is not None:
+        lines += _text_error_sections(d)
     if d["kernel"] is not None:
         lines += ["", "## " + _HEADINGS["kernel"], *_text_table(d["kernel"])]
     lines += ["", "## " + _HEADINGS["settings"] + " (* = changed from the default)"]

@@ -132,3 +132,25 @@ def test_cli_report_from_files(tmp_path, capsys):
 def test_cli_report_of_a_matmul(tmp_path, capsys):
     assert main(["report", "--matmul", "8", "64", "8", "--fmt", "float32", "--out", str(tmp_path), "--no-plots"]) == 0
     assert "emu.matmul [8, 64] @ [64, 8] in float32" in (tmp_path / "report.txt").read_text()
+
+
+def test_kernel_only_report_and_nd_results(tmp_path):
+    files = emu.report(None, None, tmp_path / "k", kernel_report=_kernel_report(), plots=False)
+    assert _parse(files["html"]).ids == ["kernel", "settings"]
+    assert "## Summary" not in files["text"].read_text()
+    res = np.zeros((2, 3, 4))
+    ref = res.copy()
+    ref[1, 2, 3] = 2.0**-10
+    files = emu.report(res, ref, tmp_path / "nd", plots=False)
+    cells = _parse(files["html"]).cells
+    assert "[5, 3]" in cells  # row 1 * 3 + 2 of the [6, 4] output grid, column 3
+
+
+def test_bad_calls_write_nothing(tmp_path):
+    with pytest.raises(emu.ShapeError):
+        emu.report(np.zeros(3), np.zeros(4), tmp_path / "a")
+    with pytest.raises(emu.ArgumentError, match="both"):
+        emu.report(np.zeros(3), None, tmp_path / "b")
+    with pytest.raises(emu.ArgumentError, match="nothing to report"):
+        emu.report(None, None, tmp_path / "c")
+    assert not any(tmp_path.iterdir())
