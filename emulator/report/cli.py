@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ArgumentError
 
-__all__ = ["register", "load_array"]
+__all__ = ["register", "load_array", "load_function"]
 
 _CODE_DTYPES = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
@@ -65,12 +65,28 @@ def _operands(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
     return (rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32))
 
 
+def load_function(spec: str):
+    """``FILE.py:NAME``: the function NAME defined by the Python file (run as a module, not as ``__main__``)."""
+    import runpy
+
+    path, _, name = spec.rpartition(":")
+    if not path or not name:
+        raise ArgumentError(f"--fn: expected FILE.py:NAME, got {spec!r}")
+    if not Path(path).is_file():
+        raise ArgumentError(f"--fn: no such file {path!r}")
+    fn = runpy.run_path(path, run_name="trn3emu_sweep_fn").get(name)
+    if not callable(fn):
+        raise ArgumentError(f"--fn: {path!r} defines no function {name!r}")
+    return fn
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from .sweep import sweep
 
     a, b = _operands(args)
+    fn = load_function(args.fn) if args.fn else None
     table = sweep(a, b, fmts=_csv(args.fmt), accumulations=_csv(args.accumulation), roundings=_csv(args.rounding),
-                  seeds=args.seeds, mx_conventions=_csv(args.mx_convention))
+                  seeds=args.seeds, mx_conventions=_csv(args.mx_convention), fn=fn)
     print(table)
     return 0
 
@@ -122,6 +138,8 @@ def register(subparsers) -> None:
     s.add_argument("--rounding", default="rne,sr", help="comma-separated roundings (rne, rtz, sr)")
     s.add_argument("--seeds", type=int, default=3, help="SR seeds 0..N-1 (default 3)")
     s.add_argument("--mx-convention", default="hw,ocp", help="comma-separated MX scale conventions (hw, ocp)")
+    s.add_argument("--fn", metavar="FILE.py:NAME",
+                   help="run NAME(a, b, fmt) from FILE.py instead of emu.matmul (e.g. a wrapper launching a kernel)")
     s.set_defaults(func=_cmd_sweep)
 
     r = subparsers.add_parser("report", help="HTML + PNG error report against a float64 reference")

@@ -85,3 +85,15 @@ def test_cli_sweep(capsys):
     out = capsys.readouterr().out
     assert out.count("mxfp4") == 6 and "ocp" in out
     assert main(["sweep", "--shape", "0", "4", "4"]) == 2
+
+
+def test_cli_sweep_runs_a_function_from_a_file(tmp_path, capsys):
+    script = tmp_path / "mine.py"
+    script.write_text("import numpy as np\n"
+                      "def run(a, b, fmt):\n"
+                      "    return np.zeros((a.shape[0], b.shape[1]), np.float32)\n")
+    assert main(["sweep", "--shape", "4", "8", "2", "--fmt", "x", "--rounding", "rne", "--fn", f"{script}:run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 4 and out[-1].split()[0] == "x"
+    assert main(["sweep", "--fn", f"{script}:nope"]) == 2
+    assert "defines no function 'nope'" in capsys.readouterr().err
