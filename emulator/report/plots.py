@@ -6,6 +6,7 @@ needs it and a report never opens a window.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,13 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)  # figures are not garbage-collected while pyplot tracks them
+    return path
+
+
 def _log2_buckets(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Power-of-two buckets of the positive values: bucket k holds (2^(k-1), 2^k]; returns (k, counts), every k from
     the smallest to the largest present (empty buckets included, so the axis is even)."""
@@ -57,18 +65,16 @@ def ulp_histogram(err: ElementErrors, path: Path) -> Path:
     labels = ["exact"] + [f"<= 2^{k}" for k in ks]
     heights = [int((u == 0).sum()), *counts.tolist()]
     bars = ax.bar(range(len(labels)), heights, color=["#4c72b0"] + ["#dd8452"] * len(counts))
-    ax.bar_label(bars, labels=[str(h) if h else "" for h in heights], fontsize=7, padding=2)
+    if len(heights) <= 16:  # counts over the bars only while they fit
+        ax.bar_label(bars, labels=[str(h) if h else "" for h in heights], fontsize=7, padding=2)
     ax.set_yscale("log")
     ax.set_ylim(0.5, max(heights) * 3 if heights else 1)
-    step = max(1, len(labels) // 24)  # keep the tick labels readable when the errors span many binades
+    step = -(-len(labels) // 16)  # at most 16 tick labels, readable when the errors span many binades
     ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=45, ha="right", fontsize=8)
     ax.set_xlabel("|result - float64 reference| in float32 ulps at the reference (bucket: > half, <= the label)")
     ax.set_ylabel("elements (log scale)")
     ax.set_title(f"Error in ulps ({u.size} finite elements, max {u.max() if u.size else 0:.3g} ulps)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def rel_histogram(err: ElementErrors, path: Path) -> Path:
@@ -84,10 +90,7 @@ def rel_histogram(err: ElementErrors, path: Path) -> Path:
     ax.set_xlabel("relative error |result - reference| / |reference|")
     ax.set_ylabel("elements")
     ax.set_title(f"Relative error ({int((r == 0).sum())} exact, {pos.size} inexact; max {r.max() if r.size else 0:.3g})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def tile_heatmap(err: ElementErrors, path: Path, max_pixels: int = 512) -> Path:
@@ -101,7 +104,8 @@ def tile_heatmap(err: ElementErrors, path: Path, max_pixels: int = 512) -> Path:
     fy, fx = max(1, -(-m // max_pixels)), max(1, -(-n // max_pixels))
     padded = np.full((-(-m // fy) * fy, -(-n // fx) * fx), np.nan)
     padded[:m, :n] = u
-    with np.errstate(invalid="ignore"), _quiet_nan():
+    with warnings.catch_warnings():  # an all-NaN pixel (no finite element) is simply not coloured
+        warnings.simplefilter("ignore", RuntimeWarning)
         pooled = np.nanmax(padded.reshape(padded.shape[0] // fy, fy, padded.shape[1] // fx, fx), axis=(1, 3))
     fig, ax = plt.subplots(figsize=(8, max(3.0, min(8.0, 8 * m / max(n, 1)) + 1)))
     shown = np.where(pooled > 0, pooled, np.nan)
@@ -135,24 +139,7 @@ def tile_heatmap(err: ElementErrors, path: Path, max_pixels: int = 512) -> Path:
     ax.set_xlabel("output column n (512-column tiles: one PSUM bank)")
     ax.set_ylabel("output row m\n(128-row tiles)")
     ax.set_title(f"Where the error sits: [{m}, {n}] output, {tiles_m} x {tiles_n} tiles of 128 x 512")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
-class _quiet_nan:
-    """Silence NumPy's 'All-NaN slice' warning while pooling (an all-NaN pixel is simply not coloured)."""
-
-    def __enter__(self):
-        import warnings
-
-        self._w = warnings.catch_warnings()
-        self._w.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        self._w.__exit__(*exc)
+    return _save(plt, fig, path)
 
 
 def engine_counts(engines: dict, path: Path, title: str) -> Path:
@@ -164,10 +151,7 @@ def engine_counts(engines: dict, path: Path, title: str) -> Path:
     ax.bar_label(bars, padding=3, fontsize=8)
     ax.set_xlabel("instructions")
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def occupancy(timeline: dict, path: Path, limits: dict | None = None) -> Path:
@@ -185,7 +169,4 @@ def occupancy(timeline: dict, path: Path, limits: dict | None = None) -> Path:
     ax.set_ylabel("bytes per partition in use")
     ax.set_title("SBUF / PSUM occupancy over the instruction stream")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
