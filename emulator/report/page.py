@@ -9,11 +9,13 @@ Sections (each an ``<h2 id=...>`` of ``index.html`` and a heading of ``report.tx
 ``worst``      the worst elements: index, result, reference, error
 ``kernel``     given a kernel-run report (``emulator.nki.last_report()``): instructions per engine
                (``engines.png``), estimated time, SBUF/PSUM peaks and, when the report has it, occupancy over the
-               instruction stream (``occupancy.png``)
+               instruction stream (``occupancy.png``: the report's ``occupancy`` attribute, a dict buffer name ->
+               bytes per partition in use after each instruction)
 ``settings``   every emulator setting in force, changed ones marked
 
 Without matplotlib the page and ``report.txt`` carry the same tables and say how to get the plots
-(``pip install 'trn3-emulator[plot]'``).
+(``pip install 'trn3-emulator[plot]'``). ``result=None, reference=None`` with ``kernel_report=`` writes a kernel-only
+page (what ``trn3emu run KERNEL.py --report DIR`` can call after the run).
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ def _kernel_rows(kr) -> list[tuple[str, str]]:
             ("estimated time", "n/a" if est is None else f"{est:.2f} us (cost model)"),
             ("peak SBUF", f"{getattr(kr, 'peak_sbuf', 0)} bytes/partition"),
             ("peak PSUM", f"{getattr(kr, 'peak_psum', 0)} bytes/partition")]
+    if getattr(kr, "hbm_bytes", None):
+        rows.append(("HBM in use", f"{kr.hbm_bytes} bytes"))
     rows += [(f"engine {e}", str(n)) for e, n in sorted(getattr(kr, "engines", {}).items())]
     rows += [(f"DMA queue {q}", f"{b} bytes") for q, b in sorted(getattr(kr, "dma_bytes", {}).items())]
     return rows
