@@ -56,6 +56,7 @@ _LAZY = {
     "collectives": ("emulator.collectives", None),
     "testing": ("emulator.testing", None),
     "numerics": ("emulator.numerics", None),
+    "report": ("emulator.report", None),
 }
 
 __all__ = [

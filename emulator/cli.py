@@ -1,4 +1,4 @@
-"""``trn3emu``: info | demo | selftest | bench | explain | collective.
+"""``trn3emu``: info | demo | selftest | bench | explain | collective | compare | sweep | report.
 
 ``demo`` and ``selftest`` run the sections of :mod:`emulator.tour`; ``explain`` and ``collective`` come from the
 modules in :data:`SUBCOMMANDS` (``register(subparsers)``). The CLI only assembles them; no emulator module imports
@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, str] = {
     "explain": "emulator.explain",
     "collective": "emulator.collectives.cli",
     "run": "emulator.nki.run",
+    "compare/sweep/report": "emulator.report.cli",
 }
 
 #: Errors a command reports as one line (exit 2): bad arguments the library or the CLI rejected. Anything else is a

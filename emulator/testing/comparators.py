@@ -124,7 +124,7 @@ def assert_within_ulps(actual, expected, ulps: int = 1, fmt=None, *, nan_payload
     if not isinstance(ulps, (int, np.integer)) or ulps < 0:
         raise ArgumentError(f"assert_within_ulps: ulps must be a non-negative integer, got {ulps!r}")
     result = compare(actual, expected, fmt)
-    keep = ~np.isin(result.kinds, ["one_ulp", "multi_ulp"]) | (result.ulps > ulps)
+    keep = ~np.isin(result.kinds, ["one_ulp", "multi_ulp", "sign_flip"]) | (result.ulps > ulps)
     if not nan_payload:
         keep &= result.kinds != "nan_payload"
     if not signed_zero:

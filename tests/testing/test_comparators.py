@@ -19,7 +19,9 @@ CASES = [
     ("float32", 0x3F800000, 0x3F800001, "one_ulp"),
     ("float32", 0x3F800000, 0x3F800003, "multi_ulp"),
     ("float32", 0x80000001, 0x00000000, "one_ulp"),  # -min subnormal vs +0: neighbours
-    ("float32", 0x80000001, 0x00000001, "multi_ulp"),
+    ("float32", 0x80000001, 0x00000001, "sign_flip"),  # -min subnormal vs +min subnormal
+    ("float32", 0x80000001, 0x00000002, "multi_ulp"),  # 3 ulps across zero
+    ("float32", 0xC0400000, 0x40400000, "sign_flip"),  # -3 vs 3
     ("bfloat16", 0x3F80, 0x3F81, "one_ulp"),
     ("bfloat16", 0x007F, 0x0080, "one_ulp"),  # max subnormal vs min normal
     ("float8_e4m3fn", 0x7E, 0x7F, "nan_vs_number"),  # 448 vs NaN
