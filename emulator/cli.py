@@ -23,7 +23,7 @@ from .errors import ArgumentError, EmulatorError
 SUBCOMMANDS: dict[str, str] = {
     "explain": "emulator.explain",
     "collective": "emulator.collectives.cli",
-    "run": "emulator.nki.run",
+    "run": "emulator.report.run",
     "compare/sweep/report": "emulator.report.cli",
 }
 

@@ -1,4 +1,5 @@
-"""``trn3emu run FILE.py [args...] [--report]``: run a Python script with ``import nki`` resolving to the emulator.
+"""Run a Python script with ``import nki`` resolving to the emulator (``trn3emu run``, registered by
+:mod:`emulator.report.run`).
 
 The script runs as ``__main__`` with ``sys.argv = [FILE, args...]`` after :func:`emulator.nki.install` and with
 ``NKI_SIMULATOR=1`` set (what the official simulator's users set). An emulator error prints its message (which names
@@ -9,12 +10,11 @@ the kernel's file and line) instead of a traceback through the emulator, and the
 
 from __future__ import annotations
 
-import argparse
 import os
 import runpy
 import sys
 
-__all__ = ["register", "run_script"]
+__all__ = ["run_script"]
 
 
 def run_script(path: str, args: list[str], report: bool = False) -> int:
@@ -50,19 +50,3 @@ def run_script(path: str, args: list[str], report: bool = False) -> int:
         rep = last_report()
         print(rep if rep is not None else "trn3emu run --report: the script launched no kernel")
     return status
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    rest = list(args.script_args)
-    report = args.report or "--report" in rest
-    rest = [a for a in rest if a != "--report"]
-    return run_script(args.file, rest, report)
-
-
-def register(subparsers) -> None:
-    """Add the ``run`` subcommand to the ``trn3emu`` parser."""
-    p = subparsers.add_parser("run", help="run a Python script with `import nki` resolving to the emulator")
-    p.add_argument("--report", action="store_true", help="print the last kernel launch's report at the end")
-    p.add_argument("file", help="the script (e.g. a kernel file with a __main__ block)")
-    p.add_argument("script_args", nargs=argparse.REMAINDER, help="arguments passed to the script")
-    p.set_defaults(func=_cmd_run)

@@ -80,6 +80,8 @@ def _kernel_rows(kr) -> list[tuple[str, str]]:
     if getattr(kr, "hbm_bytes", None):
         rows.append(("HBM in use", f"{kr.hbm_bytes} bytes"))
     rows += [(f"engine {e}", str(n)) for e, n in sorted(getattr(kr, "engines", {}).items())]
+    rows += [(f"instruction {i}", str(n)) for i, n in sorted(getattr(kr, "instructions", {}).items(),
+                                                              key=lambda kv: (-kv[1], kv[0]))]
     rows += [(f"DMA queue {q}", f"{b} bytes") for q, b in sorted(getattr(kr, "dma_bytes", {}).items())]
     return rows
 

@@ -64,6 +64,13 @@ def test_trn3emu_run_script(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "sum 96.0" in out.stdout
     assert "dma_copy 3" in out.stdout and "tensor_tensor 1" in out.stdout
+    # --report=DIR also writes the launch's page: its instruction table holds the same counts
+    page = tmp_path / "page"
+    out = subprocess.run([sys.executable, "-m", "emulator", "run", str(script), "1.5", f"--report={page}"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    html = (page / "index.html").read_text()
+    assert "tensor_tensor" in html and "dma_copy" in html
 
 
 def test_trn3emu_run_error_names_kernel_line(tmp_path):
