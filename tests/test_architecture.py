@@ -32,7 +32,8 @@ LAYERS = (
     (3, ("emulator.collectives",)),
     (4, ("emulator.nki",)),
     (5, ("kernels",)),
-    (6, ("emulator.testing", "emulator.tour", "emulator.cli", "emulator.__main__", "emulator.explain",
+    (6, ("emulator.testing", "emulator.report", "emulator.tour", "emulator.cli", "emulator.__main__",
+         "emulator.explain",
          "emulator._selftest")),
 )
 TOP = max(layer for layer, _ in LAYERS)
