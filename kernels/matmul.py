@@ -123,6 +123,7 @@ def mx_matmul_kernel(st_x4, st_scale, mv_x4, mv_scale, x4_dtype):
 
 
 def check_psum_dtype(psum_dtype: str, who: str) -> None:
+    """Raise ``ArgumentError`` (naming ``who``) unless ``psum_dtype`` is float32 or bfloat16."""
     if psum_dtype not in ("float32", "bfloat16"):
         raise emu.ArgumentError(f"{who}: psum_dtype must be 'float32' or 'bfloat16', got {psum_dtype!r}")
 
