@@ -36,18 +36,19 @@ except ImportError:  # anywhere else: the emulator's NKI front end under the sam
 
 from .mxfp8_matmul import k_tiles, mx_matmul_blocks, mx_scale_tile
 
-__all__ = ["mxfp4_matmul_kernel", "mxfp4_matmul", "pack_fp4"]
+__all__ = ["mxfp4_matmul_kernel", "mxfp4_matmul", "pack_fp4", "load_x4", "load_scales"]
 
 
-def _load_data(x4, w0, Kp, f0, F):
-    """Word rows ``w0 .. w0 + Kp``, columns ``f0 .. f0 + F`` of the uint16 HBM words, as FP4 x4 in SBUF."""
+def load_x4(x4, w0, Kp, f0, F, x4_dtype=nl.float4_e2m1fn_x4):
+    """Word rows ``w0 .. w0 + Kp``, columns ``f0 .. f0 + F`` of the HBM words (uint16 for FP4, uint32 for FP8), as
+    ``x4_dtype`` words in SBUF."""
     row = x4.shape[1]
-    data = nl.ndarray((Kp, F), dtype=nl.float4_e2m1fn_x4, buffer=nl.sbuf)
-    nisa.dma_copy(dst=data, src=x4.ap(dtype=nl.float4_e2m1fn_x4, pattern=[[row, Kp], [1, F]], offset=w0 * row + f0))
+    data = nl.ndarray((Kp, F), dtype=x4_dtype, buffer=nl.sbuf)
+    nisa.dma_copy(dst=data, src=x4.ap(dtype=x4_dtype, pattern=[[row, Kp], [1, F]], offset=w0 * row + f0))
     return data
 
 
-def _load_scales(scale, s0, Kp, f0, F):
+def load_scales(scale, s0, Kp, f0, F):
     """Scale rows ``s0 .. s0 + Kp / 8`` (contiguous in HBM), 4 rows to the start of each 32-partition quadrant."""
     row = scale.shape[1]
     sb = mx_scale_tile(Kp, F)
@@ -69,10 +70,10 @@ def mxfp4_matmul_kernel(lhsT_x4, lhsT_scale, rhs_x4, rhs_scale, out_dtype):
     assert M % 2 == 0, f"M = {M} must be even (nc_matmul_mx stationary free size)"
     out = nl.ndarray((M, N), dtype=out_dtype, buffer=nl.shared_hbm)
     mx_matmul_blocks(out, k_tiles(4 * Kw, nl.tile_size.pmax),
-                     lambda k0, Kp, f0, F: (_load_data(lhsT_x4, k0 // 4, Kp, f0, F),
-                                            _load_scales(lhsT_scale, k0 // 32, Kp, f0, F)),
-                     lambda k0, Kp, f0, F: (_load_data(rhs_x4, k0 // 4, Kp, f0, F),
-                                            _load_scales(rhs_scale, k0 // 32, Kp, f0, F)))
+                     lambda k0, Kp, f0, F: (load_x4(lhsT_x4, k0 // 4, Kp, f0, F),
+                                            load_scales(lhsT_scale, k0 // 32, Kp, f0, F)),
+                     lambda k0, Kp, f0, F: (load_x4(rhs_x4, k0 // 4, Kp, f0, F),
+                                            load_scales(rhs_scale, k0 // 32, Kp, f0, F)))
     return out
 
 

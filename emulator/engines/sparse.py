@@ -48,7 +48,8 @@ def nc_matmul_sparse(values, tags, moving, m: int, n: int, psum=None, psum_dtype
         dtype ``nc_matmul`` takes (float32 for fp32/tf32, ml_dtypes bfloat16, float16, float8_e5m2, float8_e4m3,
         float8_e4m3fn) or an SBUF Tensor.
     tags : ``[Kc, ceil(M / 4)]`` uint16 tag words from :func:`emulator.numerics.sparsity.compress` (axis 0).
-    moving : ``[Kc * n / m, N]`` moving operand in logical k order (array or SBUF Tensor); dtype rules as
+    moving : ``[Kc * n / m, N]`` moving operand in logical k order, or ``[Kc, n / m, N]`` (an SBUF tile: row
+        ``(n / m) p + t`` at partition p, slot t) (array or SBUF Tensor); dtype rules as
         ``nc_matmul`` (fp32/tf32 only with fp32/tf32, float8_e4m3 never with float8_e4m3fn).
     m, n : the pattern (4:16, 4:12, 4:8, 2:8, 2:4, 1:4 or 1:2).
     psum, psum_dtype, accumulate, accumulation, site : exactly as ``nc_matmul``: ``psum=None`` returns a new PSUM
@@ -74,6 +75,8 @@ def nc_matmul_sparse(values, tags, moving, m: int, n: int, psum=None, psum_dtype
     st, sf = _tensor._matmul_operand(values, "values", values_fmt, instr)
     mv, mf = _tensor._matmul_operand(moving, "moving", moving_fmt, instr)
     _tensor._check_mix(sf, mf, instr)
+    if mv.ndim == 3:  # an SBUF tile [Kc, n/m, N]: logical row (n/m) p + t at partition p, slot t (as double_row)
+        mv = mv.reshape(-1, mv.shape[2])
     if st.ndim != 2 or mv.ndim != 2:
         raise ShapeError(f"{instr}: values and moving are 2-D [partitions, free], got {st.shape} and {mv.shape}")
     kc, mcols = st.shape

@@ -39,6 +39,8 @@ SIGNATURES: dict[str, str] = {
                  "accumulate=None, tile_position=(), tile_size=(), perf_mode=matmul_perf_mode.none, name=None",
     "nc_matmul_mx": "dst, stationary, moving, stationary_scale, moving_scale, tile_position=None, tile_size=None, "
                     "accumulate=None, name=None",
+    # not in NKI's stubs: the emulator's structured-sparse Tensor Engine instruction (moving [Kc, n/m, N])
+    "nc_matmul_sparse": "dst, values, tags, moving, m, n, accumulate=None, name=None",
     "nc_transpose": "dst, data, engine=engine.unknown, name=None",
     "dma_transpose": "dst, src, axes=None, priority=None, dge_mode=dge_mode.unknown, oob_mode=oob_mode.error, "
                      "name=None",

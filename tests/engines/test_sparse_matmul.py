@@ -99,6 +99,19 @@ def test_sequential_matches_reference(m, n, path):
 
 
 @pytest.mark.parametrize("m,n", [(2, 4), (4, 16), (1, 2)])
+def test_moving_as_an_sbuf_tile_kc_by_n_over_m(m, n):
+    """A [Kc, n/m, N] moving tile holds logical row (n/m) p + t at partition p, slot t."""
+    rng = np.random.default_rng(11)
+    w, values, tags, x = make_case(m, n, 64, 12, 8, rng)
+    tile = np.empty((64, n // m, 8), x.dtype)
+    for p in range(64):
+        for t in range(n // m):
+            tile[p, t] = x[(n // m) * p + t]
+    np.testing.assert_array_equal(emu.nc_matmul_sparse(values, tags, tile, m, n),
+                                  sequential_ref(values, tags, x, m, n))
+
+
+@pytest.mark.parametrize("m,n", [(2, 4), (4, 16), (1, 2)])
 @pytest.mark.parametrize("dtype,mv_dtype", [(np.float16, np.float16), (ml_dtypes.float8_e4m3fn, BF16),
                                             (ml_dtypes.float8_e5m2, ml_dtypes.float8_e4m3fn),
                                             (ml_dtypes.float8_e4m3, ml_dtypes.float8_e5m2)])
