@@ -10,14 +10,13 @@ result is float32.
 
 from __future__ import annotations
 
-import sys
-import time
 
 import numpy as np
 
 from .._jit import numba_active
 from ..config import get_settings
 from ..errors import ArgumentError, DtypeError, ShapeError
+from ..progress import Progress, progress_enabled
 from ..numerics.block_formats import BlockFormat
 from ..numerics.cast import round_to
 from ..numerics.inputs import as_float_array
@@ -69,16 +68,6 @@ def quantize_inputs(a, b, fmt: str = "bfloat16") -> tuple[np.ndarray, np.ndarray
     return decode_operand(st), decode_operand(mv), 512 if isinstance(desc, BlockFormat) else 128
 
 
-def _progress(done: int, total: int, start: float) -> None:
-    width = 30
-    frac = done / total if total else 1.0
-    bar = "#" * int(width * frac) + "-" * (width - int(width * frac))
-    sys.stderr.write(f"\rtrn3emu matmul [{bar}] {100 * frac:5.1f}%  {time.perf_counter() - start:6.1f}s")
-    if done >= total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
-
-
 def matmul(a, b, fmt: str = "bfloat16", *, accumulation: str | None = None, psum_dtype: str = "float32",
            explain: bool = False, progress: bool | None = None) -> np.ndarray:
     """``a [M, K] @ b [K, N]`` through the emulated Tensor Engine, returned as float32 ``[M, N]``.
@@ -91,7 +80,7 @@ def matmul(a, b, fmt: str = "bfloat16", *, accumulation: str | None = None, psum
     accumulation : PE accumulation model (default: setting ``accumulation``).
     psum_dtype : float32 (default) or bfloat16: the PSUM tile the K tiles accumulate in (bf16: each step rounds).
     explain : print the tile schedule, bytes moved and estimated cycles (see ``emu.explain.matmul``).
-    progress : progress bar on stderr (default: on for matmuls above ~8.6 G multiply-adds).
+    progress : progress bar on stderr (default: on for matmuls above ~8.6 G multiply-adds when stderr is a terminal).
 
     Example
     -------
@@ -120,20 +109,21 @@ def matmul(a, b, fmt: str = "bfloat16", *, accumulation: str | None = None, psum
     if fp32_mode == "tf32" and fmt == "tfloat32":
         fp32_mode = "fp32"
         st, mv = round_to(st, "tfloat32"), round_to(mv, "tfloat32")
-    show = progress if progress is not None else M * K * N > _PROGRESS_MACS
+    # progress=True forces the bar; by default it shows for big products when stderr is a terminal (not in logs,
+    # not under pytest: emulator.progress decides)
+    show = bool(progress) if progress is not None else M * K * N > _PROGRESS_MACS and progress_enabled()
     rows = M if not show else max(128, (M // 20) // 128 * 128)
     if not fused and rows >= M:
         return _block(st, mv, ktile, accumulation, fp32_mode, psum_dtype)
     out = np.empty((M, N), np.float32)
-    start = time.perf_counter()
-    for m0 in range(0, M, max(rows, 1)):  # row blocks are multiples of 128: each starts on a stationary panel
-        sl = slice(m0, min(M, m0 + rows))
-        if fused:
-            _k.seq_packed(ap[m0 // _k.MR:-(-sl.stop // _k.MR)], bp, K, ktile, out[sl])
-        else:
-            out[sl] = _block(st[:, sl], mv, ktile, accumulation, fp32_mode, psum_dtype)
-        if show:
-            _progress(sl.stop, M, start)
+    with Progress(M, f"trn3emu matmul {fmt} rows", enabled=show) as bar:
+        for m0 in range(0, M, max(rows, 1)):  # row blocks are multiples of 128: each starts on a stationary panel
+            sl = slice(m0, min(M, m0 + rows))
+            if fused:
+                _k.seq_packed(ap[m0 // _k.MR:-(-sl.stop // _k.MR)], bp, K, ktile, out[sl])
+            else:
+                out[sl] = _block(st[:, sl], mv, ktile, accumulation, fp32_mode, psum_dtype)
+            bar.update(sl.stop - m0)
     return _acc.canonical_nan(out) if fused and get_settings().pe_nan == "canonical" else out
 
 
