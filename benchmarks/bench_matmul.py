@@ -21,10 +21,9 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout without installing
+from _machine import machine_line  # noqa: E402
 from _timing import best_of  # noqa: E402
 import emulator as emu  # noqa: E402
-
-
 
 
 def main() -> None:
@@ -39,6 +38,8 @@ def main() -> None:
     b = rng.standard_normal((n, n)).astype(np.float32)
     base = best_of(lambda: np.matmul(a, b), repeat + 2, warmup=False)
     macs = n ** 3
+    print(machine_line())
+    print("(compute-bound: the streaming limit, one pass over A, B and C, is not a bound worth printing here)")
     print(f"baseline numpy.matmul float32 {n}^3: {base * 1e3:8.1f} ms  {macs / base / 1e9:7.2f} GMAC/s")
     for fmt in ("bfloat16", "mxfp8_e4m3", "mxfp4", "float8_e4m3fn", "float32"):
         emu.matmul(a[:64, :64], b[:64, :64], fmt)  # compile / load the kernels
