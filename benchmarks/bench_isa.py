@@ -98,8 +98,8 @@ def main() -> None:
                     fn()
                 best[name] = min(best[name], time.perf_counter() - t)
         k = rounds * _OPS
-        # streaming limit: every instruction reads one [128, F] fp32 tile and writes one
-        lim = streaming_time(np.zeros(128 * free, np.float32), 4, 20) * k
+        # streaming limit: each instruction reads one [128, F] fp32 tile and writes one; one thread, as small tiles run
+        lim = streaming_time(np.zeros(128 * free, np.float32), 4, 20, threads=1) * k
         print(f"{free:5d} {k / best['core']:13.0f} {k / best['isa']:12.0f} {k / best['numpy']:15.0f} "
               f"{best['core'] / k * 1e6:9.1f} {best['core'] / best['isa']:9.2f} {best['core'] / best['numpy']:12.2f} "
               f"{best['core'] / best['numpy_exact']:14.2f} {limit_text(lim, best['core']):>24s}")
