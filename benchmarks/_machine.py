@@ -85,8 +85,10 @@ def _as_uint(a: np.ndarray) -> np.ndarray:
 def streaming_time(src: np.ndarray, out_itemsize: int, repeat: int = 5, threads: int | None = None) -> float:
     """Best time of the streaming kernel reading ``src`` (its bytes, element by element) and writing ``src.size``
     elements of ``out_itemsize`` bytes; ``threads`` limits Numba's threads for the measurement (None = all)."""
-    import numba
-
+    try:
+        import numba
+    except ImportError:  # no Numba: no streaming kernel to time
+        return float("nan")
     dst = np.empty(src.size, {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[out_itemsize])
     s = _as_uint(src)
     kern = _stream_kernel()
@@ -101,4 +103,6 @@ def streaming_time(src: np.ndarray, out_itemsize: int, repeat: int = 5, threads:
 
 def limit_text(t_limit: float, t: float) -> str:
     """``'limit 3.7 ms, 46%'``: the streaming limit and the fraction of it a kernel timed ``t`` reaches."""
+    if t_limit != t_limit:
+        return "limit n/a (no Numba)"
     return f"limit {t_limit * 1e3:.2f} ms, {100 * t_limit / t:3.0f}%"
