@@ -18,12 +18,11 @@ import time
 import ml_dtypes
 import numpy as np
 
+from _machine import machine_line
 from _timing import best_of
 import emulator as emu
 from emulator._jit import numba_active
 from emulator.collectives import executor
-
-
 
 
 def main() -> None:
@@ -35,6 +34,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     stacked = rng.standard_normal((r, n)).astype(np.float32)
     listed = list(stacked.copy())
+    print(machine_line())
     print(f"collectives: {r} ranks x {n} elements, Numba {'on' if numba_active() else 'off'}, best of {args.repeat}")
     base = best_of(lambda: np.sum(stacked, axis=0), args.repeat)
     print(f"  baseline np.sum(stacked [R, N] fp32, axis=0): {base * 1e3:8.2f} ms  "

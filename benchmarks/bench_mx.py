@@ -18,6 +18,7 @@ import ml_dtypes
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout without installing
+from _machine import limit_text, machine_line, streaming_time  # noqa: E402
 from _timing import best_of  # noqa: E402
 import emulator as emu  # noqa: E402
 
@@ -32,8 +33,6 @@ def golden_style_quantize(x_bf16: np.ndarray, emax: int = 8):
     q = x.reshape(P // 8, 8, F // 4, 4) / scale[:, None, :, None]
     q = np.clip(q, -448.0, 448.0).reshape(P, F).astype(ml_dtypes.float8_e4m3fn)
     return q.view(np.uint32), code
-
-
 
 
 def main(argv=None) -> int:
@@ -79,10 +78,23 @@ def main(argv=None) -> int:
         t_np = best_of(lambda: emu.mx.quantize_mx(small, "float8_e4m3fn"), 1 if args.quick else 2)
     rows.append(("context: quantize_mx NumPy twin (numba off)", t_np * x.shape[0] / 512))
 
+    # streaming limits: read the input (bf16, or fp32 for the fp32 rows), write one byte per element; all threads
+    # and one thread (the scales, 1/32 of the output, are left out)
+    lim = {2: streaming_time(x, 1, repeats), 4: streaming_time(x32, 1, repeats)}
+    lim1 = streaming_time(x, 1, repeats, threads=1)
+    in_size = {"mx.quantize fp32 OCP blocks of 32 (e4m3fn)": 4, "quantize_operand fp32 [K, N] interleaved (e4m3fn)": 4,
+               "baseline: ml_dtypes fp32->e4m3fn astype": 4}
+    print(machine_line())
     print(f"MX benchmark, {n}x{n} bfloat16 ({elems / 1e6:.1f}M elements); ratio = baseline time / time "
           f"(higher is faster)")
     for name, t in rows:
-        print(f"  {name:52s} {t * 1e3:9.2f} ms  {elems / t / 1e6:9.1f} Melem/s  {base / t:6.2f}x")
+        if name.startswith("context") or name.startswith("dequantize"):
+            tail = ""
+        elif name.endswith("1 Numba thread"):
+            tail = "  " + limit_text(lim1, t)
+        else:
+            tail = "  " + limit_text(lim[in_size.get(name, 2)], t)
+        print(f"  {name:52s} {t * 1e3:9.2f} ms  {elems / t / 1e6:9.1f} Melem/s  {base / t:6.2f}x{tail}")
     return 0
 
 

@@ -15,6 +15,7 @@ import argparse
 import ml_dtypes
 import numpy as np
 
+from _machine import machine_line
 from _timing import best_of
 import emulator as emu
 from emulator._jit import numba_active
@@ -78,6 +79,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     n = 300 if args.quick else 2000
+    print(machine_line())
     print(f"nki.isa.tensor_tensor (fp32 + fp32 -> bf16), {n} instructions, Numba {'on' if numba_active() else 'off'}, "
           f"best of {args.repeat}")
     print(f"{'tile':>10s} {'nki.isa/s':>10s} {'core/s':>10s} {'emu.isa/s':>10s} {'front/core':>11s} "

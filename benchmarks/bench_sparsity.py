@@ -16,6 +16,7 @@ import ml_dtypes
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout without installing
+from _machine import machine_line  # noqa: E402
 from _timing import best_of  # noqa: E402
 import emulator as emu  # noqa: E402
 from emulator.numerics import sparsity as sp  # noqa: E402
@@ -49,8 +50,6 @@ def baseline_prune(x: np.ndarray, m: int, n: int):
     out = np.zeros_like(g)
     np.put_along_axis(out, keep, np.take_along_axis(g, keep, axis=1), axis=1)
     return out.reshape(K, M)
-
-
 
 
 def main() -> None:
@@ -87,6 +86,7 @@ def main() -> None:
         t_np = best_of(round_trip, reps)
     t_prune_base = best_of(lambda: baseline_prune(dense, m, n), reps)
 
+    print(machine_line())
     print(f"M:N sparsity, {size}x{size} bfloat16, {m}:{n} along axis 0 (stationary layout), best of {reps}")
     print(f"  {'operation':44s} {'time (s)':>9s} {'Melem/s':>9s} {'vs argsort baseline':>20s}")
     for name, sec, base in (

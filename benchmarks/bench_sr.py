@@ -15,6 +15,8 @@ import time
 import ml_dtypes
 import numpy as np
 
+from _timing import best_of
+from _machine import limit_text, machine_line, streaming_time
 import emulator as emu
 from emulator._jit import numba_active
 from emulator.numerics import rng
@@ -33,6 +35,20 @@ def interleaved_best(fns: dict, repeat: int) -> dict:
     return best
 
 
+def _one_thread(fn, repeat: int) -> float:
+    """Best time of ``fn`` on one Numba thread (per-core speed; less sensitive to a busy machine)."""
+    try:
+        import numba
+    except ImportError:
+        return best_of(fn, repeat)
+    old = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        return best_of(fn, repeat)
+    finally:
+        numba.set_num_threads(old)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1M elements instead of 16M")
@@ -41,9 +57,13 @@ def main() -> None:
     args = ap.parse_args()
     n = args.n or ((1 << 20) if args.quick else (16 << 20))
     x = np.random.default_rng(0).standard_normal(n).astype(np.float32)
+    print(machine_line())
     print(f"fp32 -> format with stochastic rounding, {n / 1e6:.1f}M standard-normal values, Numba "
           f"{'on' if numba_active() else 'off'}, best of {args.repeat}")
-    print(f"{'format':16s} {'sr_bits':>7s} {'SR Melem/s':>11s} {'baseline':>24s} {'base Melem/s':>13s} {'ratio':>7s}")
+    print(f"{'format':16s} {'sr_bits':>7s} {'SR Melem/s':>11s} {'baseline':>24s} {'base Melem/s':>13s} {'ratio':>7s}  "
+          f"streaming limit, fraction reached (all threads; then 1 Numba thread)")
+    limits = {k: streaming_time(x, k, args.repeat) for k in (1, 2)}
+    limits1 = {k: streaming_time(x, k, args.repeat, threads=1) for k in (1, 2)}
     cases = [("bfloat16", ml_dtypes.bfloat16, 0), ("float8_e4m3fn", ml_dtypes.float8_e4m3fn, 0),
              ("bfloat16", ml_dtypes.bfloat16, 8), ("float16", np.float16, 0), ("float8_e5m2", ml_dtypes.float8_e5m2, 0),
              ("float4_e2m1fn", ml_dtypes.float4_e2m1fn, 0)]
@@ -52,8 +72,11 @@ def main() -> None:
             "sr": lambda: cast_sr(x, name, saturate=False, seed=1, sr_bits=bits, site=0),
             "base": lambda: x.astype(dt),
         }, args.repeat)
+        size = np.dtype(dt).itemsize
+        t1 = _one_thread(lambda: cast_sr(x, name, saturate=False, seed=1, sr_bits=bits, site=0), args.repeat)
         print(f"{name:16s} {bits or 'all':>7} {n / best['sr'] / 1e6:11.0f} {'ml_dtypes astype (RNE)':>24s} "
-              f"{n / best['base'] / 1e6:13.0f} {best['base'] / best['sr']:7.2f}")
+              f"{n / best['base'] / 1e6:13.0f} {best['base'] / best['sr']:7.2f}  {limit_text(limits[size], best['sr'])}; "
+              f"1 thread {t1 * 1e3:.1f} ms, {limit_text(limits1[size], t1)}")
 
     best = interleaved_best({
         "rne": lambda: emu.cast(x, "bfloat16", rounding="rne"),

@@ -225,6 +225,7 @@ def _sr_keyed_fast(bits, out, key, offset, n, p):
 
 _CHUNK = 1 << 14  # elements per task of the normal-range kernels (the stream index advances by one add inside it)
 _normal_kernels: dict = {}
+_FEW_OUTSIDE = 16  # below 1/16 of the elements outside the normal range, the fused fix-up pays (measured: e4m3fn)
 
 
 def _normal_kernel(n: int, p: tuple):
@@ -232,8 +233,10 @@ def _normal_kernel(n: int, p: tuple):
     frozen in (Numba treats closure variables as compile-time constants, so LLVM folds every shift, mask and select
     that does not apply to this format: 2x faster than passing them as arguments).
 
-    It covers arrays whose every element lies in the target's normal range (the common case, checked by the caller),
-    and every array for a target with fp32's exponent range (bf16, tf32). Round-toward-zero plus the SR step is one
+    It covers every array for a target with fp32's exponent range (bf16, tf32); for narrower targets, the elements
+    whose magnitude pattern lies outside ``[lo_b, lo_b + span_b)`` (the target's normal range: zeros, subnormals,
+    overflow, inf, NaN) are redone with the general :func:`_sr_f32` chunk by chunk, while the chunk is in cache (the
+    caller sends here only arrays with few such elements). Round-toward-zero plus the SR step is one
     add: with ``d`` dropped bits and ``m = min(n, d)`` random bits (with ``n >= d`` the fraction's low ``n - d`` bits
     are zero, so only the top ``d`` random bits can carry), ``mag = ((a & ~low) + (r << (d - m))) >> d - rebias``
     where ``low`` masks the ``d - m`` fraction bits too fine to matter; the carry walks into the exponent, and one
@@ -256,9 +259,10 @@ def _normal_kernel(n: int, p: tuple):
     keep = u32(0xFFFFFFFF if p.keep_payload else 0)
     nan_canon, nan_mask = u32(0 if p.keep_payload else p.nan_mag), u32((1 << p.mantissa_bits) - 1)
     g, chunk = np.uint64(GOLDEN), _CHUNK
+    fix = p.emin != -126  # formats narrower than fp32's exponent range: some inputs need the general encoder
 
     @njit(parallel=True, cache=False)  # see _NO_CACHE_WHY; a closure cannot be cached anyway
-    def kern(bits, out, key, offset):
+    def kern(bits, out, key, offset, pp, thr, lo_b, span_b):
         size = bits.size
         for c in prange((size + chunk - 1) // chunk):
             lo = c * chunk
@@ -275,6 +279,13 @@ def _normal_kernel(n: int, p: tuple):
                 nan_mag = ((top | u32((top & nan_mask) == u32(0))) & keep) | nan_canon
                 mag = nan_mag if a > u32(0x7F800000) else mag
                 out[ui] = (((b >> u32(31)) << sbpos) | mag) << pad
+            if fix:
+                # redo the chunk's few elements outside the target's normal range while they are still in cache
+                for i in range(lo, min(size, lo + chunk)):
+                    ui = np.uint64(i)
+                    if (bits[ui] & u32(0x7FFFFFFF)) - lo_b >= span_b:
+                        w = _mix64(key ^ ((offset + ui + np.uint64(1)) * g))
+                        out[ui] = _sr_f32(np.int64(bits[ui]), w >> np.uint64(64 - n), n, pp, thr)
 
     _normal_kernels[key] = kern
     return kern
@@ -336,8 +347,11 @@ def _sr_keyed_numba(x, out, key, offset, nbits, p, thr, minnorm):
             off = np.uint64(offset)
             # bfloat16, tfloat32 (fp32's exponent range): the normal-range arithmetic is right for every input
             # (zeros, fp32 subnormals, inf, overflow, NaN); other formats: when every element is a normal of the target
-            if p.emin == -126 or not _count_outside(bits, np.uint32(minnorm), np.uint32(thr - minnorm)):
-                _normal_kernel(n, p)(bits, flat_out, k, off)
+            # other formats: the few elements outside the target's normal range are redone in the same pass; when
+            # many are (more than 1/_FEW_OUTSIDE) the per-element-shift kernel is faster than the general encoder
+            lo_b, span_b = np.uint32(minnorm), np.uint32(thr - minnorm)
+            if p.emin == -126 or _count_outside(bits, lo_b, span_b) * _FEW_OUTSIDE <= bits.size:
+                _normal_kernel(n, p)(bits, flat_out, k, off, p, thr, lo_b, span_b)
                 return
             _sr_keyed_fast(bits, flat_out, k, off, n, p)
             if _count_outside(bits, np.uint32(0x00800000), np.uint32(thr - 0x00800000)):
