@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, str] = {
     "explain": "emulator.explain",
     "collective": "emulator.collectives.cli",
     "run": "emulator.nki.run",
+    "nkilib": "emulator.nki.nkilib.cli",
 }
 
 #: Errors a command reports as one line (exit 2): bad arguments the library or the CLI rejected. Anything else is a
