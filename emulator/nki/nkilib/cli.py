@@ -9,8 +9,23 @@ from . import run
 __all__ = ["register"]
 
 
+def _own_options(args: argparse.Namespace) -> list[str]:
+    """The runner's own options may also come after the pytest arguments: take them out of those."""
+    extra, it = [], iter(a for a in args.pytest_args if a != "--")
+    for a in it:
+        if a == "--all-shapes":
+            args.all_shapes = True
+        elif a == "--summary-json":
+            args.summary_json = next(it, None)
+        elif a.startswith("--summary-json="):
+            args.summary_json = a.split("=", 1)[1]
+        else:
+            extra.append(a)
+    return extra
+
+
 def _cmd(args: argparse.Namespace) -> int:
-    extra = [a for a in args.pytest_args if a != "--"]
+    extra = _own_options(args)
     return run(args.path, extra, all_shapes=args.all_shapes, summary_json=args.summary_json)
 
 

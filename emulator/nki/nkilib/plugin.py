@@ -145,6 +145,9 @@ def pytest_collectreport(report):
 
 def pytest_runtest_logreport(report):
     summary.RECORD.add(report)
+    path = os.environ.get("TRN3EMU_NKILIB_SUMMARY")
+    if path and report.when == "teardown":  # kept current, so a run stopped from outside still leaves its numbers
+        summary.RECORD.dump(path, _fired)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
