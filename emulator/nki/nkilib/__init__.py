@@ -45,7 +45,7 @@ def pytest_command(path: str, args: list[str], scratch: str | None = None) -> li
     if not _has(args, "--output-directory"):
         cmd += ["--output-directory", os.path.join(scratch, "output")]
     cmd += ["-o", f"artifacts_dir={os.path.join(scratch, 'artifacts')}"]
-    selection = [a for a in args if not a.startswith("-")]
+    selection = [a for a in args if not a.startswith("-") and os.path.exists(os.path.join(path, a.split("::")[0]))]
     return cmd + list(args) + ([] if selection else ["test/integration"])
 
 
@@ -55,6 +55,7 @@ def child_env(path: str, all_shapes: bool = False, summary_json: str | None = No
     parts = [_EMULATOR_ROOT, os.path.join(path, "src"), path] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
                                                                 if p]
     env["PYTHONPATH"] = os.pathsep.join(parts)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ in the checkout either
     if all_shapes:
         env[RUN_ALL_ENV] = "1"
     if summary_json:
