@@ -49,7 +49,9 @@ def test_stand_ins_resolve_to_the_front_end(installed):
     for name in ("oob_mode", "dge_mode", "matmul_perf_mode"):
         assert getattr(sim_constants, name) is getattr(nisa, name)
     assert sim_dtypes.bfloat16 == nl.bfloat16 and static_cast is ndt.static_cast and mutable_tensor is not None
-    assert {nl.float8_e4m3fn_x4: 1, nl.float4_e2m1fn_x4: 2}[nl.float8_e4m3fn_x4] == 1  # hashable x4 dtypes
+    x4 = {nl.float8_e4m3fn_x4: 1, nl.float8_e5m2_x4: 2, nl.float4_e2m1fn_x4: 3}  # hashable, distinct x4 dtypes
+    assert len(x4) == 3 and x4[nl.float8_e5m2_x4] == 2 and nl.float8_e4m3fn_x4 != nl.float8_e5m2_x4
+    assert "float8_e5m2_x4" in str(np.zeros(2, nl.float8_e5m2_x4).dtype)  # the harness tests 'x4' in str(dtype)
     assert issubclass(type("K", (nl.NKIObject,), {}), nl.NKIObject)
 
 
