@@ -124,6 +124,7 @@ def test_dtype_queries():
                                                                            "bytes per partition"),
     ("E   AssertionError: [NCC_INKI016] Kernel validation exception: H too big", "kernel_assert: H too big"),
     ("E   KeyError: 'foo'", "other: KeyError: 'foo'"),
+    ("E   ModuleNotFoundError: No module named 'nki.compiler.frontend'", "unsupported API: module nki.compiler.frontend"),
 ])
 def test_failure_classes(text, cls):
     assert summary.Record().classify(text, "x/test_a.py::t", None) == cls

@@ -138,6 +138,20 @@ def pytest_runtest_setup(item):
     summary.RECORD.note_miss(None)
 
 
+#: markers of cases that need the Neuron compiler or hardware whatever --test-mode says (markers take precedence)
+COMPILER_MARKERS = ("trace_only", "compile_only", "compile_and_infer")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    for item in items:
+        marker = next((m for m in COMPILER_MARKERS if item.get_closest_marker(m)), None)
+        if marker:
+            item.add_marker(pytest.mark.skip(reason=f"trn3emu: @{marker} case needs the Neuron compiler (MLIR "
+                                                    "tracer / neuronx-cc), which the emulator does not provide"))
+            summary.RECORD.compiler_only += 1
+
+
 def pytest_collectreport(report):
     if report.failed:
         summary.RECORD.add_collect_error(report)

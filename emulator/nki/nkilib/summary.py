@@ -68,6 +68,7 @@ class Record:
         self.start = time.time()
         self._miss: str | None = None
         self._outcome: dict[str, str] = {}
+        self.compiler_only = 0  # cases skipped because their marker asks for the Neuron compiler
 
     def note_miss(self, worst: str | None) -> None:
         """The worst element of the comparison that just failed (None clears it at the start of a case)."""
@@ -89,6 +90,9 @@ class Record:
                 owner = attr.group(1) or attr.group(2) or attr.group(3)
                 if owner.startswith("emulator") or owner in ("NkiTensor", "NKIObject", "Kernel"):
                     return f"unsupported API: {_ALIASES.get(owner, owner)}.{attr.group(4)}"
+            missing = re.search(r"No module named '((?:nki|neuronxcc|nki_cpu_simulator)[\w.]*)'", msg)
+            if kind.endswith("ModuleNotFoundError") and missing:
+                return f"unsupported API: module {missing.group(1)}"
             if kind.endswith("NotImplementedError"):
                 return f"unsupported API: {msg[:160]}"
             if "NCC_INKI016" in msg:
@@ -149,6 +153,9 @@ class Record:
         if self.collect_errors:
             out.append("modules that failed to import:")
             out += [f"  {node}: {cls}" for node, cls in self.collect_errors]
+        if self.compiler_only:
+            out.append(f"{self.compiler_only} cases marked trace_only/compile_only/compile_and_infer were skipped: "
+                       "they need the Neuron compiler, not a simulator")
         if defects:
             out.append("harness defects worked around in this run:")
             out += [f"  {key}: {what}" for key, what in defects.items()]
@@ -157,7 +164,8 @@ class Record:
     def dump(self, path: str, defects: dict[str, str]) -> None:
         """The same facts as JSON (for docs and scripts)."""
         with open(path, "w") as f:
-            json.dump({"families": self.rows(), "collect_errors": self.collect_errors, "defects": defects}, f,
+            json.dump({"families": self.rows(), "collect_errors": self.collect_errors, "defects": defects,
+                       "compiler_only_skipped": self.compiler_only}, f,
                       indent=1)
 
 
