@@ -131,6 +131,8 @@ def pytest_sessionstart(session):
 
 def pytest_collection_finish(session):
     _patch_harness()
+    for item in session.items:
+        summary.RECORD.families[summary.family_of(item.nodeid)].collected += 1
 
 
 def pytest_runtest_setup(item):
@@ -165,7 +167,12 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    text = summary.RECORD.render(_fired)
+    from ...config import get_settings
+
+    s = get_settings()
+    text = summary.RECORD.render(_fired) + (
+        f"\nemulator settings in force: mx_convention={s.mx_convention} (nki-library's MX goldens use 'ocp': "
+        f"TRN3EMU_MX_CONVENTION=ocp), saturate={s.saturate}, rounding={s.rounding}, uninitialized={s.uninitialized}")
     terminalreporter.write_line("")
     for line in text.splitlines():
         terminalreporter.write_line(line)

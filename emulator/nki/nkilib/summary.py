@@ -55,6 +55,7 @@ class _Family:
     failed: int = 0
     skipped: int = 0
     seconds: float = 0.0
+    collected: int = 0
     classes: Counter = field(default_factory=Counter)
     examples: dict = field(default_factory=dict)
 
@@ -83,6 +84,8 @@ class Record:
             return f"tolerance miss: {miss or 'worst element not recorded'}"
         for m in _E_LINE.finditer(text):
             kind, msg = m.group(1), m.group(2).strip()
+            if "does not implement" in msg:
+                return f"unsupported API: {msg.split(':', 1)[0][:80]}"
             if re.fullmatch(_OUR_ERRORS, kind):
                 return f"our error: {kind.rsplit('.', 1)[-1]}: {msg[:160]}"
             attr = _NO_ATTR.search(msg)
@@ -128,7 +131,7 @@ class Record:
 
     def rows(self) -> list[dict]:
         """One dict per family, sorted by name."""
-        return [{"family": name, "passed": f.passed, "failed": f.failed, "skipped": f.skipped,
+        return [{"family": name, "collected": f.collected, "passed": f.passed, "failed": f.failed, "skipped": f.skipped,
                  "seconds": round(f.seconds, 1), "classes": dict(f.classes), "examples": dict(f.examples)}
                 for name, f in sorted(self.families.items())]
 
@@ -136,15 +139,16 @@ class Record:
         """The text table and lists a person reads."""
         rows = self.rows()
         width = max([len(r["family"]) for r in rows] + [6])
-        out = ["trn3-emulator nki-library summary", f"{'family':<{width}}  passed  failed  skipped  time(s)  failures"]
+        out = ["trn3-emulator nki-library summary",
+               f"{'family':<{width}}  cases  passed  failed  skipped  time(s)  failures"]
         tot = Counter()
         for r in rows:
             classes = ", ".join(f"{k} {v}" for k, v in sorted(r["classes"].items()))
-            out.append(f"{r['family']:<{width}}  {r['passed']:>6}  {r['failed']:>6}  {r['skipped']:>7}  "
+            out.append(f"{r['family']:<{width}}  {r['collected']:>5}  {r['passed']:>6}  {r['failed']:>6}  {r['skipped']:>7}  "
                        f"{r['seconds']:>7.1f}  {classes}")
-            tot.update({k: r[k] for k in ("passed", "failed", "skipped")})
+            tot.update({k: r[k] for k in ("collected", "passed", "failed", "skipped")})
             tot["seconds"] += r["seconds"]
-        out.append(f"{'total':<{width}}  {tot['passed']:>6}  {tot['failed']:>6}  {tot['skipped']:>7}  "
+        out.append(f"{'total':<{width}}  {tot['collected']:>5}  {tot['passed']:>6}  {tot['failed']:>6}  {tot['skipped']:>7}  "
                    f"{tot['seconds']:>7.1f}  (wall {time.time() - self.start:.0f} s)")
         examples = [(cls, node) for r in rows for cls, node in r["examples"].items()]
         if examples:
