@@ -120,8 +120,9 @@ def test_dtype_queries():
 
 @pytest.mark.parametrize("text,cls", [
     ("E   AttributeError: module 'emulator.nki.isa' has no attribute 'quantize_mx'", "unsupported API: nisa.quantize_mx"),
-    ("E   emulator.errors.CapacityError: sbuf: 300000 bytes per partition", "our error: CapacityError: sbuf: 300000 "
-                                                                           "bytes per partition"),
+    ("E   emulator.errors.ShapeError: nc_matmul: stationary has 129 partitions", "our error: ShapeError: nc_matmul: "
+                                                                                "stationary has 129 partitions"),
+    ("E   emulator.errors.CapacityError: SBUF: no room", "capacity (emulator check): SBUF: no room"),
     ("E   AssertionError: [NCC_INKI016] Kernel validation exception: H too big", "kernel_assert: H too big"),
     ("E   KeyError: 'foo'", "other: KeyError: 'foo'"),
     ("E   emulator.errors.EmulatorError: nisa.nc_n_gather: this emulator build does not implement the instruction yet",

@@ -4,7 +4,9 @@ the failures and the time taken.
 A failure's class is read from its report: ``tolerance miss`` (the harness's comparison failed; the worst element is
 named), ``our error`` (an emulator exception), ``unsupported API`` (a front-end name or attribute the emulator does
 not have, named), ``kernel_assert`` (the kernel's own validation fired in a case meant to pass),
-``harness/source defect`` (a bug in nki-library itself at the measured commit), or ``other`` (the exception type).
+``harness/source defect`` (a bug in nki-library itself at the measured commit), ``capacity`` / ``uninitialized read``
+(checks the emulator makes and AWS's simulator does not: the kernel may be at fault as well as the emulator), or
+``other`` (the exception type).
 
 >>> r = Record()
 >>> r.classify("E   AttributeError: module 'emulator.nki.language' has no attribute 'foo'", "x.py::t", None)
@@ -31,6 +33,8 @@ KNOWN_SOURCE_DEFECTS = (
 )
 _OUR_ERRORS = r"(?:emulator\.errors\.)?(ShapeError|DtypeError|CapacityError|UninitializedReadError|SettingsError|" \
               r"EmulatorError|RankFailure|NkiValidationError)"
+#: checks the emulator makes and the official simulator does not: their own classes, as the kernel may be at fault
+_STRICT = {"CapacityError": "capacity (emulator check)", "UninitializedReadError": "uninitialized read (emulator check)"}
 _E_LINE = re.compile(r"^E\s+([\w.]*(?:Error|Exception|Failure|Exit|Interrupt))\b:?\s*(.*)$", re.M)
 _NO_ATTR = re.compile(r"(?:module '([\w.]+)'|'(\w+)' object|type object '(\w+)') has no attribute '(\w+)'")
 _ALIASES = {"emulator.nki.language": "nl", "emulator.nki.isa": "nisa", "emulator.nki": "nki",
@@ -86,6 +90,9 @@ class Record:
             kind, msg = m.group(1), m.group(2).strip()
             if "does not implement" in msg:
                 return f"unsupported API: {msg.split(':', 1)[0][:80]}"
+            short = kind.rsplit(".", 1)[-1]
+            if short in _STRICT:
+                return f"{_STRICT[short]}: {msg[:160]}"
             if re.fullmatch(_OUR_ERRORS, kind):
                 return f"our error: {kind.rsplit('.', 1)[-1]}: {msg[:160]}"
             attr = _NO_ATTR.search(msg)
