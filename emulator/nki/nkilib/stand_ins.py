@@ -44,7 +44,7 @@ __all__ = ["install", "uninstall", "cpu_simulate", "INERT_PACKAGES"]
 #: packages the harness imports but does not use in simulation mode; stood in for only when absent
 INERT_PACKAGES = ("fabric2", "paramiko", "boto3", "botocore", "aws_embedded_metrics")
 
-_MISSING = object()
+_MISSING = _compat.MISSING
 _saved: dict[str, object] = {}
 _inert_used: list[str] = []
 
@@ -199,12 +199,7 @@ def uninstall() -> None:
             del sys.modules[name]
     _inert_finder = None
     _inert_used.clear()
-    for name, before in _saved.items():
-        if before is _MISSING:
-            sys.modules.pop(name, None)
-        else:
-            sys.modules[name] = before
-    _saved.clear()
+    _compat.restore(_saved)
     nki = sys.modules.get("nki")
     if nki is not None and getattr(nki, "cpu_simulate", None) is cpu_simulate:
         del nki.cpu_simulate
