@@ -18,6 +18,7 @@ scipy) must be importable; the Neuron packages and the unused cloud ones (fabric
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -82,9 +83,17 @@ def run(path: str, args: list[str] | None = None, all_shapes: bool = False, summ
         raise SettingsError(f"trn3emu nkilib: {path} is not an nki-library checkout (no test/conftest.py)")
     with tempfile.TemporaryDirectory(prefix="trn3emu-nkilib-") as scratch:
         cmd = [sys.executable] + pytest_command(path, list(args or []), scratch)
+        proc = subprocess.Popen(cmd, cwd=path, env=child_env(path, all_shapes, summary_json))
         try:
-            return subprocess.run(cmd, cwd=path, env=child_env(path, all_shapes, summary_json),
-                                  timeout=timeout).returncode
-        except subprocess.TimeoutExpired:
-            print(f"trn3emu nkilib: stopped after {timeout} s", file=sys.stderr)
-            return 124
+            return proc.wait(timeout=timeout)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt) as exc:
+            # pytest stops at the case in progress and still prints its summary on SIGINT
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            why = f"after {timeout} s" if isinstance(exc, subprocess.TimeoutExpired) else "on interrupt"
+            print(f"trn3emu nkilib: stopped {why}", file=sys.stderr)
+            return 124 if isinstance(exc, subprocess.TimeoutExpired) else 130
