@@ -38,7 +38,9 @@ def _has(args: list[str], option: str) -> bool:
 def pytest_command(path: str, args: list[str], scratch: str | None = None) -> list[str]:
     """The arguments of ``python`` for the run (the test selection defaults to ``test/integration``)."""
     scratch = scratch or tempfile.gettempdir()
-    cmd = ["-m", "pytest", "-p", "emulator.nki.nkilib.plugin", "-p", "no:cacheprovider"]
+    # a module that fails to import (nki-library has a few at some commits) must not stop the others
+    cmd = ["-m", "pytest", "-p", "emulator.nki.nkilib.plugin", "-p", "no:cacheprovider",
+           "--continue-on-collection-errors"]
     if not _has(args, "--test-mode"):
         cmd += ["--test-mode", "simulation"]
     if not _has(args, "--platform-target"):
