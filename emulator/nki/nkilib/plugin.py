@@ -52,7 +52,7 @@ class _HarnessFileFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def create_module(self, spec):
         _fired[_HARNESS_FILES[spec.name]] = HARNESS_DEFECTS[_HARNESS_FILES[spec.name]]
-        module = stand_ins._InertModule(spec.name, "stand-in for a harness file missing from nki-library")
+        module = stand_ins.InertModule(spec.name, "stand-in for a harness file missing from nki-library")
         if spec.name == "test.utils.perf_analysis_private":
             module.analyze_trace = _no_perf_analysis
         return module

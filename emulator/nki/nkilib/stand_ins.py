@@ -39,7 +39,7 @@ from .. import _compat, _dtypes
 from .._launch import Kernel
 from . import neuron_dtypes as _neuron_dtypes
 
-__all__ = ["install", "uninstall", "cpu_simulate", "INERT_PACKAGES"]
+__all__ = ["install", "uninstall", "cpu_simulate", "inert_packages", "InertModule", "INERT_PACKAGES"]
 
 #: packages the harness imports but does not use in simulation mode; stood in for only when absent
 INERT_PACKAGES = ("fabric2", "paramiko", "boto3", "botocore", "aws_embedded_metrics")
@@ -83,7 +83,9 @@ class _Inert(Exception):
         return _Inert()
 
 
-class _InertModule(types.ModuleType):
+class InertModule(types.ModuleType):
+    """A module whose every attribute is an :class:`_Inert` class (made on first use)."""
+
     def __getattr__(self, name):
         if name.startswith("__"):
             raise AttributeError(name)
@@ -104,7 +106,7 @@ class _InertFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return None
 
     def create_module(self, spec):
-        module = _InertModule(spec.name, "inert stand-in (trn3-emulator nki-library runner): unused in simulation")
+        module = InertModule(spec.name, "inert stand-in (trn3-emulator nki-library runner): unused in simulation")
         module.__path__ = []
         return module
 
@@ -195,7 +197,7 @@ def uninstall() -> None:
     if _inert_finder is not None and _inert_finder in sys.meta_path:
         sys.meta_path.remove(_inert_finder)
     for name in [n for n in sys.modules if n.split(".")[0] in _inert_used]:
-        if isinstance(sys.modules[name], _InertModule):
+        if isinstance(sys.modules[name], InertModule):
             del sys.modules[name]
     _inert_finder = None
     _inert_used.clear()
