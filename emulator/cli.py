@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, str] = {
     "collective": "emulator.collectives.cli",
     "run": "emulator.report.run",
     "compare/sweep/report": "emulator.report.cli",
+    "nkilib": "emulator.nki.nkilib.cli",
 }
 
 #: Errors a command reports as one line (exit 2): bad arguments the library or the CLI rejected. Anything else is a

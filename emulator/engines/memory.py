@@ -268,7 +268,11 @@ class IndirectAP:
     def rows(self, indices: np.ndarray, instruction: str, oob: str) -> list:
         """One view per dim-0 position (row ``indices[i]``), or None where it is out of bounds and ``oob`` is
         ``"skip"`` (``"error"`` raises, naming the index)."""
-        (step, count), rest = self.pattern[0], self.pattern[1:] or [[1, 1]]
+        # the index counts rows of the tensor's own dim 0 (indirect_dim=0), so it is scaled by that dim's stride;
+        # the pattern's dim-0 stride only says how many rows there are (nki-library's router_topk scatters into a
+        # 1-D tensor with flat indices under a pattern stride of k*tiles)
+        (_, count), rest = self.pattern[0], self.pattern[1:] or [[1, 1]]
+        step = self.tensor.data.strides[0] // self.tensor.data.itemsize if self.tensor.data.ndim else 1
         idx = np.asarray(indices).reshape(-1)
         if idx.size < count:
             raise ShapeError(f"{instruction}: vector_offset has {idx.size} indices; the pattern needs {count}")

@@ -136,26 +136,41 @@ def quantize_mx(dst: np.ndarray, src: Any, dst_scale: np.ndarray, *, fmt: Any = 
     >>> hex(int(dst[0, 0])), int(scale[0, 0])
     ('0x74747474', 121)
     """
-    from ..numerics.mx_layout import to_hw_scale_layout
     from ..numerics.mx_trainium import quantize_mx as _quantize
 
     instr = "quantize_mx"
     dst = _dst(dst, instr)
     efmt = mx_element_format(dst, fmt, "dst", instr)
+    src = np.asarray(src)
+    if src.ndim > 2:  # NKI flattens the free dims: [P, a, b, 4] quantizes like [P, a*b*4]
+        src = src.reshape(src.shape[0], -1)
     words, scales = _quantize(src, efmt, site=site)
-    if words.shape != dst.shape or words.dtype != dst.dtype:
+    if words.shape != (dst.shape[0], int(np.prod(dst.shape[1:]))) or words.dtype != dst.dtype:
         raise ShapeError(f"{instr}: src makes {words.dtype} x4 words {words.shape}; dst is {dst.dtype} {dst.shape}")
+    words = words.reshape(dst.shape)
     sc = _dst(dst_scale, instr)
     if sc.dtype not in (np.uint8,) and sc.dtype.name != "float8_e8m0fnu":
         raise DtypeError(f"{instr}: dst_scale must be uint8 or float8_e8m0fnu, got {sc.dtype}")
-    raw = sc.view(np.uint8)
-    groups = src.shape[0] // MX_GROUP_PARTITIONS
+    if sc.ndim > 2:  # free dims flattened as for src; written back below
+        flat = sc.view(np.uint8).reshape(sc.shape[0], -1).copy()
+        _quantize_scales(flat, scales, src.shape[0], p_offset, instr)
+        np.copyto(sc.view(np.uint8), flat.reshape(sc.shape))
+        np.copyto(dst, words)
+        return dst
+    _quantize_scales(sc.view(np.uint8), scales, src.shape[0], p_offset, instr)
+    np.copyto(dst, words)
+    return dst
+
+
+def _quantize_scales(raw: np.ndarray, scales: np.ndarray, partitions: int, p_offset: int, instr: str) -> None:
+    """Write the E8M0 ``scales`` [P/8, F/4] into ``raw``: dense, or the quadrant layout at ``p_offset``."""
+    from ..numerics.mx_layout import to_hw_scale_layout
+
+    groups = partitions // MX_GROUP_PARTITIONS
     if raw.shape == scales.shape and p_offset == 0:
         raw[...] = scales
     elif raw.ndim == 2 and raw.shape[1] == scales.shape[1] and raw.shape[0] > _last_scale_partition(groups, p_offset):
         to_hw_scale_layout(scales, p_offset=p_offset, out=raw)
     else:
         raise ShapeError(f"{instr}: dst_scale has shape {raw.shape}; it must be dense {scales.shape} or a "
-                         f"quadrant-layout tile [>= {src.shape[0]}, {scales.shape[1]}]")
-    np.copyto(dst, words)
-    return dst
+                         f"quadrant-layout tile [>= {partitions}, {scales.shape[1]}]")

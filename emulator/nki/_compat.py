@@ -26,7 +26,7 @@ import sys
 import threading
 import types
 
-__all__ = ["install", "uninstall", "installed", "ALIASES"]
+__all__ = ["install", "uninstall", "installed", "restore", "MISSING", "ALIASES"]
 
 #: alias name -> emulator module it resolves to
 ALIASES: dict[str, str] = {
@@ -48,6 +48,8 @@ ALIASES: dict[str, str] = {
 _lock = threading.Lock()
 _saved: dict[str, object] = {}   # name -> the module that was there before install (or _MISSING)
 _MISSING = object()
+#: the value :func:`restore` reads as "there was no module under this name"
+MISSING = _MISSING
 
 
 class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -117,9 +119,14 @@ def uninstall() -> None:
     with _lock:
         if _finder in sys.meta_path:
             sys.meta_path.remove(_finder)
-        for name, before in _saved.items():
-            if before is _MISSING:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = before
-        _saved.clear()
+        restore(_saved)
+
+
+def restore(saved: dict) -> None:
+    """Put back the ``sys.modules`` entries in ``saved`` (name -> module, or :data:`MISSING` to remove), then clear it."""
+    for name, before in saved.items():
+        if before is _MISSING:
+            sys.modules.pop(name, None)
+        else:
+            sys.modules[name] = before
+    saved.clear()

@@ -1,9 +1,10 @@
 """NKI dtypes as NumPy dtypes: ml_dtypes where one exists, tagged words for tfloat32 and the x4 formats.
 
 ``nl.bfloat16`` *is* ``np.dtype(ml_dtypes.bfloat16)``, so ``np.zeros(s, nl.bfloat16)`` and ``a.dtype == nl.bfloat16``
-work as kernel code and tests expect. ``tfloat32`` is stored as float32 and the x4 formats as their uint32/uint16
-words; their dtype objects carry the NKI name in ``dtype.metadata`` (NumPy keeps it through views and copies), so
-the format survives ``nl.ndarray(shape, t.dtype)``. They compare equal to their storage dtype, a documented limit.
+work as kernel code and tests expect. ``tfloat32`` is stored as float32 and carries its NKI name in
+``dtype.metadata`` (it compares equal to float32, a documented limit). The x4 formats are one-field structured
+dtypes over their uint32/uint16 word (field name = NKI name): three distinct, hashable dtypes whose ``str`` names
+the format; arrays of them hold the packed words (``a.view(np.uint32)``).
 
 >>> from emulator.nki import _dtypes
 >>> _dtypes.nki_name(_dtypes.DTYPES["float8_e4m3fn_x4"]), _dtypes.DTYPES["float8_e4m3fn_x4"].itemsize
@@ -24,6 +25,12 @@ def _tagged(base, name: str) -> np.dtype:
     return np.dtype(base, metadata={"nki": name})
 
 
+def _x4(base, name: str) -> np.dtype:
+    """An x4 dtype: a one-field structured dtype over the packed word, so that the three x4 formats are distinct
+    dtypes (unequal, with their own hash) whose ``str`` names the format, as nki-library's harness expects."""
+    return np.dtype([(name, np.dtype(base).str)])
+
+
 DTYPES: dict[str, np.dtype] = {
     "bool_": np.dtype(np.bool_), "int8": np.dtype(np.int8), "int16": np.dtype(np.int16),
     "int32": np.dtype(np.int32), "uint8": np.dtype(np.uint8), "uint16": np.dtype(np.uint16),
@@ -31,8 +38,8 @@ DTYPES: dict[str, np.dtype] = {
     "bfloat16": np.dtype(ml_dtypes.bfloat16), "tfloat32": _tagged(np.float32, "tfloat32"),
     "float8_e4m3": np.dtype(ml_dtypes.float8_e4m3), "float8_e4m3fn": np.dtype(ml_dtypes.float8_e4m3fn),
     "float8_e5m2": np.dtype(ml_dtypes.float8_e5m2), "float8_e8m0fnu": np.dtype(ml_dtypes.float8_e8m0fnu),
-    "float8_e5m2_x4": _tagged(np.uint32, "float8_e5m2_x4"), "float8_e4m3fn_x4": _tagged(np.uint32, "float8_e4m3fn_x4"),
-    "float4_e2m1fn_x4": _tagged(np.uint16, "float4_e2m1fn_x4"), "float4_e2m1fn": np.dtype(ml_dtypes.float4_e2m1fn),
+    "float8_e5m2_x4": _x4(np.uint32, "float8_e5m2_x4"), "float8_e4m3fn_x4": _x4(np.uint32, "float8_e4m3fn_x4"),
+    "float4_e2m1fn_x4": _x4(np.uint16, "float4_e2m1fn_x4"), "float4_e2m1fn": np.dtype(ml_dtypes.float4_e2m1fn),
     "int64": np.dtype(np.int64), "float64": np.dtype(np.float64),
 }
 _ALIASES = {"bool": "bool_", "fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "tf32": "tfloat32"}
@@ -61,6 +68,8 @@ def nki_name(dtype) -> str:
     dt = as_dtype(dtype)
     if dt.metadata and "nki" in dt.metadata:
         return dt.metadata["nki"]
+    if dt.names is not None and len(dt.names) == 1 and dt.names[0] in DTYPES:
+        return dt.names[0]
     name = dt.name
     return "bool_" if name == "bool" else name
 

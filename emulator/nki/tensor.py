@@ -305,8 +305,8 @@ class NkiTensor:
             index = vector_offset.t if isinstance(vector_offset, NkiTensor) else vector_offset
             return IndirectView(self.t.ap(pattern, offset=off, dtype=dt, vector_offset=index,
                                           indirect_dim=indirect_dim), self)
-        if scalar_offset is not None:
-            off += _dynamic_value(scalar_offset, self.name) * int(pattern[indirect_dim][0])
+        if scalar_offset is not None:  # indirect_dim names a dim of this tensor (the pattern has dropped it)
+            off += _dynamic_value(scalar_offset, self.name) * int(self.strides[indirect_dim])
         return self._derive(self.t.ap(pattern, offset=off, dtype=dt))
 
     def get_pattern(self) -> list[list[int]]:

@@ -1,0 +1,101 @@
+"""Run AWS's nki-library test suite on the emulator, with no Neuron package installed.
+
+:func:`run` (and ``trn3emu nkilib PATH [pytest args...]``) runs the pytest suite of an nki-library checkout at
+``PATH`` in ``--test-mode simulation --platform-target trn3``, in a child Python of the current environment, with
+:mod:`emulator.nki.nkilib.plugin` loaded first. The plugin installs our stand-in modules (:mod:`.stand_ins`:
+``nki_cpu_simulator.nki.*``, ``nki``, ``neuron_dtypes``, ``neuronxcc.*``), works around the harness's own defects in
+memory and prints a per-family summary (:mod:`.summary`). Nothing in the checkout is changed: pytest's cache, the
+harness's output and artifact directories go to a temporary directory (unless the caller passes its own).
+
+The harness's test dependencies (torch, pytest-html, allpairspy, filelock, attrs, plotext, typing_extensions,
+scipy) must be importable; the Neuron packages and the unused cloud ones (fabric2, boto3, ...) need not be.
+
+>>> from emulator.nki import nkilib
+>>> nkilib.pytest_command("/src/nki-library", ["-k", "rope"])[:4]
+['-m', 'pytest', '-p', 'emulator.nki.nkilib.plugin']
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+__all__ = ["run", "pytest_command", "child_env", "RUN_ALL_ENV"]
+
+#: the harness's switch for the large-shape cases it skips in simulation by default
+RUN_ALL_ENV = "NKILIB_SIMULATION_RUN_ALL"
+_EMULATOR_ROOT = str(Path(__file__).resolve().parents[3])
+
+
+def _has(args: list[str], option: str) -> bool:
+    return any(a == option or a.startswith(option + "=") for a in args)
+
+
+def pytest_command(path: str, args: list[str], scratch: str | None = None) -> list[str]:
+    """The arguments of ``python`` for the run (the test selection defaults to ``test/integration``)."""
+    scratch = scratch or tempfile.gettempdir()
+    # a module that fails to import (nki-library has a few at some commits) must not stop the others
+    cmd = ["-m", "pytest", "-p", "emulator.nki.nkilib.plugin", "-p", "no:cacheprovider",
+           "--continue-on-collection-errors"]
+    if not _has(args, "--test-mode"):
+        cmd += ["--test-mode", "simulation"]
+    if not _has(args, "--platform-target"):
+        cmd += ["--platform-target", "trn3"]
+    if not _has(args, "--output-directory"):
+        cmd += ["--output-directory", os.path.join(scratch, "output")]
+    cmd += ["-o", f"artifacts_dir={os.path.join(scratch, 'artifacts')}"]
+    selection = [a for a in args if not a.startswith("-") and os.path.exists(os.path.join(path, a.split("::")[0]))]
+    return cmd + list(args) + ([] if selection else ["test/integration"])
+
+
+def child_env(path: str, all_shapes: bool = False, summary_json: str | None = None) -> dict[str, str]:
+    """The environment of the child: the emulator, the checkout and its ``src/`` first on ``PYTHONPATH``."""
+    env = dict(os.environ)
+    parts = [_EMULATOR_ROOT, os.path.join(path, "src"), path] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
+                                                                if p]
+    env["PYTHONPATH"] = os.pathsep.join(parts)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ in the checkout either
+    if all_shapes:
+        env[RUN_ALL_ENV] = "1"
+    if summary_json:
+        env["TRN3EMU_NKILIB_SUMMARY"] = os.path.abspath(summary_json)
+    return env
+
+
+def run(path: str, args: list[str] | None = None, all_shapes: bool = False, summary_json: str | None = None,
+        timeout: float | None = None) -> int:
+    """Run the nki-library suite at ``path`` on the emulator; pytest's exit code.
+
+    Parameters
+    ----------
+    path : an nki-library checkout (the directory holding ``test/`` and ``src/``).
+    args : extra pytest arguments (test paths relative to ``path``, ``-k``, ``-x``, ...).
+    all_shapes : also run the large-shape cases the harness skips in simulation (sets NKILIB_SIMULATION_RUN_ALL=1).
+    summary_json : also write the per-family summary as JSON there.
+    timeout : seconds before the run is stopped (None: no limit).
+    """
+    path = os.path.abspath(path)
+    if not os.path.isfile(os.path.join(path, "test", "conftest.py")):
+        from ...errors import SettingsError
+
+        raise SettingsError(f"trn3emu nkilib: {path} is not an nki-library checkout (no test/conftest.py)")
+    with tempfile.TemporaryDirectory(prefix="trn3emu-nkilib-") as scratch:
+        cmd = [sys.executable] + pytest_command(path, list(args or []), scratch)
+        proc = subprocess.Popen(cmd, cwd=path, env=child_env(path, all_shapes, summary_json))
+        try:
+            return proc.wait(timeout=timeout)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt) as exc:
+            # pytest stops at the case in progress and still prints its summary on SIGINT
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            why = f"after {timeout} s" if isinstance(exc, subprocess.TimeoutExpired) else "on interrupt"
+            print(f"trn3emu nkilib: stopped {why}", file=sys.stderr)
+            return 124 if isinstance(exc, subprocess.TimeoutExpired) else 130

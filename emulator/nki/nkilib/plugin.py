@@ -1,0 +1,195 @@
+"""pytest plugin for running nki-library's suite on the emulator (``-p emulator.nki.nkilib.plugin``).
+
+Importing it installs the stand-in modules (:mod:`.stand_ins`) before the harness's conftest imports ``nki``. Its
+hooks work around the published harness's own defects, in memory only (nothing on disk is changed), and every
+workaround that fired is named in the run's summary (:data:`HARNESS_DEFECTS` has the list). The summary itself
+(per kernel family: passed / failed / skipped, failure classes, time) comes from :mod:`.summary`.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import os
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from . import stand_ins, summary
+
+stand_ins.install()
+
+#: harness defect id -> what it is and what the plugin does about it
+HARNESS_DEFECTS = {
+    "missing-perf-analysis": "test/utils/perf_analysis_private.py is imported by the Orchestrator but not in the "
+                             "repository: stood in by an empty module (perf analysis is off in simulation)",
+    "missing-remote-lock": "test/utils/scripts/remote_lock_scripts.py is imported but not in the repository: "
+                           "stood in by an empty module",
+    "compiled-kernel-unset": "Orchestrator._compiled_kernel is read after inference but only set on the compile "
+                             "path: defaulted to None on the class",
+    "output-dir": "the output/artifacts directories are written before they are created: created at configure",
+    "xdist-hooks": "conftest implements pytest-xdist's pytest_configure_node hook, which pytest rejects when "
+                   "pytest-xdist is absent: the hook spec is registered (and the xdist_group marker)",
+    "inert-packages": "fabric2 / paramiko / boto3 / botocore / aws_embedded_metrics are imported but unused in "
+                      "simulation: absent ones are stood in by inert modules",
+}
+
+_fired: dict[str, str] = {}
+_HARNESS_FILES = {"test.utils.perf_analysis_private": "missing-perf-analysis",
+                  "test.utils.scripts": "missing-remote-lock",
+                  "test.utils.scripts.remote_lock_scripts": "missing-remote-lock"}
+
+
+class _HarnessFileFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Last on ``sys.meta_path``: only consulted when the real file is absent."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname in _HARNESS_FILES:
+            return importlib.util.spec_from_loader(fullname, self, is_package=fullname == "test.utils.scripts")
+        return None
+
+    def create_module(self, spec):
+        _fired[_HARNESS_FILES[spec.name]] = HARNESS_DEFECTS[_HARNESS_FILES[spec.name]]
+        module = stand_ins.InertModule(spec.name, "stand-in for a harness file missing from nki-library")
+        if spec.name == "test.utils.perf_analysis_private":
+            module.analyze_trace = _no_perf_analysis
+        return module
+
+    def exec_module(self, module):
+        pass
+
+
+def _no_perf_analysis(*args, **kwargs):
+    raise RuntimeError("perf analysis needs hardware traces; the emulator runner does not provide it")
+
+
+sys.meta_path.append(_HarnessFileFinder())
+if stand_ins.inert_packages():
+    _fired["inert-packages"] = HARNESS_DEFECTS["inert-packages"] + f" (here: {', '.join(stand_ins.inert_packages())})"
+
+
+class _XdistHookSpecs:
+    @pytest.hookspec(firstresult=False)
+    def pytest_configure_node(self, node):
+        """pytest-xdist's hook, declared so that conftest may implement it without the plugin."""
+
+
+def pytest_addhooks(pluginmanager):
+    if not pluginmanager.hasplugin("xdist") and importlib.util.find_spec("xdist") is None:
+        pluginmanager.add_hookspecs(_XdistHookSpecs)
+        _fired["xdist-hooks"] = HARNESS_DEFECTS["xdist-hooks"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    config.addinivalue_line("markers", "xdist_group(name): pytest-xdist grouping (no effect here)")
+    made = []
+    out = getattr(config.option, "output_directory", None)
+    if out:
+        os.makedirs(os.path.abspath(out), exist_ok=True)
+        made.append(out)
+    try:
+        artifacts = str(config.getini("artifacts_dir"))
+    except ValueError:
+        artifacts = ""
+    if artifacts:
+        os.makedirs(artifacts, exist_ok=True)
+    if made:
+        _fired["output-dir"] = HARNESS_DEFECTS["output-dir"]
+    summary.RECORD.start = time.time()
+
+
+def _patch_harness() -> None:
+    orch = sys.modules.get("test.utils.test_orchestrator")
+    if orch is not None and not hasattr(orch.Orchestrator, "_compiled_kernel"):
+        orch.Orchestrator._compiled_kernel = None
+        _fired["compiled-kernel-unset"] = HARNESS_DEFECTS["compiled-kernel-unset"]
+    val = sys.modules.get("test.utils.output_validator")
+    if val is not None and not getattr(val.maxAllClose, "_trn3emu", False):
+        val.maxAllClose = _record_misses(val.maxAllClose)
+
+
+def _record_misses(compare):
+    """Wrap the harness's maxAllClose so that a failed comparison leaves its worst element for the summary."""
+
+    def wrapper(a, b, *args, **kwargs):
+        passed = compare(a, b, *args, **kwargs)
+        if not passed:
+            summary.RECORD.note_miss(worst_element(a, b, kwargs.get("rtol", args[0] if args else None),
+                                                   kwargs.get("atol", args[1] if len(args) > 1 else None)))
+        return passed
+
+    wrapper._trn3emu = True
+    return wrapper
+
+
+def pytest_sessionstart(session):
+    _patch_harness()
+
+
+def pytest_collection_finish(session):
+    _patch_harness()
+    for item in session.items:
+        summary.RECORD.families[summary.family_of(item.nodeid)].collected += 1
+
+
+def pytest_runtest_setup(item):
+    _patch_harness()
+    summary.RECORD.note_miss(None)
+
+
+#: markers of cases that need the Neuron compiler or hardware whatever --test-mode says (markers take precedence)
+COMPILER_MARKERS = ("trace_only", "compile_only", "compile_and_infer")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    for item in items:
+        marker = next((m for m in COMPILER_MARKERS if item.get_closest_marker(m)), None)
+        if marker:
+            item.add_marker(pytest.mark.skip(reason=f"trn3emu: @{marker} case needs the Neuron compiler (MLIR "
+                                                    "tracer / neuronx-cc), which the emulator does not provide"))
+            summary.RECORD.compiler_only += 1
+
+
+def pytest_collectreport(report):
+    if report.failed:
+        summary.RECORD.add_collect_error(report)
+
+
+def pytest_runtest_logreport(report):
+    summary.RECORD.add(report)
+    path = os.environ.get("TRN3EMU_NKILIB_SUMMARY")
+    if path and report.when == "teardown":  # kept current, so a run stopped from outside still leaves its numbers
+        summary.RECORD.dump(path, _fired)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    from ...config import get_settings
+
+    s = get_settings()
+    text = summary.RECORD.render(_fired) + (
+        f"\nemulator settings in force: mx_convention={s.mx_convention} (nki-library's MX goldens use 'ocp': "
+        f"TRN3EMU_MX_CONVENTION=ocp), saturate={s.saturate}, rounding={s.rounding}, uninitialized={s.uninitialized}")
+    terminalreporter.write_line("")
+    for line in text.splitlines():
+        terminalreporter.write_line(line)
+    path = os.environ.get("TRN3EMU_NKILIB_SUMMARY")
+    if path:
+        summary.RECORD.dump(path, _fired)
+
+
+def worst_element(got, want, rtol=None, atol=None) -> str:
+    """``[index] got X want Y (|diff| D, rtol R atol A)`` for the element farthest from its golden value."""
+    g = np.asarray(got).astype(np.float64)
+    w = np.asarray(want).astype(np.float64)
+    if g.shape != w.shape or g.size == 0:
+        return f"shape {g.shape} vs golden {w.shape}"
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(g - w)
+    diff = np.where(np.isnan(diff) & ~(np.isnan(g) & np.isnan(w)), np.inf, np.nan_to_num(diff, nan=0.0))
+    idx = np.unravel_index(int(np.argmax(diff)), diff.shape)
+    tol = f", rtol {rtol:g} atol {atol:g}" if rtol is not None and atol is not None else ""
+    return f"{list(map(int, idx))} got {g[idx]:.6g} want {w[idx]:.6g} (|diff| {diff[idx]:.3g}{tol})"

@@ -1,0 +1,183 @@
+"""The readable summary of an nki-library run: per kernel family, cases passed / failed / skipped, the classes of
+the failures and the time taken.
+
+A failure's class is read from its report: ``tolerance miss`` (the harness's comparison failed; the worst element is
+named), ``our error`` (an emulator exception), ``unsupported API`` (a front-end name or attribute the emulator does
+not have, named), ``kernel_assert`` (the kernel's own validation fired in a case meant to pass),
+``harness/source defect`` (a bug in nki-library itself at the measured commit), ``capacity`` / ``uninitialized read``
+(checks the emulator makes and AWS's simulator does not: the kernel may be at fault as well as the emulator), or
+``other`` (the exception type).
+
+>>> r = Record()
+>>> r.classify("E   AttributeError: module 'emulator.nki.language' has no attribute 'foo'", "x.py::t", None)
+'unsupported API: nl.foo'
+>>> r.classify("E   emulator.errors.ShapeError: nc_matmul: stationary has 129 partitions", "x.py::t", None)
+'our error: ShapeError: nc_matmul: stationary has 129 partitions'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+__all__ = ["Record", "RECORD", "family_of", "KNOWN_SOURCE_DEFECTS"]
+
+#: bugs in nki-library itself at d2ad3a5: (path fragment, what it is)
+KNOWN_SOURCE_DEFECTS = (
+    ("core/mlp/", "src/nkilib_src/nkilib/core/mlp/mlp.py:203 IndentationError"),
+    ("test_qkv_tkg.py", "test_qkv_tkg.py:929 NameError"),
+    ("test_topk_reduce.py", "test_topk_reduce.py:25 imports a name that moved"),
+)
+_OUR_ERRORS = r"(?:emulator\.errors\.)?(ShapeError|DtypeError|CapacityError|UninitializedReadError|SettingsError|" \
+              r"EmulatorError|RankFailure|NkiValidationError)"
+#: checks the emulator makes and the official simulator does not: their own classes, as the kernel may be at fault
+_STRICT = {"CapacityError": "capacity (emulator check)", "UninitializedReadError": "uninitialized read (emulator check)"}
+_E_LINE = re.compile(r"^E\s+([\w.]*(?:Error|Exception|Failure|Exit|Interrupt))\b:?\s*(.*)$", re.M)
+_NO_ATTR = re.compile(r"(?:module '([\w.]+)'|'(\w+)' object|type object '(\w+)') has no attribute '(\w+)'")
+_ALIASES = {"emulator.nki.language": "nl", "emulator.nki.isa": "nisa", "emulator.nki": "nki",
+            "emulator.nki.constants": "nisa.constants", "emulator.nki.typing": "nt", "emulator.nki.collectives": "ncc"}
+
+
+def family_of(nodeid: str) -> str:
+    """``core/embeddings/rope_hf`` for ``test/integration/nkilib/core/embeddings/test_rope_hf.py::...``."""
+    path = nodeid.split("::")[0]
+    for prefix in ("test/integration/nkilib/", "integration/nkilib/", "test/"):
+        if path.startswith(prefix):
+            path = path[len(prefix):]
+            break
+    head, _, stem = path.rpartition("/")
+    stem = stem.removesuffix(".py").removeprefix("test_")
+    return f"{head}/{stem}" if head else stem
+
+
+@dataclass
+class _Family:
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    collected: int = 0
+    classes: Counter = field(default_factory=Counter)
+    examples: dict = field(default_factory=dict)
+
+
+class Record:
+    """Collects the reports of one run."""
+
+    def __init__(self):
+        self.families: dict[str, _Family] = defaultdict(_Family)
+        self.collect_errors: list[tuple[str, str]] = []
+        self.start = time.time()
+        self._miss: str | None = None
+        self._outcome: dict[str, str] = {}
+        self.compiler_only = 0  # cases skipped because their marker asks for the Neuron compiler
+
+    def note_miss(self, worst: str | None) -> None:
+        """The worst element of the comparison that just failed (None clears it at the start of a case)."""
+        self._miss = worst
+
+    def classify(self, text: str, nodeid: str, miss: str | None) -> str:
+        """The failure class of one failed case, from its report text."""
+        for fragment, what in KNOWN_SOURCE_DEFECTS:
+            if fragment in nodeid and ("IndentationError" in text or "NameError" in text or "ImportError" in text):
+                return f"harness/source defect: {what}"
+        if miss is not None or "Validation failed for" in text:
+            return f"tolerance miss: {miss or 'worst element not recorded'}"
+        for m in _E_LINE.finditer(text):
+            kind, msg = m.group(1), m.group(2).strip()
+            if "does not implement" in msg:
+                return f"unsupported API: {msg.split(':', 1)[0][:80]}"
+            short = kind.rsplit(".", 1)[-1]
+            if short in _STRICT:
+                return f"{_STRICT[short]}: {msg[:160]}"
+            if re.fullmatch(_OUR_ERRORS, kind):
+                return f"our error: {kind.rsplit('.', 1)[-1]}: {msg[:160]}"
+            attr = _NO_ATTR.search(msg)
+            if kind.endswith("AttributeError") and attr:
+                owner = attr.group(1) or attr.group(2) or attr.group(3)
+                if owner.startswith("emulator") or owner in ("NkiTensor", "NKIObject", "Kernel"):
+                    return f"unsupported API: {_ALIASES.get(owner, owner)}.{attr.group(4)}"
+            missing = re.search(r"No module named '((?:nki|neuronxcc|nki_cpu_simulator)[\w.]*)'", msg)
+            if kind.endswith("ModuleNotFoundError") and missing:
+                return f"unsupported API: module {missing.group(1)}"
+            if kind.endswith("NotImplementedError"):
+                return f"unsupported API: {msg[:160]}"
+            if "NCC_INKI016" in msg:
+                return f"kernel_assert: {msg.split('exception:', 1)[-1].split(' - Please')[0].strip()[:160]}"
+        m = _E_LINE.search(text)
+        return f"other: {m.group(1)}: {m.group(2).strip()[:160]}" if m else "other: (no exception line)"
+
+    def add(self, report) -> None:
+        """One pytest TestReport (setup, call or teardown)."""
+        fam = self.families[family_of(report.nodeid)]
+        fam.seconds += float(getattr(report, "duration", 0.0) or 0.0)
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            if report.skipped:
+                fam.skipped += 1
+            elif report.passed:
+                fam.passed += 1
+            else:
+                fam.failed += 1
+                cls = self.classify(report.longreprtext, report.nodeid, self._miss)
+                fam.classes[cls.split(":")[0]] += 1
+                fam.examples.setdefault(cls, report.nodeid)
+                self._outcome[report.nodeid] = cls
+        elif report.when == "teardown" and report.failed and report.nodeid not in self._outcome:
+            fam.failed += 1
+            cls = self.classify(report.longreprtext, report.nodeid, None)
+            fam.classes[cls.split(":")[0]] += 1
+            fam.examples.setdefault(cls, report.nodeid)
+
+    def add_collect_error(self, report) -> None:
+        """A module that failed to import: classified like a case, listed apart."""
+        text = getattr(report, "longreprtext", str(report.longrepr))
+        self.collect_errors.append((report.nodeid, self.classify(text, report.nodeid, None)))
+
+    def rows(self) -> list[dict]:
+        """One dict per family, sorted by name."""
+        return [{"family": name, "collected": f.collected, "passed": f.passed, "failed": f.failed, "skipped": f.skipped,
+                 "seconds": round(f.seconds, 1), "classes": dict(f.classes), "examples": dict(f.examples)}
+                for name, f in sorted(self.families.items())]
+
+    def render(self, defects: dict[str, str]) -> str:
+        """The text table and lists a person reads."""
+        rows = self.rows()
+        width = max([len(r["family"]) for r in rows] + [6])
+        out = ["trn3-emulator nki-library summary",
+               f"{'family':<{width}}  cases  passed  failed  skipped  time(s)  failures"]
+        tot = Counter()
+        for r in rows:
+            classes = ", ".join(f"{k} {v}" for k, v in sorted(r["classes"].items()))
+            out.append(f"{r['family']:<{width}}  {r['collected']:>5}  {r['passed']:>6}  {r['failed']:>6}  {r['skipped']:>7}  "
+                       f"{r['seconds']:>7.1f}  {classes}")
+            tot.update({k: r[k] for k in ("collected", "passed", "failed", "skipped")})
+            tot["seconds"] += r["seconds"]
+        out.append(f"{'total':<{width}}  {tot['collected']:>5}  {tot['passed']:>6}  {tot['failed']:>6}  {tot['skipped']:>7}  "
+                   f"{tot['seconds']:>7.1f}  (wall {time.time() - self.start:.0f} s)")
+        examples = [(cls, node) for r in rows for cls, node in r["examples"].items()]
+        if examples:
+            out.append("failure classes (one example case each):")
+            out += [f"  {cls}\n      e.g. {node}" for cls, node in examples]
+        if self.collect_errors:
+            out.append("modules that failed to import:")
+            out += [f"  {node}: {cls}" for node, cls in self.collect_errors]
+        if self.compiler_only:
+            out.append(f"{self.compiler_only} cases marked trace_only/compile_only/compile_and_infer were skipped: "
+                       "they need the Neuron compiler, not a simulator")
+        if defects:
+            out.append("harness defects worked around in this run:")
+            out += [f"  {key}: {what}" for key, what in defects.items()]
+        return "\n".join(out)
+
+    def dump(self, path: str, defects: dict[str, str]) -> None:
+        """The same facts as JSON (for docs and scripts)."""
+        with open(path, "w") as f:
+            json.dump({"families": self.rows(), "collect_errors": self.collect_errors, "defects": defects,
+                       "compiler_only_skipped": self.compiler_only}, f,
+                      indent=1)
+
+
+RECORD = Record()

@@ -1,0 +1,38 @@
+"""Golden tests of the mini kernel. Inputs are small integers in bf16, so every exact result is representable."""
+import neuron_dtypes as dt
+import numpy as np
+import pytest
+from neuronxcc.starfish.support.dtype import static_cast
+
+from nkilib_src.mini.scale import scale_rows
+from test.utils.test_orchestrator import Orchestrator
+
+
+def _inputs(p, f):
+    x = np.random.default_rng(p * 1000 + f).integers(-8, 9, (p, f)).astype(np.float32)
+    return dt.static_cast(x, dt.bfloat16), x
+
+
+def _goldens(x32, factor):
+    y = x32.astype(np.float64) * factor
+    return {"y": y, "s": y.sum(axis=1, keepdims=True)}
+
+
+@pytest.mark.parametrize("p,f,factor", [(128, 64, 0.5), (16, 8, -2.0), (1, 4, 3.0)])
+def test_scale_rows(p, f, factor):
+    x, x32 = _inputs(p, f)
+    Orchestrator().execute(scale_rows, {"x": x, "factor": factor}, _goldens(x32, factor))
+
+
+def test_scale_rows_golden_off_by_one():
+    """Fails on purpose: the golden is off by one at [3, 5] (the runner must report a tolerance miss there)."""
+    x, x32 = _inputs(8, 8)
+    goldens = _goldens(x32, 1.0)
+    goldens["y"][3, 5] += 1.0
+    Orchestrator().execute(scale_rows, {"x": x, "factor": 1.0}, goldens)
+
+
+def test_scale_rows_rejects_too_many_partitions():
+    x = static_cast(np.ones((256, 4), np.float32), dt.bfloat16)
+    with pytest.raises(Exception, match="x has 256 partitions; scale_rows takes at most 128"):
+        Orchestrator().execute(scale_rows, {"x": x, "factor": 1.0}, {"y": None, "s": None})

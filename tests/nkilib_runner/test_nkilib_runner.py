@@ -1,0 +1,173 @@
+"""The nki-library runner (emulator.nki.nkilib): stand-in modules, neuron_dtypes, failure classes, and an end-to-end
+run of tests/nkilib_runner/nkilib_fixture, a miniature nki-library of our own with the real harness's interface and defects
+(CI cannot reach GitHub, so the real suite is measured by hand: docs/nkilib.md)."""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sys
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from emulator.nki import nkilib
+from emulator.nki.nkilib import neuron_dtypes as ndt
+from emulator.nki.nkilib import stand_ins, summary
+from emulator.numerics import formats
+
+FIXTURE = Path(__file__).parent / "nkilib_fixture"
+
+
+@pytest.fixture
+def installed():
+    before = set(sys.modules)
+    stand_ins.install()
+    yield
+    stand_ins.uninstall()
+    leftover = {n for n in set(sys.modules) - before if n.split(".")[0] in ("nki", "nki_cpu_simulator", "neuronxcc",
+                                                                           "neuron_dtypes", "fabric2", "boto3")}
+    assert not leftover, leftover
+
+
+def test_stand_ins_resolve_to_the_front_end(installed):
+    import nki
+    import nki.isa as nisa
+    import nki.language as nl
+    import nki_cpu_simulator.nki.isa.constants as sim_constants
+    import nki_cpu_simulator.nki.language.dtypes as sim_dtypes
+    from neuronxcc.nki.typing import mutable_tensor
+    from neuronxcc.starfish.support.dtype import static_cast
+
+    from emulator.nki import language as our_nl
+
+    assert nl is our_nl and nki.cpu_simulate is stand_ins.cpu_simulate
+    assert isinstance(nisa.nc_version.gen4, enum.IntEnum) and nisa.nc_version.gen4 > 2
+    for name in ("oob_mode", "dge_mode", "matmul_perf_mode"):
+        assert getattr(sim_constants, name) is getattr(nisa, name)
+    assert sim_dtypes.bfloat16 == nl.bfloat16 and static_cast is ndt.static_cast and mutable_tensor is not None
+    x4 = {nl.float8_e4m3fn_x4: 1, nl.float8_e5m2_x4: 2, nl.float4_e2m1fn_x4: 3}  # hashable, distinct x4 dtypes
+    assert len(x4) == 3 and x4[nl.float8_e5m2_x4] == 2 and nl.float8_e4m3fn_x4 != nl.float8_e5m2_x4
+    assert "float8_e5m2_x4" in str(np.zeros(2, nl.float8_e5m2_x4).dtype)  # the harness tests 'x4' in str(dtype)
+    assert issubclass(type("K", (nl.NKIObject,), {}), nl.NKIObject)
+
+
+def test_inert_packages_only_stand_in_when_absent(installed):
+    for name in stand_ins.inert_packages():
+        module = __import__(name + ".exceptions", fromlist=["ClientError"])
+        with pytest.raises(module.ClientError):  # usable in `except` clauses
+            raise module.ClientError("x")
+    assert "numpy" not in stand_ins.INERT_PACKAGES
+
+
+def test_cpu_simulate_returns_numpy_tuple(installed):
+    import nki
+    import nki.isa as nisa
+    import nki.language as nl
+
+    def two_outputs(a):
+        t = nl.ndarray(a.shape, a.dtype, buffer=nl.sbuf)
+        nisa.dma_copy(dst=t, src=a)
+        o1 = nl.ndarray(a.shape, a.dtype, buffer=nl.shared_hbm)
+        o2 = nl.ndarray(a.shape, a.dtype, buffer=nl.shared_hbm)
+        nisa.dma_copy(dst=o1, src=t)
+        nisa.tensor_tensor(dst=t, data1=t, data2=t, op=nl.multiply)
+        nisa.dma_copy(dst=o2, src=t)
+        return o1, o2
+
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    got = nki.cpu_simulate(two_outputs)[1](a=a)
+    assert isinstance(got, tuple) and all(isinstance(g, np.ndarray) for g in got)
+    np.testing.assert_array_equal(got[0], a)
+    np.testing.assert_array_equal(got[1], a * a)
+
+
+def test_static_cast_rounds_to_nearest_even_like_ml_dtypes():
+    x = np.random.default_rng(0).normal(0, 8, 4096).astype(np.float32)
+    for name in ("bfloat16", "float8_e5m2"):
+        want = x.astype(getattr(ml_dtypes, name))  # ml_dtypes: RNE, same overflow rule for in-range values
+        got = ndt.static_cast(x, getattr(ndt, name))
+        assert got.dtype == want.dtype and np.array_equal(got.view(np.uint8), want.view(np.uint8))
+    small = np.clip(x, -448, 448)
+    want = small.astype(ml_dtypes.float8_e4m3fn)
+    assert np.array_equal(ndt.static_cast(small, ndt.float8_e4m3fn).view(np.uint8), want.view(np.uint8))
+
+
+def test_static_cast_x4_packs_last_axis_little_end_first():
+    values = np.array([[1.0, -2.0, 0.5, 448.0, 0.0, 3.0, -0.25, 6.0]], np.float32)
+    codes = values.astype(ml_dtypes.float8_e4m3fn).view(np.uint8).astype(np.uint32)
+    words = ndt.static_cast(values, ndt.float8_e4m3fn_x4)
+    want = [int(sum(int(codes[0, 4 * j + q]) << (8 * q) for q in range(4))) for j in range(2)]
+    assert words.shape == (1, 2) and words.view(np.uint32).ravel().tolist() == want
+    assert ndt.static_cast(words, np.float32).tolist() == values.tolist()  # all representable: exact round trip
+    fp4 = np.array([[0.5, 1.0, -6.0, 3.0]], np.float32)
+    nibbles = [int(c) for c in fp4.astype(ml_dtypes.float4_e2m1fn).view(np.uint8).ravel()]
+    assert int(ndt.static_cast(fp4, ndt.float4_e2m1fn_x4).view(np.uint16)[0, 0]) == sum(
+        n << (4 * q) for q, n in enumerate(nibbles))
+    with pytest.raises(Exception, match="multiple of 4"):
+        ndt.static_cast(np.ones((2, 3), np.float32), ndt.float8_e5m2_x4)
+
+
+def test_dtype_queries():
+    assert ndt.is_float_type(ndt.float4_e2m1fn_x4) and ndt.is_float_type(np.float16)
+    assert not ndt.is_float_type(np.int8) and not ndt.is_float_type(np.uint32)
+    assert ndt.sizeinbytes(ndt.float4_e2m1fn_x4) == 2 and ndt.sizeinbytes(np.float32) == 4
+    assert float(ndt.finfo(ndt.float8_e4m3fn).max) == formats.get("float8_e4m3fn").max_finite == 448
+
+
+@pytest.mark.parametrize("text,cls", [
+    ("E   AttributeError: module 'emulator.nki.isa' has no attribute 'quantize_mx'", "unsupported API: nisa.quantize_mx"),
+    ("E   emulator.errors.ShapeError: nc_matmul: stationary has 129 partitions", "our error: ShapeError: nc_matmul: "
+                                                                                "stationary has 129 partitions"),
+    ("E   emulator.errors.CapacityError: SBUF: no room", "capacity (emulator check): SBUF: no room"),
+    ("E   AssertionError: [NCC_INKI016] Kernel validation exception: H too big", "kernel_assert: H too big"),
+    ("E   KeyError: 'foo'", "other: KeyError: 'foo'"),
+    ("E   emulator.errors.EmulatorError: nisa.nc_n_gather: this emulator build does not implement the instruction yet",
+     "unsupported API: nisa.nc_n_gather"),
+    ("E   ModuleNotFoundError: No module named 'nki.compiler.frontend'", "unsupported API: module nki.compiler.frontend"),
+])
+def test_failure_classes(text, cls):
+    assert summary.Record().classify(text, "x/test_a.py::t", None) == cls
+
+
+def test_known_source_defect_and_family():
+    r = summary.Record()
+    assert r.classify("E   NameError: name 'q' is not defined", "core/qkv/test_qkv_tkg.py::t", None).startswith(
+        "harness/source defect")
+    assert summary.family_of("integration/nkilib/core/embeddings/test_rope_hf.py::test_x[a]") == \
+        "core/embeddings/rope_hf"
+
+
+def test_cli_options_may_follow_pytest_args():
+    from emulator.cli import build_parser
+    from emulator.nki.nkilib.cli import _own_options
+
+    args = build_parser().parse_args(["nkilib", "/x", "-k", "rope", "--summary-json", "s.json", "--all-shapes"])
+    assert _own_options(args) == ["-k", "rope"] and args.summary_json == "s.json" and args.all_shapes
+    env = nkilib.child_env("/x", all_shapes=True)
+    assert env[nkilib.RUN_ALL_ENV] == "1" and env["PYTHONPATH"].split(os.pathsep)[1:3] == ["/x/src", "/x"]
+
+
+def _tree(root: Path) -> dict:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_runner_end_to_end_on_the_mini_harness(tmp_path):
+    before = _tree(FIXTURE)
+    out = tmp_path / "summary.json"
+    rc = nkilib.run(str(FIXTURE), ["-q", "-p", "no:doctest"], summary_json=str(out), timeout=600)
+    assert rc == 1  # the one case that fails on purpose
+    data = json.loads(out.read_text())
+    (fam,) = data["families"]
+    assert fam["family"] == "core/scale/scale"
+    assert (fam["collected"], fam["passed"], fam["failed"], fam["skipped"]) == (5, 4, 1, 0)
+    assert fam["classes"] == {"tolerance miss": 1}
+    (cls,) = fam["examples"]
+    assert cls.startswith("tolerance miss: [3, 5] ") and "want" in cls
+    assert {"missing-perf-analysis", "compiled-kernel-unset", "output-dir", "xdist-hooks"} <= set(data["defects"])
+    assert _tree(FIXTURE) == before  # nothing in the checkout was written
+    with pytest.raises(Exception, match="not an nki-library checkout"):
+        nkilib.run(str(tmp_path))
