@@ -93,7 +93,7 @@ def test_mx_fast_path_panels_equal_the_packed_dequantised_operands(fmt, el, conv
     vtab, ftab = emu.formats.get(el).value_table, scale_values(np.float32)
     out = {}
     for numba in (True, False):
-        out[numba] = np.empty((2, 64 * NR), F32)
+        out[numba] = np.empty((-(-45 // NR), 64 * NR), F32)
         with emu.settings(numba=numba):
             code_panels(codes, vtab, scales, 32, 1, ftab, NR, False, out[numba])
     np.testing.assert_array_equal(out[True].view(np.uint32), out[False].view(np.uint32))
@@ -295,6 +295,68 @@ def test_underflowing_products_are_rounded_before_the_add():
         acc = np.float32(acc + np.float32(np.float32(a[0, k]) * np.float32(b[k, 0])))
     assert acc == np.float32(2.0**-149)
     assert out.tolist() == [[2.0**-149]]
+
+
+_MAGS = hs.sampled_from([0.0, 2.0**-149, 2.0**-140, 2.0**-126, 2.0**-75, 2.0**-64, 1.0, 3.0, 2.0**63, 2.0**64,
+                         2.0**100, 3.4e38, float("inf"), float("nan")])
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(hs.lists(hs.tuples(_MAGS, hs.integers(0, 2**23 - 1), hs.booleans()), min_size=1, max_size=6),
+       hs.lists(hs.tuples(_MAGS, hs.integers(0, 2**23 - 1), hs.booleans()), min_size=1, max_size=6),
+       hs.sampled_from([0x7FF000, 0x7FFFFF]))
+def test_fma_is_chosen_only_when_every_product_is_exact_in_fp32(xs, ys, mask):
+    """The fused micro-kernel may contract c + a*b into an FMA only if every product is exact in float32. Soundness
+    against exact arithmetic: whenever the check says yes, each product a*b (exact in float64 for float32 inputs)
+    is finite and equal to its float32 rounding."""
+    from emulator.engines._matmul_kernels import _exact_products
+
+    def values(spec):  # magnitude, random significand bits (a short (12-bit) or a full significand), sign
+        out = []
+        for mag, bits, neg in spec:
+            v = np.float32(mag)
+            if np.isfinite(v) and v != 0:
+                v = (np.array([v], F32).view(np.uint32) | np.uint32(bits & mask)).view(F32)[0]
+            out.append(-v if neg else v)
+        return np.array(out, F32)
+
+    a, b = values(xs).reshape(1, -1), values(ys).reshape(1, -1)
+    if _exact_products(a, b):
+        with np.errstate(all="ignore"):
+            p = a.astype(np.float64).reshape(-1, 1) * b.astype(np.float64).reshape(1, -1)
+            assert np.isfinite(p).all() and (p.astype(F32).astype(np.float64) == p).all()
+
+
+def test_fused_kernel_picks_fma_only_where_it_gives_the_same_bits():
+    """A sum whose third product (below 2^-148, not exact in fp32) decides a tie: multiply-then-add (the model)
+    rounds the product to 2^-148 and the odd accumulator 2^-124 + 2^-147 up to 2^-124 + 2^-146; an FMA would keep
+    2^-124 + 2^-147. The Numba kernel must give the model's bits (and the FMA kernel really differs, so the case
+    discriminates); on ordinary bf16 data the FMA kernel is taken and agrees with the NumPy twin."""
+    from emulator.engines import _matmul_kernels as k
+
+    st = np.array([[1.0], [2.0**-20], [1.9921875 * 2.0**-75]], F32)  # [K=3, M=1], bf16 values
+    mv = np.array([[2.0**-124], [2.0**-127], [2.0**-74]], F32)       # [K=3, N=1]
+    acc = np.float32(0)
+    for kk in range(3):
+        acc = np.float32(acc + np.float32(st[kk, 0] * mv[kk, 0]))
+    assert acc == np.float32(2.0**-124 + 2.0**-146)
+    with emu.settings(numba=True):
+        assert k.seq_tiled(st, mv, 128)[0, 0] == acc
+    ap, bp = k._pack(st, k.MR), k._pack(mv, k.NR)
+    assert not k._exact_products(ap, bp)
+    out = np.empty((1, 1), F32)
+    k._ensure_compiled()
+    k._seq_panels(ap, bp, 3, 128, out, True)
+    assert out[0, 0] == np.float32(2.0**-124 + 2.0**-147)  # the FMA kernel's (different) answer
+    rng = np.random.default_rng(11)
+    a = rng.standard_normal((300, 77)).astype(ml_dtypes.bfloat16).astype(F32)
+    b = rng.standard_normal((300, 45)).astype(ml_dtypes.bfloat16).astype(F32)
+    assert k._exact_products(k._pack(a, k.MR), k._pack(b, k.NR))
+    with emu.settings(numba=True):
+        fast = k.seq_tiled(a, b, 128)
+    with emu.settings(numba=False):
+        slow = k.seq_tiled(a, b, 128)
+    np.testing.assert_array_equal(fast.view(np.uint32), slow.view(np.uint32))
 
 
 @pytest.mark.parametrize("fmt,el", [("mxfp8_e4m3", "float8_e4m3fn"), ("mxfp8_e5m2", "float8_e5m2"),
