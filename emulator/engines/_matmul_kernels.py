@@ -1,9 +1,10 @@
 """Hot loops of the Tensor Engine accumulation models: Numba kernels and their bit-identical NumPy twins.
 
 Every kernel takes the decoded operands as float32 (``a [K, M]`` stationary, ``b [K, N]`` moving; products of
-bf16/fp16/fp8/tf32 values are exact in float32) and returns the float32 PE result ``[M, N]``. None of them uses
-fastmath, so Numba never contracts ``acc + a*b`` into an FMA and never reassociates: the Numba and NumPy paths agree
-bit for bit (the tests run both).
+bf16/fp16/fp8/tf32 values are exact in float32) and returns the float32 PE result ``[M, N]``. None of them
+reassociates, so the Numba and NumPy paths agree bit for bit (the tests run both). The one fastmath flag is
+``contract`` on the tiled micro-kernel, taken only when :func:`_exact_products` proves every product exact in float32
+(then ``fma(a, b, acc)`` and ``acc + a*b`` are the same bits); otherwise the plain twin of that kernel runs.
 
 * :data:`seq_tiled` -- the default ``sequential`` model over a long K: within each run of ``ktile`` consecutive k
   the PE sums ``acc = acc + a*b`` from +0 in k order, and the runs are added in order (the first one overwrites),
