@@ -26,14 +26,17 @@ __all__ = ["GOLDEN", "MIX1", "MIX2", "keyed_words", "sr_keyed", "sr_with_bits"]
 GOLDEN = 0x9E3779B97F4A7C15  # 2^64 / golden ratio: the Weyl step of SplitMix64
 MIX1 = 0xBF58476D1CE4E5B9  # SplitMix64 finaliser multipliers (Stafford's Mix13)
 MIX2 = 0x94D049BB133111EB
+H1 = 0x21F0AAAD  # the two multipliers of the 32-bit lane hash (hash-prospector's best two-round 32-bit finaliser)
+H2 = 0x735A2D97
 _MASK64 = 0xFFFFFFFFFFFFFFFF
+_M32 = 0xFFFFFFFF
 # _NO_CACHE_WHY: the two vectorised SR kernels are compiled afresh in each process (~0.6 s each, on first use):
 # loaded from Numba's on-disk cache they measured 2x slower than freshly compiled (numba 0.6x, this machine).
 _SERIAL_BELOW = 8192  # elements: below this the threaded kernels cost more to launch than to run
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# the keyed stream
+# the keyed stream (definition: emulator/numerics/keyed.py)
 # --------------------------------------------------------------------------------------------------------------------
 
 @njit(inline="always")
@@ -44,9 +47,47 @@ def _mix64(z):
 
 
 @njit(inline="always")
+def block_key(key, hi, half):
+    """The 64-bit key of half ``half`` (0: top 32 bits, 1: low 32) of the words of elements ``hi * 2^32 ..``."""
+    return _mix64(key ^ ((np.uint64(2) * hi + np.uint64(half + 1)) * np.uint64(GOLDEN)))
+
+
+@njit(inline="always")
+def hash32(x, b):
+    """The lane hash of ``x = lo + a`` (uint32) with the key's other half ``b`` xored in between the two rounds.
+    Every step is a 32-bit operation (the truncations keep Numba's integer promotion from widening them), so the
+    loops that call it vectorise with 8 lanes on AVX2 (vpmulld)."""
+    u32 = np.uint32
+    x = u32(x ^ (x >> u32(16)))
+    x = u32(x * u32(H1))
+    x = u32(x ^ b)
+    x = u32(x ^ (x >> u32(15)))
+    x = u32(x * u32(H2))
+    return u32(x ^ (x >> u32(15)))
+
+
+@njit(inline="always")
+def half_word(k, lo):
+    """The 32-bit half word of element ``lo`` (uint32, the index mod 2^32) under block key ``k``."""
+    return hash32(np.uint32(lo + np.uint32(k & np.uint64(_M32))), np.uint32(k >> np.uint64(32)))
+
+
+@njit(inline="always")
 def keyed_word(key, index):
     """The 64-bit word of element ``index`` (uint64) of the stream with key ``key`` (uint64)."""
-    return _mix64(key ^ ((index + np.uint64(1)) * np.uint64(GOLDEN)))
+    hi = index >> np.uint64(32)
+    lo = np.uint32(index & np.uint64(_M32))
+    top = half_word(block_key(key, hi, 0), lo)
+    return (np.uint64(top) << np.uint64(32)) | np.uint64(half_word(block_key(key, hi, 1), lo))
+
+
+@njit(inline="always")
+def chunk_split(offset, start, stop):
+    """Where the global index ``offset + i`` of a chunk ``[start, stop)`` crosses a multiple of 2^32 (``stop`` if it
+    does not): the chunk's two parts have different block keys. Returns ``(cut, hi)``, ``hi`` the first part's."""
+    g = offset + np.uint64(start)
+    room = np.int64(np.uint64(1 << 32) - (g & np.uint64(_M32)))
+    return start + min(stop - start, room), g >> np.uint64(32)
 
 
 @njit(parallel=True)
@@ -62,10 +103,30 @@ def mix64_array(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
+def _half_words_np(key: int, hi: np.ndarray, lo: np.ndarray, half: int) -> np.ndarray:
+    k = mix64_array(np.uint64(key) ^ ((np.uint64(2) * hi + np.uint64(half + 1)) * np.uint64(GOLDEN)))
+    x = lo + (k & np.uint64(_M32)).astype(np.uint32)
+    x ^= x >> np.uint32(16)
+    x *= np.uint32(H1)
+    x ^= (k >> np.uint64(32)).astype(np.uint32)
+    x ^= x >> np.uint32(15)
+    x *= np.uint32(H2)
+    return x ^ (x >> np.uint32(15))
+
+
 def _keyed_words_np(key, index, out):
     idx = index.astype(np.uint64)
+    hi, lo = idx >> np.uint64(32), (idx & np.uint64(_M32)).astype(np.uint32)
     with np.errstate(over="ignore"):
-        out[...] = mix64_array(np.uint64(key) ^ ((idx + np.uint64(1)) * np.uint64(GOLDEN)))
+        top = _half_words_np(key, hi, lo, 0).astype(np.uint64)
+        out[...] = (top << np.uint64(32)) | _half_words_np(key, hi, lo, 1)
+
+
+def top_words_np(key: int, offset: int, size: int) -> np.ndarray:
+    """The top 32 bits (uint32) of the words of elements ``offset .. offset + size - 1`` (NumPy)."""
+    idx = np.arange(size, dtype=np.uint64) + np.uint64(offset)
+    with np.errstate(over="ignore"):
+        return _half_words_np(key, idx >> np.uint64(32), (idx & np.uint64(_M32)).astype(np.uint32), 0)
 
 
 keyed_words = dispatch(_keyed_words_nb, _keyed_words_np)
@@ -206,21 +267,36 @@ def _sr_keyed_fast(bits, out, key, offset, n, p):
     un = np.uint64(n)
     rshift = np.uint64(64 - n)
     nmask = np.uint64(_MASK64) >> rshift
-    for i in prange(bits.size):
-        b = np.uint64(bits[i])
-        a = b & np.uint64(0x7FFFFFFF)
-        ex = a >> np.uint64(23)
-        sig = (a & np.uint64(0x7FFFFF)) | np.uint64(0x800000)
-        below = ex < exmin
-        d = d0 + (exmin - ex if below else np.uint64(0))
-        dc = min(d, np.uint64(63))
-        rem = sig & ((np.uint64(1) << dc) - np.uint64(1))
-        mag = (sig >> dc) if below else (a >> d0) - rebias
-        frac = (rem << (un - d)) if d <= un else (rem >> min(d - un, np.uint64(63)))
-        r = keyed_word(key, offset + np.uint64(i)) >> rshift
-        mag += np.uint64(frac > nmask - r)
-        mag -= np.uint64(mag > maxmag) & back
-        out[i] = (((b >> np.uint64(31)) << sbpos) | mag) << pad
+    chunk = _CHUNK
+    for c in prange((bits.size + chunk - 1) // chunk):
+        start = c * chunk
+        stop = min(bits.size, start + chunk)
+        cut, hi = chunk_split(offset, start, stop)
+        for part in range(2):
+            if part == 1:  # the global index crossed a multiple of 2^32: the next block's key, lo from 0
+                s0, s1, k = cut, stop, block_key(key, hi + np.uint64(1), 0)
+                base = np.uint32(k)
+            else:
+                s0, s1, k = start, cut, block_key(key, hi, 0)
+                base = np.uint32(np.uint32(offset + np.uint64(start)) + np.uint32(k))
+            kb = np.uint32(k >> np.uint64(32))
+            for j in range(s1 - s0):
+                ui = np.uint64(s0 + j)
+                b = np.uint64(bits[ui])
+                a = b & np.uint64(0x7FFFFFFF)
+                ex = a >> np.uint64(23)
+                sig = (a & np.uint64(0x7FFFFF)) | np.uint64(0x800000)
+                below = ex < exmin
+                d = d0 + (exmin - ex if below else np.uint64(0))
+                dc = min(d, np.uint64(63))
+                rem = sig & ((np.uint64(1) << dc) - np.uint64(1))
+                mag = (sig >> dc) if below else (a >> d0) - rebias
+                frac = (rem << (un - d)) if d <= un else (rem >> min(d - un, np.uint64(63)))
+                # the top half word only: exact while min(n, d) <= 32 (the caller redoes the others)
+                r = (np.uint64(hash32(np.uint32(base + np.uint32(j)), kb)) << np.uint64(32)) >> rshift
+                mag += np.uint64(frac > nmask - r)
+                mag -= np.uint64(mag > maxmag) & back
+                out[ui] = (((b >> np.uint64(31)) << sbpos) | mag) << pad
 
 
 _CHUNK = 1 << 14  # elements per task of the normal-range kernels (the stream index advances by one add inside it)
@@ -241,7 +317,7 @@ def _normal_kernel(n: int, p: tuple):
     are zero, so only the top ``d`` random bits can carry), ``mag = ((a & ~low) + (r << (d - m))) >> d - rebias``
     where ``low`` masks the ``d - m`` fraction bits too fine to matter; the carry walks into the exponent, and one
     step past max finite lands on the inf/NaN code (or steps back when the format saturates). NaN inputs take the
-    encoder's NaN code. Within a task the stream index is carried as ``(index + 1) * G`` and advanced by ``G``."""
+    encoder's NaN code. The random bits are the top ``d`` of each element's top half word (``d <= 23``)."""
     key = (n, p)
     kern = _normal_kernels.get(key)
     if kern is not None:
@@ -250,7 +326,7 @@ def _normal_kernel(n: int, p: tuple):
     d = 23 - p.mantissa_bits
     m = min(n, d)
     low = (1 << (d - m)) - 1
-    hmask, rmask, sh64 = u32(0x7FFFFFFF & ~low), u32(((1 << d) - 1) & ~low), np.uint64(64 - d)
+    hmask, rmask = u32(0x7FFFFFFF & ~low), u32(((1 << d) - 1) & ~low)
     ud, rebias, maxmag = u32(d), u32((127 - (1 - p.emin)) << p.mantissa_bits), u32(p.max_mag)
     back = u32(1 if _over_mag_py(p) == p.max_mag else 0)
     sbpos, pad = u32(max(p.sign_bit.bit_length() - 1, 0)), u32(p.pad_bits)
@@ -258,33 +334,42 @@ def _normal_kernel(n: int, p: tuple):
     # payloads (p.keep_payload), else the canonical code; ``keep`` is an and-mask: both cases are one branch-free formula
     keep = u32(0xFFFFFFFF if p.keep_payload else 0)
     nan_canon, nan_mask = u32(0 if p.keep_payload else p.nan_mag), u32((1 << p.mantissa_bits) - 1)
-    g, chunk = np.uint64(GOLDEN), _CHUNK
+    chunk, rshift = _CHUNK, u32(32 - d)
     fix = p.emin != -126  # formats narrower than fp32's exponent range: some inputs need the general encoder
+
+    @njit(inline="always")
+    def seg(bits, out, start, stop, base, kb):
+        """Elements ``start .. stop - 1``, whose half-word hash inputs are ``base + j`` (one block key)."""
+        for j in range(stop - start):
+            ui = np.uint64(start + j)  # an unsigned index: no negative-index wrap-around, the loads stay contiguous
+            b = bits[ui]
+            a = b & u32(0x7FFFFFFF)
+            r = (hash32(u32(base + u32(j)), kb) >> rshift) & rmask
+            mag = (((a & hmask) + r) >> ud) - rebias
+            mag -= u32(mag > maxmag) & back
+            top = a >> ud
+            nan_mag = ((top | u32((top & nan_mask) == u32(0))) & keep) | nan_canon
+            mag = nan_mag if a > u32(0x7F800000) else mag
+            out[ui] = (((b >> u32(31)) << sbpos) | mag) << pad
 
     @njit(parallel=True, cache=False)  # see _NO_CACHE_WHY; a closure cannot be cached anyway
     def kern(bits, out, key, offset, pp, thr, lo_b, span_b):
         size = bits.size
         for c in prange((size + chunk - 1) // chunk):
-            lo = c * chunk
-            z = (offset + np.uint64(lo) + np.uint64(1)) * g
-            for i in range(lo, min(size, lo + chunk)):
-                ui = np.uint64(i)  # an unsigned index: no negative-index wrap-around, so the loads stay contiguous
-                b = bits[ui]
-                a = b & u32(0x7FFFFFFF)
-                r = u32(_mix64(key ^ z) >> sh64) & rmask
-                z += g
-                mag = (((a & hmask) + r) >> ud) - rebias
-                mag -= u32(mag > maxmag) & back
-                top = a >> ud
-                nan_mag = ((top | u32((top & nan_mask) == u32(0))) & keep) | nan_canon
-                mag = nan_mag if a > u32(0x7F800000) else mag
-                out[ui] = (((b >> u32(31)) << sbpos) | mag) << pad
+            start = c * chunk
+            stop = min(size, start + chunk)
+            cut, hi = chunk_split(offset, start, stop)
+            k = block_key(key, hi, 0)
+            seg(bits, out, start, cut, u32(u32(offset + np.uint64(start)) + u32(k)), u32(k >> np.uint64(32)))
+            if cut < stop:  # the global index crossed a multiple of 2^32: the next block's key, lo from 0
+                k = block_key(key, hi + np.uint64(1), 0)
+                seg(bits, out, cut, stop, u32(k), u32(k >> np.uint64(32)))
             if fix:
                 # redo the chunk's few elements outside the target's normal range while they are still in cache
-                for i in range(lo, min(size, lo + chunk)):
+                for i in range(start, stop):
                     ui = np.uint64(i)
                     if (bits[ui] & u32(0x7FFFFFFF)) - lo_b >= span_b:
-                        w = _mix64(key ^ ((offset + ui + np.uint64(1)) * g))
+                        w = keyed_word(key, offset + ui)
                         out[ui] = _sr_f32(np.int64(bits[ui]), w >> np.uint64(64 - n), n, pp, thr)
 
     _normal_kernels[key] = kern
@@ -354,8 +439,10 @@ def _sr_keyed_numba(x, out, key, offset, nbits, p, thr, minnorm):
                 _normal_kernel(n, p)(bits, flat_out, k, off, p, thr, lo_b, span_b)
                 return
             _sr_keyed_fast(bits, flat_out, k, off, n, p)
-            if _count_outside(bits, np.uint32(0x00800000), np.uint32(thr - 0x00800000)):
-                _sr_fixup(bits, flat_out, k, off, n, p, thr, 0x00800000, thr - 0x00800000)
+            # the fast kernel uses the top half word: exact where min(n, d) <= 32, d = the element's dropped bits
+            lo = max(p.emin + 127 + 23 - p.mantissa_bits - 32, 1) << 23 if n > 32 else 0x00800000
+            if _count_outside(bits, np.uint32(lo), np.uint32(thr - lo)):
+                _sr_fixup(bits, flat_out, k, off, n, p, thr, lo, thr - lo)
             return
         _sr_keyed_general(bits, flat_out, np.uint64(key), np.uint64(offset), nbits, p, thr, False)
     else:
