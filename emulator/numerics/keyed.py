@@ -26,7 +26,7 @@ import numpy as np
 from ..errors import ArgumentError, ArgumentTypeError, DtypeError
 from ._sr_kernels import GOLDEN, H1, H2, MIX1, MIX2, keyed_words, mix64_array
 
-__all__ = ["WORD_BITS", "mix64", "stream_key", "stream_keys", "site_id", "keyed_bits", "GOLDEN", "H1", "H2"]
+__all__ = ["WORD_BITS", "mix64", "stream_key", "stream_keys", "site_id", "keyed_bits", "word", "GOLDEN", "H1", "H2"]
 
 #: Bits of one word of the stream (the most random bits one rounding can use).
 WORD_BITS = 64
@@ -55,6 +55,24 @@ def stream_key(seed: int, site: int = 0) -> int:
         if isinstance(v, (bool, float)) or not isinstance(v, (int, np.integer)):
             raise ArgumentTypeError(f"stream_key: {name} must be an integer, got {v!r}")
     return mix64(mix64(int(seed) + GOLDEN) ^ mix64(int(site) + 2 * GOLDEN))
+
+
+def word(key: int, index: int) -> int:
+    """Word ``index`` of the stream with key ``key``, on Python ints (the definition, one element at a time).
+
+    >>> word(stream_key(7, 1), 3) == int(keyed_bits(7, 1, 4, 64)[3])
+    True
+    """
+    hi, lo = (int(index) >> 32) & 0xFFFFFFFF, int(index) & 0xFFFFFFFF
+    halves = []
+    for j in (0, 1):
+        k = mix64(int(key) ^ ((2 * hi + j + 1) * GOLDEN))
+        x = (lo + (k & 0xFFFFFFFF)) & 0xFFFFFFFF
+        x = ((x ^ (x >> 16)) * H1) & 0xFFFFFFFF
+        x ^= k >> 32
+        x = ((x ^ (x >> 15)) * H2) & 0xFFFFFFFF
+        halves.append(x ^ (x >> 15))
+    return (halves[0] << 32) | halves[1]
 
 
 def site_id(*parts: int | str) -> int:
