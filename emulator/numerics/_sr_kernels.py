@@ -26,8 +26,9 @@ __all__ = ["GOLDEN", "MIX1", "MIX2", "keyed_words", "sr_keyed", "sr_with_bits"]
 GOLDEN = 0x9E3779B97F4A7C15  # 2^64 / golden ratio: the Weyl step of SplitMix64
 MIX1 = 0xBF58476D1CE4E5B9  # SplitMix64 finaliser multipliers (Stafford's Mix13)
 MIX2 = 0x94D049BB133111EB
-H1 = 0x21F0AAAD  # the two multipliers of the 32-bit lane hash (hash-prospector's best two-round 32-bit finaliser)
-H2 = 0x735A2D97
+H1 = 0xED5AD4BB  # the three multipliers of the 32-bit lane hash (triple32, Wellons' hash-prospector; shifts 17 11 15 14)
+H2 = 0xAC4C1B51
+H3 = 0x31848BAB
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 _M32 = 0xFFFFFFFF
 # _NO_CACHE_WHY: the two vectorised SR kernels are compiled afresh in each process (~0.6 s each, on first use):
@@ -54,10 +55,11 @@ def block_key(key, hi, half):
 
 def _hash32_py(x, b):
     x = int(x) & _M32
-    x = ((x ^ (x >> 16)) * H1) & _M32
+    x = ((x ^ (x >> 17)) * H1) & _M32
     x ^= int(b) & _M32
-    x = ((x ^ (x >> 15)) * H2) & _M32
-    return np.uint32(x ^ (x >> 15))
+    x = ((x ^ (x >> 11)) * H2) & _M32
+    x = ((x ^ (x >> 15)) * H3) & _M32
+    return np.uint32(x ^ (x >> 14))
 
 
 if HAVE_NUMBA:
@@ -72,12 +74,14 @@ if HAVE_NUMBA:
         def codegen(context, builder, signature, args):
             v, key = args
             i32 = v.type
-            v = builder.xor(v, builder.lshr(v, i32(16)))
+            v = builder.xor(v, builder.lshr(v, i32(17)))
             v = builder.mul(v, i32(H1))
             v = builder.xor(v, key)
-            v = builder.xor(v, builder.lshr(v, i32(15)))
+            v = builder.xor(v, builder.lshr(v, i32(11)))
             v = builder.mul(v, i32(H2))
-            return builder.xor(v, builder.lshr(v, i32(15)))
+            v = builder.xor(v, builder.lshr(v, i32(15)))
+            v = builder.mul(v, i32(H3))
+            return builder.xor(v, builder.lshr(v, i32(14)))
         return _nbtypes.uint32(_nbtypes.uint32, _nbtypes.uint32), codegen
 
     @_intrinsic
@@ -95,7 +99,7 @@ else:  # never called hot: the NumPy twins run instead
 
 @njit(inline="always")
 def hash32(x, b):
-    """The lane hash of ``x = lo + a`` (uint32) with the key's other half ``b`` xored in between the two rounds:
+    """The lane hash of ``x = lo + a`` (uint32) with the key's other half ``b`` xored in after the first round:
     32-bit operations only, so the loops that call it vectorise with 8 lanes on AVX2 (vpmulld)."""
     return _hash32_ir(np.uint32(x), np.uint32(b))
 
@@ -140,12 +144,14 @@ def mix64_array(z: np.ndarray) -> np.ndarray:
 def _half_words_np(key: int, hi: np.ndarray, lo: np.ndarray, half: int) -> np.ndarray:
     k = mix64_array(np.uint64(key) ^ ((np.uint64(2) * hi + np.uint64(half + 1)) * np.uint64(GOLDEN)))
     x = lo + (k & np.uint64(_M32)).astype(np.uint32)
-    x ^= x >> np.uint32(16)
+    x ^= x >> np.uint32(17)
     x *= np.uint32(H1)
     x ^= (k >> np.uint64(32)).astype(np.uint32)
-    x ^= x >> np.uint32(15)
+    x ^= x >> np.uint32(11)
     x *= np.uint32(H2)
-    return x ^ (x >> np.uint32(15))
+    x ^= x >> np.uint32(15)
+    x *= np.uint32(H3)
+    return x ^ (x >> np.uint32(14))
 
 
 def _keyed_words_np(key, index, out):

@@ -5,8 +5,8 @@ The definition (``docs/numerics.md``, "The keyed stream"); all arithmetic wraps,
     mix64(z)     = z ^= z >> 30; z *= 0xBF58476D1CE4E5B9; z ^= z >> 27; z *= 0x94D049BB133111EB; z ^= z >> 31
     key(s, t)    = mix64(mix64(s + G) ^ mix64(t + 2G))                                  (64-bit)
     k_j(key, h)  = mix64(key ^ ((2h + j + 1) * G))           j = 0, 1                      (64-bit)
-    h32(k, lo)   = x = lo + (k mod 2^32); x ^= x >> 16; x *= 0x21F0AAAD; x ^= k >> 32;
-                   x ^= x >> 15; x *= 0x735A2D97; x ^= x >> 15                             (32-bit)
+    h32(k, lo)   = x = lo + (k mod 2^32); x ^= x >> 17; x *= 0xED5AD4BB; x ^= k >> 32;
+                   x ^= x >> 11; x *= 0xAC4C1B51; x ^= x >> 15; x *= 0x31848BAB; x ^= x >> 14  (32-bit)
     word(key, i) = h32(k_0(key, hi), lo) * 2^32 + h32(k_1(key, hi), lo)      hi, lo = i >> 32, i mod 2^32
 
 A rounding with ``n`` random bits takes the top ``n`` bits of the word, so ``n <= 32`` needs only the top half: one
@@ -24,9 +24,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ArgumentError, ArgumentTypeError, DtypeError
-from ._sr_kernels import GOLDEN, H1, H2, MIX1, MIX2, keyed_words, mix64_array
+from ._sr_kernels import GOLDEN, H1, H2, H3, MIX1, MIX2, keyed_words, mix64_array
 
-__all__ = ["WORD_BITS", "mix64", "stream_key", "stream_keys", "site_id", "keyed_bits", "word", "GOLDEN", "H1", "H2"]
+__all__ = ["WORD_BITS", "mix64", "stream_key", "stream_keys", "site_id", "keyed_bits", "word", "GOLDEN", "H1", "H2", "H3"]
 
 #: Bits of one word of the stream (the most random bits one rounding can use).
 WORD_BITS = 64
@@ -68,10 +68,11 @@ def word(key: int, index: int) -> int:
     for j in (0, 1):
         k = mix64(int(key) ^ ((2 * hi + j + 1) * GOLDEN))
         x = (lo + (k & 0xFFFFFFFF)) & 0xFFFFFFFF
-        x = ((x ^ (x >> 16)) * H1) & 0xFFFFFFFF
+        x = ((x ^ (x >> 17)) * H1) & 0xFFFFFFFF
         x ^= k >> 32
-        x = ((x ^ (x >> 15)) * H2) & 0xFFFFFFFF
-        halves.append(x ^ (x >> 15))
+        x = ((x ^ (x >> 11)) * H2) & 0xFFFFFFFF
+        x = ((x ^ (x >> 15)) * H3) & 0xFFFFFFFF
+        halves.append(x ^ (x >> 14))
     return (halves[0] << 32) | halves[1]
 
 

@@ -27,7 +27,7 @@ With fewer bits the fraction is truncated first (``P(hi) = F / 2^n``, slightly b
 **Random bits: the keyed stream** (``sr_generator="keyed"``, the default). Element ``i`` (flat C-order index plus
 ``offset``, below 2^64) of a call with seed ``s`` and site ``t`` uses the top ``n`` bits of the 64-bit word
 ``word(key(s, t), i)`` defined in :mod:`emulator.numerics.keyed`: SplitMix64 (``mix64``) makes a key from
-``(s, t)`` and one 64-bit block key per half word and per 2^32 elements; a two-round 32-bit multiply-xorshift hash of
+``(s, t)`` and one 64-bit block key per half word and per 2^32 elements; a three-round 32-bit multiply-xorshift hash of
 ``i mod 2^32`` under that block key gives each half. With ``n <= 32`` only the top half is made (one 32-bit hash
 per element, 8 lanes per AVX2 instruction). The bits of element ``i`` depend on nothing else, so any chunking,
 thread count or MPI split gives the same result; different seeds or sites give unrelated streams. Callers key their own

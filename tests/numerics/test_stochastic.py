@@ -208,12 +208,14 @@ def py_mix64(z: int) -> int:
 def py_h32(k: int, lo: int) -> int:
     """The 32-bit lane hash of docs/numerics.md ("The keyed stream"), on Python ints."""
     x = (lo + (k & M32)) & M32
-    x ^= x >> 16
-    x = (x * 0x21F0AAAD) & M32
+    x ^= x >> 17
+    x = (x * 0xED5AD4BB) & M32
     x ^= k >> 32
+    x ^= x >> 11
+    x = (x * 0xAC4C1B51) & M32
     x ^= x >> 15
-    x = (x * 0x735A2D97) & M32
-    return x ^ (x >> 15)
+    x = (x * 0x31848BAB) & M32
+    return x ^ (x >> 14)
 
 
 def py_word(seed: int, site: int, i: int) -> int:
