@@ -306,12 +306,11 @@ def _fix_part(bits, out, s0, s1, key, hi, base, kb, offset, lo_b, span_b, n, p, 
 
 
 _GROUP = 32  # elements per group of the fix-up scan (a vectorised count decides whether to look inside)
-_FEW_BELOW = 256  # below 1/256 of the elements under the smallest normal, the subnormal arithmetic gets its own pass
 _CHUNK = 1 << 14  # elements per task of the normal-range kernels (the stream index advances by one add inside it)
 _normal_kernels: dict = {}
 
 
-def _normal_kernel(n: int, p: tuple, fused: bool = True):
+def _normal_kernel(n: int, p: tuple):
     """The normal-range kernel for target ``p`` and ``n`` random bits, compiled once per process with its constants
     frozen in (Numba treats closure variables as compile-time constants, so LLVM folds every shift, mask and select
     that does not apply to this format: 2x faster than passing them as arguments).
@@ -325,7 +324,7 @@ def _normal_kernel(n: int, p: tuple, fused: bool = True):
     where ``low`` masks the ``d - m`` fraction bits too fine to matter; the carry walks into the exponent, and one
     step past max finite lands on the inf/NaN code (or steps back when the format saturates). NaN inputs take the
     encoder's NaN code. The random bits are the top ``m`` of each element's top half word (``m <= 31``)."""
-    key = (n, p, fused)
+    key = (n, p)
     kern = _normal_kernels.get(key)
     if kern is not None:
         return kern
@@ -347,29 +346,6 @@ def _normal_kernel(n: int, p: tuple, fused: bool = True):
     narrow = fix = p.emin != -126
     exmin, dsub, nn = u32(p.emin + 127), u32(p.emin + 127 + d), u32(min(n, 31))
 
-    @njit(inline="always")
-    def sub_mag(a, h):
-        """Below the target's smallest normal: its subnormals, RTZ plus the SR step with a per-element shift ``dd``
-        (vpsrlvd); zeros give 0 (sig = 0); ``dd > 31`` (tiny values) are wrong here and left to the fix-up."""
-        ex = u32(a >> u32(23))
-        sig = u32(u32(a & u32(0x7FFFFF)) | u32(u32(ex != u32(0)) << u32(23)))
-        dd = min(u32(dsub - max(ex, u32(1))), u32(31))
-        mm = min(dd, nn)
-        return u32(u32(u32(sig >> u32(dd - mm)) + u32(h >> u32(u32(32) - mm))) >> mm)
-
-    @njit(cache=False)
-    def sub_pass(bits, out, s0, s1, base, kb, mn_b):
-        """The unfused variant's second pass over a part (in cache): the elements below the smallest normal."""
-        x = base
-        for j in range(s1 - s0):
-            ui = np.uint64(s0 + j)
-            b = bits[ui]
-            a = u32(b & u32(0x7FFFFFFF))
-            h = hash32(x, kb)
-            x = _add32(x, u32(1))
-            code = u32(u32(u32(u32(b >> u32(31)) << sbpos) | sub_mag(a, h)) << pad)
-            out[ui] = code if a < mn_b else out[ui]
-
     @njit(cache=False)
     def run(bits, out, s0, s1, base, kb, lo_b, span_b):
         """Elements ``[s0, s1)`` (one block key): returns how many lie outside the target's normal range. A function
@@ -390,22 +366,23 @@ def _normal_kernel(n: int, p: tuple, fused: bool = True):
             top = u32(a >> ud)
             nan_mag = u32(u32(u32(top | u32(u32(top & nan_mask) == u32(0))) & keep) | nan_canon)
             mag = nan_mag if a > u32(0x7F800000) else mag
-            if narrow and fused:
-                mag = sub_mag(a, h) if u32(a >> u32(23)) < exmin else mag
+            if narrow:
+                # below the target's smallest normal: its subnormals, RTZ plus the SR step with a per-element shift
+                # ``dd`` (vpsrlvd); zeros give 0 (sig = 0); dd > 31 (tiny values) are left to the fix-up
+                ex = u32(a >> u32(23))
+                sig = u32(u32(a & u32(0x7FFFFF)) | u32(u32(ex != u32(0)) << u32(23)))
+                dd = min(u32(dsub - max(ex, u32(1))), u32(31))
+                mm = min(dd, nn)
+                sub = u32(u32(u32(sig >> u32(dd - mm)) + u32(h >> u32(u32(32) - mm))) >> mm)
+                mag = sub if ex < exmin else mag
             out[ui] = u32(u32(u32(u32(b >> u32(31)) << sbpos) | mag) << pad)
             if fix:
-                # zeros: right in the fused loop (its subnormal arithmetic), redone by the unfused variant's sub_pass
-                nz = u32(a != u32(0)) if fused else u32(1)
-                nout = _add32(nout, u32(u32(u32(a - lo_b) >= span_b) & nz))
+                nout = _add32(nout, u32(u32(u32(a - lo_b) >= span_b) & u32(a != u32(0))))
         return nout
 
     @njit(parallel=True, cache=False)  # see _NO_CACHE_WHY; a closure cannot be cached anyway
-    def kern(bits, out, key, offset, pp, thr, lo_b, span_b, mn_b):
+    def kern(bits, out, key, offset, pp, thr, lo_b, span_b):
         size = bits.size
-        # the loop counts the elements outside [cnt_lo, cnt_lo + cnt_span) (zeros aside): outside the fused loop's
-        # range, or, unfused, outside the normal range
-        cnt_lo = lo_b if fused else mn_b
-        cnt_span = span_b if fused else u32(u32(thr) - mn_b)
         for c in prange((size + chunk - 1) // chunk):
             start = c * chunk
             stop = min(size, start + chunk)
@@ -418,10 +395,8 @@ def _normal_kernel(n: int, p: tuple, fused: bool = True):
                     s0, s1, k = cut, stop, block_key(key, hi + np.uint64(1), 0)
                     base = u32(k)
                 kb = u32(k >> np.uint64(32))
-                if run(bits, out, s0, s1, base, kb, cnt_lo, cnt_span):
-                    # redo the part's few elements outside the loop's range while they are in cache
-                    if narrow and not fused:
-                        sub_pass(bits, out, s0, s1, base, kb, mn_b)
+                if run(bits, out, s0, s1, base, kb, lo_b, span_b):
+                    # redo the part's few elements outside the target's normal range while they are in cache
                     _fix_part(bits, out, s0, s1, key, hi + np.uint64(part), base, kb, offset, lo_b, span_b, n, pp, thr)
 
     _normal_kernels[key] = kern
@@ -461,13 +436,8 @@ def _sr_keyed_numba(x, out, key, offset, nbits, p, thr, minnorm):
             # the normal-range kernel covers the target's normals and subnormals down to a per-element shift of 31
             # bits; the rest (tiny values, overflow, inf, NaN) is redone in the same pass by the general encoder
             lo = max(p.emin + 127 + 23 - p.mantissa_bits - 31, 1) << 23
-            mn = max(minnorm, 0x00800000)
-            # many values below the smallest normal (judged on the first 64K elements): the subnormal arithmetic in
-            # the main loop; few: only in a second pass over the parts that have some (speed only: same result)
-            head = bits[: 1 << 16] & np.uint32(0x7FFFFFFF)
-            fused = p.emin != -126 and int(np.count_nonzero((head < mn) & (head != 0))) * _FEW_BELOW > head.size
-            _normal_kernel(nbits if nbits else 64, p, fused)(bits, flat_out, np.uint64(key), np.uint64(offset), p,
-                                                             thr, np.uint32(lo), np.uint32(thr - lo), np.uint32(mn))
+            _normal_kernel(nbits if nbits else 64, p)(bits, flat_out, np.uint64(key), np.uint64(offset), p, thr,
+                                                      np.uint32(lo), np.uint32(thr - lo))
             return
         _sr_keyed_general(bits, flat_out, np.uint64(key), np.uint64(offset), nbits, p, thr, False)
     else:
