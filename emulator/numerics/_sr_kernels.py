@@ -6,8 +6,9 @@ bits (see :mod:`emulator.numerics.stochastic` for the full definition). The RTZ 
 inf, zero, negative to an unsigned format), comes from the cast encoder :func:`encode_f32` / :func:`encode_f64` of
 ``_cast_kernels``; these kernels only add the dropped-fraction test and the overflow of the extra step.
 
-The random bits of the keyed stream are made *inside* the loops (``word = mix64(key ^ ((index + 1) * G))``), so a
-16M-element cast makes one pass over memory, and element ``i`` gets the same bits however the loop is split.
+The random bits of the keyed stream (defined in :mod:`emulator.numerics.keyed`) are made *inside* the loops: a
+32-bit lane hash per element under a block key hoisted out of each chunk, so a 16M-element cast makes one pass over
+memory, and element ``i`` gets the same bits however the loop is split.
 
 Parameter tuple ``p``: the cast encoder's (``cast_params(fmt, saturate, rtz=True, ...)``); ``thr``: the bit pattern
 (of the input's float type) of ``max_finite + ulp(max_finite)``, capped at the pattern of +inf: inputs at or above it
@@ -18,22 +19,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._jit import dispatch, njit, prange
+from .._jit import HAVE_NUMBA, dispatch, njit, prange
 from ._cast_kernels import _bit_length, _bit_length_np, _encode_numpy, encode_f32, encode_f64
 
-__all__ = ["GOLDEN", "MIX1", "MIX2", "keyed_words", "sr_keyed", "sr_with_bits"]
+__all__ = ["GOLDEN", "MIX1", "MIX2", "H1", "H2", "H3", "keyed_words", "keyed_word", "sr_keyed", "sr_with_bits"]
 
 GOLDEN = 0x9E3779B97F4A7C15  # 2^64 / golden ratio: the Weyl step of SplitMix64
 MIX1 = 0xBF58476D1CE4E5B9  # SplitMix64 finaliser multipliers (Stafford's Mix13)
 MIX2 = 0x94D049BB133111EB
+H1 = 0xED5AD4BB  # the three multipliers of the 32-bit lane hash (triple32, Wellons' hash-prospector; shifts 17 11 15 14)
+H2 = 0xAC4C1B51
+H3 = 0x31848BAB
 _MASK64 = 0xFFFFFFFFFFFFFFFF
+_M32 = 0xFFFFFFFF
 # _NO_CACHE_WHY: the two vectorised SR kernels are compiled afresh in each process (~0.6 s each, on first use):
 # loaded from Numba's on-disk cache they measured 2x slower than freshly compiled (numba 0.6x, this machine).
 _SERIAL_BELOW = 8192  # elements: below this the threaded kernels cost more to launch than to run
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# the keyed stream
+# the keyed stream (definition: emulator/numerics/keyed.py)
 # --------------------------------------------------------------------------------------------------------------------
 
 @njit(inline="always")
@@ -44,9 +49,84 @@ def _mix64(z):
 
 
 @njit(inline="always")
+def block_key(key, hi, half):
+    """The 64-bit key of half ``half`` (0: top 32 bits, 1: low 32) of the words of elements ``hi * 2^32 ..``."""
+    return _mix64(key ^ ((np.uint64(2) * hi + np.uint64(half + 1)) * np.uint64(GOLDEN)))
+
+
+def _hash32_py(x, b):
+    x = int(x) & _M32
+    x = ((x ^ (x >> 17)) * H1) & _M32
+    x ^= int(b) & _M32
+    x = ((x ^ (x >> 11)) * H2) & _M32
+    x = ((x ^ (x >> 15)) * H3) & _M32
+    return np.uint32(x ^ (x >> 14))
+
+
+if HAVE_NUMBA:
+    from numba import types as _nbtypes
+    from numba.extending import intrinsic as _intrinsic
+
+    @_intrinsic
+    def _hash32_ir(typingctx, x, b):
+        """:func:`hash32` written directly as 32-bit LLVM instructions. Written with Numba's integer arithmetic, every
+        uint32 operation is widened to 64 bits and truncated back; LLVM then widens the whole hash (and the counter
+        feeding it) to 64-bit lanes, 4 per AVX2 register with multiplies emulated by vpmuludq: 2x slower."""
+        def codegen(context, builder, signature, args):
+            v, key = args
+            i32 = v.type
+            v = builder.xor(v, builder.lshr(v, i32(17)))
+            v = builder.mul(v, i32(H1))
+            v = builder.xor(v, key)
+            v = builder.xor(v, builder.lshr(v, i32(11)))
+            v = builder.mul(v, i32(H2))
+            v = builder.xor(v, builder.lshr(v, i32(15)))
+            v = builder.mul(v, i32(H3))
+            return builder.xor(v, builder.lshr(v, i32(14)))
+        return _nbtypes.uint32(_nbtypes.uint32, _nbtypes.uint32), codegen
+
+    @_intrinsic
+    def _add32(typingctx, x, y):
+        """uint32 + uint32 mod 2^32 as one 32-bit add (keeps a 32-bit counter 32-bit for LLVM, see _hash32_ir)."""
+        def codegen(context, builder, signature, args):
+            return builder.add(args[0], args[1])
+        return _nbtypes.uint32(_nbtypes.uint32, _nbtypes.uint32), codegen
+else:  # never called hot: the NumPy twins run instead
+    _hash32_ir = _hash32_py
+
+    def _add32(x, y):
+        return np.uint32((int(x) + int(y)) & _M32)
+
+
+@njit(inline="always")
+def hash32(x, b):
+    """The lane hash of ``x = lo + a`` (uint32) with the key's other half ``b`` xored in after the first round:
+    32-bit operations only, so the loops that call it vectorise with 8 lanes on AVX2 (vpmulld)."""
+    return _hash32_ir(np.uint32(x), np.uint32(b))
+
+
+@njit(inline="always")
+def half_word(k, lo):
+    """The 32-bit half word of element ``lo`` (uint32, the index mod 2^32) under block key ``k``."""
+    return hash32(np.uint32(lo + np.uint32(k & np.uint64(_M32))), np.uint32(k >> np.uint64(32)))
+
+
+@njit(inline="always")
 def keyed_word(key, index):
     """The 64-bit word of element ``index`` (uint64) of the stream with key ``key`` (uint64)."""
-    return _mix64(key ^ ((index + np.uint64(1)) * np.uint64(GOLDEN)))
+    hi = index >> np.uint64(32)
+    lo = np.uint32(index & np.uint64(_M32))
+    top = half_word(block_key(key, hi, 0), lo)
+    return (np.uint64(top) << np.uint64(32)) | np.uint64(half_word(block_key(key, hi, 1), lo))
+
+
+@njit(inline="always")
+def chunk_split(offset, start, stop):
+    """Where the global index ``offset + i`` of a chunk ``[start, stop)`` crosses a multiple of 2^32 (``stop`` if it
+    does not): the chunk's two parts have different block keys. Returns ``(cut, hi)``, ``hi`` the first part's."""
+    g = offset + np.uint64(start)
+    room = np.int64(np.uint64(1 << 32) - (g & np.uint64(_M32)))
+    return start + min(stop - start, room), g >> np.uint64(32)
 
 
 @njit(parallel=True)
@@ -62,10 +142,25 @@ def mix64_array(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
+def _half_words_np(key: int, hi: np.ndarray, lo: np.ndarray, half: int) -> np.ndarray:
+    k = mix64_array(np.uint64(key) ^ ((np.uint64(2) * hi + np.uint64(half + 1)) * np.uint64(GOLDEN)))
+    x = lo + (k & np.uint64(_M32)).astype(np.uint32)
+    x ^= x >> np.uint32(17)
+    x *= np.uint32(H1)
+    x ^= (k >> np.uint64(32)).astype(np.uint32)
+    x ^= x >> np.uint32(11)
+    x *= np.uint32(H2)
+    x ^= x >> np.uint32(15)
+    x *= np.uint32(H3)
+    return x ^ (x >> np.uint32(14))
+
+
 def _keyed_words_np(key, index, out):
     idx = index.astype(np.uint64)
+    hi, lo = idx >> np.uint64(32), (idx & np.uint64(_M32)).astype(np.uint32)
     with np.errstate(over="ignore"):
-        out[...] = mix64_array(np.uint64(key) ^ ((idx + np.uint64(1)) * np.uint64(GOLDEN)))
+        top = _half_words_np(key, hi, lo, 0).astype(np.uint64)
+        out[...] = (top << np.uint64(32)) | _half_words_np(key, hi, lo, 1)
 
 
 keyed_words = dispatch(_keyed_words_nb, _keyed_words_np)
@@ -183,49 +278,36 @@ def _sr_keyed_general(bits, out, key, offset, nbits, p, thr, is64):
             out[i] = _sr_f32(b & 0xFFFFFFFF, w >> np.uint64(64 - n), n, p, thr)
 
 
-@njit(parallel=True, cache=False)  # see _NO_CACHE_WHY
-def _sr_keyed_fast(bits, out, key, offset, n, p):
-    """fp32 input, signed target with subnormals, 1 <= n <= 64: every element as if it were a normal fp32 number
-    below the overflow threshold, by branch-free integer arithmetic (so the loop vectorises). In the target's normal
-    range the magnitude is the bit pattern shifted (the carry of the extra step walks into the exponent, and one
-    step past max finite lands on the inf/NaN code); below it, the significand shifted by a per-element ``d``.
-    :func:`_sr_fixup` then redoes the rest (zeros, fp32 subnormals, overflow, inf, NaN)."""
-    mbits = p.mantissa_bits
-    d0 = np.uint64(23 - mbits)
-    rebias = np.uint64((127 - (1 - p.emin)) << mbits)
-    exmin = np.uint64(p.emin + 127)  # fp32 exponent field of the target's smallest normal
-    maxmag = np.uint64(p.max_mag)
-    # one step past max is the overflow code itself (inf, or e4m3fn's NaN) unless the format saturates
-    back = np.uint64(1 if _over_mag(p) == p.max_mag else 0)
-    sbpos = np.uint64(0)
-    sb = p.sign_bit
-    while sb > 1:
-        sb >>= 1
-        sbpos += np.uint64(1)
-    pad = np.uint64(p.pad_bits)
-    un = np.uint64(n)
-    rshift = np.uint64(64 - n)
-    nmask = np.uint64(_MASK64) >> rshift
-    for i in prange(bits.size):
-        b = np.uint64(bits[i])
-        a = b & np.uint64(0x7FFFFFFF)
-        ex = a >> np.uint64(23)
-        sig = (a & np.uint64(0x7FFFFF)) | np.uint64(0x800000)
-        below = ex < exmin
-        d = d0 + (exmin - ex if below else np.uint64(0))
-        dc = min(d, np.uint64(63))
-        rem = sig & ((np.uint64(1) << dc) - np.uint64(1))
-        mag = (sig >> dc) if below else (a >> d0) - rebias
-        frac = (rem << (un - d)) if d <= un else (rem >> min(d - un, np.uint64(63)))
-        r = keyed_word(key, offset + np.uint64(i)) >> rshift
-        mag += np.uint64(frac > nmask - r)
-        mag -= np.uint64(mag > maxmag) & back
-        out[i] = (((b >> np.uint64(31)) << sbpos) | mag) << pad
+@njit
+def _fix_part(bits, out, s0, s1, key, hi, base, kb, offset, lo_b, span_b, n, p, thr):
+    """Redo with the general :func:`_sr_f32` the elements of ``[s0, s1)`` (one block key) whose magnitude pattern lies
+    outside ``[lo_b, lo_b + span_b)``. Groups of ``_GROUP`` elements are tested with a vectorised count first (a
+    scalar test per element costs as much as the normal-range loop). A function of its own: inlined into the
+    normal-range kernel it made LLVM compile the main loop 2x slower."""
+    u32 = np.uint32
+    k1 = block_key(key, hi, 1)
+    base1 = u32(u32(offset + np.uint64(s0)) + u32(k1))
+    kb1 = u32(k1 >> np.uint64(32))
+    for g0 in range(0, s1 - s0, _GROUP):
+        g1 = min(s1 - s0, g0 + _GROUP)
+        cnt = 0
+        for j in range(g0, g1):
+            a = u32(bits[np.uint64(s0 + j)] & u32(0x7FFFFFFF))
+            cnt += np.int64(u32(u32(a - lo_b) >= span_b) & u32(a != u32(0)))
+        if cnt == 0:
+            continue
+        for j in range(g0, g1):
+            ui = np.uint64(s0 + j)
+            a = u32(bits[ui] & u32(0x7FFFFFFF))
+            if a != u32(0) and u32(a - lo_b) >= span_b:
+                w = (np.uint64(hash32(_add32(base, u32(j)), kb)) << np.uint64(32)) | np.uint64(
+                    hash32(_add32(base1, u32(j)), kb1))
+                out[ui] = _sr_f32(np.int64(bits[ui]), w >> np.uint64(64 - n), n, p, thr)
 
 
+_GROUP = 32  # elements per group of the fix-up scan (a vectorised count decides whether to look inside)
 _CHUNK = 1 << 14  # elements per task of the normal-range kernels (the stream index advances by one add inside it)
 _normal_kernels: dict = {}
-_FEW_OUTSIDE = 16  # below 1/16 of the elements outside the normal range, the fused fix-up pays (measured: e4m3fn)
 
 
 def _normal_kernel(n: int, p: tuple):
@@ -233,15 +315,15 @@ def _normal_kernel(n: int, p: tuple):
     frozen in (Numba treats closure variables as compile-time constants, so LLVM folds every shift, mask and select
     that does not apply to this format: 2x faster than passing them as arguments).
 
-    It covers every array for a target with fp32's exponent range (bf16, tf32); for narrower targets, the elements
-    whose magnitude pattern lies outside ``[lo_b, lo_b + span_b)`` (the target's normal range: zeros, subnormals,
-    overflow, inf, NaN) are redone with the general :func:`_sr_f32` chunk by chunk, while the chunk is in cache (the
-    caller sends here only arrays with few such elements). Round-toward-zero plus the SR step is one
+    It covers every array for a target with fp32's exponent range (bf16, tf32); for narrower targets, it covers the
+    normal range, zeros and the subnormals down to a per-element shift of 31 bits, and the elements whose magnitude
+    pattern lies outside ``[lo_b, lo_b + span_b)`` (tiny values, overflow, inf, NaN) are redone with the general
+    :func:`_sr_f32`, part by part while the part is in cache. Round-toward-zero plus the SR step is one
     add: with ``d`` dropped bits and ``m = min(n, d)`` random bits (with ``n >= d`` the fraction's low ``n - d`` bits
     are zero, so only the top ``d`` random bits can carry), ``mag = ((a & ~low) + (r << (d - m))) >> d - rebias``
     where ``low`` masks the ``d - m`` fraction bits too fine to matter; the carry walks into the exponent, and one
     step past max finite lands on the inf/NaN code (or steps back when the format saturates). NaN inputs take the
-    encoder's NaN code. Within a task the stream index is carried as ``(index + 1) * G`` and advanced by ``G``."""
+    encoder's NaN code. The random bits are the top ``m`` of each element's top half word (``m <= 31``)."""
     key = (n, p)
     kern = _normal_kernels.get(key)
     if kern is not None:
@@ -250,7 +332,7 @@ def _normal_kernel(n: int, p: tuple):
     d = 23 - p.mantissa_bits
     m = min(n, d)
     low = (1 << (d - m)) - 1
-    hmask, rmask, sh64 = u32(0x7FFFFFFF & ~low), u32(((1 << d) - 1) & ~low), np.uint64(64 - d)
+    hmask, rmask = u32(0x7FFFFFFF & ~low), u32(((1 << d) - 1) & ~low)
     ud, rebias, maxmag = u32(d), u32((127 - (1 - p.emin)) << p.mantissa_bits), u32(p.max_mag)
     back = u32(1 if _over_mag_py(p) == p.max_mag else 0)
     sbpos, pad = u32(max(p.sign_bit.bit_length() - 1, 0)), u32(p.pad_bits)
@@ -258,58 +340,67 @@ def _normal_kernel(n: int, p: tuple):
     # payloads (p.keep_payload), else the canonical code; ``keep`` is an and-mask: both cases are one branch-free formula
     keep = u32(0xFFFFFFFF if p.keep_payload else 0)
     nan_canon, nan_mask = u32(0 if p.keep_payload else p.nan_mag), u32((1 << p.mantissa_bits) - 1)
-    g, chunk = np.uint64(GOLDEN), _CHUNK
-    fix = p.emin != -126  # formats narrower than fp32's exponent range: some inputs need the general encoder
+    chunk, rshift = _CHUNK, u32(32 - d)
+    # formats narrower than fp32's exponent range: their subnormals take a per-element shift, and some inputs (tiny,
+    # overflowing, inf, NaN) the general encoder
+    narrow = fix = p.emin != -126
+    exmin, dsub, nn = u32(p.emin + 127), u32(p.emin + 127 + d), u32(min(n, 31))
+
+    @njit(cache=False)
+    def run(bits, out, s0, s1, base, kb, lo_b, span_b):
+        """Elements ``[s0, s1)`` (one block key): returns how many lie outside the target's normal range. A function
+        of its own: with the fix-up code in the same function LLVM compiled this loop 2.5x slower (fp16)."""
+        x = base  # the hash input, a 32-bit induction variable (from the 64-bit j, LLVM widens the hash)
+        nout = u32(0)  # a 32-bit count (a 64-bit one makes LLVM widen the whole loop to 64-bit lanes)
+        for j in range(s1 - s0):
+            ui = np.uint64(s0 + j)  # unsigned: no negative-index wrap-around, the loads stay contiguous
+            b = bits[ui]
+            a = u32(b & u32(0x7FFFFFFF))
+            # every step truncated to 32 bits: Numba promotes uint32 arithmetic to 64 bits, which can keep
+            # LLVM from vectorising the hash's 32-bit multiplies 8 lanes wide
+            h = hash32(x, kb)
+            x = _add32(x, u32(1))
+            r = u32(u32(h >> rshift) & rmask)
+            mag = u32(u32(u32(u32(a & hmask) + r) >> ud) - rebias)
+            mag = u32(mag - u32(u32(mag > maxmag) & back))
+            top = u32(a >> ud)
+            nan_mag = u32(u32(u32(top | u32(u32(top & nan_mask) == u32(0))) & keep) | nan_canon)
+            mag = nan_mag if a > u32(0x7F800000) else mag
+            if narrow:
+                # below the target's smallest normal: its subnormals, RTZ plus the SR step with a per-element shift
+                # ``dd`` (vpsrlvd); zeros give 0 (sig = 0); dd > 31 (tiny values) are left to the fix-up
+                ex = u32(a >> u32(23))
+                sig = u32(u32(a & u32(0x7FFFFF)) | u32(u32(ex != u32(0)) << u32(23)))
+                dd = min(u32(dsub - max(ex, u32(1))), u32(31))
+                mm = min(dd, nn)
+                sub = u32(u32(u32(sig >> u32(dd - mm)) + u32(h >> u32(u32(32) - mm))) >> mm)
+                mag = sub if ex < exmin else mag
+            out[ui] = u32(u32(u32(u32(b >> u32(31)) << sbpos) | mag) << pad)
+            if fix:
+                nout = _add32(nout, u32(u32(u32(a - lo_b) >= span_b) & u32(a != u32(0))))
+        return nout
 
     @njit(parallel=True, cache=False)  # see _NO_CACHE_WHY; a closure cannot be cached anyway
     def kern(bits, out, key, offset, pp, thr, lo_b, span_b):
         size = bits.size
         for c in prange((size + chunk - 1) // chunk):
-            lo = c * chunk
-            z = (offset + np.uint64(lo) + np.uint64(1)) * g
-            for i in range(lo, min(size, lo + chunk)):
-                ui = np.uint64(i)  # an unsigned index: no negative-index wrap-around, so the loads stay contiguous
-                b = bits[ui]
-                a = b & u32(0x7FFFFFFF)
-                r = u32(_mix64(key ^ z) >> sh64) & rmask
-                z += g
-                mag = (((a & hmask) + r) >> ud) - rebias
-                mag -= u32(mag > maxmag) & back
-                top = a >> ud
-                nan_mag = ((top | u32((top & nan_mask) == u32(0))) & keep) | nan_canon
-                mag = nan_mag if a > u32(0x7F800000) else mag
-                out[ui] = (((b >> u32(31)) << sbpos) | mag) << pad
-            if fix:
-                # redo the chunk's few elements outside the target's normal range while they are still in cache
-                for i in range(lo, min(size, lo + chunk)):
-                    ui = np.uint64(i)
-                    if (bits[ui] & u32(0x7FFFFFFF)) - lo_b >= span_b:
-                        w = _mix64(key ^ ((offset + ui + np.uint64(1)) * g))
-                        out[ui] = _sr_f32(np.int64(bits[ui]), w >> np.uint64(64 - n), n, pp, thr)
+            start = c * chunk
+            stop = min(size, start + chunk)
+            cut, hi = chunk_split(offset, start, stop)
+            for part in range(2):
+                if part == 0:
+                    s0, s1, k = start, cut, block_key(key, hi, 0)
+                    base = u32(u32(offset + np.uint64(start)) + u32(k))
+                else:  # the global index crossed a multiple of 2^32: the next block's key, lo from 0
+                    s0, s1, k = cut, stop, block_key(key, hi + np.uint64(1), 0)
+                    base = u32(k)
+                kb = u32(k >> np.uint64(32))
+                if run(bits, out, s0, s1, base, kb, lo_b, span_b):
+                    # redo the part's few elements outside the target's normal range while they are in cache
+                    _fix_part(bits, out, s0, s1, key, hi + np.uint64(part), base, kb, offset, lo_b, span_b, n, pp, thr)
 
     _normal_kernels[key] = kern
     return kern
-
-
-@njit(parallel=True)
-def _count_outside(bits, lo, span):
-    """How many fp32 patterns have a magnitude outside [lo, lo + span) (a flat loop: it vectorises)."""
-    n = 0
-    for i in prange(bits.size):
-        n += np.int64((bits[i] & np.uint32(0x7FFFFFFF)) - lo >= span)
-    return n
-
-
-@njit(parallel=True)
-def _sr_fixup(bits, out, key, offset, n_slow, p, thr, lo, span):
-    """Redo, with the general :func:`_sr_f32`, the elements whose magnitude pattern lies outside [lo, lo + span)
-    (those the branch-free kernel does not cover). ``n_slow`` is 64 when the caller asked for all dropped bits."""
-    lo_b = np.uint32(lo)
-    span_b = np.uint32(span)
-    for i in prange(bits.size):
-        if (bits[i] & np.uint32(0x7FFFFFFF)) - lo_b >= span_b:
-            w = keyed_word(key, offset + np.uint64(i))
-            out[i] = _sr_f32(np.int64(bits[i]), w >> np.uint64(64 - n_slow), n_slow, p, thr)
 
 
 @njit
@@ -342,20 +433,11 @@ def _sr_keyed_numba(x, out, key, offset, nbits, p, thr, minnorm):
     if x.dtype == np.float32:
         bits = x.reshape(-1).view(np.uint32)
         if p.has_subnormals == 1 and p.sign_bit != 0 and p.mantissa_bits < 23:  # signed, subnormals, narrower than fp32
-            n = nbits if nbits else 64
-            k = np.uint64(key)
-            off = np.uint64(offset)
-            # bfloat16, tfloat32 (fp32's exponent range): the normal-range arithmetic is right for every input
-            # (zeros, fp32 subnormals, inf, overflow, NaN); other formats: when every element is a normal of the target
-            # other formats: the few elements outside the target's normal range are redone in the same pass; when
-            # many are (more than 1/_FEW_OUTSIDE) the per-element-shift kernel is faster than the general encoder
-            lo_b, span_b = np.uint32(minnorm), np.uint32(thr - minnorm)
-            if p.emin == -126 or _count_outside(bits, lo_b, span_b) * _FEW_OUTSIDE <= bits.size:
-                _normal_kernel(n, p)(bits, flat_out, k, off, p, thr, lo_b, span_b)
-                return
-            _sr_keyed_fast(bits, flat_out, k, off, n, p)
-            if _count_outside(bits, np.uint32(0x00800000), np.uint32(thr - 0x00800000)):
-                _sr_fixup(bits, flat_out, k, off, n, p, thr, 0x00800000, thr - 0x00800000)
+            # the normal-range kernel covers the target's normals and subnormals down to a per-element shift of 31
+            # bits; the rest (tiny values, overflow, inf, NaN) is redone in the same pass by the general encoder
+            lo = max(p.emin + 127 + 23 - p.mantissa_bits - 31, 1) << 23
+            _normal_kernel(nbits if nbits else 64, p)(bits, flat_out, np.uint64(key), np.uint64(offset), p, thr,
+                                                      np.uint32(lo), np.uint32(thr - lo))
             return
         _sr_keyed_general(bits, flat_out, np.uint64(key), np.uint64(offset), nbits, p, thr, False)
     else:

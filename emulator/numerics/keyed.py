@@ -1,13 +1,19 @@
 """The keyed counter-based random stream: element ``i`` of stream ``(seed, site)`` is one 64-bit word.
 
-The definition (module docstring of :mod:`emulator.numerics.stochastic`, ``docs/numerics.md``)::
+The definition (``docs/numerics.md``, "The keyed stream"); all arithmetic wraps, ``G = 0x9E3779B97F4A7C15``::
 
-    mix64(z)    = z ^= z >> 30; z *= 0xBF58476D1CE4E5B9; z ^= z >> 27; z *= 0x94D049BB133111EB; z ^= z >> 31
-    key(s, t)   = mix64(mix64(s + G) ^ mix64(t + 2G))          G = 0x9E3779B97F4A7C15, all mod 2^64
-    word(key,i) = mix64(key ^ ((i + 1) * G))
+    mix64(z)     = z ^= z >> 30; z *= 0xBF58476D1CE4E5B9; z ^= z >> 27; z *= 0x94D049BB133111EB; z ^= z >> 31
+    key(s, t)    = mix64(mix64(s + G) ^ mix64(t + 2G))                                  (64-bit)
+    k_j(key, h)  = mix64(key ^ ((2h + j + 1) * G))           j = 0, 1                      (64-bit)
+    h32(k, lo)   = x = lo + (k mod 2^32); x ^= x >> 17; x *= 0xED5AD4BB; x ^= k >> 32;
+                   x ^= x >> 11; x *= 0xAC4C1B51; x ^= x >> 15; x *= 0x31848BAB; x ^= x >> 14  (32-bit)
+    word(key, i) = h32(k_0(key, hi), lo) * 2^32 + h32(k_1(key, hi), lo)      hi, lo = i >> 32, i mod 2^32
 
-Stochastic rounding, the RNG seed expansion and the collectives' SR all draw from it; it depends on nothing else in
-the package, so each of them can import it. :mod:`emulator.numerics.stochastic` re-exports every name.
+A rounding with ``n`` random bits takes the top ``n`` bits of the word, so ``n <= 32`` needs only the top half: one
+32-bit hash per element, with 32-bit lanes only (the SplitMix64 calls run once per 2^32 elements, not per element).
+Element indices run over ``0 .. 2^64 - 1``. Stochastic rounding, the RNG seed expansion and the collectives' SR all
+draw from it; it depends on nothing else in the package, so each of them can import it.
+:mod:`emulator.numerics.stochastic` re-exports every name.
 
 >>> keyed_bits(7, site_id("psum", 3), 4).dtype
 dtype('uint32')
@@ -18,9 +24,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ArgumentError, ArgumentTypeError, DtypeError
-from ._sr_kernels import GOLDEN, MIX1, MIX2, keyed_words, mix64_array
+from ._sr_kernels import GOLDEN, H1, H2, H3, MIX1, MIX2, keyed_words, mix64_array
 
-__all__ = ["WORD_BITS", "mix64", "stream_key", "stream_keys", "site_id", "keyed_bits", "GOLDEN"]
+__all__ = ["WORD_BITS", "mix64", "stream_key", "stream_keys", "site_id", "keyed_bits", "word", "GOLDEN", "H1", "H2", "H3"]
 
 #: Bits of one word of the stream (the most random bits one rounding can use).
 WORD_BITS = 64
@@ -49,6 +55,25 @@ def stream_key(seed: int, site: int = 0) -> int:
         if isinstance(v, (bool, float)) or not isinstance(v, (int, np.integer)):
             raise ArgumentTypeError(f"stream_key: {name} must be an integer, got {v!r}")
     return mix64(mix64(int(seed) + GOLDEN) ^ mix64(int(site) + 2 * GOLDEN))
+
+
+def word(key: int, index: int) -> int:
+    """Word ``index`` of the stream with key ``key``, on Python ints (the definition, one element at a time).
+
+    >>> word(stream_key(7, 1), 3) == int(keyed_bits(7, 1, 4, 64)[3])
+    True
+    """
+    hi, lo = (int(index) >> 32) & 0xFFFFFFFF, int(index) & 0xFFFFFFFF
+    halves = []
+    for j in (0, 1):
+        k = mix64(int(key) ^ ((2 * hi + j + 1) * GOLDEN))
+        x = (lo + (k & 0xFFFFFFFF)) & 0xFFFFFFFF
+        x = ((x ^ (x >> 17)) * H1) & 0xFFFFFFFF
+        x ^= k >> 32
+        x = ((x ^ (x >> 11)) * H2) & 0xFFFFFFFF
+        x = ((x ^ (x >> 15)) * H3) & 0xFFFFFFFF
+        halves.append(x ^ (x >> 14))
+    return (halves[0] << 32) | halves[1]
 
 
 def site_id(*parts: int | str) -> int:

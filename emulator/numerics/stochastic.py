@@ -25,14 +25,12 @@ With fewer bits the fraction is truncated first (``P(hi) = F / 2^n``, slightly b
   its top 64). Set ``wide_input="via_fp32"`` to round to fp32 first, as other tools do.
 
 **Random bits: the keyed stream** (``sr_generator="keyed"``, the default). Element ``i`` (flat C-order index plus
-``offset``) of a call with seed ``s`` and site ``t`` uses the top ``n`` bits of the 64-bit word::
-
-    mix64(z)    = z ^= z >> 30; z *= 0xBF58476D1CE4E5B9; z ^= z >> 27; z *= 0x94D049BB133111EB; z ^= z >> 31
-    key(s, t)   = mix64(mix64(s + G) ^ mix64(t + 2G))          G = 0x9E3779B97F4A7C15, all mod 2^64
-    word(key,i) = mix64(key ^ ((i + 1) * G))
-
-(``mix64`` is SplitMix64's finaliser). The bits of element ``i`` depend on nothing else, so any chunking, thread
-count or MPI split gives the same result; different seeds or sites give unrelated streams. Callers key their own
+``offset``, below 2^64) of a call with seed ``s`` and site ``t`` uses the top ``n`` bits of the 64-bit word
+``word(key(s, t), i)`` defined in :mod:`emulator.numerics.keyed`: SplitMix64 (``mix64``) makes a key from
+``(s, t)`` and one 64-bit block key per half word and per 2^32 elements; a three-round 32-bit multiply-xorshift hash of
+``i mod 2^32`` under that block key gives each half. With ``n <= 32`` only the top half is made (one 32-bit hash
+per element, 8 lanes per AVX2 instruction). The bits of element ``i`` depend on nothing else, so any chunking,
+thread count or MPI split gives the same result; different seeds or sites give unrelated streams. Callers key their own
 write paths with :func:`site_id` (e.g. ``site_id("collective", step, hop)``) and pass ``offset`` when they round
 a slice of a larger logical array. :func:`keyed_bits` exposes the stream itself.
 
@@ -138,6 +136,9 @@ def cast_sr(x, fmt, *, saturate: bool | None = None, seed: int | None = None, sr
     if offset < 0:
         raise ArgumentError(f"cast_sr: offset must be >= 0, got {offset}")
     arr = _input(x, "cast_sr")
+    if int(offset) + arr.size > 1 << 64:
+        raise ArgumentError(f"cast_sr: offset {offset} + {arr.size} elements passes the keyed stream's last element "
+                            f"index 2^64 - 1")
     if s.sr_generator == "xorwow":
         n = _check_bits("cast_sr: sr_bits (xorwow source, 32-bit words)", sr_bits, 32, True) or 32
         words = _xorwow_words(arr.shape, int(seed))

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from ..config import settings
-from ..numerics import rng, stochastic
+from ..numerics import keyed, rng, stochastic
 from ..numerics.cast import cast, decode, round_to
 from ._check import timed
 
@@ -99,9 +99,9 @@ def selftest() -> list[tuple[str, bool, str]]:
     checks.append(("sr: all 256 e4m3fn values unchanged", ok, ""))
     # 3. keyed stream matches its written definition
     key = stochastic.mix64(stochastic.mix64(7 + 0x9E3779B97F4A7C15) ^ stochastic.mix64(1 + 2 * 0x9E3779B97F4A7C15))
-    want = [stochastic.mix64(key ^ (((i + 1) * 0x9E3779B97F4A7C15) & (2 ** 64 - 1))) for i in range(4)]
-    got = stochastic.keyed_bits(7, 1, 4, 64).tolist()
-    checks.append(("sr: keyed_bits == mix64(key ^ (i+1)G)", got == want, ""))
+    want = [keyed.word(key, i) for i in (0, 1, 2, 2 ** 32, 2 ** 64 - 1)]
+    got = stochastic.keyed_bits(7, 1, np.array([0, 1, 2, 2 ** 32, 2 ** 64 - 1], np.uint64), 64).tolist()
+    checks.append(("sr: keyed_bits == the keyed stream's definition on Python ints", got == want, ""))
     # 4. Numba and NumPy twins agree
     y = (np.random.default_rng(0).standard_normal(20000) * 1e3).astype(np.float32)
     y[::101] = np.nan

@@ -20,6 +20,7 @@ from emulator.numerics.stochastic import cast_sr, cast_sr_with_bits, keyed_bits
 NARROW = ["bfloat16", "float16", "tfloat32", "float8_e5m2", "float8_e4m3", "float8_e4m3fn", "float4_e2m1fn",
           "float8_e8m0fnu"]
 M64 = (1 << 64) - 1
+M32 = (1 << 32) - 1
 G = 0x9E3779B97F4A7C15
 
 
@@ -204,9 +205,25 @@ def py_mix64(z: int) -> int:
     return z ^ (z >> 31)
 
 
+def py_h32(k: int, lo: int) -> int:
+    """The 32-bit lane hash of docs/numerics.md ("The keyed stream"), on Python ints."""
+    x = (lo + (k & M32)) & M32
+    x ^= x >> 17
+    x = (x * 0xED5AD4BB) & M32
+    x ^= k >> 32
+    x ^= x >> 11
+    x = (x * 0xAC4C1B51) & M32
+    x ^= x >> 15
+    x = (x * 0x31848BAB) & M32
+    return x ^ (x >> 14)
+
+
 def py_word(seed: int, site: int, i: int) -> int:
     key = py_mix64(py_mix64(seed + G) ^ py_mix64(site + 2 * G))
-    return py_mix64(key ^ (((i + 1) * G) & M64))
+    hi, lo = i >> 32, i & M32
+    k0 = py_mix64(key ^ (((2 * hi + 1) * G) & M64))
+    k1 = py_mix64(key ^ (((2 * hi + 2) * G) & M64))
+    return (py_h32(k0, lo) << 32) | py_h32(k1, lo)
 
 
 def test_splitmix64_reference_values():
@@ -218,8 +235,9 @@ def test_splitmix64_reference_values():
 @pytest.mark.parametrize("nbits", [1, 7, 32, 33, 64])
 def test_keyed_bits_definition(path, nbits):
     for seed, site in ((0, 0), (1, 0), (0, 1), (-5, 2 ** 70), (123456789, stochastic.site_id("psum", 3))):
-        got = keyed_bits(seed, site, np.array([0, 1, 2, 1000, 2 ** 40]), nbits)
-        want = [py_word(seed & M64, site & M64, i) >> (64 - nbits) for i in (0, 1, 2, 1000, 2 ** 40)]
+        idx = [0, 1, 2, 1000, 2 ** 32 - 1, 2 ** 32, 2 ** 40, 2 ** 64 - 1]
+        got = keyed_bits(seed, site, np.array(idx, np.uint64), nbits)
+        want = [py_word(seed & M64, site & M64, i) >> (64 - nbits) for i in idx]
         assert [int(v) for v in got] == want
         assert got.dtype == (np.uint32 if nbits <= 32 else np.uint64)
 
