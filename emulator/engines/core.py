@@ -140,7 +140,7 @@ class NeuronCore:
                 out = spec.fn(**bound)
         else:
             out = spec.fn(**bound)
-        self._record(spec, engine, dsts, nbytes, nreads)
+        self._record(spec, engine, dsts, nbytes, nreads, bound)
         return None if dsts else out
 
     def _engine(self, spec: Spec, bound: dict) -> str:
@@ -160,6 +160,11 @@ class NeuronCore:
         for role in spec.reads:
             t = bound.get(role)
             if type(t) is not Tensor:
+                if type(t) in (list, tuple) and t and type(t[0]) is Tensor:  # a list operand (dma_compute srcs)
+                    data = bound[role] = [self._read_one(spec, engine, f"{role}[{i}]", x, ok_by_role[role])
+                                          for i, x in enumerate(t)]
+                    nbytes += sum(d.nbytes for d in data)
+                    nreads += len(data)
                 continue
             kind = t.kind
             if kind not in ok_by_role[role]:
@@ -170,13 +175,25 @@ class NeuronCore:
                     raise ConnectivityError(f"{spec.name}: {' and '.join(spec.one_psum)} are both in PSUM; at most "
                                             "one input of this instruction may sit in PSUM")
             if not t.base._all:
-                t.check_initialized(f"{spec.name} {role}")
+                part = spec.parts.get(role)
+                t.check_initialized(f"{spec.name} {role}", ... if part is None else part(bound, t))
             if t.x4 is not None and spec.name == "nc_matmul_mx" and bound.get(f"{role}_fmt") is None:
                 bound[f"{role}_fmt"] = t.x4
             data = bound[role] = t.data
             nbytes += data.nbytes
             nreads += 1
         return nbytes, nreads
+
+    def _read_one(self, spec: Spec, engine: str, role: str, t: Any, ok: frozenset):
+        """One element of a list operand: a memory tensor its engine may read, initialised."""
+        if type(t) is not Tensor:
+            raise EmulatorError(f"{spec.name}: {role} must be a memory tensor (a view of core.memory), got "
+                                f"{type(t).__name__}")
+        if t.kind not in ok:
+            raise ConnectivityError(buffer_message(spec.name, role, t, engine, "read", ok))
+        if not t.base._all:
+            t.check_initialized(f"{spec.name} {role}")
+        return t.data
 
     def _dst_operands(self, spec: Spec, engine: str, bound: dict) -> list[Tensor]:
         ok_by_role = spec.write_ok[engine]
@@ -194,11 +211,13 @@ class NeuronCore:
             dsts.append(t)
         return dsts
 
-    def _record(self, spec: Spec, engine: str, dsts: list, nbytes: int, nreads: int) -> None:
+    def _record(self, spec: Spec, engine: str, dsts: list, nbytes: int, nreads: int, bound: dict) -> None:
         first = None
-        for t in dsts:
+        roles = [r for r in spec.writes if bound.get(r) is not None] if spec.parts else ()
+        for i, t in enumerate(dsts):
             if not t.base._all:
-                t.mark_written()
+                part = spec.parts.get(roles[i]) if spec.parts else None
+                t.mark_written(... if part is None else part(bound, t))
             nbytes += t.data.nbytes
             if first is None:
                 first = t.data

@@ -1,0 +1,117 @@
+"""Tiles an instruction uses only in part: MX scale tiles in the hardware quadrant layout (scale group g of a Kp-row
+operand at partition (g // 4) * 32 + g % 4, the other 28 of every 32 partitions unused) and sendrecv of a partly
+written tile. The uninitialised-read check must cover what the instruction reads, no more and no less.
+References: exact float64 sums of values chosen so every step is exact."""
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import emulator.nki as nki
+from emulator.errors import UninitializedReadError
+
+nl, nisa = nki.language, nki.isa
+P, M, N = 128, 32, 64  # partitions, stationary / moving x4 columns
+
+
+def quadrant_rows(groups):
+    g = np.arange(groups)
+    return (g // 4) * 32 + g % 4
+
+
+def stabilised(rng, cols):
+    """Values whose MX quantisation is exact: every 8x4 group holds a 3.0, the rest from {+-1, +-1.5, +-2}."""
+    x = rng.choice(np.array([-2, -1.5, -1, 1, 1.5, 2], np.float32), size=(P, cols))
+    x[::8, ::4] = 3.0
+    return x.astype(ml_dtypes.bfloat16)
+
+
+@nki.jit
+def quantize_then_matmul(st_hbm, mv_hbm):
+    out = nl.ndarray((M, N), nl.float32, buffer=nl.shared_hbm)
+    tiles = []
+    for src in (st_hbm, mv_hbm):
+        raw = nl.ndarray(src.shape, nl.bfloat16, buffer=nl.sbuf)
+        nisa.dma_copy(dst=raw, src=src)
+        q = nl.ndarray((P, src.shape[1] // 4), nl.float8_e4m3fn_x4, buffer=nl.sbuf)
+        scale = nl.ndarray((P, src.shape[1] // 4), nl.uint8, buffer=nl.sbuf)  # no memset: 4 rows of 32 written
+        nisa.quantize_mx(dst=q, src=raw, dst_scale=scale)
+        tiles.append((q, scale))
+    ps = nl.ndarray((M, N), nl.float32, buffer=nl.psum)
+    nisa.nc_matmul_mx(dst=ps, stationary=tiles[0][0], moving=tiles[1][0], stationary_scale=tiles[0][1],
+                      moving_scale=tiles[1][1])
+    sb = nl.ndarray((M, N), nl.float32, buffer=nl.sbuf)
+    nisa.tensor_copy(dst=sb, src=ps)
+    nisa.dma_copy(dst=out, src=sb)
+    return out
+
+
+def test_quantize_mx_quadrant_scales_feed_nc_matmul_mx_without_memset():
+    rng = np.random.default_rng(7)
+    st, mv = stabilised(rng, 4 * M), stabilised(rng, 4 * N)
+    out = nki.simulate(quantize_then_matmul)(st, mv)
+    want = np.einsum("pmq,pnq->mn", st.astype(np.float64).reshape(P, M, 4), mv.astype(np.float64).reshape(P, N, 4))
+    assert np.array_equal(out, want.astype(np.float32))
+
+
+def mx_kernel(rows_to_load):
+    """nc_matmul_mx of an e4m3 x4 tile with itself, scales DMA-loaded into the given partitions of a [128, M] tile
+    (as nki-library's mlp gate_up_projection_mx_shard_H loads 4 partitions per quadrant)."""
+    @nki.jit
+    def kernel(words, scales):
+        out = nl.ndarray((M, M), nl.float32, buffer=nl.shared_hbm)
+        w = nl.ndarray((P, M), nl.float8_e4m3fn_x4, buffer=nl.sbuf)
+        nisa.dma_copy(dst=w, src=words)
+        sc = nl.ndarray((P, M), nl.uint8, buffer=nl.sbuf)
+        for dense_row, part in enumerate(rows_to_load):
+            nisa.dma_copy(dst=sc[part:part + 1, :], src=scales[dense_row:dense_row + 1, :])
+        ps = nl.ndarray((M, M), nl.float32, buffer=nl.psum)
+        nisa.nc_matmul_mx(dst=ps, stationary=w, moving=w, stationary_scale=sc, moving_scale=sc)
+        sb = nl.ndarray((M, M), nl.float32, buffer=nl.sbuf)
+        nisa.tensor_copy(dst=sb, src=ps)
+        nisa.dma_copy(dst=out, src=sb)
+        return out
+    return kernel
+
+
+def test_nc_matmul_mx_reads_only_the_quadrant_scale_rows():
+    words = np.full((P, M), 0x38383838, np.uint32)  # four e4m3fn 1.0 per word
+    # exponents -2..2: every product and partial sum is a multiple of 2^-4 below 2^14, exact in fp32
+    codes = np.random.default_rng(3).integers(125, 130, size=(16, M)).astype(np.uint8)
+    out = nki.simulate(mx_kernel(quadrant_rows(16)))(words, codes)
+    # out[m, n] = sum over 16 groups x 8 partitions x 4 sub-elements of 2^(s[g, m] - 127) * 2^(s[g, n] - 127)
+    e = codes.astype(np.float64) - 127
+    want = 32 * sum(np.exp2(e[g][:, None] + e[g][None, :]) for g in range(16))
+    assert np.array_equal(out, want.astype(np.float32))
+    with pytest.raises(UninitializedReadError, match=r"stationary_scale.*at index \(35, 0\)"):
+        nki.simulate(mx_kernel([r for r in quadrant_rows(16) if r != 35]))(words, codes)
+
+
+def swap_partial(probe_unwritten: bool):
+    """LNC=2: each program writes rows 0..3 of an [8, 4] tile, sends the whole tile to the other, and reads rows
+    0..3 of what it received (and, if asked, row 5, which nothing wrote)."""
+    @nki.jit
+    def kernel(x):
+        out = nl.ndarray((4, 4), x.dtype, buffer=nl.shared_hbm)
+        me = nl.program_id(0)
+        t = nl.ndarray((8, 4), x.dtype, buffer=nl.sbuf)
+        nisa.dma_copy(dst=t[0:4, :], src=x[me * 4:me * 4 + 4, :])
+        got = nl.ndarray((8, 4), x.dtype, buffer=nl.sbuf)
+        nisa.sendrecv(src=t, dst=got, send_to_rank=1 - me, recv_from_rank=1 - me, pipe_id=0)
+        rows = nl.ndarray((4, 4), x.dtype, buffer=nl.sbuf)
+        nisa.tensor_copy(dst=rows, src=got[0:4, :])
+        if me == 0:
+            nisa.dma_copy(dst=out, src=rows)
+        if probe_unwritten:
+            probe = nl.ndarray((1, 4), x.dtype, buffer=nl.sbuf)
+            nisa.tensor_copy(dst=probe, src=got[5:6, :])
+        return out
+    return kernel
+
+
+def test_sendrecv_moves_unwritten_rows_as_unwritten():
+    x = np.arange(32, dtype=np.float32).reshape(8, 4)
+    out = nki.simulate(swap_partial(False))[2](x)
+    assert np.array_equal(out, x[4:8])  # program 0 received program 1's rows
+    with pytest.raises(UninitializedReadError, match=r"tensor_copy src.*\[5:6, :\].*index \(0, 0\)"):
+        nki.simulate(swap_partial(True))[2](x)
