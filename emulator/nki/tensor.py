@@ -164,8 +164,10 @@ class NkiTensor:
 
     # ---- construction ------------------------------------------------------------------------------------------
     @classmethod
-    def allocate(cls, memory, shape, dtype, buffer: str = "sbuf", name: str | None = None, value=None) -> "NkiTensor":
-        """Allocate ``shape`` of ``dtype`` in ``memory`` (kind from ``buffer``) and view the whole of it."""
+    def allocate(cls, memory, shape, dtype, buffer: str = "sbuf", name: str | None = None, value=None,
+                 address=None) -> "NkiTensor":
+        """Allocate ``shape`` of ``dtype`` in ``memory`` (kind from ``buffer``; on chip at ``address=(start
+        partition, byte offset)`` if given) and view the whole of it."""
         dt = _dtypes.as_dtype(dtype)
         shape = tuple(int(s) for s in (shape if isinstance(shape, (tuple, list)) else (shape,)))
         kind = buffer_kind(buffer)
@@ -173,7 +175,8 @@ class NkiTensor:
         if kind == "psum":  # v4: a PSUM tile may span banks (a matmul output up to all 8)
             row = math.prod(shape[1:]) * dt.itemsize
             banks = -(-row // PSUM_BANK_BYTES) if row > PSUM_BANK_BYTES else None
-        base = memory.allocate(kind, shape, _storage_dtype(dt), name or None, value=value, banks=banks)
+        at = address if kind != "hbm" else None
+        base = memory.allocate(kind, shape, _storage_dtype(dt), name or None, value=value, banks=banks, at=at)
         _note_peak(memory, kind)
         return cls(base, buffer if isinstance(buffer, KernelArgumentHBM) else getattr(buffer, "value", buffer),
                    _Owner(memory, base))
