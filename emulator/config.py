@@ -236,6 +236,11 @@ class Settings:
         "raise", "reading on-chip memory that was never written: raise, warn or ignore", area="memory",
         choices=("raise", "warn", "ignore"),
     )
+    uninitialized_copies: str = _setting(
+        "propagate", "tensor_copy / sendrecv of bytes never written: propagate = the copied bytes stay unwritten in "
+        "the destination (the check fires where they are used; kernels copy whole tiles of which they use a part), "
+        "check = the copy is itself a read under `uninitialized`", area="memory", choices=("propagate", "check"),
+    )
 
     # ---- collectives -------------------------------------------------------------------------------------------
     collective_algorithm: str = _setting(

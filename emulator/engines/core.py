@@ -88,6 +88,7 @@ class NeuronCore:
         self.regs = {"vector": ReduceRegisters(), "scalar": ReduceRegisters(), "gpsimd": ReduceRegisters()}
         self.stats = Stats()
         self.link: _Link | None = None
+        self._moved: Tensor | None = None  # the source of the copy being dispatched, when it carries unwritten bytes
 
     # ---- state ---------------------------------------------------------------------------------------------------
     @property
@@ -122,6 +123,7 @@ class NeuronCore:
 
     def _dispatch(self, spec: Spec, args: tuple, kwargs: dict) -> Any:
         bound = bind(spec, args, kwargs)
+        self._moved = None
         if spec.name == "dma_copy" and (type(bound.get("src")) is IndirectAP or type(bound.get("dst")) is IndirectAP):
             return self._dma_indirect(spec, bound)
         engine = self._engine(spec, bound)
@@ -175,8 +177,11 @@ class NeuronCore:
                     raise ConnectivityError(f"{spec.name}: {' and '.join(spec.one_psum)} are both in PSUM; at most "
                                             "one input of this instruction may sit in PSUM")
             if not t.base._all:
-                part = spec.parts.get(role)
-                t.check_initialized(f"{spec.name} {role}", ... if part is None else part(bound, t))
+                if spec.moves and role == spec.moves[0] and self.settings.uninitialized_copies == "propagate":
+                    self._moved = t  # its unwritten bytes are copied as unwritten (_record)
+                else:
+                    part = spec.parts.get(role)
+                    t.check_initialized(f"{spec.name} {role}", ... if part is None else part(bound, t))
             if t.x4 is not None and spec.name == "nc_matmul_mx" and bound.get(f"{role}_fmt") is None:
                 bound[f"{role}_fmt"] = t.x4
             data = bound[role] = t.data
@@ -230,6 +235,9 @@ class NeuronCore:
                 st.cycles += _cost.EVAC_OVERHEAD + (first.size // first.shape[0] if first.ndim else 1) * (nreads or 1)
             else:
                 st.cycles += instruction_cycles(engine, first, nbytes)
+        if self._moved is not None:
+            _copy_written(self._moved, dsts[0])
+            self._moved = None
         counts = self.stats.instructions
         counts[spec.name] = counts.get(spec.name, 0) + 1
         if engine == "dma":
@@ -301,6 +309,17 @@ class NeuronCore:
             raise EmulatorError(f"core_barrier: cores {cores} did not all arrive within {self.link.timeout} s "
                                 f"(core {self.rank} waited)") from None
         self.stats.instructions["core_barrier"] = self.stats.instructions.get("core_barrier", 0) + 1
+
+
+def _copy_written(src: Tensor, dst: Tensor) -> None:
+    """After a copy: dst's elements are written where src's were (elements in row-major order, as copied)."""
+    written = src.written
+    if written.all():
+        return
+    if written.size != dst.data.size:  # a broadcast source: no element-wise correspondence to carry
+        src.check_initialized("tensor_copy src")
+    dst.base._all = False
+    dst.mask[...] = written.reshape(dst.shape)[..., None]
 
 
 def _diff(current: Settings, pinned: Settings) -> dict:

@@ -63,10 +63,11 @@ class Spec(NamedTuple):
     prepare: Callable | None         # (bound, dst tensors, engine) -> None: instruction-specific arguments
     default_engine: Callable | None  # bound -> engine when the caller names none
     parts: dict      # role -> (bound, tensor) -> index of the part of that operand the instruction reads / writes
+    moves: tuple     # (src role, dst role) of a copy whose unwritten bytes stay unwritten (uninitialized_copies)
 
 
 def _spec(name: str, fn: Callable, engines, reads, writes, state=None, narrow=None, prepare=None,
-          default_engine=None, parts=None) -> Spec:
+          default_engine=None, parts=None, moves=()) -> Spec:
     sig = inspect.signature(fn)
     params = tuple(p for p, v in sig.parameters.items() if v.kind is v.POSITIONAL_OR_KEYWORD)
     narrow = narrow or {}
@@ -74,7 +75,7 @@ def _spec(name: str, fn: Callable, engines, reads, writes, state=None, narrow=No
     write_ok = {e: {r: narrow.get(r, WRITES[e]) & WRITES[e] for r in writes} for e in engines}
     return Spec(name, fn, tuple(engines), tuple(reads), tuple(writes), state, params, "engine" in sig.parameters,
                 "site" in sig.parameters, read_ok, write_ok, _ONE_PSUM.get(name, ()), prepare, default_engine,
-                parts or {})
+                parts or {}, tuple(moves))
 
 
 def _accumulate(bound: dict, dsts: list, engine: str) -> None:
@@ -147,6 +148,7 @@ INSTRUCTIONS.update({
 
 
 INSTRUCTIONS["memset"] = INSTRUCTIONS["memset"]._replace(prepare=_x4_dtype)
+INSTRUCTIONS["tensor_copy"] = INSTRUCTIONS["tensor_copy"]._replace(moves=("src", "dst"))
 
 
 def bind(spec: Spec, args: tuple, kwargs: dict) -> dict:

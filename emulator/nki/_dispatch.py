@@ -136,9 +136,12 @@ def _sendrecv(args: dict) -> None:
     prog = current_program()
     _count(prog.core, "sendrecv", "dma", 2 * src.arr.nbytes)
     to, frm = int(args["send_to_rank"]), int(args["recv_from_rank"])
-    # a move, not a use: unwritten bytes travel as unwritten (the receiver's reads of them are checked), so a
-    # partly written tile (MX scales in the quadrant layout: 4 rows of every 32) can be sent whole
-    payload = (np.array(src.arr), None if src.t.base._all else src.t.mask.copy())
+    # a move, not a use (setting uninitialized_copies): unwritten bytes travel as unwritten (the receiver's reads of
+    # them are checked), so a partly written tile (MX scales in the quadrant layout: 4 rows of 32) can be sent whole
+    check = src.t.base._all or prog.core.settings.uninitialized_copies == "check"
+    if check:
+        src.t.check_initialized("nisa.sendrecv src")
+    payload = (np.array(src.arr), None if check else src.t.mask.copy())
     world = prog.world
     if world is None or world.size == 1:
         if to != prog.rank or frm != prog.rank:

@@ -104,7 +104,7 @@ def swap_partial(probe_unwritten: bool):
             nisa.dma_copy(dst=out, src=rows)
         if probe_unwritten:
             probe = nl.ndarray((1, 4), x.dtype, buffer=nl.sbuf)
-            nisa.tensor_copy(dst=probe, src=got[5:6, :])
+            nisa.tensor_scalar(dst=probe, data=got[5:6, :], op0=nl.add, operand0=0.0)
         return out
     return kernel
 
@@ -113,5 +113,37 @@ def test_sendrecv_moves_unwritten_rows_as_unwritten():
     x = np.arange(32, dtype=np.float32).reshape(8, 4)
     out = nki.simulate(swap_partial(False))[2](x)
     assert np.array_equal(out, x[4:8])  # program 0 received program 1's rows
-    with pytest.raises(UninitializedReadError, match=r"tensor_copy src.*\[5:6, :\].*index \(0, 0\)"):
+    with pytest.raises(UninitializedReadError, match=r"tensor_scalar data.*\[5:6, :\].*index \(0, 0\)"):
         nki.simulate(swap_partial(True))[2](x)
+
+
+def copy_then_use(rows_used: int):
+    """qkv_cte's NO_NORM path: a [128, 8] PSUM tile of which 96 rows were written is copied whole to SBUF ("some
+    garbage, masked later"); then rows 0..rows_used-1 are used."""
+    @nki.jit
+    def kernel(x):
+        out = nl.ndarray((rows_used, 8), nl.float32, buffer=nl.shared_hbm)
+        s = nl.ndarray((96, 8), nl.float32, buffer=nl.sbuf)
+        nisa.dma_copy(dst=s, src=x)
+        p = nl.ndarray((128, 8), nl.float32, buffer=nl.psum)
+        nisa.tensor_copy(dst=p[0:96, :], src=s)
+        whole = nl.ndarray((128, 8), nl.bfloat16, buffer=nl.sbuf)
+        nisa.tensor_copy(dst=whole, src=p)
+        used = nl.ndarray((rows_used, 8), nl.float32, buffer=nl.sbuf)
+        nisa.tensor_scalar(dst=used, data=whole[0:rows_used, :], op0=nl.add, operand0=1.0)
+        nisa.dma_copy(dst=out, src=used)
+        return out
+    return kernel
+
+
+def test_tensor_copy_carries_unwritten_rows_and_the_use_is_checked():
+    import emulator as emu
+
+    x = (np.arange(96 * 8) % 200).astype(np.float32).reshape(96, 8)  # integers below 256: exact in bf16
+    out = nki.simulate(copy_then_use(96))(x)
+    assert np.array_equal(out, x + 1)
+    with pytest.raises(UninitializedReadError, match=r"tensor_scalar data.*at index \(96, 0\)"):
+        nki.simulate(copy_then_use(100))(x)
+    with emu.settings(uninitialized_copies="check"):
+        with pytest.raises(UninitializedReadError, match=r"tensor_copy src.*at index \(96, 0\)"):
+            nki.simulate(copy_then_use(96))(x)
