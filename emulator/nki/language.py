@@ -55,8 +55,8 @@ class NKIObject:
     ... class Section(NKIObject):
     ...     idx = None
     ...     offset: int = 0
-    >>> Section(idx=2, offset=128)
-    Section(idx=2, offset=128)
+    >>> Section(idx=2, offset=128)   # annotated fields first, then the plain ones
+    Section(offset=128, idx=2)
     """
 
     def __init_subclass__(cls, **kwargs) -> None:
