@@ -88,7 +88,7 @@ class NeuronCore:
         self.regs = {"vector": ReduceRegisters(), "scalar": ReduceRegisters(), "gpsimd": ReduceRegisters()}
         self.stats = Stats()
         self.link: _Link | None = None
-        self._moved: Tensor | None = None  # the source of the copy being dispatched, when it carries unwritten bytes
+        self._moved: list = []  # sources of the element-wise instruction being dispatched that carry unwritten bytes
 
     # ---- state ---------------------------------------------------------------------------------------------------
     @property
@@ -123,7 +123,8 @@ class NeuronCore:
 
     def _dispatch(self, spec: Spec, args: tuple, kwargs: dict) -> Any:
         bound = bind(spec, args, kwargs)
-        self._moved = None
+        if self._moved:
+            self._moved = []
         if spec.name == "dma_copy" and (type(bound.get("src")) is IndirectAP or type(bound.get("dst")) is IndirectAP):
             return self._dma_indirect(spec, bound)
         engine = self._engine(spec, bound)
@@ -177,8 +178,8 @@ class NeuronCore:
                     raise ConnectivityError(f"{spec.name}: {' and '.join(spec.one_psum)} are both in PSUM; at most "
                                             "one input of this instruction may sit in PSUM")
             if not t.base._all:
-                if spec.moves and role == spec.moves[0] and self.settings.uninitialized_copies == "propagate":
-                    self._moved = t  # its unwritten bytes are copied as unwritten (_record)
+                if role in spec.moves and self.settings.uninitialized_copies == "propagate":
+                    self._moved.append(t)  # its unwritten elements make unwritten results (_record)
                 else:
                     part = spec.parts.get(role)
                     t.check_initialized(f"{spec.name} {role}", ... if part is None else part(bound, t))
@@ -217,6 +218,10 @@ class NeuronCore:
         return dsts
 
     def _record(self, spec: Spec, engine: str, dsts: list, nbytes: int, nreads: int, bound: dict) -> None:
+        carry = None
+        if self._moved:  # read the sources' flags before dst's are set (dst may be a source)
+            carry = _carried_written(self._moved, dsts[0], spec.name)
+            self._moved = []
         first = None
         roles = [r for r in spec.writes if bound.get(r) is not None] if spec.parts else ()
         for i, t in enumerate(dsts):
@@ -235,9 +240,9 @@ class NeuronCore:
                 st.cycles += _cost.EVAC_OVERHEAD + (first.size // first.shape[0] if first.ndim else 1) * (nreads or 1)
             else:
                 st.cycles += instruction_cycles(engine, first, nbytes)
-        if self._moved is not None:
-            _copy_written(self._moved, dsts[0])
-            self._moved = None
+        if carry is not None:
+            dsts[0].base._all = False
+            dsts[0].mask[...] = carry[..., None]
         counts = self.stats.instructions
         counts[spec.name] = counts.get(spec.name, 0) + 1
         if engine == "dma":
@@ -311,15 +316,17 @@ class NeuronCore:
         self.stats.instructions["core_barrier"] = self.stats.instructions.get("core_barrier", 0) + 1
 
 
-def _copy_written(src: Tensor, dst: Tensor) -> None:
-    """After a copy: dst's elements are written where src's were (elements in row-major order, as copied)."""
-    written = src.written
-    if written.all():
-        return
-    if written.size != dst.data.size:  # a broadcast source: no element-wise correspondence to carry
-        src.check_initialized("tensor_copy src")
-    dst.base._all = False
-    dst.mask[...] = written.reshape(dst.shape)[..., None]
+def _carried_written(srcs: list, dst: Tensor, instr: str):
+    """For an element-wise instruction: which of dst's elements will be written (those whose every source element
+    was; row-major order, as the instruction pairs them), or None when all are."""
+    written = None
+    for src in srcs:
+        w = src.written
+        if w.size != dst.data.size:  # no element-wise correspondence to carry
+            src.check_initialized(f"{instr} (source)")
+            continue
+        written = w.reshape(dst.shape) if written is None else written & w.reshape(dst.shape)
+    return None if written is None or written.all() else written
 
 
 def _diff(current: Settings, pinned: Settings) -> dict:

@@ -63,7 +63,7 @@ class Spec(NamedTuple):
     prepare: Callable | None         # (bound, dst tensors, engine) -> None: instruction-specific arguments
     default_engine: Callable | None  # bound -> engine when the caller names none
     parts: dict      # role -> (bound, tensor) -> index of the part of that operand the instruction reads / writes
-    moves: tuple     # (src role, dst role) of a copy whose unwritten bytes stay unwritten (uninitialized_copies)
+    moves: tuple     # source roles of an element-wise instruction whose unwritten elements give unwritten results
 
 
 def _spec(name: str, fn: Callable, engines, reads, writes, state=None, narrow=None, prepare=None,
@@ -148,7 +148,9 @@ INSTRUCTIONS.update({
 
 
 INSTRUCTIONS["memset"] = INSTRUCTIONS["memset"]._replace(prepare=_x4_dtype)
-INSTRUCTIONS["tensor_copy"] = INSTRUCTIONS["tensor_copy"]._replace(moves=("src", "dst"))
+# element-wise instructions that carry unwritten elements to their result (setting uninitialized_copies)
+INSTRUCTIONS["tensor_copy"] = INSTRUCTIONS["tensor_copy"]._replace(moves=("src",))
+INSTRUCTIONS["tensor_tensor"] = INSTRUCTIONS["tensor_tensor"]._replace(moves=("data1", "data2"))
 
 
 def bind(spec: Spec, args: tuple, kwargs: dict) -> dict:

@@ -111,3 +111,24 @@ def test_tensor_copy_carries_unwritten_rows_and_the_use_is_checked():
     with emu.settings(uninitialized_copies="check"):
         with pytest.raises(UninitializedReadError, match=r"tensor_copy src.*at index \(96, 0\)"):
             nki.simulate(copy_then_use(96))(x)
+
+
+def add_partial(rows_used: int):
+    """mlp_tkg's LNC reduction: out_sb (rows 0..47 written) += the other program's out_sb, whole tile; then rows
+    0..rows_used-1 go to HBM."""
+    @nki.jit
+    def kernel(x):
+        out = nl.ndarray((rows_used, 4), nl.float32, buffer=nl.shared_hbm)
+        t = nl.ndarray((128, 4), nl.float32, buffer=nl.sbuf)
+        nisa.dma_copy(dst=t[0:48, :], src=x)
+        nisa.tensor_tensor(dst=t, data1=t, data2=t, op=nl.add)
+        nisa.dma_copy(dst=out, src=t[0:rows_used, :])
+        return out
+    return kernel
+
+
+def test_tensor_tensor_carries_unwritten_elements_in_place():
+    x = np.arange(48 * 4, dtype=np.float32).reshape(48, 4)
+    assert np.array_equal(nki.simulate(add_partial(48))(x), x + x)
+    with pytest.raises(UninitializedReadError, match=r"dma_copy src.*at index \(48, 0\)"):
+        nki.simulate(add_partial(49))(x)
