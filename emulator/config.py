@@ -236,6 +236,12 @@ class Settings:
         "raise", "reading on-chip memory that was never written: raise, warn or ignore", area="memory",
         choices=("raise", "warn", "ignore"),
     )
+    uninitialized_copies: str = _setting(
+        "propagate", "tensor_copy / tensor_tensor / sendrecv of elements never written: propagate = the results of "
+        "those elements stay unwritten (the check fires where they are used; kernels copy and add whole tiles of "
+        "which they use a part), check = the instruction is itself a read under `uninitialized`", area="memory",
+        choices=("propagate", "check"),
+    )
 
     # ---- collectives -------------------------------------------------------------------------------------------
     collective_algorithm: str = _setting(

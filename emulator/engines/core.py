@@ -88,6 +88,7 @@ class NeuronCore:
         self.regs = {"vector": ReduceRegisters(), "scalar": ReduceRegisters(), "gpsimd": ReduceRegisters()}
         self.stats = Stats()
         self.link: _Link | None = None
+        self._moved: list = []  # sources of the element-wise instruction being dispatched that carry unwritten bytes
 
     # ---- state ---------------------------------------------------------------------------------------------------
     @property
@@ -122,6 +123,8 @@ class NeuronCore:
 
     def _dispatch(self, spec: Spec, args: tuple, kwargs: dict) -> Any:
         bound = bind(spec, args, kwargs)
+        if self._moved:
+            self._moved = []
         if spec.name == "dma_copy" and (type(bound.get("src")) is IndirectAP or type(bound.get("dst")) is IndirectAP):
             return self._dma_indirect(spec, bound)
         engine = self._engine(spec, bound)
@@ -140,7 +143,7 @@ class NeuronCore:
                 out = spec.fn(**bound)
         else:
             out = spec.fn(**bound)
-        self._record(spec, engine, dsts, nbytes, nreads)
+        self._record(spec, engine, dsts, nbytes, nreads, bound)
         return None if dsts else out
 
     def _engine(self, spec: Spec, bound: dict) -> str:
@@ -160,6 +163,11 @@ class NeuronCore:
         for role in spec.reads:
             t = bound.get(role)
             if type(t) is not Tensor:
+                if type(t) in (list, tuple) and t and type(t[0]) is Tensor:  # a list operand (dma_compute srcs)
+                    data = bound[role] = [self._read_one(spec, engine, f"{role}[{i}]", x, ok_by_role[role])
+                                          for i, x in enumerate(t)]
+                    nbytes += sum(d.nbytes for d in data)
+                    nreads += len(data)
                 continue
             kind = t.kind
             if kind not in ok_by_role[role]:
@@ -170,13 +178,28 @@ class NeuronCore:
                     raise ConnectivityError(f"{spec.name}: {' and '.join(spec.one_psum)} are both in PSUM; at most "
                                             "one input of this instruction may sit in PSUM")
             if not t.base._all:
-                t.check_initialized(f"{spec.name} {role}")
+                if role in spec.moves and self.settings.uninitialized_copies == "propagate":
+                    self._moved.append(t)  # its unwritten elements make unwritten results (_record)
+                else:
+                    part = spec.parts.get(role)
+                    t.check_initialized(f"{spec.name} {role}", ... if part is None else part(bound, t))
             if t.x4 is not None and spec.name == "nc_matmul_mx" and bound.get(f"{role}_fmt") is None:
                 bound[f"{role}_fmt"] = t.x4
             data = bound[role] = t.data
             nbytes += data.nbytes
             nreads += 1
         return nbytes, nreads
+
+    def _read_one(self, spec: Spec, engine: str, role: str, t: Any, ok: frozenset):
+        """One element of a list operand: a memory tensor its engine may read, initialised."""
+        if type(t) is not Tensor:
+            raise EmulatorError(f"{spec.name}: {role} must be a memory tensor (a view of core.memory), got "
+                                f"{type(t).__name__}")
+        if t.kind not in ok:
+            raise ConnectivityError(buffer_message(spec.name, role, t, engine, "read", ok))
+        if not t.base._all:
+            t.check_initialized(f"{spec.name} {role}")
+        return t.data
 
     def _dst_operands(self, spec: Spec, engine: str, bound: dict) -> list[Tensor]:
         ok_by_role = spec.write_ok[engine]
@@ -194,11 +217,17 @@ class NeuronCore:
             dsts.append(t)
         return dsts
 
-    def _record(self, spec: Spec, engine: str, dsts: list, nbytes: int, nreads: int) -> None:
+    def _record(self, spec: Spec, engine: str, dsts: list, nbytes: int, nreads: int, bound: dict) -> None:
+        carry = None
+        if self._moved:  # read the sources' flags before dst's are set (dst may be a source)
+            carry = _carried_written(self._moved, dsts[0], spec.name)
+            self._moved = []
         first = None
-        for t in dsts:
+        roles = [r for r in spec.writes if bound.get(r) is not None] if spec.parts else ()
+        for i, t in enumerate(dsts):
             if not t.base._all:
-                t.mark_written()
+                part = spec.parts.get(roles[i]) if spec.parts else None
+                t.mark_written(... if part is None else part(bound, t))
             nbytes += t.data.nbytes
             if first is None:
                 first = t.data
@@ -211,6 +240,9 @@ class NeuronCore:
                 st.cycles += _cost.EVAC_OVERHEAD + (first.size // first.shape[0] if first.ndim else 1) * (nreads or 1)
             else:
                 st.cycles += instruction_cycles(engine, first, nbytes)
+        if carry is not None:
+            dsts[0].base._all = False
+            dsts[0].mask[...] = carry[..., None]
         counts = self.stats.instructions
         counts[spec.name] = counts.get(spec.name, 0) + 1
         if engine == "dma":
@@ -282,6 +314,19 @@ class NeuronCore:
             raise EmulatorError(f"core_barrier: cores {cores} did not all arrive within {self.link.timeout} s "
                                 f"(core {self.rank} waited)") from None
         self.stats.instructions["core_barrier"] = self.stats.instructions.get("core_barrier", 0) + 1
+
+
+def _carried_written(srcs: list, dst: Tensor, instr: str):
+    """For an element-wise instruction: which of dst's elements will be written (those whose every source element
+    was; row-major order, as the instruction pairs them), or None when all are."""
+    written = None
+    for src in srcs:
+        w = src.written
+        if w.size != dst.data.size:  # no element-wise correspondence to carry
+            src.check_initialized(f"{instr} (source)")
+            continue
+        written = w.reshape(dst.shape) if written is None else written & w.reshape(dst.shape)
+    return None if written is None or written.all() else written
 
 
 def _diff(current: Settings, pinned: Settings) -> dict:

@@ -1,4 +1,5 @@
-"""The DMA engines' instructions on NumPy arrays: ``dma_copy`` and ``dma_transpose`` (destination first).
+"""The DMA engines' instructions on NumPy arrays: ``dma_copy``, ``dma_transpose`` and ``dma_compute`` (destination
+first).
 
 ``dma_copy`` moves ``src``'s elements into ``dst`` in row-major order (the element counts must match). Same dtypes
 copy the bits; different dtypes convert ``src -> fp32 -> dst`` (NKI docs): floats widen exactly, integers round
@@ -26,7 +27,10 @@ import numpy as np
 from ..errors import DtypeError, EmulatorError, ShapeError
 from .store import convert
 
-__all__ = ["dma_copy", "dma_transpose", "TRANSPOSE_AXES", "oob_name"]
+__all__ = ["dma_copy", "dma_transpose", "dma_compute", "TRANSPOSE_AXES", "MAX_COMPUTE_SRCS", "oob_name"]
+
+#: most source tensors one dma_compute takes (NKI docs)
+MAX_COMPUTE_SRCS = 16
 
 #: the permutation dma_transpose applies for each source rank (NKI docs)
 TRANSPOSE_AXES = {2: (1, 0), 3: (2, 1, 0), 4: (3, 1, 2, 0)}
@@ -93,4 +97,46 @@ def dma_transpose(dst: np.ndarray, src: Any, axes: Any = None, priority: Any = N
     if out.shape != dst.shape:
         raise ShapeError(f"{instr}: src {src.shape} transposes to {out.shape}; dst is {dst.shape}")
     np.copyto(dst, out)
+    return dst
+
+
+def dma_compute(dst: np.ndarray, srcs: Any, reduce_op: Any, scales: Any = None, unique_indices: bool = True,
+                oob_mode: Any = "error", *, site: int = 0) -> np.ndarray:
+    """``dst = srcs[0] + srcs[1] + ...`` element-wise in fp32 (row-major element order), rounded once to ``dst``.
+
+    NKI docs: the DMA engines cast every source to fp32, combine them with ``reduce_op`` (only ``add``), each scaled
+    by ``scales[i]`` (only 1.0), and cast the fp32 result to ``dst``'s dtype. The sum is taken left to right, each
+    step rounded to fp32 (the order is not documented; with the same sources in the same order it is deterministic).
+    ``dst`` may alias a source (read-modify-write): every source is read before ``dst`` is written.
+
+    >>> import numpy as np, ml_dtypes
+    >>> a = np.array([[1.0, 2.0]], ml_dtypes.bfloat16); b = np.array([[2.0**-9, 3.0]], np.float32)
+    >>> dma_compute(np.empty((1, 2), np.float32), [a, b], "add")
+    array([[1.0019531, 5.       ]], dtype=float32)
+    """
+    instr = "dma_compute"
+    dst = _array(dst, "dst", instr)
+    oob_name(oob_mode, instr)
+    op = getattr(reduce_op, "__name__", getattr(reduce_op, "name", reduce_op))
+    if op != "add":
+        raise EmulatorError(f"{instr}: reduce_op {reduce_op!r}; the DMA engines support only nl.add")
+    if not isinstance(srcs, (list, tuple)) or not 1 <= len(srcs) <= MAX_COMPUTE_SRCS:
+        raise ShapeError(f"{instr}: srcs must be a list of 1..{MAX_COMPUTE_SRCS} tensors, got {srcs!r:.80}")
+    if scales is not None:
+        scales = list(scales)
+        if len(scales) != len(srcs) or any(float(s) != 1.0 for s in scales):
+            raise EmulatorError(f"{instr}: scales {scales} must be one 1.0 per source (the only scale supported)")
+    acc = None
+    for i, src in enumerate(srcs):
+        src = np.asarray(src)
+        if src.size != dst.size:
+            raise ShapeError(f"{instr}: srcs[{i}] has {src.size} elements {src.shape} and dst has {dst.size} "
+                             f"{dst.shape}; they must match")
+        v = _fp32(src).reshape(dst.shape)
+        with np.errstate(over="ignore", invalid="ignore"):  # inf / NaN are results, as on the engine
+            acc = v.copy() if acc is None else np.add(acc, v, dtype=np.float32)  # fp32 add, rounded each step
+    if dst.dtype == np.float32:
+        np.copyto(dst, acc)
+    else:
+        dst[...] = convert(acc, dst.dtype, "dma", site)
     return dst

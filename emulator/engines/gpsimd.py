@@ -1,4 +1,4 @@
-"""GpSimd-only instructions on NumPy arrays: ``iota`` and ``affine_select``.
+"""GpSimd-only instructions on NumPy arrays: ``iota``, ``affine_select`` and ``nc_n_gather``.
 
 Both evaluate the affine pattern ``offset + p * channel_multiplier + sum_k(i_k * step_k)`` in int32 arithmetic
 (wrapping, as a 32-bit integer ALU does) over the access pattern ``[[step, num], ...]`` (up to 4 dims, outermost
@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EmulatorError, ShapeError
+from ..errors import DtypeError, EmulatorError, ShapeError
 from . import operands as _o
 from .operands import F32, Instruction, check_dst, like, write
 from .ops import resolve
 
-__all__ = ["iota", "affine_select", "affine_values", "INSTRUCTIONS"]
+__all__ = ["iota", "affine_select", "affine_values", "nc_n_gather", "INSTRUCTIONS"]
 
 
 def affine_values(rows: int, pattern: Any, offset: int, channel_multiplier: int, free: int, instr: str) -> np.ndarray:
@@ -111,7 +111,43 @@ def affine_select(dst: np.ndarray, pattern: Any, channel_multiplier: int, on_tru
     return dst
 
 
+def nc_n_gather(dst: np.ndarray, data: Any, indices: Any) -> np.ndarray:
+    """``dst[p].flat[j] = data[p].flat[indices[p].flat[j]]``: a gather within each partition over ``data``'s
+    flattened free dims (NKI API docs). Values move bit-exactly (``dst`` has ``data``'s dtype); ``indices`` is
+    uint32 and every index must lie in ``[0, elements per partition of data)``.
+
+    >>> import numpy as np
+    >>> data = np.arange(8, dtype=np.float32).reshape(2, 2, 2)
+    >>> nc_n_gather(np.empty((2, 3), np.float32), data, np.array([[3, 0, 0], [1, 2, 3]], np.uint32))
+    array([[3., 0., 0.],
+           [5., 6., 7.]], dtype=float32)
+    """
+    instr = "nc_n_gather"
+    check_dst(dst, instr)
+    data, idx = _o.tile(data, "data", instr), _o.tile(indices, "indices", instr)
+    if not data.shape[0] == idx.shape[0] == dst.shape[0]:
+        raise ShapeError(f"{instr}: data {data.shape}, indices {idx.shape} and dst {dst.shape} must have the same "
+                         "partition count")
+    if idx.dtype != np.uint32:
+        raise DtypeError(f"{instr}: indices is {idx.dtype}; the gather indices must be uint32")
+    if data.dtype != dst.dtype:
+        raise DtypeError(f"{instr}: data is {data.dtype} and dst is {dst.dtype}; dst must have data's dtype")
+    rows, free = data.shape[0], data[0].size
+    flat_idx = idx.reshape(rows, -1).astype(np.int64)
+    if flat_idx.shape[1] != dst[0].size:
+        raise ShapeError(f"{instr}: indices has {flat_idx.shape[1]} elements per partition and dst {dst[0].size}; "
+                         "they must match")
+    bad = flat_idx >= free
+    if bad.any():
+        p, j = map(int, np.argwhere(bad)[0])
+        raise ShapeError(f"{instr}: indices[{p}] element {j} is {flat_idx[p, j]}; data has {free} elements per "
+                         f"partition (indices must lie in 0..{free - 1})")
+    dst[...] = np.take_along_axis(data.reshape(rows, free), flat_idx, axis=1).reshape(dst.shape)
+    return dst
+
+
 INSTRUCTIONS: dict[str, Instruction] = {
+    "nc_n_gather": Instruction(nc_n_gather, ("gpsimd",), ("data", "indices"), ("dst",)),
     "iota": Instruction(iota, ("gpsimd",), (), ("dst",)),
     "affine_select": Instruction(affine_select, ("gpsimd",), ("on_true_tile",), ("dst",)),
 }

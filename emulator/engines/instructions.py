@@ -13,10 +13,13 @@ from __future__ import annotations
 import inspect
 from typing import Callable, NamedTuple
 
+import numpy as np
+
 from ..errors import ArgumentTypeError, EmulatorError
 from . import dma as _dma
 from . import pe as _pe
 from .compute import INSTRUCTIONS as _COMPUTE
+from .limits import MX_GROUP_PARTITIONS, QUADRANT
 from .memory import Tensor
 
 __all__ = ["Spec", "INSTRUCTIONS", "READS", "WRITES", "ConnectivityError", "bind", "buffer_message"]
@@ -59,17 +62,20 @@ class Spec(NamedTuple):
     one_psum: tuple    # inputs of which at most one may sit in PSUM
     prepare: Callable | None         # (bound, dst tensors, engine) -> None: instruction-specific arguments
     default_engine: Callable | None  # bound -> engine when the caller names none
+    parts: dict      # role -> (bound, tensor) -> index of the part of that operand the instruction reads / writes
+    moves: tuple     # source roles of an element-wise instruction whose unwritten elements give unwritten results
 
 
 def _spec(name: str, fn: Callable, engines, reads, writes, state=None, narrow=None, prepare=None,
-          default_engine=None) -> Spec:
+          default_engine=None, parts=None, moves=()) -> Spec:
     sig = inspect.signature(fn)
     params = tuple(p for p, v in sig.parameters.items() if v.kind is v.POSITIONAL_OR_KEYWORD)
     narrow = narrow or {}
     read_ok = {e: {r: narrow.get(r, READS[e]) & READS[e] for r in reads} for e in engines}
     write_ok = {e: {r: narrow.get(r, WRITES[e]) & WRITES[e] for r in writes} for e in engines}
     return Spec(name, fn, tuple(engines), tuple(reads), tuple(writes), state, params, "engine" in sig.parameters,
-                "site" in sig.parameters, read_ok, write_ok, _ONE_PSUM.get(name, ()), prepare, default_engine)
+                "site" in sig.parameters, read_ok, write_ok, _ONE_PSUM.get(name, ()), prepare, default_engine,
+                parts or {}, tuple(moves))
 
 
 def _accumulate(bound: dict, dsts: list, engine: str) -> None:
@@ -80,6 +86,22 @@ def _accumulate(bound: dict, dsts: list, engine: str) -> None:
         bound["accumulate"] = bool(dst.base._all or dst.mask.all())
     elif acc and not dst.base._all:
         dst.check_initialized("matmul accumulate (dst)")
+
+
+def _scale_rows(data_role: str) -> Callable:
+    """The rows of an MX scale tile that nc_matmul_mx reads: all of a dense ``[Kp/8, F]`` tile, else the quadrant
+    layout's rows ``(g // 4) * 32 + g % 4`` for the Kp/8 groups (4 of every 32 partitions; kernels load only those,
+    e.g. nki-library's mlp gate_up_projection_mx_shard_H). quantize_mx still marks its whole dst_scale view written:
+    nki-library's quantize_to_mx golden ("matching nisa.quantize_mx hardware behavior") compares the padding rows
+    as zeros."""
+    def index(bound: dict, t: Tensor):
+        groups = bound[data_role].shape[0] // MX_GROUP_PARTITIONS
+        if t.shape[0] == groups:
+            return ...
+        g = np.arange(groups)
+        rows = (g // 4) * QUADRANT + g % 4
+        return rows[rows < t.shape[0]]
+    return index
 
 
 def _quantize_fmt(bound: dict, dsts: list, engine: str) -> None:
@@ -109,7 +131,9 @@ INSTRUCTIONS.update({
     "nc_matmul": _spec("nc_matmul", _pe.nc_matmul, ("tensor",), ("stationary", "moving"), ("dst",),
                        prepare=_accumulate),
     "nc_matmul_mx": _spec("nc_matmul_mx", _pe.nc_matmul_mx, ("tensor",),
-                          ("stationary", "moving", "stationary_scale", "moving_scale"), ("dst",), prepare=_accumulate),
+                          ("stationary", "moving", "stationary_scale", "moving_scale"), ("dst",), prepare=_accumulate,
+                          parts={"stationary_scale": _scale_rows("stationary"),
+                                      "moving_scale": _scale_rows("moving")}),
     "nc_matmul_sparse": _spec("nc_matmul_sparse", _pe.nc_matmul_sparse, ("tensor",), ("values", "tags", "moving"),
                               ("dst",), prepare=_accumulate),
     "nc_transpose": _spec("nc_transpose", _pe.nc_transpose, ("tensor", "vector"), ("data",), ("dst",),
@@ -117,12 +141,16 @@ INSTRUCTIONS.update({
     "quantize_mx": _spec("quantize_mx", _pe.quantize_mx, ("vector",), ("src",), ("dst", "dst_scale"),
                          narrow={"src": _SBUF}, prepare=_quantize_fmt),
     "dma_copy": _spec("dma_copy", _dma.dma_copy, ("dma",), ("src",), ("dst",)),
+    "dma_compute": _spec("dma_compute", _dma.dma_compute, ("dma",), ("srcs",), ("dst",)),
     "dma_transpose": _spec("dma_transpose", _dma.dma_transpose, ("dma",), ("src",), ("dst",),
                            narrow={"dst": _SBUF}),
 })
 
 
 INSTRUCTIONS["memset"] = INSTRUCTIONS["memset"]._replace(prepare=_x4_dtype)
+# element-wise instructions that carry unwritten elements to their result (setting uninitialized_copies)
+INSTRUCTIONS["tensor_copy"] = INSTRUCTIONS["tensor_copy"]._replace(moves=("src",))
+INSTRUCTIONS["tensor_tensor"] = INSTRUCTIONS["tensor_tensor"]._replace(moves=("data1", "data2"))
 
 
 def bind(spec: Spec, args: tuple, kwargs: dict) -> dict:

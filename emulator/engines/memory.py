@@ -357,8 +357,11 @@ class Memory:
         return self.allocate("psum", shape, dtype, name, banks=banks)
 
     def allocate(self, kind: str, shape, dtype, name: str | None = None, *, value=None,
-                 banks: int | None = None) -> Tensor:
-        """Allocate a tensor in ``kind`` (hbm | sbuf | psum); see the typed helpers."""
+                 banks: int | None = None, at: tuple | None = None) -> Tensor:
+        """Allocate a tensor in ``kind`` (hbm | sbuf | psum); see the typed helpers. ``at=(start partition, byte
+        offset)`` places an on-chip tile where the kernel says (NKI's ``address=``): bounds are checked, overlap is
+        not (the kernel owns explicitly placed tiles; one placed again at the same address is the same buffer
+        reused, e.g. per loop iteration), and the automatic placements go around it."""
         if kind not in self.limits:
             raise ArgumentError(f"allocate: kind {kind!r} is not one of 'hbm', 'sbuf', 'psum'")
         dt = as_dtype(dtype)
@@ -369,6 +372,8 @@ class Memory:
         name = name or f"{kind}{self._count}"
         if kind == "hbm":
             start, offset = 0, self.hbm_memory.reserve(int(np.prod(shape, dtype=np.int64)) * dt.itemsize, name)
+        elif at is not None:
+            start, offset = self._place_at(kind, shape, dt, name, banks, at)
         else:
             start, offset = self._place_onchip(kind, shape, dt, name, banks)
         data = np.full(shape, np.nan, np.float32).astype(dt) if dt.kind in "fV" else np.zeros(shape, dt)
@@ -415,6 +420,25 @@ class Memory:
                 return start, offset
         raise CapacityError(f"{kind.upper()}: no room for tensor {name!r} ({size} bytes per partition x {nparts} "
                             f"partitions); {self.used(kind)} of {limit} bytes per partition are in use")
+
+    def _place_at(self, kind: str, shape: tuple, dt: np.dtype, name: str, banks: int | None, at) -> tuple[int, int]:
+        try:
+            start, offset = (int(a) for a in at)
+        except (TypeError, ValueError):
+            raise ArgumentError(f"{kind.upper()}: tensor {name!r} address={at!r} must be (start partition, byte "
+                                "offset)") from None
+        size = int(np.prod(shape[1:], dtype=np.int64)) * dt.itemsize
+        span = -(-size // PSUM_BANK_BYTES) * PSUM_BANK_BYTES if kind == "psum" and banks else size
+        limit = self.limits[kind]
+        if not 0 <= start <= PMAX - shape[0] or not 0 <= offset <= limit - size:
+            raise CapacityError(f"{kind.upper()}: tensor {name!r} {shape} {dt} at address ({start}, {offset}) "
+                                f"reaches partition {start + shape[0] - 1} / byte {offset + size - 1}; the "
+                                f"{kind.upper()} has {PMAX} partitions of {limit} bytes")
+        if kind == "psum" and span <= PSUM_BANK_BYTES and offset // PSUM_BANK_BYTES != (offset + size - 1) // \
+                PSUM_BANK_BYTES:
+            raise CapacityError(f"PSUM: tensor {name!r} at byte offset {offset} ({size} bytes per partition) "
+                                f"straddles a {PSUM_BANK_BYTES}-byte bank boundary")
+        return start, offset
 
     def _first_fit(self, kind, start, nparts, size, limit, step) -> int | None:
         busy = sorted((t.offset, t.offset + max(t.bytes_per_partition, 1) if kind == "sbuf" else

@@ -81,12 +81,20 @@ def nc_matmul_mx(dst: np.ndarray, stationary: Any, moving: Any, stationary_scale
     ``*_fmt`` keywords or the word dtype."""
     instr = "nc_matmul_mx"
     dst = _dst(dst, instr)
+    # NKI flattens free dims: a [P, 1, F] operand (nki-library's mlp_tkg) multiplies like [P, F]
+    stationary, moving, stationary_scale, moving_scale = (
+        _flat_free(x) for x in (stationary, moving, stationary_scale, moving_scale))
     sf = mx_element_format(stationary, stationary_fmt, "stationary", instr)
     mf = mx_element_format(moving, moving_fmt, "moving", instr)
     pos, size = _tiling(tile_position, tile_size)
     _tensor.nc_matmul_mx(stationary, moving, stationary_scale, moving_scale, sf, mf, psum=dst,
                          accumulate=bool(accumulate), tile_position=pos, tile_size=size, site=site)
     return dst
+
+
+def _flat_free(x: Any) -> Any:
+    """A tile with more than one free dim as [P, product of the free dims] (others unchanged)."""
+    return x.reshape(x.shape[0], -1) if isinstance(x, np.ndarray) and x.ndim > 2 else x
 
 
 def nc_transpose(dst: np.ndarray, data: Any, engine: Any = "tensor") -> np.ndarray:

@@ -11,7 +11,8 @@ __all__ = ["ndarray"]
 
 
 def ndarray(shape, dtype, buffer=MemoryRegion.sbuf, name: str = "", address=None) -> NkiTensor:
-    """A new (uninitialised) tensor on the current core: SBUF/PSUM (partition dim first, <= 128) or HBM."""
+    """A new (uninitialised) tensor on the current core: SBUF/PSUM (partition dim first, <= 128) or HBM;
+    ``address=(start partition, byte offset)`` places an on-chip tile there (NKI's manual allocation)."""
     prog = current_program()
     shape = tuple(int(s) for s in (shape if isinstance(shape, (tuple, list)) else (shape,)))
     dt = _dtypes.as_dtype(dtype, "nl.ndarray dtype")
@@ -20,7 +21,7 @@ def ndarray(shape, dtype, buffer=MemoryRegion.sbuf, name: str = "", address=None
 
     def make():
         return NkiTensor.allocate(prog.core.memory, shape, dt, region if region != "hbm" else "private_hbm",
-                                  name or None)
+                                  name or None, address=address)
 
     if region == "shared_hbm" and prog.world is not None:
         return prog.world.shared.get_or_allocate(prog.rank, shape, dt, make)

@@ -10,10 +10,11 @@ import math
 
 import numpy as np
 
+from ..engines.dma import oob_name
 from ..errors import DtypeError, EmulatorError, ShapeError
 from ._launch import current_program
 from .constants import engine
-from .tensor import IndirectView, NkiTensor
+from .tensor import IndirectView, NkiTensor, OutOfBoundsView
 
 __all__ = ["runner", "VirtualRegister"]
 
@@ -39,13 +40,27 @@ class VirtualRegister:
         return f"VirtualRegister({self.value})"
 
 
+class _OutOfBounds(Exception):
+    """An operand is an out-of-bounds dynamic view (raised out of :func:`_unwrap`; rare, so kept off the fast
+    path)."""
+
+    def __init__(self, view: OutOfBoundsView):
+        super().__init__(view.reason)
+        self.view = view
+
+
+_DMA = ("dma_copy", "dma_transpose", "dma_compute")
+
+
 def _unwrap(value):
     if isinstance(value, (NkiTensor, IndirectView)):
         return value.t
+    if type(value) is OutOfBoundsView:
+        raise _OutOfBounds(value)
     if value is _UNKNOWN_ENGINE:  # the core's default engine choice
         return None
-    if isinstance(value, list) and value and isinstance(value[0], NkiTensor):
-        return [v.t for v in value]
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], (NkiTensor, OutOfBoundsView)):
+        return [_unwrap(v) for v in value]
     return value
 
 
@@ -85,8 +100,15 @@ def runner(name: str):
         method = getattr(prog.core, name, None)
         if method is None:
             raise EmulatorError(f"nisa.{name}: this emulator build does not implement the instruction yet")
-        out = method(**{k: _unwrap(v) for k, v in args.items()})
-        if name in ("dma_copy", "dma_transpose"):
+        try:
+            kwargs = {k: _unwrap(v) for k, v in args.items()}
+        except _OutOfBounds as oob:
+            if name in _DMA and oob_name(args.get("oob_mode") or "error", f"nisa.{name}") == "skip":
+                _count(prog.core, name, "dma", 0)  # issued, moved nothing
+                return None
+            raise oob.view.error(f"nisa.{name}") from None
+        out = method(**kwargs)
+        if name in _DMA:
             _dma_bytes(prog, args)
         return out
 
@@ -114,18 +136,35 @@ def _sendrecv(args: dict) -> None:
     prog = current_program()
     _count(prog.core, "sendrecv", "dma", 2 * src.arr.nbytes)
     to, frm = int(args["send_to_rank"]), int(args["recv_from_rank"])
-    payload = src.read("nisa.sendrecv src")
+    # a move, not a use (setting uninitialized_copies): unwritten bytes travel as unwritten (the receiver's reads of
+    # them are checked), so a partly written tile (MX scales in the quadrant layout: 4 rows of 32) can be sent whole
+    check = src.t.base._all or prog.core.settings.uninitialized_copies == "check"
+    if check:
+        src.t.check_initialized("nisa.sendrecv src")
+    payload = (np.array(src.arr), None if check else src.t.mask.copy())
     world = prog.world
     if world is None or world.size == 1:
         if to != prog.rank or frm != prog.rank:
             raise ShapeError(f"nisa.sendrecv: send_to_rank={to}, recv_from_rank={frm} in a launch of one program; "
                              "launch the kernel as kernel[2](...) (LNC=2)")
-        dst.write(payload)
+        _receive(dst, payload)
         return
     for role, r in (("send_to_rank", to), ("recv_from_rank", frm)):
         if not 0 <= r < world.size:
             raise ShapeError(f"nisa.sendrecv: {role}={r}; the launch has programs 0..{world.size - 1}")
-    dst.write(world.exchange(prog.rank, to, frm, args["pipe_id"], payload))
+    _receive(dst, world.exchange(prog.rank, to, frm, args["pipe_id"], payload))
+
+
+def _receive(dst: NkiTensor, payload: tuple) -> None:
+    """Store a sendrecv payload (values, written-flags or None = all written) into ``dst``, flags included."""
+    values, mask = payload
+    t = dst.t
+    t.data[...] = values
+    if mask is None or mask.all():
+        t.mark_written()
+    else:
+        t.base._all = False
+        t.mask[...] = mask
 
 
 def _core_barrier(args: dict) -> None:

@@ -44,7 +44,32 @@ from ..engines.limits import tile_size  # noqa: E402 (NKI's nl.tile_size, re-exp
 
 
 class NKIObject:
-    """Base class of NKI kernel dataclasses and configuration objects (a plain Python base class here)."""
+    """Base class of NKI kernel dataclasses and configuration objects.
+
+    A subclass's plain class attributes count as fields: ``@dataclass class P(NKIObject): idx = None`` takes
+    ``P(idx=3)`` (nki-library's attention_cte builds its SectionParams so; a bare ``@dataclass`` would only see
+    annotated names). Without ``@dataclass`` any keyword sets the attribute of that name.
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class Section(NKIObject):
+    ...     idx = None
+    ...     offset: int = 0
+    >>> Section(idx=2, offset=128)   # annotated fields first, then the plain ones
+    Section(offset=128, idx=2)
+    """
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        notes = cls.__dict__.get("__annotations__")
+        if notes is None:
+            notes = {}
+            cls.__annotations__ = notes
+        fields = {k: "typing.Any" for k, v in cls.__dict__.items()
+                  if not k.startswith("_") and k not in notes and not callable(v)
+                  and not isinstance(v, (property, classmethod, staticmethod, list, dict, set))}
+        if fields:  # after the annotated ones: all have defaults, so any annotated field without one stays legal
+            cls.__annotations__ = {**notes, **fields}
 
     def __init__(self, **kwargs) -> None:
         for key, value in kwargs.items():

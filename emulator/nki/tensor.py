@@ -29,7 +29,7 @@ from ..errors import ShapeError
 from ..engines.limits import PSUM_BANK_BYTES
 from . import _dtypes
 
-__all__ = ["NkiTensor", "IndirectView", "MemoryRegion", "DynSlice", "IndexRange", "KernelArgumentHBM",
+__all__ = ["NkiTensor", "IndirectView", "OutOfBoundsView", "MemoryRegion", "DynSlice", "IndexRange", "KernelArgumentHBM",
            "buffer_kind"]
 
 
@@ -164,8 +164,10 @@ class NkiTensor:
 
     # ---- construction ------------------------------------------------------------------------------------------
     @classmethod
-    def allocate(cls, memory, shape, dtype, buffer: str = "sbuf", name: str | None = None, value=None) -> "NkiTensor":
-        """Allocate ``shape`` of ``dtype`` in ``memory`` (kind from ``buffer``) and view the whole of it."""
+    def allocate(cls, memory, shape, dtype, buffer: str = "sbuf", name: str | None = None, value=None,
+                 address=None) -> "NkiTensor":
+        """Allocate ``shape`` of ``dtype`` in ``memory`` (kind from ``buffer``; on chip at ``address=(start
+        partition, byte offset)`` if given) and view the whole of it."""
         dt = _dtypes.as_dtype(dtype)
         shape = tuple(int(s) for s in (shape if isinstance(shape, (tuple, list)) else (shape,)))
         kind = buffer_kind(buffer)
@@ -173,7 +175,8 @@ class NkiTensor:
         if kind == "psum":  # v4: a PSUM tile may span banks (a matmul output up to all 8)
             row = math.prod(shape[1:]) * dt.itemsize
             banks = -(-row // PSUM_BANK_BYTES) if row > PSUM_BANK_BYTES else None
-        base = memory.allocate(kind, shape, _storage_dtype(dt), name or None, value=value, banks=banks)
+        at = address if kind != "hbm" else None
+        base = memory.allocate(kind, shape, _storage_dtype(dt), name or None, value=value, banks=banks, at=at)
         _note_peak(memory, kind)
         return cls(base, buffer if isinstance(buffer, KernelArgumentHBM) else getattr(buffer, "value", buffer),
                    _Owner(memory, base))
@@ -307,6 +310,10 @@ class NkiTensor:
                                           indirect_dim=indirect_dim), self)
         if scalar_offset is not None:  # indirect_dim names a dim of this tensor (the pattern has dropped it)
             off += _dynamic_value(scalar_offset, self.name) * int(self.strides[indirect_dim])
+            try:
+                return self._derive(self.t.ap(pattern, offset=off, dtype=dt))
+            except ShapeError as exc:  # a dynamic address: the DMA checks it when it runs (oob_mode decides)
+                return OutOfBoundsView(self, pattern, dtype, str(exc))
         return self._derive(self.t.ap(pattern, offset=off, dtype=dt))
 
     def get_pattern(self) -> list[list[int]]:
@@ -410,6 +417,30 @@ class IndirectView:
 
     def describe(self) -> str:
         return f"indirect view of {self.source.describe()}"
+
+
+class OutOfBoundsView:
+    """``t.ap(pattern, scalar_offset=r)`` whose dynamic offset puts part of the pattern outside ``t``. NKI checks a
+    dynamic address when the DMA runs: ``dma_copy(..., oob_mode=skip)`` skips the transfer, ``oob_mode=error``
+    (and any other use) raises, naming the reach (:meth:`error`)."""
+
+    __slots__ = ("source", "shape", "dtype", "reason")
+
+    def __init__(self, source: NkiTensor, pattern, dtype, reason: str):
+        self.source, self.reason = source, reason
+        self.shape = tuple(int(n) for _, n in pattern)
+        self.dtype = source.dtype if dtype is None else _dtypes.as_dtype(dtype)
+
+    name = property(lambda self: self.source.name)
+    buffer = property(lambda self: self.source.buffer)
+    kind = property(lambda self: self.source.kind)
+
+    def error(self, instruction: str) -> ShapeError:
+        return ShapeError(f"{instruction}: the dynamic (scalar_offset) access pattern is out of bounds: "
+                          f"{self.reason} (oob_mode=error; a DMA with oob_mode=skip skips the transfer)")
+
+    def describe(self) -> str:
+        return f"out-of-bounds view of {self.source.describe()}"
 
 
 def _dynamic_value(x, name: str) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ml_dtypes
 import numpy as np
+
+import emulator as emu
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -113,5 +115,11 @@ def test_instruction_in_place_on_strided_views():
     want[1::2, ::2] = x[::2, 1::2] * 2
     np.testing.assert_array_equal(dst.data, want)
     np.testing.assert_array_equal(dst.written, ~np.isnan(want))
-    with pytest.raises(UninitializedReadError, match=r"tensor_copy src: reads SBUF tensor 'dst'.*index \(0, 0\)"):
-        core.tensor_copy(src, dst)
+    with pytest.raises(UninitializedReadError, match=r"tensor_scalar data: reads SBUF tensor 'dst'.*index \(0, 0\)"):
+        core.tensor_scalar(src, dst, "multiply", 1.0)
+    # a copy carries the unwritten elements instead (setting uninitialized_copies); 'check' reads them
+    core.tensor_copy(src, dst)
+    np.testing.assert_array_equal(src.written, ~np.isnan(want))
+    with emu.settings(uninitialized_copies="check"):
+        with pytest.raises(UninitializedReadError, match=r"tensor_copy src: reads SBUF tensor 'dst'.*index \(0, 0\)"):
+            core.tensor_copy(src, dst)

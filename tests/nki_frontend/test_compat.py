@@ -113,3 +113,26 @@ def test_trn3emu_run_kernel_assert_prints_its_line(tmp_path):
                          timeout=120)
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "shape.py:7 (in k): rows 100 not a multiple of 128" in out.stderr
+
+
+def test_nkiobject_dataclass_takes_its_unannotated_class_attributes_as_fields():
+    # nki-library attention_cte.py: `@dataclass class SectionParams(nl.NKIObject): section_idx = None ...` is built
+    # with keywords; a bare dataclass would generate an __init__ without parameters
+    from dataclasses import dataclass, fields
+
+    from emulator.nki.language import NKIObject
+
+    @dataclass
+    class Section(NKIObject):
+        idx = None
+        need: int
+        offset: int = 0
+        table = []  # a mutable default stays a plain class attribute (dataclass would refuse it as a field)
+
+        def size(self):
+            return 1
+
+    s = Section(need=1, idx=3, offset=128)
+    assert (s.idx, s.need, s.offset, s.size()) == (3, 1, 128, 1)
+    assert [f.name for f in fields(Section)] == ["need", "offset", "idx"]
+    assert Section(need=0).idx is None and Section.table == []

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import emulator.nki as nki
+from emulator.errors import ShapeError
 from emulator.nki import isa as nisa
 from emulator.nki import language as nl
 
@@ -58,3 +59,38 @@ def test_vector_offset_counts_rows_of_the_tensor_dim():
     want = np.zeros(16, np.float32)
     want[[13, 0, 7]] = values.ravel()
     np.testing.assert_array_equal(_scatter_flat(values, flat_idx), want)
+
+
+def _scatter_row(skip: bool):
+    """indexed_flatten's pattern: store a row at a dynamic row offset of a [4, 8] HBM tensor; an out-of-bounds
+    offset (a sentinel) is meant to be skipped with oob_mode=skip."""
+    @nki.jit
+    def kernel(row, where):
+        reg = nl.ndarray((1, 1), dtype=where.dtype, buffer=nl.sbuf)
+        nisa.dma_copy(dst=reg, src=where)
+        out = nl.ndarray((4, 8), dtype=row.dtype, buffer=nl.shared_hbm)
+        zero = nl.ndarray((4, 8), dtype=row.dtype, buffer=nl.sbuf)
+        nisa.memset(zero, 0.0)
+        nisa.dma_copy(dst=out, src=zero)
+        t = nl.ndarray((1, 8), dtype=row.dtype, buffer=nl.sbuf)
+        nisa.dma_copy(dst=t, src=row)
+        nisa.dma_copy(dst=out.ap(pattern=[[8, 1], [1, 8]], offset=0, scalar_offset=reg, indirect_dim=0), src=t,
+                      oob_mode=nisa.oob_mode.skip if skip else nisa.oob_mode.error)
+        return out
+    return kernel
+
+
+@pytest.mark.parametrize("where", [0, 3, 4, 1 << 20, -1])
+def test_scalar_offset_out_of_bounds_is_decided_by_the_dma_oob_mode(where):
+    row = np.arange(1, 9, dtype=np.float32).reshape(1, 8)
+    want = np.zeros((4, 8), np.float32)
+    if 0 <= where < 4:
+        want[where] = row[0]
+    got = _scatter_row(True)(row, np.array([[where]], np.int32))
+    np.testing.assert_array_equal(got, want)
+    if 0 <= where < 4:
+        np.testing.assert_array_equal(_scatter_row(False)(row, np.array([[where]], np.int32)), want)
+    else:
+        with pytest.raises(ShapeError, match="nisa.dma_copy: the dynamic .scalar_offset. access pattern is out of "
+                                             "bounds.*oob_mode=error"):
+            _scatter_row(False)(row, np.array([[where]], np.int32))

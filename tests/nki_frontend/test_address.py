@@ -1,0 +1,51 @@
+"""``nl.ndarray(..., address=(start partition, byte offset))``: NKI's manual placement. nki-library's qkv_cte
+(use_auto_allocation=False) allocates one PSUM tile per bank at address (0, bank * 2048) in every loop iteration
+while a list still holds the previous iteration's tiles; placed buffers are reused, not piled up."""
+
+import numpy as np
+import pytest
+
+import emulator.nki as nki
+from emulator.errors import CapacityError
+
+nl, nisa = nki.language, nki.isa
+
+
+def psum_banks_kernel(placed: bool, address_of=lambda bank: (0, bank * 2048)):
+    @nki.jit
+    def kernel(x):
+        out = nl.ndarray((128, 512), nl.float32, buffer=nl.shared_hbm)
+        src = nl.ndarray((128, 512), nl.float32, buffer=nl.sbuf)
+        nisa.dma_copy(dst=src, src=x)
+        held = []
+        for it in range(3):
+            tiles = []
+            for bank in range(8):
+                kw = {"address": address_of(bank)} if placed else {}
+                tiles.append(nl.ndarray((128, 512), nl.float32, buffer=nl.psum, **kw))
+            for bank, t in enumerate(tiles):
+                nisa.tensor_scalar(dst=t, data=src, op0=nl.multiply, operand0=float(bank + it))
+            held.append(tiles)  # the kernel keeps every iteration's list alive
+        acc = nl.ndarray((128, 512), nl.float32, buffer=nl.sbuf)
+        nisa.tensor_copy(dst=acc, src=held[-1][7])
+        nisa.dma_copy(dst=out, src=acc)
+        return out
+    return kernel
+
+
+def test_tiles_placed_at_an_address_are_reused_across_iterations():
+    x = np.arange(128 * 512, dtype=np.float32).reshape(128, 512) / 1024
+    out = nki.simulate(psum_banks_kernel(True))(x)
+    assert np.array_equal(out, x * np.float32(9))  # last iteration (2), bank 7: factor 9, exact
+    with pytest.raises(CapacityError, match="PSUM: no room"):
+        nki.simulate(psum_banks_kernel(False))(x)
+
+
+def test_an_address_outside_the_buffer_or_across_a_bank_is_refused():
+    x = np.zeros((128, 512), np.float32)
+    with pytest.raises(CapacityError, match=r"address \(0, 16384\)"):
+        nki.simulate(psum_banks_kernel(True, lambda bank: (0, 16384)))(x)
+    with pytest.raises(CapacityError, match="straddles a 2048-byte bank boundary"):
+        nki.simulate(psum_banks_kernel(True, lambda bank: (0, 1024)))(x)
+    with pytest.raises(CapacityError, match=r"reaches partition 128"):
+        nki.simulate(psum_banks_kernel(True, lambda bank: (1, 0)))(x)

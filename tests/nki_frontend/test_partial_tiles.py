@@ -1,0 +1,134 @@
+"""Tiles an instruction uses only in part: MX scale tiles in the hardware quadrant layout (scale group g of a Kp-row
+operand at partition (g // 4) * 32 + g % 4, the other 28 of every 32 partitions unused) and sendrecv of a partly
+written tile. The uninitialised-read check must cover what the instruction reads, no more and no less.
+References: exact float64 sums of values chosen so every step is exact."""
+
+import numpy as np
+import pytest
+
+import emulator.nki as nki
+from emulator.errors import UninitializedReadError
+
+nl, nisa = nki.language, nki.isa
+P, M = 128, 32  # partitions, x4 columns
+
+
+def quadrant_rows(groups):
+    g = np.arange(groups)
+    return (g // 4) * 32 + g % 4
+
+
+def mx_kernel(rows_to_load):
+    """nc_matmul_mx of an e4m3 x4 tile with itself, scales DMA-loaded into the given partitions of a [128, M] tile
+    (as nki-library's mlp gate_up_projection_mx_shard_H loads 4 partitions per quadrant)."""
+    @nki.jit
+    def kernel(words, scales):
+        out = nl.ndarray((M, M), nl.float32, buffer=nl.shared_hbm)
+        w = nl.ndarray((P, M), nl.float8_e4m3fn_x4, buffer=nl.sbuf)
+        nisa.dma_copy(dst=w, src=words)
+        sc = nl.ndarray((P, M), nl.uint8, buffer=nl.sbuf)
+        for dense_row, part in enumerate(rows_to_load):
+            nisa.dma_copy(dst=sc[part:part + 1, :], src=scales[dense_row:dense_row + 1, :])
+        ps = nl.ndarray((M, M), nl.float32, buffer=nl.psum)
+        nisa.nc_matmul_mx(dst=ps, stationary=w, moving=w, stationary_scale=sc, moving_scale=sc)
+        sb = nl.ndarray((M, M), nl.float32, buffer=nl.sbuf)
+        nisa.tensor_copy(dst=sb, src=ps)
+        nisa.dma_copy(dst=out, src=sb)
+        return out
+    return kernel
+
+
+def test_nc_matmul_mx_reads_only_the_quadrant_scale_rows():
+    words = np.full((P, M), 0x38383838, np.uint32)  # four e4m3fn 1.0 per word
+    # exponents -2..2: every product and partial sum is a multiple of 2^-4 below 2^14, exact in fp32
+    codes = np.random.default_rng(3).integers(125, 130, size=(16, M)).astype(np.uint8)
+    out = nki.simulate(mx_kernel(quadrant_rows(16)))(words, codes)
+    # out[m, n] = sum over 16 groups x 8 partitions x 4 sub-elements of 2^(s[g, m] - 127) * 2^(s[g, n] - 127)
+    e = codes.astype(np.float64) - 127
+    want = 32 * sum(np.exp2(e[g][:, None] + e[g][None, :]) for g in range(16))
+    assert np.array_equal(out, want.astype(np.float32))
+    with pytest.raises(UninitializedReadError, match=r"stationary_scale.*at index \(35, 0\)"):
+        nki.simulate(mx_kernel([r for r in quadrant_rows(16) if r != 35]))(words, codes)
+
+
+def swap_partial(probe_unwritten: bool):
+    """LNC=2: each program writes rows 0..3 of an [8, 4] tile, sends the whole tile to the other, and reads rows
+    0..3 of what it received (and, if asked, row 5, which nothing wrote)."""
+    @nki.jit
+    def kernel(x):
+        out = nl.ndarray((4, 4), x.dtype, buffer=nl.shared_hbm)
+        me = nl.program_id(0)
+        t = nl.ndarray((8, 4), x.dtype, buffer=nl.sbuf)
+        nisa.dma_copy(dst=t[0:4, :], src=x[me * 4:me * 4 + 4, :])
+        got = nl.ndarray((8, 4), x.dtype, buffer=nl.sbuf)
+        nisa.sendrecv(src=t, dst=got, send_to_rank=1 - me, recv_from_rank=1 - me, pipe_id=0)
+        rows = nl.ndarray((4, 4), x.dtype, buffer=nl.sbuf)
+        nisa.tensor_copy(dst=rows, src=got[0:4, :])
+        if me == 0:
+            nisa.dma_copy(dst=out, src=rows)
+        if probe_unwritten:
+            probe = nl.ndarray((1, 4), x.dtype, buffer=nl.sbuf)
+            nisa.tensor_scalar(dst=probe, data=got[5:6, :], op0=nl.add, operand0=0.0)
+        return out
+    return kernel
+
+
+def test_sendrecv_moves_unwritten_rows_as_unwritten():
+    x = np.arange(32, dtype=np.float32).reshape(8, 4)
+    out = nki.simulate(swap_partial(False))[2](x)
+    assert np.array_equal(out, x[4:8])  # program 0 received program 1's rows
+    with pytest.raises(UninitializedReadError, match=r"tensor_scalar data.*\[5:6, :\].*index \(0, 0\)"):
+        nki.simulate(swap_partial(True))[2](x)
+
+
+def copy_then_use(rows_used: int):
+    """qkv_cte's NO_NORM path: a [128, 8] PSUM tile of which 96 rows were written is copied whole to SBUF ("some
+    garbage, masked later"); then rows 0..rows_used-1 are used."""
+    @nki.jit
+    def kernel(x):
+        out = nl.ndarray((rows_used, 8), nl.float32, buffer=nl.shared_hbm)
+        s = nl.ndarray((96, 8), nl.float32, buffer=nl.sbuf)
+        nisa.dma_copy(dst=s, src=x)
+        p = nl.ndarray((128, 8), nl.float32, buffer=nl.psum)
+        nisa.tensor_copy(dst=p[0:96, :], src=s)
+        whole = nl.ndarray((128, 8), nl.bfloat16, buffer=nl.sbuf)
+        nisa.tensor_copy(dst=whole, src=p)
+        used = nl.ndarray((rows_used, 8), nl.float32, buffer=nl.sbuf)
+        nisa.tensor_scalar(dst=used, data=whole[0:rows_used, :], op0=nl.add, operand0=1.0)
+        nisa.dma_copy(dst=out, src=used)
+        return out
+    return kernel
+
+
+def test_tensor_copy_carries_unwritten_rows_and_the_use_is_checked():
+    import emulator as emu
+
+    x = (np.arange(96 * 8) % 200).astype(np.float32).reshape(96, 8)  # integers below 256: exact in bf16
+    out = nki.simulate(copy_then_use(96))(x)
+    assert np.array_equal(out, x + 1)
+    with pytest.raises(UninitializedReadError, match=r"tensor_scalar data.*at index \(96, 0\)"):
+        nki.simulate(copy_then_use(100))(x)
+    with emu.settings(uninitialized_copies="check"):
+        with pytest.raises(UninitializedReadError, match=r"tensor_copy src.*at index \(96, 0\)"):
+            nki.simulate(copy_then_use(96))(x)
+
+
+def add_partial(rows_used: int):
+    """mlp_tkg's LNC reduction: out_sb (rows 0..47 written) += the other program's out_sb, whole tile; then rows
+    0..rows_used-1 go to HBM."""
+    @nki.jit
+    def kernel(x):
+        out = nl.ndarray((rows_used, 4), nl.float32, buffer=nl.shared_hbm)
+        t = nl.ndarray((128, 4), nl.float32, buffer=nl.sbuf)
+        nisa.dma_copy(dst=t[0:48, :], src=x)
+        nisa.tensor_tensor(dst=t, data1=t, data2=t, op=nl.add)
+        nisa.dma_copy(dst=out, src=t[0:rows_used, :])
+        return out
+    return kernel
+
+
+def test_tensor_tensor_carries_unwritten_elements_in_place():
+    x = np.arange(48 * 4, dtype=np.float32).reshape(48, 4)
+    assert np.array_equal(nki.simulate(add_partial(48))(x), x + x)
+    with pytest.raises(UninitializedReadError, match=r"dma_copy src.*at index \(48, 0\)"):
+        nki.simulate(add_partial(49))(x)
