@@ -88,40 +88,54 @@ def _finite_amax(src, shift, g0, R, c0, C):
 
 
 @njit
-def _band_amax(src, absmask, g0, R, C, col, amax):
+def _band_amax(src, absmask, g0, R, C, col, tmp, amax):
     """amax[j] = largest |pattern| (in the source's own width) of group j of the row band starting at g0.
 
     Magnitude patterns order exactly like the values, NaN above inf above every finite value, so one integer max
     finds both the amax and any NaN/inf. The max runs down the R rows first (contiguous rows: it vectorises), then
-    across the C columns of each group.
+    across the C columns of each group by halving (max of neighbours, which vectorises too) while C is even.
     """
     F = col.size
     first = src[g0]
-    for f in range(F):
-        col[f] = first[f] & absmask
-    for r in range(1, R):
-        row = src[g0 + r]
+    w, c_left = F, C
+    if R == 1 and C % 2 == 0:  # one row: the first halving reads it directly
+        w //= 2
+        c_left //= 2
+        for i in range(w):
+            col[i] = max(first[2 * i] & absmask, first[2 * i + 1] & absmask)
+    else:
         for f in range(F):
-            col[f] = max(col[f], row[f] & absmask)
+            col[f] = first[f] & absmask
+        for r in range(1, R):
+            row = src[g0 + r]
+            for f in range(F):
+                col[f] = max(col[f], row[f] & absmask)
+    x, y = col, tmp
+    while c_left % 2 == 0:
+        w //= 2
+        c_left //= 2
+        for i in range(w):
+            y[i] = max(x[2 * i], x[2 * i + 1])
+        x, y = y, x
     for j in range(amax.size):
-        m = col[j * C]
-        for c in range(1, C):
-            m = max(m, col[j * C + c])
+        m = x[j * c_left]
+        for c in range(1, c_left):
+            m = max(m, x[j * c_left + c])
         amax[j] = m
 
 
 @njit
-def _encode_row(srow, shift, sb_f, k, crow):
+def _encode_row(srow, shift, se_f, k, crow):
     """Encode one row without branches, 8 lanes wide (:func:`round_magnitude`): fp32-normal inputs and zeros come out
     right. Returns 1 if the row holds an fp32 subnormal, whose code here is junk (inf and NaN are known from amax).
 
-    ``sb_f[f]`` is the scale exponent of element f as uint32 (negative ones wrapped): 256 + ex - s stays positive.
+    ``se_f[f]`` is the scale exponent of element f as uint32 (negative ones wrapped): 256 + ex - s stays positive.
     """
     rare = u32(0)
     for f in range(srow.size):
         u = shl(srow[f], shift)
         a = band(u, 0x7FFFFFFF)
-        mag = round_magnitude(a, sub(bor(shr(a, 23), 256), sb_f[f]), k)
+        mag = round_magnitude(a, sub(bor(shr(a, 23), 256), se_f[f]), k)
         mag = u32(0) if a == 0 else mag
         crow[f] = bor(shl(shr(u, 31), k.signpos), mag)
         rare = bor(rare, u32(sub(a, 1) < 0x7FFFFF))
@@ -129,25 +143,50 @@ def _encode_row(srow, shift, sb_f, k, crow):
 
 
 @njit
-def _quantize_band(src, shift, g0, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales_row, col, amax,
-                   se_f):
-    # se_f: uint32 scratch (the scale exponent of each column, wrapped); fp: fast_params(p)
-    """Scales and codes of the R-row band starting at g0 (scratch arrays col, amax, se_f given by the caller)."""
-    F = col.size
-    _band_amax(src, src.dtype.type(0x7FFFFFFF >> shift), g0, R, C, col, amax)
+def _band_scales(src, shift, g0, R, C, conv_off, pol, underflow, amax, scales_row, se_j, se_f):
+    """E8M0 codes of the band's groups into ``scales_row``; the scale exponent of every group into ``se_j`` and of
+    every column into ``se_f`` (uint32, negative ones wrapped). Returns (any NaN group, any NaN/inf element).
+
+    The common case (amax a finite fp32 normal whose scale is in range) runs branch-free over all groups; a band
+    with any other group is redone group by group with :func:`_group_scale`.
+    """
+    J = amax.size
+    lo = max(conv_off, 1)  # exponent fields whose scale 2^(ex - 127 - conv_off) is >= 2^-127
+    odd = u32(0)
+    for j in range(J):
+        ex = shr(shl(amax[j], shift), 23)
+        code = sub(ex, conv_off)
+        scales_row[j] = code
+        se_j[j] = sub(code, 127)
+        odd = bor(odd, u32(sub(ex, lo) > 254 - lo))
     nan_any = 0
     special_any = 0
-    for j in range(amax.size):
-        a = np.int64(amax[j]) << shift
-        special = a >= 0x7F800000
-        special_any |= special
-        if special and pol == 1:
-            a = _finite_amax(src, shift, g0, R, j * C, C)
-        code, s, ng = _group_scale(a, special, conv_off, pol, underflow)
-        scales_row[j] = code
-        nan_any |= ng
+    if odd:
+        for j in range(J):
+            a = np.int64(amax[j]) << shift
+            special = a >= 0x7F800000
+            special_any |= special
+            if special and pol == 1:
+                a = _finite_amax(src, shift, g0, R, j * C, C)
+            code, s, ng = _group_scale(a, special, conv_off, pol, underflow)
+            scales_row[j] = code
+            nan_any |= ng
+            se_j[j] = u32(s)
+    for j in range(J):  # every column gets its group's exponent
+        s = se_j[j]
         for c in range(C):
-            se_f[j * C + c] = u32(s)
+            se_f[j * C + c] = s
+    return nan_any, special_any
+
+
+@njit
+def _quantize_band(src, shift, g0, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales_row, col, tmp,
+                   amax, se_j, se_f):
+    """Scales and codes of the R-row band starting at g0 (scratch arrays col, tmp, amax, se_j and se_f (uint32) given
+    by the caller; ``fp`` is :func:`fast_params` of ``p``)."""
+    F = col.size
+    _band_amax(src, src.dtype.type(0x7FFFFFFF >> shift), g0, R, C, col, tmp, amax)
+    nan_any, special_any = _band_scales(src, shift, g0, R, C, conv_off, pol, underflow, amax, scales_row, se_j, se_f)
     for r in range(R):
         srow = src[g0 + r]
         crow = codes[g0 + r]
@@ -171,11 +210,13 @@ def _quantize_nb_body(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_cod
     per = max(1, _CHUNK // max(1, R * F))  # bands per parallel task: enough work to amortise the scratch arrays
     for t in prange((G + per - 1) // per):
         col = np.empty(F, src.dtype)
+        tmp = np.empty(F, src.dtype)
         amax = np.empty(J, src.dtype)
+        se_j = np.empty(J, np.uint32)
         se_f = np.empty(F, np.uint32)
         for g in range(t * per, min(G, (t + 1) * per)):
             _quantize_band(src, shift, g * R, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales[g],
-                           col, amax, se_f)
+                           col, tmp, amax, se_j, se_f)
 
 
 def _exponents_nb_body(src, shift, R, C, conv_off, pol, underflow, scales, se, nan_group):
