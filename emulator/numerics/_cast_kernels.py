@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._jit import dispatch, njit, prange
-from ._u32 import add, band, bor, bxor, shl, shr, sub, u32
+from ._u32 import add, band, bor, bxor, gt_small, shl, shr, sub, u32
 from .formats import Format
 
 __all__ = ["CastParams", "E8M0_ROUNDING", "cast_params", "encode_f32", "encode_f64", "encode_array", "NarrowConsts",
@@ -241,8 +241,8 @@ class NarrowConsts(NamedTuple):
     ebias: int  #: bias + 127 + emin: biased exponent field of the target's smallest normal
     mbits: int  #: mantissa bits of the target
     rmask: int  #: 0xFFFFFFFF for RNE, 0 for RTZ (masks the rounding increment away)
-    maxmag: int  #: max finite magnitude code
-    over: int  #: magnitude code of a finite overflow
+    rbit: int  #: 1 for RNE, 0 for RTZ
+    over: int  #: magnitude code of a finite overflow: max finite or the code just above it (inf or NaN)
     inf_out: int  #: magnitude code of an infinite input
     nan_mag: int  #: magnitude code of a NaN input
     nan_flip: int  #: 1 if a NaN's sign is flipped (ml_dtypes' e2m1fn quirk: +NaN -> -0)
@@ -257,8 +257,13 @@ def narrow_consts(p: CastParams, bias: int = 0) -> NarrowConsts:
     over = p.max_mag if (p.saturate == 1 or p.rtz == 1 or p.nan_kind == 2) else (
         p.inf_mag if p.nan_kind == 0 else p.nan_mag)
     inf_out = p.max_mag if (p.saturate == 1 or p.nan_kind == 2) else (p.inf_mag if p.nan_kind == 0 else p.nan_mag)
-    vals = (sh, suboff - sh, suboff, bias + 127 + p.emin, p.mantissa_bits, 0 if p.rtz else 0xFFFFFFFF, p.max_mag,
-            over, inf_out, p.nan_mag, 1 if (p.nan_kind == 2 and p.fp4_nan == 0) else 0, p.sign_bit.bit_length() - 1)
+    # overflow is min(mag, over): that needs the overflow code to be max finite or the code just above it (true of
+    # every fp8/fp4 format: e5m2 inf 0x7C after max 0x7B, e4m3fn NaN 0x7F after 0x7E, e2m1fn saturates)
+    if over not in (p.max_mag, p.max_mag + 1):
+        raise ValueError(f"narrow_consts: the overflow code {over} is not max finite {p.max_mag} or the next code")
+    vals = (sh, suboff - sh, suboff, bias + 127 + p.emin, p.mantissa_bits, 0 if p.rtz else 0xFFFFFFFF,
+            0 if p.rtz else 1, over, inf_out, p.nan_mag, 1 if (p.nan_kind == 2 and p.fp4_nan == 0) else 0,
+            p.sign_bit.bit_length() - 1)
     return NarrowConsts(*(np.uint32(v) for v in vals))
 
 
@@ -275,9 +280,9 @@ def round_magnitude(a, eyb, k):
     """
     d = min(sub(k.suboff, min(eyb, k.lim)), u32(31))
     sig = bor(band(a, 0x7FFFFF), 0x800000)
-    inc = band(add(sub(shr(shl(1, d), 1), 1), band(shr(sig, d), 1)), k.rmask)
+    inc = add(shr(k.rmask, sub(33, d)), band(shr(sig, d), k.rbit))  # half - 1 + lsb (RNE) or 0 (RTZ); 1 <= d
     mag = add(shl(sub(max(eyb, k.ebias), k.ebias), k.mbits), shr(add(sig, inc), d))
-    return k.over if mag > k.maxmag else mag
+    return min(mag, k.over)
 
 
 def _encode_f32_narrow(bits, out, k):
@@ -289,10 +294,11 @@ def _encode_f32_narrow(bits, out, k):
         a = band(u, 0x7FFFFFFF)
         ex = shr(a, 23)
         mag = round_magnitude(a, ex, k)
-        special = k.inf_out if a == 0x7F800000 else k.nan_mag
-        mag = special if ex == 255 else mag
+        nan = gt_small(a, 0x7F800000)
+        mag = k.inf_out if ex == 255 else mag
+        mag = k.nan_mag if nan else mag
         mag = u32(0) if ex == 0 else mag
-        neg = bxor(shr(u, 31), band(k.nan_flip, u32(a > 0x7F800000)))
+        neg = bxor(shr(u, 31), band(k.nan_flip, u32(nan)))
         out[i] = bor(shl(neg, k.signpos), mag)
 
 

@@ -262,7 +262,9 @@ _CHUNK = 1 << 14  # elements per parallel task at least (a few rows)
 
 
 def _sized(body, size_arg: int):
-    threaded, serial = njit(parallel=True)(body), njit(body)  # cached: the loaded copies run as fast (measured)
+    # cached: the loaded copies run as fast (measured). Numba keys the cache on this file only: after editing
+    # what these kernels call in _cast_kernels.py or _u32.py, delete __pycache__/_mx_kernels*.nb[ic]
+    threaded, serial = njit(parallel=True)(body), njit(body)
 
     def run(*args):
         return (serial if args[size_arg].size < SERIAL_BELOW else threaded)(*args)
