@@ -16,11 +16,10 @@ from typing import NamedTuple
 import numpy as np
 
 from .._jit import dispatch, njit, prange
-from ._u32 import add, band, bor, bxor, gt_small, shl, shr, sub, u32
+from ._narrow import encode_f32_narrow, narrow_consts
 from .formats import Format
 
-__all__ = ["CastParams", "E8M0_ROUNDING", "cast_params", "encode_f32", "encode_f64", "encode_array", "NarrowConsts",
-           "narrow_consts", "round_magnitude"]
+__all__ = ["CastParams", "E8M0_ROUNDING", "cast_params", "encode_f32", "encode_f64", "encode_array"]
 
 _NAN_KIND = {"ieee": 0, "all_ones": 1, "none": 2}
 # The e8m0_rounding setting's choices and their kernel codes (CastParams.e8m0_rounding).
@@ -232,76 +231,6 @@ def _encode_f32_fast(bits, out, p, shift, sub_off, over, inf_out):
         out[i] = ((neg * sbit) | mag) << pad
 
 
-class NarrowConsts(NamedTuple):
-    """Constants of :func:`round_magnitude` for one cast (all uint32; see :func:`narrow_consts`)."""
-
-    sh: int  #: bits dropped from a 24-bit significand when the result is a target normal (23 - mantissa bits)
-    lim: int  #: suboff - sh: the biased exponent field at and above which the result is a target normal
-    suboff: int  #: bias + emin - mbits + 150: minus the biased exponent field, the bits a target subnormal drops
-    ebias: int  #: bias + 127 + emin: biased exponent field of the target's smallest normal
-    mbits: int  #: mantissa bits of the target
-    rmask: int  #: 0xFFFFFFFF for RNE, 0 for RTZ (masks the rounding increment away)
-    rbit: int  #: 1 for RNE, 0 for RTZ
-    over: int  #: magnitude code of a finite overflow: max finite or the code just above it (inf or NaN)
-    inf_out: int  #: magnitude code of an infinite input
-    nan_mag: int  #: magnitude code of a NaN input
-    nan_flip: int  #: 1 if a NaN's sign is flipped (ml_dtypes' e2m1fn quirk: +NaN -> -0)
-    signpos: int  #: bit position of the target's sign
-
-
-def narrow_consts(p: CastParams, bias: int = 0) -> NarrowConsts:
-    """The :class:`NarrowConsts` of a signed target format with subnormals and no NaN payload (fp8, fp4), for
-    exponent fields biased by ``bias`` (0 for a plain cast; MX adds 256 so that field - scale stays positive)."""
-    sh = 23 - p.mantissa_bits
-    suboff = bias + p.emin - p.mantissa_bits + 150
-    over = p.max_mag if (p.saturate == 1 or p.rtz == 1 or p.nan_kind == 2) else (
-        p.inf_mag if p.nan_kind == 0 else p.nan_mag)
-    inf_out = p.max_mag if (p.saturate == 1 or p.nan_kind == 2) else (p.inf_mag if p.nan_kind == 0 else p.nan_mag)
-    # overflow is min(mag, over): that needs the overflow code to be max finite or the code just above it (true of
-    # every fp8/fp4 format: e5m2 inf 0x7C after max 0x7B, e4m3fn NaN 0x7F after 0x7E, e2m1fn saturates)
-    if over not in (p.max_mag, p.max_mag + 1):
-        raise ValueError(f"narrow_consts: the overflow code {over} is not max finite {p.max_mag} or the next code")
-    vals = (sh, suboff - sh, suboff, bias + 127 + p.emin, p.mantissa_bits, 0 if p.rtz else 0xFFFFFFFF,
-            0 if p.rtz else 1, over, inf_out, p.nan_mag, 1 if (p.nan_kind == 2 and p.fp4_nan == 0) else 0,
-            p.sign_bit.bit_length() - 1)
-    return NarrowConsts(*(np.uint32(v) for v in vals))
-
-
-@njit
-def round_magnitude(a, eyb, k):
-    """Magnitude code of ``a / 2**s`` rounded once, for the magnitude pattern ``a`` of an fp32 normal, where
-    ``eyb = (exponent field of a) - s + bias`` (the quotient's exponent field, biased so that it stays positive),
-    with the :class:`NarrowConsts` ``k`` of that bias; uint32 arithmetic throughout, no branches (it vectorises 8 lanes wide).
-
-    The bits to drop from the 24-bit significand are d = max(sh, suboff - eyb), capped at 31 (anything past 25 is
-    zero anyway), and the code is ((eyb - ebias if positive) << mbits) + the rounded significand: the implicit bit
-    carries into the exponent field, which covers target normals, subnormals and a subnormal rounding up to the
-    smallest normal in one formula. RNE adds half - 1 + the kept lsb before the shift; RTZ adds nothing.
-    """
-    d = min(sub(k.suboff, min(eyb, k.lim)), u32(31))
-    sig = bor(band(a, 0x7FFFFF), 0x800000)
-    inc = add(shr(k.rmask, sub(33, d)), band(shr(sig, d), k.rbit))  # half - 1 + lsb (RNE) or 0 (RTZ); 1 <= d
-    mag = add(shl(sub(max(eyb, k.ebias), k.ebias), k.mbits), shr(add(sig, inc), d))
-    return min(mag, k.over)
-
-
-def _encode_f32_narrow(bits, out, k):
-    """fp32 -> fp8 / fp4 (signed, subnormals, no NaN payload) without branches: :func:`round_magnitude` for finite
-    values, inf and NaN selected in, fp32 subnormals and zeros to a signed zero (they are far below half the
-    target's smallest subnormal)."""
-    for i in prange(bits.size):
-        u = u32(bits[i])
-        a = band(u, 0x7FFFFFFF)
-        ex = shr(a, 23)
-        mag = round_magnitude(a, ex, k)
-        nan = gt_small(a, 0x7F800000)
-        mag = k.inf_out if ex == 255 else mag
-        mag = k.nan_mag if nan else mag
-        mag = u32(0) if ex == 0 else mag
-        neg = bxor(shr(u, 31), band(k.nan_flip, u32(nan)))
-        out[i] = bor(shl(neg, k.signpos), mag)
-
-
 def _encode_f32_same_range(bits, out, p, shift, nan_mask):
     """fp32 -> bf16/tf32 (the same exponent range as fp32): for every non-NaN input, RNE is one integer add on the
     bit pattern and a shift; subnormals round in place and overflow carries into the inf code by itself."""
@@ -374,7 +303,7 @@ _F64_ARRAY = _twins(_encode_f64_array)
 _F32_FAST = _twins(_encode_f32_fast, cache=False)
 _F32_SAME_RANGE = _twins(_encode_f32_same_range, cache=False)
 _F32_LUT = _twins(_encode_f32_lut, cache=False)
-_F32_NARROW = _twins(_encode_f32_narrow)
+_F32_NARROW = _twins(encode_f32_narrow)
 
 
 def _encode_numba(x: np.ndarray, out: np.ndarray, p: tuple) -> None:

@@ -17,8 +17,15 @@ Per group, with ``amax`` the largest magnitude (compared as fp32 bit patterns, w
 * ``pol`` 0: a group with NaN/inf gets code 0xFF and every element the format's NaN code (0 for e2m1fn);
   ``pol`` 1: amax runs over the finite elements only and each NaN/inf element is cast on its own.
 
-Each element is the exact value ``v / 2**se`` rounded once by the lead's encoder (:mod:`._cast_kernels`), with the
-parameter tuple of :func:`cast_params` (saturating for the ocp convention: that is its clip to max finite).
+Each element is the exact value ``v / 2**se`` rounded once, with the parameter tuple of :func:`cast_params`
+(saturating for the ocp convention: that is its clip to max finite): the Numba kernel rounds fp32 normals and zeros
+with the branch-free :func:`._narrow.round_magnitude` (the quotient's exponent field is the input's minus se) and
+sends fp32 subnormals, inf and NaN to the general encoder of :mod:`._cast_kernels`; the NumPy twin multiplies in
+float64 (exact) and runs the general NumPy encoder.
+
+The kernel works on bands of R rows, several bands per parallel task: the amax runs down the rows (contiguous,
+vectorised), then across each group's C columns by halving; the scale loop is branch-free unless a band holds a
+zero, tiny, subnormal or non-finite group; then each row is encoded in one 8-lane pass.
 """
 
 from __future__ import annotations
@@ -26,7 +33,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._jit import dispatch, njit, prange
-from ._cast_kernels import _bit_length, _encode_finite, encode_array, encode_f32, narrow_consts, round_magnitude
+from ._cast_kernels import _bit_length, _encode_finite, encode_array, encode_f32
+from ._narrow import narrow_consts, round_magnitude
 from ._u32 import band, bor, shl, shr, sub, u32
 
 __all__ = ["quantize_groups", "group_exponents", "dequantize_groups", "fast_params"]
@@ -263,7 +271,7 @@ _CHUNK = 1 << 14  # elements per parallel task at least (a few rows)
 
 def _sized(body, size_arg: int):
     # cached: the loaded copies run as fast (measured). Numba keys the cache on this file only: after editing
-    # what these kernels call in _cast_kernels.py or _u32.py, delete __pycache__/_mx_kernels*.nb[ic]
+    # what these kernels call in _cast_kernels.py, _narrow.py or _u32.py, delete __pycache__/_mx_kernels*.nb[ic]
     threaded, serial = njit(parallel=True)(body), njit(body)
 
     def run(*args):
