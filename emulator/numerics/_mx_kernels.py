@@ -17,60 +17,33 @@ Per group, with ``amax`` the largest magnitude (compared as fp32 bit patterns, w
 * ``pol`` 0: a group with NaN/inf gets code 0xFF and every element the format's NaN code (0 for e2m1fn);
   ``pol`` 1: amax runs over the finite elements only and each NaN/inf element is cast on its own.
 
-Each element is the exact value ``v / 2**se`` rounded once by the lead's encoder (:mod:`._cast_kernels`), with the
-parameter tuple of :func:`cast_params` (saturating for the ocp convention: that is its clip to max finite).
+Each element is the exact value ``v / 2**se`` rounded once, with the parameter tuple of :func:`cast_params`
+(saturating for the ocp convention: that is its clip to max finite): the Numba kernel rounds fp32 normals and zeros
+with the branch-free :func:`._narrow.round_magnitude` (the quotient's exponent field is the input's minus se) and
+sends fp32 subnormals, inf and NaN to the general encoder of :mod:`._cast_kernels`; the NumPy twin multiplies in
+float64 (exact) and runs the general NumPy encoder.
+
+The kernel works on bands of R rows, several bands per parallel task: the amax runs down the rows (contiguous,
+vectorised), then across each group's C columns by halving; the scale loop is branch-free unless a band holds a
+zero, tiny, subnormal or non-finite group; then each row is encoded in one 8-lane pass.
 """
 
 from __future__ import annotations
-
-import functools
 
 import numpy as np
 
 from .._jit import dispatch, njit, prange
 from ._cast_kernels import _bit_length, _encode_finite, encode_array, encode_f32
+from ._narrow import narrow_consts, round_magnitude
+from ._u32 import band, bor, shl, shr, sub, u32
 
-__all__ = ["quantize_groups", "group_exponents", "dequantize_groups", "fast_params", "bf16_table"]
+__all__ = ["quantize_groups", "group_exponents", "dequantize_groups", "fast_params"]
 
 
 def fast_params(p: tuple) -> tuple:
-    """Constants of the in-range fast path (an integer round on the fp32 pattern of the scaled value).
-
-    (shift, half-1, rebias, smallest normal exponent field, overflow magnitude, rtz, subnormal shift offset) for a
-    signed target format with subnormals, derived from the cast parameter tuple ``p``.
-    """
-    mbits, emin = p.mantissa_bits, p.emin
-    shift = 23 - mbits
-    half_m1 = (1 << (shift - 1)) - 1
-    rebias = (127 - (1 - emin)) << mbits
-    if p.saturate == 1 or p.rtz == 1 or p.nan_kind == 2:
-        over = p.max_mag
-    elif p.nan_kind == 0:
-        over = p.inf_mag
-    else:
-        over = p.nan_mag
-    return (shift, half_m1, rebias, emin + 127, over, p.rtz, emin - mbits + 150)
-
-
-@functools.lru_cache(maxsize=64)
-def bf16_table(p: tuple) -> tuple[np.ndarray, int, int]:
-    """(codes, lo, hi): the magnitude code of every bf16-precision quotient ``(1 + m/128) * 2^(ey-127)`` for
-    exponent fields ey in [lo, hi] (row-major, 128 mantissas a row), encoded by the lead's exact encoder.
-
-    Below lo every quotient is under half the target's smallest subnormal (code 0); at and above hi every quotient
-    overflows (the overflow code of ``p``): so clamping ey into [lo, hi] is exact.
-    """
-    mbits, emin = p.mantissa_bits, p.emin
-    emax = (p.max_mag >> mbits) - (1 - emin)  # exponent of the largest finite value
-    lo = max(1, emin + 127 - mbits - 3)
-    hi = emax + 127 + 2
-    ey = np.arange(lo, hi + 1, dtype=np.uint32)[:, None]
-    bits = (ey << 23) | (np.arange(128, dtype=np.uint32)[None, :] << 16)
-    out = np.empty(bits.shape, np.uint8)
-    encode_array(np.ascontiguousarray(bits).view(np.float32), out, p)
-    table = out.reshape(-1)  # positive quotients: magnitude codes
-    table.setflags(write=False)
-    return table, lo, hi
+    """Constants of the kernel's branch-free element loop: the :func:`narrow_consts` of ``p`` for exponent fields
+    biased by 256 (the quotient's field, ex - s, can be as low as -170)."""
+    return narrow_consts(p, bias=256)
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -95,45 +68,19 @@ def _group_scale(amax, special, conv_off, pol, underflow):
 
 
 @njit
-def _encode_scaled(b, se, p, fp):
-    """Code of the exact value (fp32 pattern ``b``) / 2**se, rounded once.
-
-    The scalar statement of what the kernel's branch-free loop computes (the kernel calls it only for fp32
-    subnormals, inf and NaN): fp32-normal inputs round on the bit pattern (the round-and-carry of the lead's
-    ``_encode_f32_fast``, applied to the quotient's exponent); the rest goes through the general encoder of
-    :mod:`._cast_kernels`.
-    """
+def _encode_scaled(b, se, p):
+    """Code of the exact value (fp32 pattern ``b``) / 2**se, rounded once: the general encoder of
+    :mod:`._cast_kernels`. The kernel calls it only for what its branch-free loop leaves out (fp32 subnormals, inf
+    and NaN)."""
     a = b & 0x7FFFFFFF
-    ex = a >> 23
-    if ex >= 1 and ex <= 254:
-        ey = ex - se  # exponent field of the quotient (may leave fp32's range: only the integer matters)
-        if ey >= fp[3]:  # a normal of the target, or overflow
-            y = a - (se << 23)
-            if fp[5] == 1:
-                r = y >> fp[0]
-            else:
-                r = (y + fp[1] + ((y >> fp[0]) & 1)) >> fp[0]
-            mag = r - fp[2]
-            if mag > p.max_mag:
-                mag = fp[4]
-        else:  # a subnormal of the target (or zero): round the significand to the subnormal quantum
-            s2 = fp[6] - ey
-            if s2 > 25:
-                mag = np.int64(0)
-            else:
-                sig = (a & 0x7FFFFF) | 0x800000
-                mag = sig >> s2
-                if fp[5] == 0:
-                    rem = sig - (mag << s2)
-                    half = np.int64(1) << (s2 - 1)
-                    if rem > half or (rem == half and (mag & 1) == 1):
-                        mag += 1
-        return ((b >> 31) * p.sign_bit) | mag
     if a == 0:
         return (b >> 31) * p.sign_bit
+    ex = a >> 23
     if ex == 0:
         return _encode_finite(b >> 31, a, np.int64(-149 - se), _bit_length(a) - 150 - se, p)
-    return encode_f32(b, p)
+    if ex == 255:
+        return encode_f32(b, p)
+    return _encode_finite(b >> 31, (a & 0x7FFFFF) | 0x800000, ex - 150 - se, ex - 127 - se, p)
 
 
 @njit
@@ -149,120 +96,135 @@ def _finite_amax(src, shift, g0, R, c0, C):
 
 
 @njit
-def _group_amax(src, absmask, g0, R, J, C, amax):
+def _band_amax(src, absmask, g0, R, C, col, tmp, amax):
     """amax[j] = largest |pattern| (in the source's own width) of group j of the row band starting at g0.
 
     Magnitude patterns order exactly like the values, NaN above inf above every finite value, so one integer max
-    finds both the amax and any NaN/inf. The C == 4 case is unrolled so that it vectorises.
+    finds both the amax and any NaN/inf. The max runs down the R rows first (contiguous rows: it vectorises), then
+    across the C columns of each group by halving (max of neighbours, which vectorises too) while C is even.
     """
+    F = col.size
+    first = src[g0]
+    w, c_left = F, C
+    if R == 1 and C % 2 == 0:  # one row: the first halving reads it directly
+        w //= 2
+        c_left //= 2
+        for i in range(w):
+            col[i] = max(first[2 * i] & absmask, first[2 * i + 1] & absmask)
+    else:
+        for f in range(F):
+            col[f] = first[f] & absmask
+        for r in range(1, R):
+            row = src[g0 + r]
+            for f in range(F):
+                col[f] = max(col[f], row[f] & absmask)
+    x, y = col, tmp
+    while c_left % 2 == 0:
+        w //= 2
+        c_left //= 2
+        for i in range(w):
+            y[i] = max(x[2 * i], x[2 * i + 1])
+        x, y = y, x
+    for j in range(amax.size):
+        m = x[j * c_left]
+        for c in range(1, c_left):
+            m = max(m, x[j * c_left + c])
+        amax[j] = m
+
+
+@njit
+def _encode_row(srow, shift, se_f, k, crow):
+    """Encode one row without branches, 8 lanes wide (:func:`round_magnitude`): fp32-normal inputs and zeros come out
+    right. Returns 1 if the row holds an fp32 subnormal, whose code here is junk (inf and NaN are known from amax).
+
+    ``se_f[f]`` is the scale exponent of element f as uint32 (negative ones wrapped): 256 + ex - s stays positive.
+    """
+    rare = u32(0)
+    for f in range(srow.size):
+        u = shl(srow[f], shift)
+        a = band(u, 0x7FFFFFFF)
+        mag = round_magnitude(a, sub(bor(shr(a, 23), 256), se_f[f]), k)
+        mag = u32(0) if a == 0 else mag
+        crow[f] = bor(shl(shr(u, 31), k.signpos), mag)
+        rare = bor(rare, u32(sub(a, 1) < 0x7FFFFF))
+    return rare
+
+
+@njit
+def _band_scales(src, shift, g0, R, C, conv_off, pol, underflow, amax, scales_row, se_j, se_f):
+    """E8M0 codes of the band's groups into ``scales_row``; the scale exponent of every group into ``se_j`` and of
+    every column into ``se_f`` (uint32, negative ones wrapped). Returns (any NaN group, any NaN/inf element).
+
+    The common case (amax a finite fp32 normal whose scale is in range) runs branch-free over all groups; a band
+    with any other group is redone group by group with :func:`_group_scale`.
+    """
+    J = amax.size
+    lo = max(conv_off, 1)  # exponent fields whose scale 2^(ex - 127 - conv_off) is >= 2^-127
+    odd = u32(0)
     for j in range(J):
-        amax[j] = 0
-    for r in range(R):
-        row = g0 + r
-        if C == 4:
-            for j in range(J):
-                f = 4 * j
-                m = max(max(src[row, f] & absmask, src[row, f + 1] & absmask),
-                        max(src[row, f + 2] & absmask, src[row, f + 3] & absmask))
-                amax[j] = max(amax[j], m)
-        elif C == 1:
-            for j in range(J):
-                amax[j] = max(amax[j], src[row, j] & absmask)
-        else:
-            for j in range(J):
-                m = amax[j]
-                for c in range(C):
-                    m = max(m, src[row, j * C + c] & absmask)
-                amax[j] = m
-
-
-@njit
-def _encode_row(src, shift, row, se_f, p, fp, codes):
-    """Encode one row of fp32-normal elements without branches (so that it vectorises); zeros come out as signed
-    zeros. Returns how many elements need the general encoder (fp32 subnormals, inf, NaN); their codes here are junk.
-    """
-    sh, hm1, rebias, minf, over, rtz, suboff = fp
-    rne = 1 - rtz
-    maxmag = p.max_mag
-    sbit = p.sign_bit
-    nrare = 0
-    for f in range(src.shape[1]):
-        s = se_f[f]
-        b = np.int64(src[row, f]) << shift
-        a = b & 0x7FFFFFFF
-        ex = a >> 23
-        ey = ex - s  # the quotient's exponent field (only the integer matters)
-        y = a - (s << 23)  # the quotient's bit pattern when it is an fp32 normal
-        magn = ((y + (hm1 + ((y >> sh) & 1)) * rne) >> sh) - rebias
-        magn = over if magn > maxmag else magn
-        s2 = min(max(suboff - ey, 1), 40)  # below the target's smallest normal: round to the subnormal quantum
-        sig = (a & 0x7FFFFF) | 0x800000
-        mags = (sig + (((np.int64(1) << (s2 - 1)) - 1 + ((sig >> s2) & 1)) * rne)) >> s2
-        mag = magn if ey >= minf else mags
-        mag = 0 if a == 0 else mag
-        codes[row, f] = ((b >> 31) * sbit) | mag
-        nrare += ((ex == 0) & (a != 0)) | (ex == 255)
-    return nrare
-
-
-@njit
-def _encode_row_bf16(src, row, se_f, table, lo, hi, sbit, codes):
-    """The bf16 twin of :func:`_encode_row`: a bf16 quotient has 7 mantissa bits, so its code is a table lookup
-    indexed by (exponent field clamped to [lo, hi], mantissa); rows lo and hi are constant (all zero / all overflow).
-    """
-    nrare = 0
-    for f in range(src.shape[1]):
-        b = np.int64(src[row, f])
-        a = b & 0x7FFF
-        ex = a >> 7
-        ey = min(max(ex - se_f[f], lo), hi)
-        mag = np.int64(table[((ey - lo) << 7) | (a & 0x7F)])
-        mag = 0 if a == 0 else mag
-        codes[row, f] = ((b >> 15) * sbit) | mag
-        nrare += ((ex == 0) & (a != 0)) | (ex == 255)
-    return nrare
-
-
-def _quantize_nb_body(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales, table, tlo, thi):
-    P, F = src.shape
-    G = P // R
-    J = F // C
-    absmask = src.dtype.type(0x7FFFFFFF >> shift)
-    for g in prange(G):
-        g0 = g * R
-        amax = np.empty(J, src.dtype)
-        _group_amax(src, absmask, g0, R, J, C, amax)
-        se = np.empty(J, np.int64)
-        nan_group = np.empty(J, np.int64)
+        ex = shr(shl(amax[j], shift), 23)
+        code = sub(ex, conv_off)
+        scales_row[j] = code
+        se_j[j] = sub(code, 127)
+        odd = bor(odd, u32(sub(ex, lo) > 254 - lo))
+    nan_any = 0
+    special_any = 0
+    if odd:
         for j in range(J):
             a = np.int64(amax[j]) << shift
             special = a >= 0x7F800000
+            special_any |= special
             if special and pol == 1:
                 a = _finite_amax(src, shift, g0, R, j * C, C)
             code, s, ng = _group_scale(a, special, conv_off, pol, underflow)
-            scales[g, j] = code
-            se[j] = s
-            nan_group[j] = ng
-        se_f = np.empty(F, np.int64)
-        for j in range(J):
-            for c in range(C):
-                se_f[j * C + c] = se[j]
-        for r in range(R):
-            row = g0 + r
-            if shift == 16:
-                nrare = _encode_row_bf16(src, row, se_f, table, tlo, thi, p.sign_bit, codes)
-            else:
-                nrare = _encode_row(src, shift, row, se_f, p, fp, codes)
-            if nrare:
-                for f in range(F):  # fp32 subnormals, inf, NaN: the general encoder
-                    b = np.int64(src[row, f]) << shift
-                    ex = (b >> 23) & 0xFF
-                    if ex == 255 or (ex == 0 and (b & 0x7FFFFF) != 0):
-                        codes[row, f] = _encode_scaled(b, se_f[f], p, fp)
-            for j in range(J):
-                if nan_group[j] == 1:
+            scales_row[j] = code
+            nan_any |= ng
+            se_j[j] = u32(s)
+    for j in range(J):  # every column gets its group's exponent
+        s = se_j[j]
+        for c in range(C):
+            se_f[j * C + c] = s
+    return nan_any, special_any
+
+
+@njit
+def _quantize_band(src, shift, g0, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales_row, col, tmp,
+                   amax, se_j, se_f):
+    """Scales and codes of the R-row band starting at g0 (scratch arrays col, tmp, amax, se_j and se_f (uint32) given
+    by the caller; ``fp`` is :func:`fast_params` of ``p``)."""
+    F = col.size
+    _band_amax(src, src.dtype.type(0x7FFFFFFF >> shift), g0, R, C, col, tmp, amax)
+    nan_any, special_any = _band_scales(src, shift, g0, R, C, conv_off, pol, underflow, amax, scales_row, se_j, se_f)
+    for r in range(R):
+        srow = src[g0 + r]
+        crow = codes[g0 + r]
+        if _encode_row(srow, shift, se_f, fp, crow) or (special_any and pol == 1):
+            for f in range(F):  # fp32 subnormals, inf, NaN: the general encoder
+                b = np.int64(srow[f]) << shift
+                ex = (b >> 23) & 0xFF
+                if ex == 255 or (ex == 0 and (b & 0x7FFFFF) != 0):
+                    crow[f] = _encode_scaled(b, np.int64(np.int32(se_f[f])), p)
+        if nan_any:
+            for j in range(amax.size):
+                if scales_row[j] == 255 and pol == 0:
                     for c in range(C):
-                        codes[row, j * C + c] = nan_code
+                        crow[j * C + c] = nan_code
+
+
+def _quantize_nb_body(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales):
+    P, F = src.shape
+    G = P // R
+    J = F // C
+    per = max(1, _CHUNK // max(1, R * F))  # bands per parallel task: enough work to amortise the scratch arrays
+    for t in prange((G + per - 1) // per):
+        col = np.empty(F, src.dtype)
+        tmp = np.empty(F, src.dtype)
+        amax = np.empty(J, src.dtype)
+        se_j = np.empty(J, np.uint32)
+        se_f = np.empty(F, np.uint32)
+        for g in range(t * per, min(G, (t + 1) * per)):
+            _quantize_band(src, shift, g * R, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales[g],
+                           col, tmp, amax, se_j, se_f)
 
 
 def _exponents_nb_body(src, shift, R, C, conv_off, pol, underflow, scales, se, nan_group):
@@ -304,9 +266,12 @@ def _dequantize_nb_body(codes, scales, R, C, vtab, ftab, out):
 # Each kernel is compiled twice: threaded for big arrays, serial below SERIAL_BELOW elements, where waking the
 # thread pool costs more than it saves (and, on a busy machine, can cost a whole scheduler time slice).
 SERIAL_BELOW = 1 << 18
+_CHUNK = 1 << 14  # elements per parallel task at least (a few rows)
 
 
 def _sized(body, size_arg: int):
+    # cached: the loaded copies run as fast (measured). Numba keys the cache on this file only: after editing
+    # what these kernels call in _cast_kernels.py, _narrow.py or _u32.py, delete __pycache__/_mx_kernels*.nb[ic]
     threaded, serial = njit(parallel=True)(body), njit(body)
 
     def run(*args):
@@ -349,7 +314,7 @@ def _exponents_np(src, shift, R, C, conv_off, pol, underflow, scales, se, nan_gr
     nan_group[...] = ng
 
 
-def _quantize_np(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales, table, tlo, thi):
+def _quantize_np(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales):
     P, F = src.shape
     G, J = P // R, F // C
     se = np.empty((G, J), np.int64)
@@ -377,12 +342,10 @@ def _dequantize_np(codes, scales, R, C, vtab, ftab, out):
 
 
 quantize_groups = dispatch(_quantize_nb, _quantize_np)
-quantize_groups.__doc__ = """quantize_groups(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales,
-table, tlo, thi)
+quantize_groups.__doc__ = """quantize_groups(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales)
 
 Quantise every R x C group of the 2-D bit-pattern array ``src`` into ``codes`` (uint8, shape of src) and ``scales``
-(uint8 [P//R, F//C]). ``table, tlo, thi`` come from :func:`bf16_table` (used for bf16 input only). See the module
-docstring for the rules."""
+(uint8 [P//R, F//C]); ``fp`` is :func:`fast_params` of ``p``. See the module docstring for the rules."""
 
 group_exponents = dispatch(_exponents_nb, _exponents_np)
 group_exponents.__doc__ = """group_exponents(src, shift, R, C, conv_off, pol, underflow, scales, se, nan_group)

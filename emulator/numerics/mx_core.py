@@ -12,7 +12,7 @@ from ..errors import ArgumentError, DtypeError, ShapeError
 from . import block_formats as _blocks
 from . import formats as _formats
 from ._cast_kernels import cast_params
-from ._mx_kernels import bf16_table, dequantize_groups, fast_params, group_exponents, quantize_groups
+from ._mx_kernels import dequantize_groups, fast_params, group_exponents, quantize_groups
 from .block_formats import CONVENTIONS
 from .cast import as_float_array, cast, rounding_for
 from .packing import pack_x4, unpack_x4
@@ -104,9 +104,7 @@ def _quantize_core(bits: np.ndarray, shift: int, R: int, C: int, fmt, convention
     if rounding != "sr":
         p = cast_params(fmt, saturate=saturate, rtz=rounding == "rtz", fp4_nan=s.fp4_nan,
                         e8m0_rounding=s.e8m0_rounding)
-        table, tlo, thi = bf16_table(p)
-        quantize_groups(bits, shift, R, C, conv_off, pol, underflow, p, fast_params(p), nan_code, codes, scales,
-                        table, tlo, thi)
+        quantize_groups(bits, shift, R, C, conv_off, pol, underflow, p, fast_params(p), nan_code, codes, scales)
         return codes, scales
     se = np.empty(scales.shape, np.int64)
     nan_group = np.empty(scales.shape, np.uint8)

@@ -1,0 +1,66 @@
+"""Per-core cost of the fp8/fp4 casts and MX quantisation: thread CPU time on one Numba thread, against the streaming
+kernel's, so that a busy shared machine (where wall times move 2-5x) still gives comparable fractions.
+
+    python benchmarks/bench_percore.py            # NUMBA_CPU_NAME=haswell in front for the generic AVX2 code
+
+CPU time counts only the cycles this thread ran, not the time it waited for a core; the fraction is the streaming
+kernel's CPU time over the operation's (100% = as cheap per element as a plain copy). It still moves by ~20% on a
+machine whose other jobs share the core's caches. Never asserts on time.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _machine  # noqa: E402
+import emulator as emu  # noqa: E402
+
+
+def cpu_best(fn, repeat: int = 7) -> float:
+    """Least thread CPU time of ``repeat`` calls (after one untimed call)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.thread_time()
+        fn()
+        best = min(best, time.thread_time() - t0)
+    return best
+
+
+def main() -> int:
+    import numba
+
+    numba.set_num_threads(1)  # the kernels then run on this thread, whose CPU time thread_time reads
+    x = np.random.default_rng(0).standard_normal(16 << 20).astype(np.float32)
+    rng = np.random.default_rng(0)
+    xb = (rng.standard_normal((4096, 4096)) * np.exp2(rng.integers(-8, 8, (4096, 4096)))).astype(ml_dtypes.bfloat16)
+    x32 = xb.astype(np.float32)
+    kern = _machine._stream_kernel()
+    dst = np.empty(x.size, np.uint8)
+    s32 = cpu_best(lambda: kern(x.view(np.uint32), dst))
+    s16 = cpu_best(lambda: kern(xb.view(np.uint16).reshape(-1), dst))
+    print(_machine.machine_line())
+    print(f"streaming kernel, 1 thread, CPU time: fp32 -> uint8 {s32 * 1e3:.1f} ms, bf16 -> uint8 {s16 * 1e3:.1f} ms "
+          f"(16.8M elements; NUMBA_CPU_NAME={os.environ.get('NUMBA_CPU_NAME', 'host')})")
+    rows = [(f"cast fp32 -> {f} {r}", (lambda f=f, r=r: emu.cast(x, f, rounding=r)), s32)
+            for f in ("float8_e4m3fn", "float8_e5m2", "float4_e2m1fn") for r in ("rne", "rtz")]
+    rows += [("quantize_mx bf16 -> e4m3fn (hw)", lambda: emu.mx.quantize_mx(xb, "float8_e4m3fn"), s16),
+             ("quantize_mx bf16 -> e4m3fn (ocp)", lambda: emu.mx.quantize_mx(xb, "float8_e4m3fn", "ocp"), s16),
+             ("mx.quantize fp32 blocks of 32 (e4m3fn)", lambda: emu.mx.quantize(x32, "float8_e4m3fn"), s32),
+             ("mx.quantize fp32 blocks of 32 (e2m1fn)", lambda: emu.mx.quantize(x32, "float4_e2m1fn"), s32)]
+    for name, fn, lim in rows:
+        t = cpu_best(fn)
+        print(f"  {name:40s} {t * 1e3:7.1f} ms CPU  {100 * lim / t:4.0f}% of the streaming kernel")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
