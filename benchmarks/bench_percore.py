@@ -21,18 +21,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _machine  # noqa: E402
+from _timing import best_of  # noqa: E402
 import emulator as emu  # noqa: E402
 
 
 def cpu_best(fn, repeat: int = 7) -> float:
     """Least thread CPU time of ``repeat`` calls (after one untimed call)."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.thread_time()
-        fn()
-        best = min(best, time.thread_time() - t0)
-    return best
+    return best_of(fn, repeat, clock=time.thread_time)
 
 
 def main() -> int:
