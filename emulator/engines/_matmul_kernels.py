@@ -243,7 +243,13 @@ def _code_panels_nb(codes, vtab, scales, R, C, ftab, r, by_rows, out):
     for p in prange(out.shape[0]):
         row = out[p]
         full = (p + 1) * r <= X  # every column of the panel exists: no bounds test in the inner loop
+        # the scale-group index of each column of the panel, divided once here: a division per element (x // C,
+        # k // R with runtime divisors) cost more than the rest of the decode
+        xg = np.zeros(r, np.int64)
+        for i in range(r):
+            xg[i] = (p * r + i) // (R if by_rows else C)
         for k in range(K):
+            kg = (k // C if by_rows else k // R) if scaled else 0
             for i in range(r):
                 x = p * r + i
                 v = np.float32(0.0)
@@ -251,7 +257,7 @@ def _code_panels_nb(codes, vtab, scales, R, C, ftab, r, by_rows, out):
                     c = codes[x, k] if by_rows else codes[k, x]
                     v = vtab[c]
                     if scaled:
-                        f = ftab[scales[x // R, k // C]] if by_rows else ftab[scales[k // R, x // C]]
+                        f = ftab[scales[xg[i], kg]] if by_rows else ftab[scales[kg, xg[i]]]
                         v = f if f != f else v * f  # a NaN scale: its own NaN, as dequantize gives
                 row[k * r + i] = v
 

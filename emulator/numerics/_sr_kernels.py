@@ -21,6 +21,7 @@ import numpy as np
 
 from .._jit import HAVE_NUMBA, dispatch, njit, prange
 from ._cast_kernels import _bit_length, _bit_length_np, _encode_numpy, encode_f32, encode_f64
+from ._u32 import add as _add32  # one 32-bit add (keeps a 32-bit counter 32-bit for LLVM, see _hash32_ir)
 
 __all__ = ["GOLDEN", "MIX1", "MIX2", "H1", "H2", "H3", "keyed_words", "keyed_word", "sr_keyed", "sr_with_bits"]
 
@@ -84,18 +85,8 @@ if HAVE_NUMBA:
             v = builder.mul(v, i32(H3))
             return builder.xor(v, builder.lshr(v, i32(14)))
         return _nbtypes.uint32(_nbtypes.uint32, _nbtypes.uint32), codegen
-
-    @_intrinsic
-    def _add32(typingctx, x, y):
-        """uint32 + uint32 mod 2^32 as one 32-bit add (keeps a 32-bit counter 32-bit for LLVM, see _hash32_ir)."""
-        def codegen(context, builder, signature, args):
-            return builder.add(args[0], args[1])
-        return _nbtypes.uint32(_nbtypes.uint32, _nbtypes.uint32), codegen
 else:  # never called hot: the NumPy twins run instead
     _hash32_ir = _hash32_py
-
-    def _add32(x, y):
-        return np.uint32((int(x) + int(y)) & _M32)
 
 
 @njit(inline="always")
