@@ -1,5 +1,6 @@
-"""Per-core cost of the fp8/fp4 casts and MX quantisation: thread CPU time on one Numba thread, against the streaming
-kernel's, so that a busy shared machine (where wall times move 2-5x) still gives comparable fractions.
+"""Per-core cost of the fp8/fp4 casts, MX quantisation and emu.matmul: thread CPU time on one Numba thread, against the
+streaming kernel's (casts, MX) or one-thread numpy float32 matmul's (emu.matmul), so that a busy shared machine (where
+wall times move 2-5x) still gives comparable fractions.
 
     python benchmarks/bench_percore.py            # NUMBA_CPU_NAME=haswell in front for the generic AVX2 code
 
@@ -14,6 +15,9 @@ import os
 import sys
 import time
 from pathlib import Path
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # one BLAS thread: its CPU time is ours
+    os.environ[_var] = "1"
 
 import ml_dtypes
 import numpy as np
@@ -54,6 +58,12 @@ def main() -> int:
     for name, fn, lim in rows:
         t = cpu_best(fn)
         print(f"  {name:40s} {t * 1e3:7.1f} ms CPU  {100 * lim / t:4.0f}% of the streaming kernel")
+    a, b = (rng.standard_normal((1024, 1024)).astype(np.float32) for _ in range(2))
+    base = cpu_best(lambda: np.matmul(a, b))
+    print(f"numpy.matmul float32 1024^3, 1 BLAS thread, CPU time: {base * 1e3:.1f} ms")
+    for fmt in ("bfloat16", "mxfp8_e4m3", "mxfp4", "float8_e4m3fn"):
+        t = cpu_best(lambda: emu.matmul(a, b, fmt))
+        print(f"  emu.matmul {fmt:28s} {t * 1e3:7.1f} ms CPU  {base / t:5.2f}x numpy float32 matmul")
     return 0
 
 
