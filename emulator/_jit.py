@@ -9,6 +9,8 @@ the tests run both.
 from __future__ import annotations
 
 import functools
+import os
+from pathlib import Path
 from typing import Callable
 
 from .config import get_settings
@@ -21,7 +23,54 @@ except Exception:  # pragma: no cover - exercised only on machines without numba
     _numba = None
     HAVE_NUMBA = False
 
-__all__ = ["HAVE_NUMBA", "numba_active", "njit", "prange", "dispatch"]
+__all__ = ["HAVE_NUMBA", "numba_active", "njit", "prange", "dispatch", "clear_stale_kernel_caches"]
+
+_STAMP = "trn3emu-kernels.stamp"
+
+
+def clear_stale_kernel_caches(package_dir: Path, cache_root: str | None = None) -> bool:
+    """Delete Numba's on-disk kernel caches of the package when any of its source files changed since the last call.
+
+    Numba validates a cached kernel against the source file of the function only. A kernel that inlines helpers
+    from another module (the cast kernels call ``_narrow.py`` and ``_u32.py``, the tiled matmul calls its generated
+    micro-kernel) would load stale machine code after only the helper changed, e.g. after ``git pull`` in an
+    editable install. The stamp is the (path, size, mtime) of every ``.py`` file of the package, kept in
+    ``<package>/__pycache__``; when it differs, every ``*.nbi``/``*.nbc`` beside the sources (and under
+    ``cache_root``, Numba's ``NUMBA_CACHE_DIR`` mirror of them) is removed, and kernels recompile once. Returns
+    True when it cleared. Errors (a read-only install) are ignored: such an install is replaced as a whole.
+    """
+    package_dir = Path(package_dir)
+    sources = sorted(package_dir.rglob("*.py"))
+    stamp_text = "\n".join(f"{f.relative_to(package_dir)} {f.stat().st_size} {f.stat().st_mtime_ns}" for f in sources)
+    stamp = package_dir / "__pycache__" / _STAMP
+    try:
+        if stamp.read_text() == stamp_text:
+            return False
+    except OSError:
+        pass
+    dirs = {f.parent for f in sources}
+    cache_dirs = [d / "__pycache__" for d in dirs]
+    if cache_root:
+        cache_dirs += [Path(cache_root) / str(d.resolve()).lstrip(os.sep) for d in dirs]
+    for d in cache_dirs:
+        for f in [*d.glob("*.nbi"), *d.glob("*.nbc")]:
+            try:
+                f.unlink()
+            except OSError:
+                pass
+    try:
+        stamp.parent.mkdir(exist_ok=True)
+        stamp.write_text(stamp_text)
+    except OSError:
+        pass
+    return True
+
+
+if HAVE_NUMBA:
+    try:
+        clear_stale_kernel_caches(Path(__file__).resolve().parent, _numba.config.CACHE_DIR or None)
+    except OSError:  # pragma: no cover - an unreadable source tree: Numba's own checks still apply
+        pass
 
 
 def numba_active() -> bool:
