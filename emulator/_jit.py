@@ -41,7 +41,8 @@ def clear_stale_kernel_caches(package_dir: Path, cache_root: str | None = None) 
     """
     package_dir = Path(package_dir)
     sources = sorted(package_dir.rglob("*.py"))
-    stamp_text = "\n".join(f"{f.relative_to(package_dir)} {f.stat().st_size} {f.stat().st_mtime_ns}" for f in sources)
+    stats = [(f, f.stat()) for f in sources]
+    stamp_text = "\n".join(f"{f.relative_to(package_dir)} {st.st_size} {st.st_mtime_ns}" for f, st in stats)
     stamp = package_dir / "__pycache__" / _STAMP
     try:
         if stamp.read_text() == stamp_text:
