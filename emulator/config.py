@@ -65,6 +65,13 @@ class Settings:
         "trn3", "the NeuronCore generation modelled (limits and dtypes follow it)", area="execution",
         choices=("trn3",),
     )
+    lnc_schedule: str = _setting(
+        "lockstep",
+        "order of the programs of a multi-program launch (kernel[2], SPMD grids): lockstep = they take turns in "
+        "rank order, one instruction each (both cores start together; a program waiting in a barrier, sendrecv or "
+        "collective gives up its turns), so results are the same on every run; free = unordered OS threads",
+        area="execution", choices=("lockstep", "free"),
+    )
 
     # ---- casts (fp32/fp64 -> narrow) ---------------------------------------------------------------------------
     rounding: str = _setting(

@@ -89,14 +89,22 @@ def runner(name: str):
     """The function that runs instruction ``name`` on bound NKI arguments."""
     special = _SPECIAL.get(name)
     if special is not None:
-        return special
+        def run_special(args: dict):
+            prog = current_program()
+            if prog.world is not None:
+                prog.world.step(prog.rank)  # the launch's turn order (setting lnc_schedule)
+            return special(args)
+
+        return run_special
 
     check = _CHECKS.get(name)
 
     def run(args: dict):
+        prog = current_program()
+        if prog.world is not None:
+            prog.world.step(prog.rank)
         if check is not None:
             check(args)
-        prog = current_program()
         method = getattr(prog.core, name, None)
         if method is None:
             raise EmulatorError(f"nisa.{name}: this emulator build does not implement the instruction yet")

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..config import get_settings, run_in_context
 from ..errors import RankFailure, SettingsError, ShapeError
-from . import _cores
+from . import _cores, _turns
 from ._errors import kernel_errors
 
 __all__ = ["Kernel", "jit", "simulate", "simulate_kernel", "baremetal", "benchmark", "trace", "program_id",
@@ -143,10 +143,23 @@ class _World:
         self.error: BaseException | None = None
         self.shared = _cores.SharedHBM()
         self.collectives = None  # the nki.collectives rendezvous, made on first use
+        lockstep = size > 1 and get_settings().lnc_schedule == "lockstep"
+        self.turns = _turns.Turns(size, self.cond) if lockstep else None
 
-    def _wait(self, what: str, ready: Callable[[], bool], missing: Callable[[], list]) -> None:
+    def step(self, me: int) -> None:
+        """Before program ``me`` issues an instruction (setting ``lnc_schedule``)."""
+        if self.turns is not None:
+            self.turns.step(me)
+
+    def wait(self, me: int, ready: Callable[[], bool], timeout: float) -> bool:
+        """Wait (``cond`` held) until ``ready()`` or a program failed; False after ``timeout`` s without it."""
+        if self.turns is not None:
+            return self.turns.wait(me, lambda: ready() or self.error is not None, timeout)
+        return self.cond.wait_for(lambda: ready() or self.error is not None, timeout)
+
+    def _wait(self, me: int, what: str, ready: Callable[[], bool], missing: Callable[[], list]) -> None:
         timeout = get_settings().collective_timeout
-        if not self.cond.wait_for(lambda: ready() or self.error is not None, timeout):
+        if not self.wait(me, ready, timeout):
             gone = missing()
             self.error = RankFailure(f"{what}: core {gone[0]} did not arrive within {timeout:g} s (setting "
                                      "collective_timeout); both cores of an LNC launch must make the same calls",
@@ -161,7 +174,7 @@ class _World:
             key = ("bar", cores, n)
             self.arrived.setdefault(key, set()).add(me)
             self.cond.notify_all()
-            self._wait(f"core_barrier(cores={cores}) #{n}", lambda: self.arrived[key] >= set(cores),
+            self._wait(me, f"core_barrier(cores={cores}) #{n}", lambda: self.arrived[key] >= set(cores),
                        lambda: sorted(set(cores) - self.arrived[key]))
 
     def exchange(self, me: int, to: int, frm: int, pipe, payload):
@@ -172,7 +185,7 @@ class _World:
             self.cond.notify_all()
             m = self.seq[(me, "recv", frm, pipe)] = self.seq.get((me, "recv", frm, pipe), -1) + 1
             key = (frm, me, pipe, m)
-            self._wait(f"sendrecv(pipe_id={pipe}) #{m} on core {me}", lambda: key in self.mail, lambda: [frm])
+            self._wait(me, f"sendrecv(pipe_id={pipe}) #{m} on core {me}", lambda: key in self.mail, lambda: [frm])
             return self.mail.pop(key)
 
     def fail(self, exc: BaseException) -> None:
@@ -182,6 +195,9 @@ class _World:
             with world.cond:
                 world.error = world.error or exc
                 world.cond.notify_all()
+        if self.turns is not None:
+            with self.cond:
+                self.turns.fail()
 
 
 def _normalise_grid(grid) -> tuple:
@@ -281,10 +297,15 @@ def launch(fn: Callable, grid: tuple, args: tuple, kwargs: dict):
         programs_of.append(prog)
         _program.set(prog)
         try:
+            if world.turns is not None:
+                world.turns.start(rank)
             results[rank] = fn(*dev_args, **dev_kwargs)
         except BaseException as exc:
             world.fail(exc)
             raise
+        finally:
+            if world.turns is not None:
+                world.turns.finish(rank)
 
     errors = _run_programs(body, programs)
     rep = _report.build(fn, grid, cores, programs_of)

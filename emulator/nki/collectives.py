@@ -59,7 +59,8 @@ def _launch_world():
     world = prog.world
     with world.cond:
         if getattr(world, "collectives", None) is None:
-            world.collectives = _World(world.size, get_settings())
+            # the launch's condition and turns: a program waiting here gives up its turn (setting lnc_schedule)
+            world.collectives = _World(world.size, get_settings(), launch=world)
     return prog.rank, world.collectives
 
 
@@ -76,10 +77,11 @@ def rank_id(name=None) -> int:
 class _World:
     """Rendezvous state shared by the ranks of one :func:`run_spmd`."""
 
-    def __init__(self, ranks: int, settings) -> None:
+    def __init__(self, ranks: int, settings, launch=None) -> None:
         self.ranks = ranks
         self.settings = settings
-        self.cond = threading.Condition()
+        self.launch = launch
+        self.cond = threading.Condition() if launch is None else launch.cond
         self.pending: dict = {}  # (seq, group) -> {rank: (srcs, dsts)}
         self.done: dict = {}
         self.seq = [0] * ranks
@@ -99,13 +101,18 @@ class _World:
                     self.error = exc
                 self.done[key] = True
                 self.cond.notify_all()
-            elif not self.cond.wait_for(lambda: key in self.done or self.error is not None, timeout):
+            elif not self._wait(rank, lambda: key in self.done or self.error is not None, timeout):
                 missing = [r for r in group if r not in slot]
                 self.error = RankFailure(f"{name} #{key[0]}: rank {missing[0]} did not arrive within {timeout:g} s "
                                          f"(missing ranks {missing})", rank=missing[0], step=key[0])
                 self.cond.notify_all()
             if self.error is not None:
                 raise self.error
+
+    def _wait(self, rank: int, ready: Callable[[], bool], timeout: float) -> bool:
+        if self.launch is not None:
+            return self.launch.wait(rank, ready, timeout)
+        return self.cond.wait_for(ready, timeout)
 
 
 def run_spmd(fn: Callable, ranks: int, *args, **kwargs) -> None:
