@@ -125,6 +125,10 @@ def test_dtype_queries():
     ("E   emulator.errors.CapacityError: SBUF: no room", "capacity (emulator check): SBUF: no room"),
     ("E   AssertionError: [NCC_INKI016] Kernel validation exception: H too big", "kernel_assert: H too big"),
     ("E   KeyError: 'foo'", "other: KeyError: 'foo'"),
+    ("E   emulator.errors.ShapeError: sbuf9.ap: pattern [(3072, 128), (12, 128)] at offset 1548 reaches element "
+     "393216; the tensor holds 393216 bfloat16 elements from its start",
+     "out-of-tile access (emulator check): sbuf9.ap: pattern [(3072, 128), (12, 128)] at offset 1548 reaches element "
+     "393216; the tensor holds 393216 bfloat16 elements from its start"),
     ("E   emulator.errors.EmulatorError: nisa.nc_n_gather: this emulator build does not implement the instruction yet",
      "unsupported API: nisa.nc_n_gather"),
     ("E   ModuleNotFoundError: No module named 'nki.compiler.frontend'", "unsupported API: module nki.compiler.frontend"),
@@ -137,6 +141,12 @@ def test_known_source_defect_and_family():
     r = summary.Record()
     assert r.classify("E   NameError: name 'q' is not defined", "core/qkv/test_qkv_tkg.py::t", None).startswith(
         "harness/source defect")
+    # the defect is named only with its own error: another failure in the same file is classified as usual
+    gen_mask = "core/attention/test_gen_mask_tkg.py::TestGenMaskTkg::t[b-1]"
+    assert r.classify("E   KeyError: 'mask_out_hbm'", gen_mask, None).startswith(
+        "harness/source defect: test_gen_mask_tkg.py:422")
+    assert r.classify("E   KeyError: 'other'", gen_mask, None) == "other: KeyError: 'other'"
+    assert r.classify("E   NameError: x", gen_mask, None) == "other: NameError: x"
     assert summary.family_of("integration/nkilib/core/embeddings/test_rope_hf.py::test_x[a]") == \
         "core/embeddings/rope_hf"
 

@@ -5,8 +5,8 @@ A failure's class is read from its report: ``tolerance miss`` (the harness's com
 named), ``our error`` (an emulator exception), ``unsupported API`` (a front-end name or attribute the emulator does
 not have, named), ``kernel_assert`` (the kernel's own validation fired in a case meant to pass),
 ``harness/source defect`` (a bug in nki-library itself at the measured commit), ``capacity`` / ``uninitialized read``
-(checks the emulator makes and AWS's simulator does not: the kernel may be at fault as well as the emulator), or
-``other`` (the exception type).
+/ ``out-of-tile access`` (checks the emulator makes and AWS's simulator does not: the kernel may be at fault as well
+as the emulator), or ``other`` (the exception type).
 
 >>> r = Record()
 >>> r.classify("E   AttributeError: module 'emulator.nki.language' has no attribute 'foo'", "x.py::t", None)
@@ -25,16 +25,22 @@ from dataclasses import dataclass, field
 
 __all__ = ["Record", "RECORD", "family_of", "KNOWN_SOURCE_DEFECTS"]
 
-#: bugs in nki-library itself at d2ad3a5: (path fragment, what it is)
+#: bugs in nki-library itself at d2ad3a5: (test path fragment, exception text fragment, what it is)
 KNOWN_SOURCE_DEFECTS = (
-    ("core/mlp/", "src/nkilib_src/nkilib/core/mlp/mlp.py:203 IndentationError"),
-    ("test_qkv_tkg.py", "test_qkv_tkg.py:929 NameError"),
-    ("test_topk_reduce.py", "test_topk_reduce.py:25 imports a name that moved"),
+    ("core/mlp/", "IndentationError", "src/nkilib_src/nkilib/core/mlp/mlp.py:203 IndentationError"),
+    ("test_qkv_tkg.py", "NameError", "test_qkv_tkg.py:929 NameError"),
+    ("test_topk_reduce.py", "ImportError", "test_topk_reduce.py:25 imports a name that moved"),
+    ("test_gen_mask_tkg.py", "KeyError: 'mask_out_hbm'",
+     "test_gen_mask_tkg.py:422 reads kernel_input['mask_out_hbm']; its input generator names the key "
+     "'mask_out_hbm.must_alias_input'"),
 )
 _OUR_ERRORS = r"(?:emulator\.errors\.)?(ShapeError|DtypeError|CapacityError|UninitializedReadError|SettingsError|" \
               r"EmulatorError|RankFailure|NkiValidationError)"
 #: checks the emulator makes and the official simulator does not: their own classes, as the kernel may be at fault
 _STRICT = {"CapacityError": "capacity (emulator check)", "UninitializedReadError": "uninitialized read (emulator check)"}
+#: an access pattern reaching past its tensor: on hardware it reads whatever lies beyond the tile in the same
+#: partition; the emulator has no bytes there and refuses it (the kernel is at fault, or discards what it read)
+_OUT_OF_TILE = re.compile(r"\.ap: pattern .* reaches element \d+; the tensor holds")
 _E_LINE = re.compile(r"^E\s+([\w.]*(?:Error|Exception|Failure|Exit|Interrupt))\b:?\s*(.*)$", re.M)
 _NO_ATTR = re.compile(r"(?:module '([\w.]+)'|'(\w+)' object|type object '(\w+)') has no attribute '(\w+)'")
 _ALIASES = {"emulator.nki.language": "nl", "emulator.nki.isa": "nisa", "emulator.nki": "nki",
@@ -81,8 +87,8 @@ class Record:
 
     def classify(self, text: str, nodeid: str, miss: str | None) -> str:
         """The failure class of one failed case, from its report text."""
-        for fragment, what in KNOWN_SOURCE_DEFECTS:
-            if fragment in nodeid and ("IndentationError" in text or "NameError" in text or "ImportError" in text):
+        for fragment, error, what in KNOWN_SOURCE_DEFECTS:
+            if fragment in nodeid and error in text:
                 return f"harness/source defect: {what}"
         if miss is not None or "Validation failed for" in text:
             return f"tolerance miss: {miss or 'worst element not recorded'}"
@@ -93,6 +99,8 @@ class Record:
             short = kind.rsplit(".", 1)[-1]
             if short in _STRICT:
                 return f"{_STRICT[short]}: {msg[:160]}"
+            if short == "ShapeError" and _OUT_OF_TILE.search(msg):
+                return f"out-of-tile access (emulator check): {msg[:160]}"
             if re.fullmatch(_OUR_ERRORS, kind):
                 return f"our error: {kind.rsplit('.', 1)[-1]}: {msg[:160]}"
             attr = _NO_ATTR.search(msg)
