@@ -51,6 +51,8 @@ def test_stand_ins_resolve_to_the_front_end(installed):
     assert sim_dtypes.bfloat16 == nl.bfloat16 and static_cast is ndt.static_cast and mutable_tensor is not None
     x4 = {nl.float8_e4m3fn_x4: 1, nl.float8_e5m2_x4: 2, nl.float4_e2m1fn_x4: 3}  # hashable, distinct x4 dtypes
     assert len(x4) == 3 and x4[nl.float8_e5m2_x4] == 2 and nl.float8_e4m3fn_x4 != nl.float8_e5m2_x4
+    # docs/nki.md: distinct from their word dtypes too; tfloat32 still equals float32 (the documented limit)
+    assert nl.float8_e4m3fn_x4 != np.uint32 and nl.float4_e2m1fn_x4 != np.uint16 and nl.tfloat32 == np.float32
     assert "float8_e5m2_x4" in str(np.zeros(2, nl.float8_e5m2_x4).dtype)  # the harness tests 'x4' in str(dtype)
     assert issubclass(type("K", (nl.NKIObject,), {}), nl.NKIObject)
 
