@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import ArgumentTypeError, EmulatorError
 from . import dma as _dma
+from . import gpsimd_index as _gi
 from . import pe as _pe
 from .compute import INSTRUCTIONS as _COMPUTE
 from .limits import MX_GROUP_PARTITIONS, QUADRANT
@@ -104,6 +105,22 @@ def _scale_rows(data_role: str) -> Callable:
     return index
 
 
+def _core_rows(bound: dict, t: Tensor):
+    """Rows 0, 16, ..., of an operand: the first partition of each GpSimd core (nonzero_with_count)."""
+    return _gi.core_rows(t.shape[0])
+
+
+def _gathered(which: int) -> Callable:
+    """local_gather's read of ``index`` (which=0: the valid indices) or ``src_buffer`` (1: the gathered elements)."""
+    def index(bound: dict, t: Tensor):
+        idx, src = bound["index"], bound["src_buffer"]
+        idx = idx.data if type(idx) is Tensor else np.asarray(idx)
+        with np.errstate(all="ignore"):
+            return _gi.gather_read(idx, tuple(getattr(src, "shape", ())), bound.get("num_elem_per_idx", 1),
+                                   bound.get("num_valid_indices"))[which]
+    return index
+
+
 def _quantize_fmt(bound: dict, dsts: list, engine: str) -> None:
     if bound.get("fmt") is None:
         bound["fmt"] = dsts[0].x4
@@ -148,6 +165,11 @@ INSTRUCTIONS.update({
 
 
 INSTRUCTIONS["memset"] = INSTRUCTIONS["memset"]._replace(prepare=_x4_dtype)
+# GpSimd instructions that read / write only some elements of an operand (the rest keep their written-flags)
+_CORE_ROWS = {"src": _core_rows, "dst": _core_rows}
+INSTRUCTIONS["nonzero_with_count"] = INSTRUCTIONS["nonzero_with_count"]._replace(parts=_CORE_ROWS)
+INSTRUCTIONS["local_gather"] = INSTRUCTIONS["local_gather"]._replace(
+    parts={"index": _gathered(0), "src_buffer": _gathered(1)})
 # element-wise instructions that carry unwritten elements to their result (setting uninitialized_copies)
 INSTRUCTIONS["tensor_copy"] = INSTRUCTIONS["tensor_copy"]._replace(moves=("src",))
 INSTRUCTIONS["tensor_tensor"] = INSTRUCTIONS["tensor_tensor"]._replace(moves=("data1", "data2"))

@@ -1,0 +1,93 @@
+"""nisa.nonzero_with_count, nisa.local_gather and nisa.sequence_bounds in kernels, against the scalar references of
+tests/engines/test_gpsimd_index.py (written from NKI's API docstrings)."""
+
+import numpy as np
+import pytest
+
+import emulator.nki as nki
+from emulator.errors import UninitializedReadError
+from tests.engines.test_gpsimd_index import bounds_ref, local_gather_ref, nonzero_ref
+
+nl, nisa = nki.language, nki.isa
+RNG = np.random.default_rng(180)
+
+
+@nki.jit
+def nonzero_kernel(x, offset):
+    rows, t = x.shape
+    cores = (rows + 15) // 16
+    out = nl.ndarray((cores, t + 1), dtype=nl.int32, buffer=nl.shared_hbm)
+    src = nl.ndarray((rows, t), dtype=x.dtype, buffer=nl.sbuf)
+    nisa.dma_copy(dst=src, src=x)
+    res = nl.ndarray((rows, t + 1), dtype=nl.int32, buffer=nl.sbuf)
+    nisa.nonzero_with_count(dst=res, src=src, index_offset=offset, padding_val=-1)
+    for c in range(cores):   # only the GpSimd cores' first partitions hold results
+        nisa.dma_copy(dst=out[c:c + 1, :], src=res[16 * c:16 * c + 1, :])
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_nonzero_with_count_kernel(dtype):
+    x = (RNG.integers(-1, 2, size=(128, 40)) * (RNG.random((128, 40)) < 0.3)).astype(dtype)
+    out = nki.simulate(nonzero_kernel)(x, 100)
+    want = [nonzero_ref(x[16 * c].tolist(), 100, -1) for c in range(8)]
+    assert out.tolist() == want
+
+
+@nki.jit
+def nonzero_read_all_kernel(x):
+    rows, t = x.shape
+    out = nl.ndarray((rows, t + 1), dtype=nl.int32, buffer=nl.shared_hbm)
+    src = nl.ndarray((rows, t), dtype=x.dtype, buffer=nl.sbuf)
+    nisa.dma_copy(dst=src, src=x)
+    res = nl.ndarray((rows, t + 1), dtype=nl.int32, buffer=nl.sbuf)
+    nisa.nonzero_with_count(dst=res, src=src)
+    nisa.dma_copy(dst=out, src=res)   # rows 1..15 were never written
+    return out
+
+
+def test_nonzero_with_count_other_rows_stay_unwritten():
+    with pytest.raises(UninitializedReadError, match="at index \\(1, 0\\)"):
+        nki.simulate(nonzero_read_all_kernel)(np.ones((16, 4), np.float32))
+
+
+@nki.jit
+def local_gather_kernel(src_h, index_h, valid):
+    rows = src_h.shape[0]
+    out = nl.ndarray((rows, valid), dtype=src_h.dtype, buffer=nl.shared_hbm)
+    src = nl.ndarray(src_h.shape, dtype=src_h.dtype, buffer=nl.sbuf)
+    idx = nl.ndarray(index_h.shape, dtype=nl.uint16, buffer=nl.sbuf)
+    nisa.dma_copy(dst=src, src=src_h)
+    nisa.dma_copy(dst=idx, src=index_h)
+    g = nl.ndarray((rows, valid), dtype=src_h.dtype, buffer=nl.sbuf)
+    nisa.local_gather(dst=g, src_buffer=src, index=idx, num_valid_indices=valid)
+    nisa.dma_copy(dst=out, src=g)
+    return out
+
+
+def test_local_gather_kernel_moe_shape():
+    """moe_tkg's use: affinities [128, E], uint16 expert ids [128, 16], all 256 indices of each core valid."""
+    e = 8
+    src = RNG.standard_normal((128, e)).astype(np.float32)
+    index = RNG.integers(0, e, size=(128, 16), dtype=np.uint16)
+    out = nki.simulate(local_gather_kernel)(src, index, 256)
+    assert out.tobytes() == local_gather_ref(src, index, 1, 256).tobytes()
+
+
+@nki.jit
+def bounds_kernel(ids_h):
+    n = ids_h.shape[1]
+    out = nl.ndarray((1, 2, n), dtype=ids_h.dtype, buffer=nl.shared_hbm)
+    ids = nl.ndarray((1, n), dtype=ids_h.dtype, buffer=nl.sbuf)
+    nisa.dma_copy(dst=ids, src=ids_h)
+    res = nl.ndarray((1, 2, n), dtype=ids_h.dtype, buffer=nl.sbuf)
+    nisa.sequence_bounds(dst=res, segment_ids=ids)
+    nisa.dma_copy(dst=out, src=res)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_sequence_bounds_kernel(dtype):
+    seq = np.sort(RNG.integers(0, 32, size=32))
+    out = nki.simulate(bounds_kernel)(seq.reshape(1, 32).astype(dtype))
+    assert out[0].tolist() == bounds_ref(seq.tolist())
