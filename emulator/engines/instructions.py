@@ -19,6 +19,7 @@ from ..errors import ArgumentTypeError, EmulatorError
 from . import dma as _dma
 from . import gpsimd_index as _gi
 from . import pe as _pe
+from . import vector_select as _vs
 from .compute import INSTRUCTIONS as _COMPUTE
 from .limits import MX_GROUP_PARTITIONS, QUADRANT
 from .memory import Tensor
@@ -65,6 +66,7 @@ class Spec(NamedTuple):
     default_engine: Callable | None  # bound -> engine when the caller names none
     parts: dict      # role -> (bound, tensor) -> index of the part of that operand the instruction reads / writes
     moves: tuple     # source roles of an element-wise instruction whose unwritten elements give unwritten results
+    carry: Callable | None = None  # bound -> None (no move) or (source written, dst written before) -> dst written
 
 
 def _spec(name: str, fn: Callable, engines, reads, writes, state=None, narrow=None, prepare=None,
@@ -121,6 +123,45 @@ def _gathered(which: int) -> Callable:
     return index
 
 
+def _transposed(bound: dict) -> Callable | None:
+    """nc_matmul is_transpose: dst[m, k] is stationary[k, m] (other matmuls are no move)."""
+    if not bound.get("is_transpose"):
+        return None
+    return lambda written, before: written.reshape(written.shape[0], -1).T.reshape(before.shape)
+
+
+def _shuffle_carry(bound: dict) -> Callable:
+    """nc_stream_shuffle moves whole rows: a dst row it writes takes its src row's flags, the others keep theirs."""
+    def move(written, before):
+        out_rows, in_rows = _vs.shuffle_rows(bound["shuffle_mask"], before.shape[0])
+        flags = before.reshape(before.shape[0], -1).copy()
+        flags[out_rows] = written.reshape(written.shape[0], -1)[in_rows]
+        return flags.reshape(before.shape)
+    return move
+
+
+def _nonzero_carry(bound: dict) -> Callable:
+    """nonzero_with_count: a core row of dst is written when its whole src row was (each result row depends on
+    its whole src row); rows it does not write keep their flags."""
+    def move(written, before):
+        rows = _gi.core_rows(before.shape[0])
+        flags = before.reshape(before.shape[0], -1).copy()
+        flags[rows] = written.reshape(written.shape[0], -1)[rows].all(axis=1, keepdims=True)
+        return flags.reshape(before.shape)
+    return move
+
+
+def _shuffled(which: int) -> Callable:
+    """nc_stream_shuffle's rows: which=0 the dst rows it writes, 1 the src rows it reads (mask entries 255 skip)."""
+    def index(bound: dict, t: Tensor):
+        try:
+            rows = _vs.shuffle_rows(bound["shuffle_mask"], bound["dst"].shape[0])[which]
+        except (TypeError, ValueError, IndexError):
+            return ...  # a malformed mask: the instruction raises on it
+        return np.unique(rows[(rows >= 0) & (rows < t.shape[0])])
+    return index
+
+
 def _quantize_fmt(bound: dict, dsts: list, engine: str) -> None:
     if bound.get("fmt") is None:
         bound["fmt"] = dsts[0].x4
@@ -167,12 +208,17 @@ INSTRUCTIONS.update({
 INSTRUCTIONS["memset"] = INSTRUCTIONS["memset"]._replace(prepare=_x4_dtype)
 # GpSimd instructions that read / write only some elements of an operand (the rest keep their written-flags)
 _CORE_ROWS = {"src": _core_rows, "dst": _core_rows}
-INSTRUCTIONS["nonzero_with_count"] = INSTRUCTIONS["nonzero_with_count"]._replace(parts=_CORE_ROWS)
+INSTRUCTIONS["nonzero_with_count"] = INSTRUCTIONS["nonzero_with_count"]._replace(parts=_CORE_ROWS, moves=("src",),
+                                                                                carry=_nonzero_carry)
 INSTRUCTIONS["local_gather"] = INSTRUCTIONS["local_gather"]._replace(
     parts={"index": _gathered(0), "src_buffer": _gathered(1)})
 # element-wise instructions that carry unwritten elements to their result (setting uninitialized_copies)
 INSTRUCTIONS["tensor_copy"] = INSTRUCTIONS["tensor_copy"]._replace(moves=("src",))
 INSTRUCTIONS["tensor_tensor"] = INSTRUCTIONS["tensor_tensor"]._replace(moves=("data1", "data2"))
+# a transpose through the PE array (is_transpose=True, moving = identity) moves stationary's elements to dst.T
+INSTRUCTIONS["nc_matmul"] = INSTRUCTIONS["nc_matmul"]._replace(moves=("stationary",), carry=_transposed)
+INSTRUCTIONS["nc_stream_shuffle"] = INSTRUCTIONS["nc_stream_shuffle"]._replace(
+    parts={"src": _shuffled(1), "dst": _shuffled(0)}, moves=("src",), carry=_shuffle_carry)
 
 
 def bind(spec: Spec, args: tuple, kwargs: dict) -> dict:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from emulator import settings as emu_settings
 from emulator.engines import NeuronCore, gpsimd_index as gi
 from emulator.engines.instructions import ConnectivityError
 from emulator.errors import ArgumentError, DtypeError, ShapeError, UninitializedReadError
@@ -105,9 +106,16 @@ def test_nonzero_core_reads_and_marks_only_core_rows():
     psum = core.memory.psum((16, 4), "float32")
     with pytest.raises(ConnectivityError, match="GpSimd reads and writes SBUF only"):
         core.nonzero_with_count(core.memory.sbuf((16, 5), "int32"), psum)
-    unwritten = core.memory.sbuf((16, 4), "float32")
-    with pytest.raises(UninitializedReadError, match="nonzero_with_count src"):
-        core.nonzero_with_count(core.memory.sbuf((16, 5), "int32"), unwritten)
+    # a core row computed from a partly unwritten src row is itself unwritten (setting uninitialized_copies)
+    part = core.memory.sbuf((32, 4), "float32")
+    part[0:1, 0:3].write(np.ones((1, 3), np.float32))
+    part[16:17].write(np.ones((1, 4), np.float32))
+    out = core.memory.sbuf((32, 5), "int32")
+    core.nonzero_with_count(out, part)
+    assert out.written[16].all() and not out.written[0].any()
+    with emu_settings(uninitialized_copies="check"):
+        with pytest.raises(UninitializedReadError, match="nonzero_with_count src: .* at index \\(0, 3\\)"):
+            core.nonzero_with_count(core.memory.sbuf((32, 5), "int32"), part)
 
 
 # ---- local_gather ---------------------------------------------------------------------------------------------
