@@ -1,9 +1,9 @@
-"""GpSimd index instructions on NumPy arrays: ``nonzero_with_count``, ``local_gather``, ``sequence_bounds``.
+"""GpSimd index instructions on NumPy arrays: ``nonzero_with_count``, ``local_gather``, ``sequence_bounds``, ``topk``.
 
 GpSimd is eight cores, each wired to 16 contiguous SBUF partitions (``limits.GPSIMD_PARTITIONS_PER_CORE``). A core's
 partitions are counted from the operand's partition 0: tiles start on a quadrant boundary (the allocator's rule), so
 rows 0, 16, 32, ... of an operand are the cores' first partitions (the emulator does not track the physical partition
-of a view sliced off a tile's partition range). All three move or produce values exactly (no rounding).
+of a view sliced off a tile's partition range). All four move or produce values exactly (no rounding).
 
 >>> import numpy as np
 >>> from emulator.engines import gpsimd_index
@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import ArgumentError, DtypeError, ShapeError
+from ..numerics import formats as _formats
 from . import operands as _o
 from .limits import GPSIMD_PARTITIONS_PER_CORE
 from .operands import F32, Instruction, check_dst
 
-__all__ = ["nonzero_with_count", "local_gather", "sequence_bounds", "core_rows", "gather_read", "INSTRUCTIONS",
-           "LOCAL_GATHER_ELEMS", "LOCAL_GATHER_MAX_INDICES"]
+__all__ = ["nonzero_with_count", "local_gather", "sequence_bounds", "topk", "core_rows", "gather_read", "snake_mask",
+           "INSTRUCTIONS", "LOCAL_GATHER_ELEMS", "LOCAL_GATHER_MAX_INDICES", "TOPK_N", "TOPK_K"]
 
 _CORE = GPSIMD_PARTITIONS_PER_CORE
 _I32 = np.dtype(np.int32)
@@ -225,7 +226,81 @@ def sequence_bounds(dst: np.ndarray, segment_ids: Any) -> np.ndarray:
     return dst
 
 
+#: topk's limits (NKI API docs): 8 <= n < 65536 snake elements, 1 <= K < 32768 and K <= n
+TOPK_N = (8, 65536)
+TOPK_K = (1, 32768)
+_BF16 = np.dtype(_formats.get("bfloat16").ml_dtype)
+
+
+def snake_mask(shape: tuple, count: int) -> np.ndarray:
+    """The elements of a [P, X] tile holding snake positions 0..count-1 of every 16-partition group: position i of
+    group g is partition ``16 g + i % 16``, column ``i // 16``."""
+    mask = np.zeros((shape[0], int(np.prod(shape[1:], dtype=np.int64))), bool)
+    i = np.arange(min(count, mask.shape[1] * _CORE))
+    for g in range(0, shape[0] - shape[0] % _CORE, _CORE):
+        mask[g + i % _CORE, i // _CORE] = True
+    return mask.reshape(shape)
+
+
+def _topk_order(vals: np.ndarray) -> np.ndarray:
+    """Positions of ``vals`` (fp32) by rank, lowest first: by value (-0 == +0, NaN above +inf), equal values with
+    the lower position ranked higher."""
+    key = np.where(np.isnan(vals), np.inf, vals)
+    nan = np.isnan(vals)
+    return np.lexsort((-np.arange(vals.size), key, nan))
+
+
+def topk(val_dst: np.ndarray, idx_dst: np.ndarray, src: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per 16-partition group (a GpSimd core), over the ``n`` bf16 elements of its snake (element ``i`` at
+    partition ``16 g + i % 16``, column ``i // 16`` of ``src``): the K largest, ``K = val_dst``'s free size, in
+    ascending order, written in the same snake layout (rank ``j`` at partition ``16 g + j % 16``, column
+    ``j // 16``): their values (bf16, exact) into ``val_dst`` and their snake positions (uint32) into ``idx_dst``.
+    The other elements of the outputs are not touched. Ranking: by value, ``-0 == +0``, NaN above +inf; among equal
+    values the lower position ranks higher (the rules of ``max8``).
+
+    >>> import numpy as np, ml_dtypes
+    >>> src = np.zeros((16, 1), ml_dtypes.bfloat16); src[:, 0] = np.arange(16)[::-1]
+    >>> val, idx = np.zeros((16, 2), ml_dtypes.bfloat16), np.zeros((16, 2), np.uint32)
+    >>> _ = topk(val, idx, src, n=8)
+    >>> val[:2, 0].astype(np.float32), idx[:2, 0]
+    (array([14., 15.], dtype=float32), array([1, 0], dtype=uint32))
+    """
+    instr = "topk"
+    check_dst(val_dst, instr)
+    check_dst(idx_dst, instr)
+    x = _o.tile(src, "src", instr)
+    for role, dt, want in (("src", x.dtype, _BF16), ("val_dst", val_dst.dtype, _BF16),
+                           ("idx_dst", idx_dst.dtype, np.dtype(np.uint32))):
+        if dt != want:
+            raise DtypeError(f"{instr}: {role} is {dt}; it must be {want}")
+    rows = x.shape[0]
+    if rows % _CORE or val_dst.shape[0] != rows or idx_dst.shape[0] != rows:
+        raise ShapeError(f"{instr}: src {x.shape}, val_dst {val_dst.shape} and idx_dst {idx_dst.shape} need the same "
+                         f"partition count, a multiple of {_CORE}")
+    k = val_dst[0].size
+    if idx_dst[0].size != k:
+        raise ShapeError(f"{instr}: val_dst has {k} elements per partition and idx_dst {idx_dst[0].size}; both are K")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not TOPK_N[0] <= n < TOPK_N[1]:
+        raise ArgumentError(f"{instr}: n={n!r} must be an int with {TOPK_N[0]} <= n < {TOPK_N[1]}")
+    if not TOPK_K[0] <= k < TOPK_K[1] or k > n:
+        raise ShapeError(f"{instr}: K = {k} (val_dst's free size) must satisfy {TOPK_K[0]} <= K < {TOPK_K[1]} and "
+                         f"K <= n = {n}")
+    cols = x[0].size
+    if cols * _CORE < n:
+        raise ShapeError(f"{instr}: src has {cols} elements per partition; n = {n} needs at least {-(-n // _CORE)}")
+    i, j = np.arange(n), np.arange(k)
+    flat = _o.f32(x, "src", instr).reshape(rows, cols)
+    flat_bits = x.reshape(rows, cols)
+    vals, idxs = val_dst.reshape(rows, -1), idx_dst.reshape(rows, -1)
+    for g in range(0, rows, _CORE):
+        order = _topk_order(flat[g + i % _CORE, i // _CORE])[n - k:]
+        vals[g + j % _CORE, j // _CORE] = flat_bits[g + order % _CORE, order // _CORE]
+        idxs[g + j % _CORE, j // _CORE] = order
+    return val_dst, idx_dst
+
+
 INSTRUCTIONS: dict[str, Instruction] = {
+    "topk": Instruction(topk, ("gpsimd",), ("src",), ("val_dst", "idx_dst")),
     "nonzero_with_count": Instruction(nonzero_with_count, ("gpsimd",), ("src",), ("dst",)),
     "local_gather": Instruction(local_gather, ("gpsimd",), ("index", "src_buffer"), ("dst",)),
     "sequence_bounds": Instruction(sequence_bounds, ("gpsimd",), ("segment_ids",), ("dst",)),

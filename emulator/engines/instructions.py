@@ -112,6 +112,15 @@ def _core_rows(bound: dict, t: Tensor):
     return _gi.core_rows(t.shape[0])
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _topk_written(bound: dict, t: Tensor):
+    """topk writes snake positions 0..K-1 of each 16-partition group (K = val_dst's free size)."""
+    return _gi.snake_mask(t.shape, int(np.prod(bound["val_dst"].shape[1:], dtype=np.int64)))
+
+
 def _gathered(which: int) -> Callable:
     """local_gather's read of ``index`` (which=0: the valid indices) or ``src_buffer`` (1: the gathered elements)."""
     def index(bound: dict, t: Tensor):
@@ -210,6 +219,9 @@ INSTRUCTIONS["memset"] = INSTRUCTIONS["memset"]._replace(prepare=_x4_dtype)
 _CORE_ROWS = {"src": _core_rows, "dst": _core_rows}
 INSTRUCTIONS["nonzero_with_count"] = INSTRUCTIONS["nonzero_with_count"]._replace(parts=_CORE_ROWS, moves=("src",),
                                                                                 carry=_nonzero_carry)
+INSTRUCTIONS["topk"] = INSTRUCTIONS["topk"]._replace(parts={
+    "src": lambda bound, t: _gi.snake_mask(t.shape, int(bound["n"]) if _is_int(bound.get("n")) else 0),
+    "val_dst": _topk_written, "idx_dst": _topk_written})
 INSTRUCTIONS["local_gather"] = INSTRUCTIONS["local_gather"]._replace(
     parts={"index": _gathered(0), "src_buffer": _gathered(1)})
 # element-wise instructions that carry unwritten elements to their result (setting uninitialized_copies)

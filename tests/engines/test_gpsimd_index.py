@@ -262,3 +262,103 @@ def test_sequence_bounds_errors():
         with pytest.raises(err, match=msg):
             gi.sequence_bounds(dst, ids)
     assert (dst == 4).all()
+
+
+# ---- topk -------------------------------------------------------------------------------------------------------
+
+def topk_ref(src, n, k):
+    """Per 16-partition group: rank the snake's n elements (Python floats; NaN above +inf, -0 == +0, the lower
+    position wins a tie), keep the k best in ascending order, lay them out in the same snake. None = untouched."""
+    rows, cols = src.shape
+    vals = [[None] * k for _ in range(rows)]
+    idxs = [[None] * k for _ in range(rows)]
+    f = src.astype(np.float32).astype(np.float64)
+    for g in range(0, rows, 16):
+        snake = [(float(f[g + i % 16, i // 16]), i) for i in range(n)]
+        ranked = sorted(snake, key=lambda vi: (vi[0] != vi[0], 0.0 if vi[0] != vi[0] else vi[0], -vi[1]))
+        for j, (v, i) in enumerate(ranked[n - k:]):
+            vals[g + j % 16][j // 16] = src[g + i % 16, i // 16]
+            idxs[g + j % 16][j // 16] = i
+    return vals, idxs
+
+
+def _check_topk(src, n, k):
+    import ml_dtypes
+    rows = src.shape[0]
+    val = np.full((rows, k), 7, ml_dtypes.bfloat16)
+    idx = np.full((rows, k), 99999, np.uint32)
+    gi.topk(val, idx, src, n)
+    want_v, want_i = topk_ref(src, n, k)
+    for p in range(rows):
+        for c in range(k):
+            if want_v[p][c] is None:
+                assert val[p, c] == 7 and idx[p, c] == 99999, (p, c)
+            else:
+                assert val[p, c].tobytes() == want_v[p][c].tobytes() and idx[p, c] == want_i[p][c], (p, c)
+
+
+@pytest.mark.parametrize("n,k", [(8, 1), (8, 8), (42, 8), (100, 37), (256, 256)])
+def test_topk_matches_reference(n, k):
+    import ml_dtypes
+    src = RNG.standard_normal((32, -(-n // 16) + 1)).astype(ml_dtypes.bfloat16)
+    _check_topk(src, n, k)
+
+
+def test_topk_ties_nan_signed_zero():
+    import ml_dtypes
+    src = np.zeros((16, 4), ml_dtypes.bfloat16)          # all +0: ties everywhere
+    src[3, 0] = -0.0
+    src[5, 1] = np.nan
+    src[6, 1] = np.inf
+    src[7, 2] = -np.inf
+    _check_topk(src, 64, 20)
+    _check_topk(np.ones((16, 2), ml_dtypes.bfloat16), 20, 20)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(8, 120), st.data())
+def test_topk_property(n, data):
+    import ml_dtypes
+    k = data.draw(st.integers(1, n))
+    codes = data.draw(st.lists(st.sampled_from([0x0000, 0x8000, 0x3F80, 0xBF80, 0x4000, 0x7F80, 0xFF80, 0x7FC0, 0x3F81]),
+                               min_size=16 * -(-n // 16), max_size=16 * -(-n // 16)))
+    src = np.array(codes, np.uint16).reshape(16, -1).view(ml_dtypes.bfloat16)
+    _check_topk(src, n, k)
+
+
+def test_topk_limits_and_errors():
+    import ml_dtypes
+    bf = ml_dtypes.bfloat16
+    src = RNG.standard_normal((16, 4096)).astype(bf)
+    _check_topk(src, 65535, 5)                            # the largest n
+    val, idx = np.zeros((16, 4), bf), np.zeros((16, 4), np.uint32)
+    for kw, err, msg in [
+        (dict(src=np.zeros((16, 1), np.float32), n=8), DtypeError, "src is float32; it must be bfloat16"),
+        (dict(src=np.zeros((16, 1), bf), n=7), ArgumentError, "n=7 must be an int with 8 <= n < 65536"),
+        (dict(src=np.zeros((16, 1), bf), n=65536), ArgumentError, "n=65536"),
+        (dict(src=np.zeros((16, 1), bf), n=17), ShapeError, "src has 1 elements per partition; n = 17 needs at "
+                                                             "least 2"),
+        (dict(src=np.zeros((8, 1), bf), n=8), ShapeError, "multiple of 16"),
+    ]:
+        with pytest.raises(err, match=msg):
+            gi.topk(val, idx, **kw)
+    with pytest.raises(ShapeError, match="K = 9 \\(val_dst's free size\\) must satisfy 1 <= K < 32768 and K <= n = 8"):
+        gi.topk(np.zeros((16, 9), bf), np.zeros((16, 9), np.uint32), np.zeros((16, 1), bf), 8)
+    with pytest.raises(DtypeError, match="idx_dst is int32; it must be uint32"):
+        gi.topk(val, np.zeros((16, 4), np.int32), np.zeros((16, 1), bf), 8)
+    assert (val == 0).all() and (idx == 0).all()
+
+
+def test_topk_core_tracks_snake_positions():
+    import ml_dtypes
+    core = NeuronCore()
+    src = core.memory.sbuf((32, 4), "bfloat16")
+    src[:, 0:2].write(RNG.standard_normal((32, 2)).astype(ml_dtypes.bfloat16))   # snake positions 0..31
+    val, idx = core.memory.sbuf((32, 20), "bfloat16"), core.memory.sbuf((32, 20), "uint32")
+    core.topk(val, idx, src, n=20)
+    want = np.zeros((32, 20), bool)
+    want[:, 0] = True
+    want[[0, 1, 2, 3, 16, 17, 18, 19], 1] = True
+    assert (val.written == want).all() and (idx.written == want).all()
+    with pytest.raises(UninitializedReadError, match="topk src: .* at index \\(0, 2\\)"):
+        core.topk(val, idx, src, n=33)

@@ -91,3 +91,29 @@ def test_sequence_bounds_kernel(dtype):
     seq = np.sort(RNG.integers(0, 32, size=32))
     out = nki.simulate(bounds_kernel)(seq.reshape(1, 32).astype(dtype))
     assert out[0].tolist() == bounds_ref(seq.tolist())
+
+
+@nki.jit
+def topk_kernel(in_tensor, n, k):
+    par_dim, src_x = in_tensor.shape
+    src = nl.ndarray((par_dim, src_x), dtype=nl.bfloat16, buffer=nl.sbuf)
+    nisa.dma_copy(dst=src, src=in_tensor)
+    val_dst = nl.ndarray((par_dim, k), dtype=nl.bfloat16, buffer=nl.sbuf)
+    idx_dst = nl.ndarray((par_dim, k), dtype=nl.uint32, buffer=nl.sbuf)
+    nisa.topk(val_dst=val_dst, idx_dst=idx_dst, src=src, n=n)
+    cols = (k + 15) // 16   # the results occupy the first ceil(k / 16) columns of the snake
+    val_h = nl.ndarray((par_dim, cols), dtype=nl.bfloat16, buffer=nl.shared_hbm)
+    idx_h = nl.ndarray((par_dim, cols), dtype=nl.uint32, buffer=nl.shared_hbm)
+    nisa.dma_copy(dst=val_h, src=val_dst[:, 0:cols])
+    nisa.dma_copy(dst=idx_h, src=idx_dst[:, 0:cols])
+    return val_h, idx_h
+
+
+def test_topk_kernel_sdk_example():
+    import ml_dtypes
+    from tests.engines.test_gpsimd_index import topk_ref
+    src = RNG.standard_normal((128, 3)).astype(ml_dtypes.bfloat16)
+    val, idx = nki.simulate(topk_kernel)(src, 42, 32)
+    want_v, want_i = topk_ref(src, 42, 32)
+    assert val.tobytes() == np.array([r[:2] for r in want_v], ml_dtypes.bfloat16).tobytes()
+    assert idx.tolist() == [r[:2] for r in want_i]
