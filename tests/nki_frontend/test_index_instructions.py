@@ -117,3 +117,28 @@ def test_topk_kernel_sdk_example():
     want_v, want_i = topk_ref(src, 42, 32)
     assert val.tobytes() == np.array([r[:2] for r in want_v], ml_dtypes.bfloat16).tobytes()
     assert idx.tolist() == [r[:2] for r in want_i]
+
+
+@nki.jit
+def legacy_kernel(src_h, index_h, ids_h):
+    from emulator.nki import legacy_isa as lisa
+
+    src = nl.load(src_h)
+    idx = nl.load(index_h)
+    g = lisa.local_gather(src, idx, 2, 20)          # NKI 0.1 form: returns a [P, valid, elems] tile
+    b = lisa.sequence_bounds(segment_ids=nl.load(ids_h))
+    out_g = nl.ndarray(g.shape, dtype=g.dtype, buffer=nl.shared_hbm)
+    out_b = nl.ndarray(b.shape, dtype=b.dtype, buffer=nl.shared_hbm)
+    nl.store(out_g, g)
+    nl.store(out_b, b)
+    return out_g, out_b
+
+
+def test_legacy_tile_returning_forms():
+    src = RNG.standard_normal((32, 16)).astype(np.float32)
+    index = (RNG.integers(0, 8, size=(32, 2)) * 2).astype(np.uint16)
+    ids = np.array([[0, 2, 2, 5, 5, 5, 0, 1]], np.float32)
+    g, b = nki.simulate(legacy_kernel)(src, index, ids)
+    assert g.shape == (32, 20, 2)
+    assert g.reshape(32, -1).tobytes() == local_gather_ref(src, index, 2, 20).tobytes()
+    assert b.shape == (1, 2, 8) and b[0].tolist() == bounds_ref(ids[0].tolist())
