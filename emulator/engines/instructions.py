@@ -136,7 +136,11 @@ def _transposed(bound: dict) -> Callable | None:
     """nc_matmul is_transpose: dst[m, k] is stationary[k, m] (other matmuls are no move)."""
     if not bound.get("is_transpose"):
         return None
-    return lambda written, before: written.reshape(written.shape[0], -1).T.reshape(before.shape)
+    st, dst = bound.get("stationary"), bound.get("dst")
+    k, m = st.shape[0], int(np.prod(st.shape[1:], dtype=np.int64))
+    if dst is None or dst.shape[0] != m or int(np.prod(dst.shape[1:], dtype=np.int64)) != k:
+        return None  # not a plain [K, M] -> [M, K] transpose (tile_position...): stationary is checked as a read
+    return lambda written, before: written.reshape(k, m).T.reshape(before.shape)
 
 
 def _shuffle_carry(bound: dict) -> Callable:
