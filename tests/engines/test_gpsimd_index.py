@@ -362,3 +362,18 @@ def test_topk_core_tracks_snake_positions():
     assert (val.written == want).all() and (idx.written == want).all()
     with pytest.raises(UninitializedReadError, match="topk src: .* at index \\(0, 2\\)"):
         core.topk(val, idx, src, n=33)
+
+
+def test_topk_largest_k():
+    import ml_dtypes
+    bf = ml_dtypes.bfloat16
+    src = RNG.standard_normal((16, 2048)).astype(bf)
+    val, idx = np.zeros((16, 32767), bf), np.zeros((16, 32767), np.uint32)
+    gi.topk(val, idx, src, 32768)
+    f = src.astype(np.float64)
+    snake = [(f[i % 16, i // 16], i) for i in range(32768)]
+    ranked = sorted(snake, key=lambda vi: (vi[0], -vi[1]))[1:]   # no NaN here: drop the smallest
+    j = np.arange(32767)
+    assert idx[j % 16, j // 16].tolist() == [i for _, i in ranked]
+    with pytest.raises(ShapeError, match="K = 32768"):
+        gi.topk(np.zeros((16, 32768), bf), np.zeros((16, 32768), np.uint32), src, 32768)
