@@ -12,12 +12,12 @@ engines allowed (first = default), the parameter names read / written, and the e
 
 from __future__ import annotations
 
-from . import gpsimd, rng, scalar, vector, vector_accumulate, vector_select
+from . import gpsimd, gpsimd_index, rng, scalar, vector, vector_accumulate, vector_select
 from .operands import Instruction
 
 __all__ = ["INSTRUCTIONS", "Instruction"]
 
 INSTRUCTIONS: dict[str, Instruction] = {
-    **vector.INSTRUCTIONS, **vector_select.INSTRUCTIONS, **gpsimd.INSTRUCTIONS, **scalar.INSTRUCTIONS,
+    **vector.INSTRUCTIONS, **vector_select.INSTRUCTIONS, **gpsimd.INSTRUCTIONS, **gpsimd_index.INSTRUCTIONS, **scalar.INSTRUCTIONS,
     **rng.INSTRUCTIONS, **vector_accumulate.INSTRUCTIONS,
 }

@@ -178,7 +178,8 @@ class NeuronCore:
                     raise ConnectivityError(f"{spec.name}: {' and '.join(spec.one_psum)} are both in PSUM; at most "
                                             "one input of this instruction may sit in PSUM")
             if not t.base._all:
-                if role in spec.moves and self.settings.uninitialized_copies == "propagate":
+                if role in spec.moves and self.settings.uninitialized_copies == "propagate" and (
+                        spec.carry is None or spec.carry(bound) is not None):
                     self._moved.append(t)  # its unwritten elements make unwritten results (_record)
                 else:
                     part = spec.parts.get(role)
@@ -220,7 +221,8 @@ class NeuronCore:
     def _record(self, spec: Spec, engine: str, dsts: list, nbytes: int, nreads: int, bound: dict) -> None:
         carry = None
         if self._moved:  # read the sources' flags before dst's are set (dst may be a source)
-            carry = _carried_written(self._moved, dsts[0], spec.name)
+            carry = _carried_written(self._moved, dsts[0], spec.name,
+                                     None if spec.carry is None else spec.carry(bound))
             self._moved = []
         first = None
         roles = [r for r in spec.writes if bound.get(r) is not None] if spec.parts else ()
@@ -316,16 +318,22 @@ class NeuronCore:
         self.stats.instructions["core_barrier"] = self.stats.instructions.get("core_barrier", 0) + 1
 
 
-def _carried_written(srcs: list, dst: Tensor, instr: str):
-    """For an element-wise instruction: which of dst's elements will be written (those whose every source element
-    was; row-major order, as the instruction pairs them), or None when all are."""
+def _carried_written(srcs: list, dst: Tensor, instr: str, move: Callable | None = None):
+    """For a move: which of dst's elements will be written, or None when all are. Element-wise instructions pair
+    elements in row-major order (a dst element is written when every source element it comes from was); ``move``
+    (from the instruction's ``carry``) maps a source's written-flags and dst's current ones to dst's new ones."""
     written = None
+    before = dst.written if move is not None else None
     for src in srcs:
-        w = src.written
-        if w.size != dst.data.size:  # no element-wise correspondence to carry
-            src.check_initialized(f"{instr} (source)")
-            continue
-        written = w.reshape(dst.shape) if written is None else written & w.reshape(dst.shape)
+        if move is not None:
+            w = move(src.written, before)
+        else:
+            w = src.written
+            if w.size != dst.data.size:  # no element-wise correspondence to carry
+                src.check_initialized(f"{instr} (source)")
+                continue
+            w = w.reshape(dst.shape)
+        written = w if written is None else written & w
     return None if written is None or written.all() else written
 
 

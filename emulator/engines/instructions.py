@@ -17,7 +17,9 @@ import numpy as np
 
 from ..errors import ArgumentTypeError, EmulatorError
 from . import dma as _dma
+from . import gpsimd_index as _gi
 from . import pe as _pe
+from . import vector_select as _vs
 from .compute import INSTRUCTIONS as _COMPUTE
 from .limits import MX_GROUP_PARTITIONS, QUADRANT
 from .memory import Tensor
@@ -64,6 +66,7 @@ class Spec(NamedTuple):
     default_engine: Callable | None  # bound -> engine when the caller names none
     parts: dict      # role -> (bound, tensor) -> index of the part of that operand the instruction reads / writes
     moves: tuple     # source roles of an element-wise instruction whose unwritten elements give unwritten results
+    carry: Callable | None = None  # bound -> None (no move) or (source written, dst written before) -> dst written
 
 
 def _spec(name: str, fn: Callable, engines, reads, writes, state=None, narrow=None, prepare=None,
@@ -101,6 +104,74 @@ def _scale_rows(data_role: str) -> Callable:
         g = np.arange(groups)
         rows = (g // 4) * QUADRANT + g % 4
         return rows[rows < t.shape[0]]
+    return index
+
+
+def _core_rows(bound: dict, t: Tensor):
+    """Rows 0, 16, ..., of an operand: the first partition of each GpSimd core (nonzero_with_count)."""
+    return _gi.core_rows(t.shape[0])
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _topk_written(bound: dict, t: Tensor):
+    """topk writes snake positions 0..K-1 of each 16-partition group (K = val_dst's free size)."""
+    return _gi.snake_mask(t.shape, int(np.prod(bound["val_dst"].shape[1:], dtype=np.int64)))
+
+
+def _gathered(which: int) -> Callable:
+    """local_gather's read of ``index`` (which=0: the valid indices) or ``src_buffer`` (1: the gathered elements)."""
+    def index(bound: dict, t: Tensor):
+        idx, src = bound["index"], bound["src_buffer"]
+        idx = idx.data if type(idx) is Tensor else np.asarray(idx)
+        with np.errstate(all="ignore"):
+            return _gi.gather_read(idx, tuple(getattr(src, "shape", ())), bound.get("num_elem_per_idx", 1),
+                                   bound.get("num_valid_indices"))[which]
+    return index
+
+
+def _transposed(bound: dict) -> Callable | None:
+    """nc_matmul is_transpose: dst[m, k] is stationary[k, m] (other matmuls are no move)."""
+    if not bound.get("is_transpose"):
+        return None
+    st, dst = bound.get("stationary"), bound.get("dst")
+    k, m = st.shape[0], int(np.prod(st.shape[1:], dtype=np.int64))
+    if dst is None or dst.shape[0] != m or int(np.prod(dst.shape[1:], dtype=np.int64)) != k:
+        return None  # not a plain [K, M] -> [M, K] transpose (tile_position...): stationary is checked as a read
+    return lambda written, before: written.reshape(k, m).T.reshape(before.shape)
+
+
+def _shuffle_carry(bound: dict) -> Callable:
+    """nc_stream_shuffle moves whole rows: a dst row it writes takes its src row's flags, the others keep theirs."""
+    def move(written, before):
+        out_rows, in_rows = _vs.shuffle_rows(bound["shuffle_mask"], before.shape[0])
+        flags = before.reshape(before.shape[0], -1).copy()
+        flags[out_rows] = written.reshape(written.shape[0], -1)[in_rows]
+        return flags.reshape(before.shape)
+    return move
+
+
+def _nonzero_carry(bound: dict) -> Callable:
+    """nonzero_with_count: a core row of dst is written when its whole src row was (each result row depends on
+    its whole src row); rows it does not write keep their flags."""
+    def move(written, before):
+        rows = _gi.core_rows(before.shape[0])
+        flags = before.reshape(before.shape[0], -1).copy()
+        flags[rows] = written.reshape(written.shape[0], -1)[rows].all(axis=1, keepdims=True)
+        return flags.reshape(before.shape)
+    return move
+
+
+def _shuffled(which: int) -> Callable:
+    """nc_stream_shuffle's rows: which=0 the dst rows it writes, 1 the src rows it reads (mask entries 255 skip)."""
+    def index(bound: dict, t: Tensor):
+        try:
+            rows = _vs.shuffle_rows(bound["shuffle_mask"], bound["dst"].shape[0])[which]
+        except (TypeError, ValueError, IndexError):
+            return ...  # a malformed mask: the instruction raises on it
+        return np.unique(rows[(rows >= 0) & (rows < t.shape[0])])
     return index
 
 
@@ -148,9 +219,22 @@ INSTRUCTIONS.update({
 
 
 INSTRUCTIONS["memset"] = INSTRUCTIONS["memset"]._replace(prepare=_x4_dtype)
+# GpSimd instructions that read / write only some elements of an operand (the rest keep their written-flags)
+_CORE_ROWS = {"src": _core_rows, "dst": _core_rows}
+INSTRUCTIONS["nonzero_with_count"] = INSTRUCTIONS["nonzero_with_count"]._replace(parts=_CORE_ROWS, moves=("src",),
+                                                                                carry=_nonzero_carry)
+INSTRUCTIONS["topk"] = INSTRUCTIONS["topk"]._replace(parts={
+    "src": lambda bound, t: _gi.snake_mask(t.shape, int(bound["n"]) if _is_int(bound.get("n")) else 0),
+    "val_dst": _topk_written, "idx_dst": _topk_written})
+INSTRUCTIONS["local_gather"] = INSTRUCTIONS["local_gather"]._replace(
+    parts={"index": _gathered(0), "src_buffer": _gathered(1)})
 # element-wise instructions that carry unwritten elements to their result (setting uninitialized_copies)
 INSTRUCTIONS["tensor_copy"] = INSTRUCTIONS["tensor_copy"]._replace(moves=("src",))
 INSTRUCTIONS["tensor_tensor"] = INSTRUCTIONS["tensor_tensor"]._replace(moves=("data1", "data2"))
+# a transpose through the PE array (is_transpose=True, moving = identity) moves stationary's elements to dst.T
+INSTRUCTIONS["nc_matmul"] = INSTRUCTIONS["nc_matmul"]._replace(moves=("stationary",), carry=_transposed)
+INSTRUCTIONS["nc_stream_shuffle"] = INSTRUCTIONS["nc_stream_shuffle"]._replace(
+    parts={"src": _shuffled(1), "dst": _shuffled(0)}, moves=("src",), carry=_shuffle_carry)
 
 
 def bind(spec: Spec, args: tuple, kwargs: dict) -> dict:

@@ -14,7 +14,7 @@ them on memory with engine/buffer checks and statistics, use :class:`emulator.en
 ...                       "add").astype(np.float32)
 array([[1.5, 2.5, 3. ]], dtype=float32)
 >>> sorted(emu.isa.__all__)[:4]
-['EngineRNG', 'activation', 'activation_reduce', 'affine_select']
+['EngineRNG', 'activate2', 'activation', 'activation_reduce']
 """
 
 from __future__ import annotations

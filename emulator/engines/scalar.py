@@ -28,14 +28,14 @@ from typing import Any
 import numpy as np
 
 from ..config import get_settings
-from ..errors import EmulatorError
+from ..errors import DtypeError, EmulatorError, ShapeError
 from . import operands as _o
 from ._activation_kernels import evaluate as exact_activation
 from .operands import F32, Instruction, ReduceRegisters, check_dst, f32, like, per_partition, write
 from .ops import Activation, resolve, resolve_activation
 from .vector import sequential_reduce
 
-__all__ = ["activation", "activation_reduce", "evaluate", "INSTRUCTIONS"]
+__all__ = ["activation", "activation_reduce", "activate2", "ACTIVATE2_PAIRS", "evaluate", "INSTRUCTIONS"]
 
 
 def evaluate(act: Activation, x: np.ndarray) -> np.ndarray:
@@ -107,7 +107,101 @@ def activation_reduce(dst: np.ndarray, op: Any, data: Any, reduce_op: Any, reduc
                       reduce_cmd="reset_reduce", regs=regs)
 
 
+#: activate2's tensor-scalar stage: the (op0, op1) pairs NKI lists ("copy" is nl.bypass)
+ACTIVATE2_PAIRS = (("multiply", "add"), ("multiply", "subtract"), ("multiply", "copy"), ("add", "copy"),
+                   ("subtract", "copy"), ("copy", "copy"))
+#: activate2's reduce ops and the accumulator value reset / reset_reduce start from
+_ACTIVATE2_REDUCE = {"add": 0.0, "maximum": -np.inf, "minimum": np.inf, "abs_max": 0.0, "abs_min": np.inf}
+
+
+def _activate2_act(op: Any, x: np.ndarray, relu_param: Any, instr: str) -> np.ndarray:
+    """The activation stage: ``prelu`` is ``x if x > 0 else relu_param * x`` (one fp32 multiply; NaN stays NaN);
+    every other function ignores relu_param."""
+    name = getattr(op, "op_name", op)
+    alpha = per_partition(relu_param, x.shape[0], x.ndim, "relu_param", instr)
+    if isinstance(name, str) and name.strip().lower() == "prelu":
+        return np.where(x > 0, x, x * alpha).astype(F32, copy=False)
+    return evaluate(resolve_activation(op, instr), x)
+
+
+def _fold(name: str, start: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``acc = reduce_op(acc, t_i)`` along each row of fp32 ``t`` from ``start``, each step rounded to fp32."""
+    if name in ("add", "maximum", "minimum"):
+        uf = {"add": np.add, "maximum": np.maximum, "minimum": np.minimum}[name]
+        return uf.accumulate(np.concatenate([start[:, None], t], axis=1), axis=1, dtype=F32)[:, -1]
+    o = resolve(name)
+    acc = start
+    for i in range(t.shape[1]):
+        acc = o.f32(acc, t[:, i])
+    return acc
+
+
+@_o.quiet
+def activate2(dst: np.ndarray, op: Any, data: Any, imm0: Any, imm1: Any, op0: Any, op1: Any, relu_param: Any = 0.0,
+              reverse0: bool = False, reverse1: bool = False, reduce_op: Any = None, reduce_res: Any = None,
+              reduce_cmd: Any = "idle", *, regs: ReduceRegisters | None = None) -> np.ndarray:
+    """Scalar Engine, per element in fp32: ``v = (data <op0> imm0) <op1> imm1`` (``reverse0``/``reverse1`` swap
+    the operands; ``nl.bypass`` skips a step; the (op0, op1) pairs of :data:`ACTIVATE2_PAIRS` only), then
+    ``op(v)`` (per ``activation_accuracy``; ``prelu`` uses ``relu_param``), rounded once into ``dst``.
+    ``imm0``, ``imm1``, ``relu_param`` are scalars or [P, 1]. ``reduce_op`` (add, maximum, minimum, abs_max, abs_min)
+    folds the fp32 results of each partition, in element order, into the Scalar Engine's accumulators ``regs``:
+    ``reset`` sets them to the op's start value (0, -inf, +inf, 0, +inf), ``reset_reduce`` resets then folds,
+    ``reduce`` folds, ``idle`` leaves them; ``reduce_res`` ([P, 1]) receives them when given.
+
+    >>> import numpy as np
+    >>> res = np.empty((1, 1), np.float32)
+    >>> activate2(np.empty((1, 3), np.float32), "relu", np.array([[1., -2., 3.]], np.float32), 2.0, 1.0,
+    ...           "multiply", "subtract", reduce_op="maximum", reduce_res=res, reduce_cmd="reset_reduce")
+    array([[1., 0., 5.]], dtype=float32)
+    >>> res
+    array([[5.]], dtype=float32)
+    """
+    instr = "activate2"
+    check_dst(dst, instr)
+    x = like(data, dst, "data", instr)
+    rows, nd = x.shape[0], x.ndim
+    o0, o1 = resolve(op0, instr), resolve(op1, instr)
+    if (o0.name, o1.name) not in ACTIVATE2_PAIRS:
+        pairs = ", ".join(f"({a}, {b})" for a, b in ACTIVATE2_PAIRS)
+        raise EmulatorError(f"{instr}: (op0, op1) = ({o0.name}, {o1.name}) is not a supported pair ({pairs}; copy is "
+                            "nl.bypass)")
+    for flag, o, role in ((reverse0, o0, "op0"), (reverse1, o1, "op1")):
+        if flag and o.name == "copy":
+            raise EmulatorError(f"{instr}: reverse{role[-1]}=True needs {role} to be set (it is nl.bypass)")
+    if all(isinstance(v, np.ndarray) and v.ndim for v in (imm0, imm1)) and imm0.dtype != imm1.dtype:
+        raise DtypeError(f"{instr}: imm0 is {imm0.dtype} and imm1 {imm1.dtype}; tensor immediates must share a dtype")
+    v = f32(x, "data", instr)
+    for o, imm, rev, role in ((o0, imm0, reverse0, "imm0"), (o1, imm1, reverse1, "imm1")):
+        s = per_partition(imm, rows, nd, role, instr)
+        if o.name != "copy":
+            v = o.f32(s, v) if rev else o.f32(v, s)
+    t = np.asarray(_activate2_act(op, np.asarray(v, F32), relu_param, instr), F32)
+    cmd = _o.reduce_cmd(reduce_cmd, instr)
+    name = None if reduce_op is None else resolve(reduce_op, instr).name
+    if name is not None and name not in _ACTIVATE2_REDUCE:
+        raise EmulatorError(f"{instr}: reduce_op {name!r} is not one of {', '.join(_ACTIVATE2_REDUCE)}")
+    if cmd == "load_reduce" or (cmd in ("reduce", "reset_reduce", "reset") and name is None):
+        raise EmulatorError(f"{instr}: reduce_cmd {cmd!r} " + ("is not supported (idle, reset, reduce, "
+                            "reset_reduce)" if cmd == "load_reduce" else "needs reduce_op"))
+    if reduce_res is not None:
+        res = check_dst(reduce_res, instr)
+        if res.shape[0] != rows or res.size != rows:
+            raise ShapeError(f"{instr}: reduce_res has shape {res.shape}; it must be [{rows}, 1]")
+    write(dst, t, instr)
+    regs = regs if regs is not None else ReduceRegisters()
+    acc = regs.values[:rows]
+    if cmd in ("reset", "reset_reduce"):
+        acc[...] = _ACTIVATE2_REDUCE[name]
+    if cmd in ("reduce", "reset_reduce"):
+        acc[...] = _fold(name, acc.copy(), t.reshape(rows, -1))
+    if reduce_res is not None:
+        write(reduce_res, acc.reshape(reduce_res.shape), instr)
+    return dst
+
+
 INSTRUCTIONS: dict[str, Instruction] = {
+    "activate2": Instruction(activate2, ("scalar",), ("data", "imm0", "imm1", "relu_param"), ("dst", "reduce_res"),
+                             "regs"),
     "activation": Instruction(activation, ("scalar",), ("data", "bias", "scale"), ("dst", "reduce_res"), "regs"),
     "activation_reduce": Instruction(activation_reduce, ("scalar",), ("data", "bias", "scale"),
                                      ("dst", "reduce_res"), "regs"),

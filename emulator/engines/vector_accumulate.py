@@ -21,14 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EmulatorError, ShapeError
+from ..errors import DtypeError, EmulatorError, ShapeError
 from . import operands as _o
 from .operands import F32, Instruction, ReduceRegisters, check_dst, f32, like, per_partition, write
 from .ops import resolve, resolve_activation
 from .scalar import evaluate
 from .vector import sequential_reduce
 
-__all__ = ["exponential", "tensor_scalar_reduce", "tensor_partition_reduce", "INSTRUCTIONS"]
+__all__ = ["exponential", "tensor_scalar_reduce", "tensor_partition_reduce", "tensor_scalar_cumulative",
+           "INSTRUCTIONS"]
 
 _EXP = resolve_activation("exp")
 
@@ -98,6 +99,77 @@ def tensor_scalar_reduce(dst: np.ndarray, data: Any, op0: Any, operand0: Any, re
     return write(dst, t, instr)
 
 
+_CUMULATIVE_OPS = ("add", "subtract", "multiply", "maximum", "minimum")
+_NO_INT32 = (np.dtype(np.int32), np.dtype(np.uint32))
+
+
+def _fp32_imm(value: Any, rows: int, role: str, instr: str) -> np.ndarray:
+    """An fp32 immediate: a scalar or a [P, 1] float32 tile, as [rows] fp32."""
+    if isinstance(value, np.ndarray) and value.ndim and value.dtype != F32:
+        raise DtypeError(f"{instr}: {role} is a {value.dtype} tile; it must be float32 (a scalar or [P, 1])")
+    return np.broadcast_to(per_partition(value, rows, 1, role, instr), (rows,)).astype(F32)
+
+
+def _running(o1, t: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """``reg = op1(t_i, reg)`` along each row from ``reg = start``, every step rounded to fp32; the running values."""
+    if o1.name != "subtract":  # commutative: op1(t_i, reg) == op1(reg, t_i), NumPy's accumulate steps in order
+        return o1.ufunc.accumulate(np.concatenate([start[:, None], t], axis=1), axis=1, dtype=F32)[:, 1:]
+    out = np.empty_like(t)
+    reg = start
+    for i in range(t.shape[1]):
+        reg = t[:, i] - reg
+        out[:, i] = reg
+    return out
+
+
+@_o.quiet
+def tensor_scalar_cumulative(dst: np.ndarray, src: Any, op0: Any, op1: Any, imm0: Any, imm1: Any = None,
+                             reduce_cmd: Any = "reset_reduce", *, regs: ReduceRegisters | None = None) -> np.ndarray:
+    """Per partition, along the flattened free dims: ``reg = op1(op0(src_i, imm0), reg)``, ``dst_i = reg`` (Vector
+    Engine; fp32, each step rounded to fp32, one rounding into dst). The start value of ``reg`` (the Vector
+    accumulators ``regs``, which keep the final value) follows ``reduce_cmd``: ``reset_reduce`` op1's identity (0
+    for add and subtract, 1 multiply, -inf maximum, +inf minimum), ``reduce`` the registers as they are,
+    ``load_reduce`` ``imm1``. ``imm1`` is read by load_reduce only. op0 is an arithmetic operator, op1 one of add,
+    subtract, multiply, maximum, minimum (``subtract`` gives ``src_i' - reg``, the docs' operand order); ``imm0``
+    / ``imm1`` are fp32 scalars or [P, 1] float32 tiles; ``src`` and ``dst`` are not int32/uint32 (NKI: an ISA
+    limit).
+
+    >>> import numpy as np
+    >>> tensor_scalar_cumulative(np.empty((1, 4), np.float32), np.ones((1, 4), np.float32), "add", "add", 1.0,
+    ...                          imm1=10.0, reduce_cmd="load_reduce")
+    array([[12., 14., 16., 18.]], dtype=float32)
+    """
+    instr = "tensor_scalar_cumulative"
+    check_dst(dst, instr)
+    x = like(src, dst, "src", instr)
+    for role, dt in (("src", x.dtype), ("dst", dst.dtype)):
+        if dt in _NO_INT32:
+            raise DtypeError(f"{instr}: {role} is {dt}; int32/uint32 are not supported (an ISA limit, NKI docs)")
+    o0, o1 = resolve(op0, instr), resolve(op1, instr)
+    if o0.kind != "arith":
+        raise EmulatorError(f"{instr}: op0 {o0.name!r} must be a binary arithmetic operator")
+    if o1.name not in _CUMULATIVE_OPS:
+        raise EmulatorError(f"{instr}: op1 {o1.name!r} is not one of {', '.join(_CUMULATIVE_OPS)}")
+    cmd = _o.reduce_cmd(reduce_cmd, instr)
+    if cmd not in ("reset_reduce", "reduce", "load_reduce"):
+        raise EmulatorError(f"{instr}: reduce_cmd {cmd!r} must be reset_reduce, reduce or load_reduce")
+    rows = dst.shape[0]
+    s0 = _fp32_imm(imm0, rows, "imm0", instr)
+    if cmd == "load_reduce" and imm1 is None:
+        raise EmulatorError(f"{instr}: reduce_cmd load_reduce needs imm1 (the accumulator's start value)")
+    init = _fp32_imm(imm1, rows, "imm1", instr) if cmd == "load_reduce" else None
+    regs = regs if regs is not None else ReduceRegisters()
+    if rows > regs.values.shape[0]:
+        raise ShapeError(f"{instr}: dst has {rows} partitions; the Vector Engine has {regs.values.shape[0]} lanes")
+    start = {"reset_reduce": np.full(rows, o1.identity, F32), "reduce": regs.values[:rows].copy(),
+             "load_reduce": init}[cmd]
+    t = o0.f32(f32(x, "src", instr).reshape(rows, -1), s0[:, None])
+    out = _running(o1, np.asarray(t, F32), start) if t.shape[1] else np.empty((rows, 0), F32)
+    write(dst, out.reshape(dst.shape), instr)
+    regs.values[:rows] = out[:, -1] if out.shape[1] else start
+    return dst
+
+
 _PARTITION_OPS = ("add", "average", "maximum", "bitwise_or", "bitwise_and")
 
 
@@ -136,4 +208,6 @@ INSTRUCTIONS: dict[str, Instruction] = {
     "tensor_scalar_reduce": Instruction(tensor_scalar_reduce, ("vector",), ("data", "operand0", "reduce_init"),
                                         ("dst", "reduce_res"), "regs"),
     "tensor_partition_reduce": Instruction(tensor_partition_reduce, ("gpsimd",), ("data",), ("dst",)),
+    "tensor_scalar_cumulative": Instruction(tensor_scalar_cumulative, ("vector",), ("src", "imm0", "imm1"), ("dst",),
+                                            "regs"),
 }

@@ -26,7 +26,7 @@ from .operands import F32, Instruction, ReduceRegisters, check_dst, f32, like, p
 from .ops import resolve
 
 __all__ = ["tensor_copy_predicated", "select_reduce", "range_select", "max8", "nc_find_index8", "nc_match_replace8",
-           "bn_stats", "bn_aggr", "nc_stream_shuffle", "nc_transpose", "FP32_MIN", "INSTRUCTIONS"]
+           "bn_stats", "bn_aggr", "nc_stream_shuffle", "shuffle_rows", "nc_transpose", "FP32_MIN", "INSTRUCTIONS"]
 
 #: the only ``on_false_value`` range_select accepts (NKI docs)
 FP32_MIN = float(np.finfo(np.float32).min)
@@ -311,6 +311,16 @@ def bn_aggr(dst: np.ndarray, data: Any) -> np.ndarray:
     return write(dst, np.stack([mu, var], axis=1).astype(F32).reshape(dst.shape), instr)
 
 
+def shuffle_rows(shuffle_mask: Any, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """nc_stream_shuffle's row map for a ``rows``-partition dst: (dst rows written, src rows they read); entries
+    of 255 leave their dst row alone."""
+    mask = np.array([int(m) for m in shuffle_mask], np.int64)
+    p = np.arange(rows)
+    m = mask[p % QUADRANT] if mask.size == QUADRANT else np.full(rows, 255)
+    keep = m != 255
+    return p[keep], (p - p % QUADRANT + m)[keep]
+
+
 @_o.quiet
 def nc_stream_shuffle(dst: np.ndarray, src: Any, shuffle_mask: Any) -> np.ndarray:
     """Within each 32-partition quadrant: ``dst[q*32 + i] = src[q*32 + shuffle_mask[i]]``; mask 255 leaves
@@ -331,16 +341,14 @@ def nc_stream_shuffle(dst: np.ndarray, src: Any, shuffle_mask: Any) -> np.ndarra
     if len(mask) != QUADRANT or any(not (0 <= m < QUADRANT or m == 255) for m in mask):
         raise EmulatorError(f"{instr}: shuffle_mask must be {QUADRANT} entries in 0..{QUADRANT - 1} or 255, got "
                             f"{shuffle_mask!r}")
-    flat_src = s.reshape(s.shape[0], -1).copy()  # a copy makes the in-place case safe
+    out_rows, in_rows = shuffle_rows(mask, dst.shape[0])
+    bad = in_rows >= s.shape[0]
+    if bad.any():
+        p, q = int(out_rows[bad][0]), int(in_rows[bad][0])
+        raise ShapeError(f"{instr}: dst partition {p} reads src partition {q} but src has {s.shape[0]}")
+    flat_src = s.reshape(s.shape[0], -1)[in_rows]  # fancy indexing copies: the in-place case is safe
     flat_dst = dst.reshape(dst.shape[0], -1)
-    for p in range(dst.shape[0]):
-        m = mask[p % QUADRANT]
-        if m == 255:
-            continue
-        q = p - p % QUADRANT + m
-        if q >= s.shape[0]:
-            raise ShapeError(f"{instr}: dst partition {p} reads src partition {q} but src has {s.shape[0]}")
-        flat_dst[p] = flat_src[q]
+    flat_dst[out_rows] = flat_src
     if not np.shares_memory(flat_dst, dst):
         dst[...] = flat_dst.reshape(dst.shape)
     return dst

@@ -60,9 +60,30 @@ _LEGACY = {
     "nc_find_index8": ("data, vals, dtype=None, mask=None",
                        lambda a, k: ((a["data"].shape[0], 8), a.get("dtype") or "uint32", "sbuf"), "data"),
     "nc_match_replace8": ("data, vals, imm, dst_idx=None, dtype=None, mask=None", _SAME, "data"),
+    "local_gather": ("src_buffer, index, num_elem_per_idx=1, num_valid_indices=None, mask=None",
+                     lambda a, k: ((a["src_buffer"].shape[0], _valid_indices(a), a["num_elem_per_idx"]),
+                                   a["src_buffer"].dtype, "sbuf"), "src_buffer"),
+    "sequence_bounds": ("segment_ids, dtype=None, mask=None",
+                        lambda a, k: ((a["segment_ids"].shape[0], 2, a["segment_ids"].shape[-1]),
+                                      a.get("dtype") or a["segment_ids"].dtype, "sbuf"), "segment_ids"),
     "memset": ("shape, value, dtype, mask=None, engine=None", lambda a, k: (tuple(a["shape"]), a["dtype"], "sbuf"),
                None),
 }
+
+
+#: calls whose old positional form also binds to the new signature: new only when this argument is a tensor
+_TENSOR_ARG = {"local_gather": "index"}
+
+
+def _valid_indices(args) -> int:
+    """local_gather's default ``num_valid_indices``: all indices of one GpSimd core's 16-partition slice."""
+    if args["num_valid_indices"] is not None:
+        return int(args["num_valid_indices"])
+    index = args["index"]
+    size = 1
+    for d in index.shape[1:]:
+        size *= d
+    return size * 16
 
 
 def _reduced(args) -> tuple:
@@ -75,15 +96,17 @@ def _reduced(args) -> tuple:
 def _make(name: str, params: str, rule, key):
     current = getattr(_isa, name)
     new_sig = inspect.signature(current)
+    tensor_arg = _TENSOR_ARG.get(name)
     old_sig = inspect.signature(eval(f"lambda {params}: None"))  # noqa: S307 (our own table)
 
     def instruction(*args, **kwargs):
         try:
-            new_sig.bind(*args, **kwargs)
+            new = new_sig.bind(*args, **kwargs)
         except TypeError:
             pass
         else:
-            return current(*args, **kwargs)
+            if tensor_arg is None or hasattr(new.arguments.get(tensor_arg), "shape"):
+                return current(*args, **kwargs)
         bound = old_sig.bind(*args, **kwargs)
         bound.apply_defaults()
         old = dict(bound.arguments)

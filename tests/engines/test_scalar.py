@@ -195,3 +195,124 @@ def test_float32_accuracy_setting_within_4_ulp(name):
     with np.errstate(divide="ignore"):
         ref = np.array([_guard(REFS[name])(v) for v in x.astype(np.float64).ravel()]).reshape(x.shape)
     assert_within_ulps(got, ref.astype(np.float32), ulps=4)
+
+
+# ---- activate2: against the docstring's Behavior block with Python floats ---------------------------------------
+
+def _r32(v: float) -> float:
+    return float(np.float32(v))
+
+
+_A2_ALU = {"multiply": lambda a, b: _r32(a * b), "add": lambda a, b: _r32(a + b),
+           "subtract": lambda a, b: _r32(a - b)}
+_A2_ACT = {"copy": lambda x, a: x, "relu": lambda x, a: x if (x > 0 or x != x) else 0.0,
+           "square": lambda x, a: _r32(x * x), "tanh": lambda x, a: _r32(math.tanh(x)),
+           "prelu": lambda x, a: x if x > 0 else _r32(a * x)}
+
+
+def _a2_fold(name, acc, x):
+    if name == "add":
+        return _r32(acc + x)
+    if name == "abs_max":   # ops.py's rule: the operand of larger magnitude, x on a tie (a NaN compares false)
+        return acc if abs(acc) > abs(x) else x
+    if name == "abs_min":
+        return acc if abs(acc) < abs(x) else x
+    if x != x or acc != acc:   # maximum / minimum propagate NaN
+        return math.nan
+    if name == "maximum":
+        return max(acc, x)
+    return min(acc, x)
+
+
+def activate2_ref(data, op, imm0, imm1, op0, op1, alpha, rev0, rev1, reduce_op, start):
+    out, accs = [], []
+    for p, row in enumerate(data.reshape(data.shape[0], -1).tolist()):
+        acc, vals = start[p], []
+        for v in row:
+            if op0 != "bypass":
+                v = _A2_ALU[op0](imm0[p], v) if rev0 else _A2_ALU[op0](v, imm0[p])
+            if op1 != "bypass":
+                v = _A2_ALU[op1](imm1[p], v) if rev1 else _A2_ALU[op1](v, imm1[p])
+            v = _A2_ACT[op](v, alpha[p])
+            vals.append(v)
+            if reduce_op is not None:
+                acc = _a2_fold(reduce_op, acc, v)
+        out.append(vals)
+        accs.append(acc)
+    return np.array(out, np.float32), np.array(accs, np.float32)
+
+
+_A2_START = {"add": 0.0, "maximum": -math.inf, "minimum": math.inf, "abs_max": 0.0, "abs_min": math.inf}
+
+
+@pytest.mark.parametrize("pair", [("multiply", "add"), ("multiply", "subtract"), ("multiply", "bypass"),
+                                  ("add", "bypass"), ("subtract", "bypass"), ("bypass", "bypass")])
+@pytest.mark.parametrize("op", ["copy", "relu", "square", "tanh", "prelu"])
+@pytest.mark.parametrize("reduce_op", [None, "add", "maximum", "minimum", "abs_max", "abs_min"])
+def test_activate2_matches_reference(pair, op, reduce_op):
+    rng = np.random.default_rng(abs(hash((pair, op, reduce_op))) % 2**32)
+    rows = 6
+    data = (rng.standard_normal((rows, 3, 5)) * 2).astype(np.float32)
+    data[0, 0, :3] = [np.nan, -0.0, np.inf]
+    imm0 = rng.standard_normal((rows, 1)).astype(np.float32)
+    imm1 = np.float32(0.75)
+    alpha = rng.standard_normal((rows, 1)).astype(np.float32)
+    rev0, rev1 = pair[0] == "subtract", pair[1] == "subtract"
+    regs = ReduceRegisters()
+    regs.values[:] = 3.0
+    cmd = "idle" if reduce_op is None else "reset_reduce"
+    start = [3.0] * rows if reduce_op is None else [_A2_START[reduce_op]] * rows
+    want, acc = activate2_ref(data, op, imm0[:, 0].tolist(), [0.75] * rows, pair[0], pair[1], alpha[:, 0].tolist(),
+                              rev0, rev1, reduce_op, start)
+    res = np.empty((rows, 1), np.float32)
+    dst = np.empty((rows, 15), ml_dtypes.bfloat16)
+    scalar.activate2(dst, op, data, imm0, imm1, pair[0], pair[1], relu_param=alpha, reverse0=rev0, reverse1=rev1,
+                     reduce_op=reduce_op, reduce_res=res, reduce_cmd=cmd, regs=regs)
+    assert_bitwise_equal(dst, want.reshape(rows, 15).astype(ml_dtypes.bfloat16))
+    assert_bitwise_equal(res[:, 0], acc)
+    assert_bitwise_equal(regs.values[:rows], acc)
+
+
+def test_activate2_accumulator_commands():
+    regs = ReduceRegisters()
+    x = np.array([[1.0, 2.0]], np.float32)
+    res = np.empty((1, 1), np.float32)
+    a2 = scalar.activate2
+    a2(np.empty((1, 2), np.float32), "copy", x, 0.0, 0.0, "bypass", "bypass", reduce_op="add", reduce_cmd="reset_reduce",
+       regs=regs)
+    a2(np.empty((1, 2), np.float32), "copy", x, 0.0, 0.0, "bypass", "bypass", reduce_op="add", reduce_cmd="reduce",
+       reduce_res=res, regs=regs)
+    assert res[0, 0] == 6.0
+    a2(np.empty((1, 2), np.float32), "copy", x, 0.0, 0.0, "bypass", "bypass", reduce_res=res, regs=regs)  # idle
+    assert res[0, 0] == 6.0
+    a2(np.empty((1, 2), np.float32), "copy", x, 0.0, 0.0, "bypass", "bypass", reduce_op="minimum", reduce_cmd="reset",
+       reduce_res=res, regs=regs)
+    assert res[0, 0] == np.inf
+    # the accumulators are the ones activation uses (shared per engine)
+    scalar.activation(np.empty((1, 2), np.float32), "copy", x, reduce_op="add", reduce_cmd="reduce", reduce_res=res,
+                      regs=regs)
+    assert res[0, 0] == np.inf
+
+
+def test_activate2_errors_change_nothing():
+    regs = ReduceRegisters()
+    regs.values[:] = 2.0
+    dst = np.full((2, 2), 9.0, np.float32)
+    x = np.ones((2, 2), np.float32)
+    base = dict(op="copy", data=x, imm0=1.0, imm1=1.0, op0="multiply", op1="add")
+    for kw, err, msg in [
+        (dict(op0="add", op1="add"), EmulatorError, "\\(op0, op1\\) = \\(add, add\\) is not a supported pair"),
+        (dict(op0="bypass", op1="bypass", reverse0=True), EmulatorError, "reverse0=True needs op0 to be set"),
+        (dict(reduce_op="multiply", reduce_cmd="reset_reduce"), EmulatorError, "reduce_op 'multiply' is not one"),
+        (dict(reduce_cmd="reduce"), EmulatorError, "reduce_cmd 'reduce' needs reduce_op"),
+        (dict(reduce_op="add", reduce_cmd="load_reduce"), EmulatorError, "'load_reduce' is not supported"),
+        (dict(reduce_op="add", reduce_cmd="reset_reduce", reduce_res=np.empty((1, 1), np.float32)), ShapeError,
+         "reduce_res has shape \\(1, 1\\); it must be \\[2, 1\\]"),
+        (dict(imm0=np.ones((2, 1), np.float32), imm1=np.ones((2, 1), ml_dtypes.bfloat16)), emu.errors.DtypeError,
+         "tensor immediates must share a dtype"),
+        (dict(relu_param=np.ones((3, 1), np.float32)), ShapeError, "relu_param has shape"),
+        (dict(op="not_an_activation"), EmulatorError, "not an activation function"),
+    ]:
+        with pytest.raises(err, match=msg):
+            scalar.activate2(dst, regs=regs, **(base | kw))
+    assert (dst == 9.0).all() and (regs.values == 2.0).all()

@@ -1,0 +1,69 @@
+"""Written-flags of pure moves with a non-element-wise pairing: a PE-array transpose (nc_matmul is_transpose) and
+nc_stream_shuffle carry unwritten source elements to where they land (setting uninitialized_copies=propagate);
+under uninitialized_copies=check they read only what they move. The expected flags are built by hand from the
+instruction's definition (dst[m, k] = stationary[k, m]; dst[q*32 + i] = src[q*32 + mask[i]])."""
+
+import numpy as np
+import pytest
+
+from emulator import settings as emu_settings
+from emulator.engines import NeuronCore
+from emulator.engines import vector_select as vs
+from emulator.errors import ShapeError, UninitializedReadError
+
+
+def test_transpose_carries_unwritten_columns_to_rows():
+    core = NeuronCore()
+    stat = core.memory.sbuf((128, 128), "float32")
+    for c in range(0, 128, 16):   # find_nonzero_indices writes every 16th column only
+        stat[:, c:c + 1].write(np.full((128, 1), float(c), np.float32))
+    ident = core.memory.sbuf((128, 128), "float32", value=np.eye(128, dtype=np.float32))
+    dst = core.memory.psum((128, 128), "float32")
+    core.nc_matmul(dst, stat, ident, is_transpose=True)
+    want = np.zeros((128, 128), bool)
+    want[0::16, :] = True
+    assert (dst.written == want).all()
+    assert (dst.data[16] == 16.0).all()
+    with pytest.raises(UninitializedReadError, match="at index \\(1, 0\\)"):
+        dst.read("use")
+    with emu_settings(uninitialized_copies="check"):
+        with pytest.raises(UninitializedReadError, match="nc_matmul stationary"):
+            core.nc_matmul(core.memory.psum((128, 128), "float32"), stat, ident, is_transpose=True)
+
+
+def test_plain_matmul_still_checks_stationary():
+    core = NeuronCore()
+    stat = core.memory.sbuf((4, 4), "float32")
+    stat[:, 0:2].write(np.ones((4, 2), np.float32))
+    mov = core.memory.sbuf((4, 4), "float32", value=np.eye(4, dtype=np.float32))
+    with pytest.raises(UninitializedReadError, match="nc_matmul stationary"):
+        core.nc_matmul(core.memory.psum((4, 4), "float32"), stat, mov)
+
+
+def test_shuffle_moves_rows_and_their_flags():
+    core = NeuronCore()
+    t = core.memory.sbuf((64, 3), "int32")
+    for q in range(2):   # only rows 0 and 16 of each quadrant were written
+        t[32 * q:32 * q + 1].write(np.full((1, 3), 10 * q, np.int32))
+        t[32 * q + 16:32 * q + 17].write(np.full((1, 3), 10 * q + 1, np.int32))
+    mask = [16] + [255] * 31
+    core.nc_stream_shuffle(t, t, mask)   # in place: row 16 of each quadrant to row 0
+    assert t.data[[0, 32], 0].tolist() == [1, 11]
+    want = np.zeros(64, bool)
+    want[[0, 16, 32, 48]] = True
+    assert (t.written.all(axis=1) == want).all()
+    u = core.memory.sbuf((32, 3), "int32")
+    u[1:2].write(np.ones((1, 3), np.int32))
+    core.nc_stream_shuffle(u, u, [1, 255, 5] + [255] * 29)   # row 2 reads unwritten row 5
+    assert u.written.all(axis=1)[:3].tolist() == [True, True, False]
+    with emu_settings(uninitialized_copies="check"):
+        core.nc_stream_shuffle(u, u, [1] + [255] * 31)     # reads only row 1: fine
+        with pytest.raises(UninitializedReadError, match="nc_stream_shuffle src: .* at index \\(5, 0\\)"):
+            core.nc_stream_shuffle(u, u, [5] + [255] * 31)
+
+
+def test_shuffle_bad_source_row_writes_nothing():
+    dst = np.zeros((8, 2), np.float32)
+    with pytest.raises(ShapeError, match="dst partition 1 reads src partition 9 but src has 8"):
+        vs.nc_stream_shuffle(dst, np.ones((8, 2), np.float32), [0, 9] + [255] * 30)
+    assert (dst == 0).all()
