@@ -149,6 +149,9 @@ def test_known_source_defect_and_family():
         "harness/source defect: test_gen_mask_tkg.py:422")
     assert r.classify("E   KeyError: 'other'", gen_mask, None) == "other: KeyError: 'other'"
     assert r.classify("E   NameError: x", gen_mask, None) == "other: NameError: x"
+    assert r.classify("E   TypeError: MLPTKGConstantsDimensionSizes.__init__() missing 1 required positional argument: "
+                      "'remainderIFused'", "core/moe/moe_tkg/test_moe_tkg.py::t", None).startswith(
+        "harness/source defect: core/mlp/mlp_tkg/mlp_tkg_constants.py:225")
     assert summary.family_of("integration/nkilib/core/embeddings/test_rope_hf.py::test_x[a]") == \
         "core/embeddings/rope_hf"
 
