@@ -172,8 +172,9 @@ class Settings:
     # ---- MX micro-scaling --------------------------------------------------------------------------------------
     mx_convention: str = _setting(
         "hw",
-        "MX scale: hw = 2^(floor(log2 amax) - (Emax-1)) per the quantize_mx ISA text (never saturates); ocp = "
-        "2^(floor(log2 amax) - Emax) with clip to max finite (the AWS CPU goldens, OCP MX v1.0)",
+        "MX scale: hw = 2^(floor(log2 amax) - (Emax-1)), quantize_mx from NKI 0.5.0 / Neuron 2.31 on (the ISA text; "
+        "never saturates); ocp = 2^(floor(log2 amax) - Emax) with clip to max finite, quantize_mx before that "
+        "release (nki-library 2026-04-13's trn3 hardware test and AWS's CPU goldens; OCP MX v1.0)",
         area="mx", choices=("hw", "ocp"),
     )
     mx_nonfinite: str = _setting(

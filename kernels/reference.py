@@ -53,8 +53,9 @@ TOLERANCES = {
                  "accumulation",
     "mxfp8_matmul": "1 ulp(out) + (gamma(K) + T u_psum) sum_k |a~||b~| (T K tiles rounded into a bf16 PSUM "
                     "tile, 0 for fp32 PSUM) against the float64 product of the MX-dequantised "
-                    "operands (reference quantiser: ISA scale 2^(floor(log2 amax) - (Emax-1)), RNE elements, so "
-                    "for the default rounding only)",
+                    "operands (reference quantiser: scale rule of the mx_convention setting, hw 2^(floor(log2 amax) - "
+                    "(Emax-1)) or ocp 2^(floor(log2 amax) - Emax) with clip; RNE elements, so for the default "
+                    "rounding only)",
     "mxfp4_matmul": "1 ulp(out) + gamma(K) sum_k |a~||b~| against the float64 product of the decoded FP4 codes "
                     "times their E8M0 scales",
     "cumsum": "1 ulp(out) + gamma(i) sum_{j<=i} |x_j|: sequential fp32 scan, carry kept in fp32 across tiles",
@@ -171,14 +172,29 @@ def attention_reference(q, k, v, scale: float, p_roundoff: float, causal: bool =
     return out, 1.01 * rel * (p @ np.abs(v))  # 1.01: room for the second-order terms of a first-order bound
 
 
-def mx_quantize_reference(x, emax: int, element_dtype):
+def mx_quantize_reference(x, emax: int, element_dtype, convention: str | None = None):
     """Dequantised values of the MX quantisation the kernels do on chip, for ``x [K, F]`` (K a multiple of 128).
 
     K is cut into tiles of 512 rows (the last one ``4 Kp`` rows, ``Kp = rows left / 4``); a tile sits in SBUF as
     ``[Kp, F, 4]`` with logical row ``q Kp + p`` at partition p, sub-element q, and a scale group is 8 partitions x 4
-    sub-elements of one column. Scale ``X = 2^(floor(log2 amax) - (emax - 1))`` (the quantize_mx ISA formula),
-    elements ``RNE(x / X)`` in ``element_dtype``; an all-zero group stays zero.
+    sub-elements of one column. ``convention`` (default: the emulator setting ``mx_convention``): ``"hw"`` takes
+    ``X = 2^(floor(log2 amax) - (emax - 1))`` (the quantize_mx ISA text), ``"ocp"`` takes
+    ``X = 2^(floor(log2 amax) - emax)`` and clips ``x / X`` to the format's largest finite value (OCP MX, and what
+    nki-library's goldens compute); elements ``RNE(x / X)`` in ``element_dtype``; an all-zero group stays zero.
+
+    >>> import ml_dtypes
+    >>> x = np.full((128, 1), 3.75)
+    >>> [float(mx_quantize_reference(x, 8, ml_dtypes.float8_e4m3fn, c)[0, 0]) for c in ("hw", "ocp")]
+    [3.75, 3.5]
     """
+    if convention is None:
+        from emulator.config import get_settings  # only the setting's value: the arithmetic below is our own
+
+        convention = get_settings().mx_convention
+    if convention not in ("hw", "ocp"):
+        raise ValueError(f"mx_quantize_reference: convention must be 'hw' or 'ocp', got {convention!r}")
+    offset = emax - 1 if convention == "hw" else emax
+    top = float(ml_dtypes.finfo(element_dtype).max)
     x = _f64(x)
     k, f = x.shape
     out = np.zeros_like(x)
@@ -188,8 +204,11 @@ def mx_quantize_reference(x, emax: int, element_dtype):
         amax = np.abs(tile).max(axis=(0, 2), keepdims=True)
         with np.errstate(divide="ignore"):
             e = np.floor(np.log2(np.where(amax > 0, amax, 1.0)))
-        scale = np.where(amax > 0, np.ldexp(1.0, (e - (emax - 1)).astype(np.int64)), 1.0)
-        elems = (tile / scale).astype(element_dtype).astype(np.float64)
+        scale = np.where(amax > 0, np.ldexp(1.0, (e - offset).astype(np.int64)), 1.0)
+        quotient = tile / scale  # exact: a power-of-two scale
+        if convention == "ocp":
+            quotient = np.clip(quotient, -top, top)  # |x / X| reaches [2^emax, 2^(emax+1)): saturate, as OCP does
+        elems = quotient.astype(element_dtype).astype(np.float64)
         out[t:t + 4 * kp] = (elems * scale).reshape(4 * kp, f)
     return out
 

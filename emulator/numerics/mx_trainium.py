@@ -62,9 +62,12 @@ def quantize_mx(src, fmt, convention: str | None = None, rounding: str | None = 
     --------
     >>> import numpy as np, ml_dtypes, emulator as emu
     >>> src = np.full((32, 4), 3.0, ml_dtypes.bfloat16)
-    >>> x4, scale = emu.mx.quantize_mx(src, "float8_e4m3fn")
+    >>> x4, scale = emu.mx.quantize_mx(src, "float8_e4m3fn", convention="hw")
     >>> hex(int(x4[0, 0])), int(scale[0, 0])      # 3 = 1.5 * 2^1: X = 2^(1-7), data 3 / X = 192 (e4m3fn 0x74)
     ('0x74747474', 121)
+    >>> x4, scale = emu.mx.quantize_mx(src, "float8_e4m3fn", convention="ocp")
+    >>> hex(int(x4[0, 0])), int(scale[0, 0])      # X = 2^(1-8), data 3 / X = 384 (e4m3fn 0x7c)
+    ('0x7c7c7c7c', 120)
     """
     fmt = element_format(fmt)
     convention = _convention(convention)
@@ -144,7 +147,7 @@ def dequantize_operand(x4, scale, fmt, *, order: str = "contiguous", dtype=np.fl
 
     >>> import numpy as np, emulator as emu
     >>> a = (np.arange(32, dtype=np.float32) % 8).reshape(32, 1)   # 0..7: 3 significant bits, exact in e5m2
-    >>> x4, s = emu.mx.quantize_operand(a, "float8_e5m2", order="interleaved")
+    >>> x4, s = emu.mx.quantize_operand(a, "float8_e5m2", order="interleaved", convention="hw")
     >>> int(s[0, 0]), bool((emu.mx.dequantize_operand(x4, s, "float8_e5m2", order="interleaved") == a).all())
     (115, True)
     """

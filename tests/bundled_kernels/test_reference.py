@@ -5,6 +5,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
+import emulator as emu
 from kernels import reference as ref
 
 
@@ -34,8 +35,16 @@ def test_mx_quantize_reference_by_hand():
     x[0, 0] = 3.0  # amax 3 -> floor(log2 3) = 1 -> X = 2^(1 - 7) for e4m3fn (emax 8)
     x[32, 0] = 0.01  # same group (partition 0, sub-element 1): 0.01 / 2^-6 = 0.64 -> e4m3fn 0.625 -> 0.009765625
     x[8, 0] = 5.0  # partition 8: the next group, its own scale
-    q = ref.mx_quantize_reference(x, 8, ml_dtypes.float8_e4m3fn)
+    q = ref.mx_quantize_reference(x, 8, ml_dtypes.float8_e4m3fn, "hw")
     assert q[0, 0] == 3.0 and q[32, 0] == 0.625 * 2.0 ** -6 and q[8, 0] == 5.0
+    # ocp: X = 2^(1 - 8); 3.75 / X = 480 lies past e4m3fn's max 448 and is clipped to it; 0.01 / X = 1.28 -> 1.25
+    x[0, 0] = 3.75
+    q = ref.mx_quantize_reference(x, 8, ml_dtypes.float8_e4m3fn, "ocp")
+    assert q[0, 0] == 448 * 2.0 ** -7 and q[32, 0] == 1.25 * 2.0 ** -7 and q[8, 0] == 5.0
+    with emu.settings(mx_convention="ocp"):  # the default follows the setting
+        assert ref.mx_quantize_reference(x, 8, ml_dtypes.float8_e4m3fn)[0, 0] == 3.5
+    with emu.settings(mx_convention="hw"):
+        assert ref.mx_quantize_reference(x, 8, ml_dtypes.float8_e4m3fn)[0, 0] == 3.75
 
 
 def test_compare_counts_ulps_and_fails_outside_the_bound():

@@ -53,29 +53,34 @@ def test_dma_copy_on_arrays():
     np.testing.assert_array_equal(dst.reshape(-1), x.reshape(-1).astype(np.float16))  # NumPy's fp16 cast is RNE
 
 
-def test_quantize_mx_array_and_public_mx_route_agree_with_the_formula():
+@pytest.mark.parametrize("convention, offset", [("hw", 15 - 1), ("ocp", 15)])  # Emax(e5m2) = 15
+def test_quantize_mx_array_and_public_mx_route_agree_with_the_formula(convention, offset):
+    """hw: X = 2^(floor(log2 amax) - (Emax - 1)); ocp: X = 2^(floor(log2 amax) - Emax), quotient clipped to 57344."""
     rng = np.random.default_rng(5)
     src = (rng.standard_normal((32, 4)) * 10).astype(BF16)
     dst, scale = np.empty((32, 1), np.uint32), np.empty((4, 1), np.uint8)
-    emu.isa.quantize_mx(dst, src, scale, fmt="float8_e5m2_x4")
+    with emu.settings(mx_convention=convention):
+        emu.isa.quantize_mx(dst, src, scale, fmt="float8_e5m2_x4")
+        x4, sc = emu.mx.quantize_mx(src, "float8_e5m2")  # the numerics route stays
     v = src.astype(np.float64)
     for g in range(4):
         block = v[8 * g:8 * g + 8]
         e = int(np.floor(np.log2(np.abs(block).max())))
-        assert int(scale[g, 0]) == e - 14 + 127  # X = 2^(floor(log2 amax) - (Emax - 1)), Emax(e5m2) = 15
-        want = (block / 2.0 ** (e - 14)).astype(np.float32).astype(ml_dtypes.float8_e5m2).view(np.uint8)
+        assert int(scale[g, 0]) == e - offset + 127
+        want = np.clip(block / 2.0 ** (e - offset), -57344, 57344).astype(ml_dtypes.float8_e5m2).view(np.uint8)
         np.testing.assert_array_equal(emu.unpack_x4(dst[8 * g:8 * g + 8], "float8_e5m2"), want)
-    x4, sc = emu.mx.quantize_mx(src, "float8_e5m2")  # the numerics route stays
     np.testing.assert_array_equal(x4, dst)
     np.testing.assert_array_equal(sc, scale)
 
 
-def test_quantize_mx_hw_scale_layout():
+@pytest.mark.parametrize("convention, code", [("hw", 1 - 7 + 127), ("ocp", 1 - 8 + 127)])
+def test_quantize_mx_hw_scale_layout(convention, code):
     src = np.full((64, 4), 3.0, BF16)
     dst, hw = np.empty((64, 1), np.uint32), np.zeros((64, 1), np.uint8)
-    emu.isa.quantize_mx(dst, src, hw, fmt="float8_e4m3fn", p_offset=4)
+    with emu.settings(mx_convention=convention):
+        emu.isa.quantize_mx(dst, src, hw, fmt="float8_e4m3fn", p_offset=4)
     # 8 scale rows: row i on partition (i // 4) * 32 + i % 4 + 4
     assert [int(p) for p in np.flatnonzero(hw[:, 0])] == [4, 5, 6, 7, 36, 37, 38, 39]
-    assert (hw[hw != 0] == 121).all()  # 3 = 1.5 * 2^1: X = 2^(1 - 7)
+    assert (hw[hw != 0] == code).all()  # 3 = 1.5 * 2^1: X = 2^(1 - 7) (hw) or 2^(1 - 8) (ocp)
     with pytest.raises(DtypeError, match="name their format"):
         emu.isa.quantize_mx(dst, src, hw)

@@ -178,12 +178,14 @@ def test_sr_is_reproducible_per_seed_and_site_and_follows_sr_scope():
         assert (emu.mx.quantize_mx(x, E4)[0] == a[0]).all()
 
 
-def test_sr_keeps_nan_groups():
+@pytest.mark.parametrize("convention, offset", [("hw", 14), ("ocp", 15)])
+def test_sr_keeps_nan_groups(convention, offset):
     x = np.ones((32, 4), np.float32)
     x[3, 1] = np.nan
-    x4, s = emu.mx.quantize_mx(x.astype(ml_dtypes.bfloat16), E5, rounding="sr", seed=3)
+    x4, s = emu.mx.quantize_mx(x.astype(ml_dtypes.bfloat16), E5, convention, rounding="sr", seed=3)
     assert int(s[0, 0]) == 255 and (x4[:8].view(np.uint8) == 0x7E).all()
-    assert (s[1:] == 0 - 14 + 127).all() and (x4[8:].view(np.uint8) == 0x74).all()  # 1.0: X = 2^-14, data 2^14
+    # 1.0: X = 2^-offset, data 2^offset, whose e5m2 code is the biased exponent (offset + 15) << 2
+    assert (s[1:] == 0 - offset + 127).all() and (x4[8:].view(np.uint8) == (offset + 15) << 2).all()
 
 
 @pytest.mark.parametrize("fmt", FMTS)

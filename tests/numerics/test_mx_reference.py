@@ -249,3 +249,75 @@ def test_underflow_nki_library_mode(name):
     want_scale, want_codes = ref_block([float(v) for v in x[0]], name, "hw", underflow="nki_library")
     assert int(scales[0, 0]) == want_scale == 0
     assert codes[0].tolist() == want_codes
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# saturation: every possible block maximum, both conventions
+# --------------------------------------------------------------------------------------------------------------------
+
+MAX_FINITE = {"float8_e4m3fn": 448.0, "float8_e5m2": 57344.0, "float4_e2m1fn": 6.0}
+
+
+def _expected_top_codes(amax: np.ndarray, name: str, convention: str) -> tuple[np.ndarray, np.ndarray]:
+    """(scale codes, element codes) of blocks whose largest magnitude is ``amax`` (positive float64 values), from
+    frexp and an ml_dtypes cast of the exact quotient: hw never needs the clip, ocp clips to max finite."""
+    emax = ELEMENTS[name][3]
+    _, e = np.frexp(amax)  # amax = m * 2^e with m in [0.5, 1): floor(log2 amax) = e - 1
+    se = (e - 1) - (emax - 1 if convention == "hw" else emax)
+    se = np.maximum(se, -127)  # mx_scale_underflow="clamp"
+    q = np.ldexp(amax, -se)  # exact
+    if convention == "hw":
+        assert (q < 2.0 ** emax).all()  # the hw rule never saturates: nothing to clip
+    q = np.minimum(q, MAX_FINITE[name])
+    dt = emu.formats.get(name).ml_dtype
+    return (se + 127).astype(np.uint8), q.astype(dt).view(np.uint8)
+
+
+@pytest.mark.parametrize("name", list(ELEMENTS))
+@pytest.mark.parametrize("convention", ["hw", "ocp"])
+def test_every_fp32_mantissa_as_the_block_maximum(name, convention):
+    """All 2^22 fp32 significands in [1.5, 2) (times 2^5), each the maximum of a block of 2 with its negative half.
+    Every block maximum that can saturate is among them (max finite is 1.75 * 2^Emax for fp8, 1.5 * 2^Emax for
+    fp4): under ocp the quotient of the maximum lies in [1.5 * 2^Emax, 2^(Emax+1)) and must clip to max finite
+    (never NaN or inf); under hw it stays below 2^Emax. The other element checks the shared scale."""
+    top = (np.arange(1 << 22, dtype=np.uint32) | np.uint32(0x42400000)).view(np.float32)  # [48, 64)
+    x = np.stack([top, -top * np.float32(0.5)], axis=1)
+    codes, scales = emu.mx.quantize(x, name, block_size=2, convention=convention)
+    want_scale, want_top = _expected_top_codes(top.astype(np.float64), name, convention)
+    assert np.array_equal(scales[:, 0], want_scale)
+    assert np.array_equal(codes[:, 0], want_top)
+    neg_half = np.ldexp(-top.astype(np.float64) * 0.5, -(want_scale.astype(np.int64) - 127))
+    dt = emu.formats.get(name).ml_dtype
+    assert np.array_equal(codes[:, 1], neg_half.astype(dt).view(np.uint8))
+    vals = emu.formats.get(name).value_table[codes]
+    assert np.isfinite(vals).all()
+
+
+@pytest.mark.parametrize("name", list(ELEMENTS))
+@pytest.mark.parametrize("convention", ["hw", "ocp"])
+@pytest.mark.parametrize("dtype", [ml_dtypes.bfloat16, np.float16], ids=["bf16", "fp16"])
+def test_every_16bit_value_as_the_group_maximum(name, convention, dtype):
+    """quantize_mx with every finite non-zero bf16/fp16 magnitude as the largest element of its 8x4 group (the
+    other 31 elements hold minus half of it): scale and both element codes against frexp and ml_dtypes."""
+    pats = np.arange(1, 0x7C00 if dtype == np.float16 else 0x7F80, dtype=np.uint16)
+    top = pats.view(dtype)
+    pad = (-top.size) % 4
+    top = np.concatenate([top, top[:pad]])  # a multiple of 4 groups per row of 4
+    groups = np.empty((top.size, 8, 4), dtype)
+    groups[...] = (-top.astype(np.float32) * 0.5).astype(dtype)[:, None, None]  # exact: halving a 16-bit value
+    groups[:, 0, 0] = top
+    src = groups.reshape(-1, 4, 8, 4).transpose(0, 2, 1, 3).reshape(-1, 16)  # 4 groups side by side per 8 rows
+    src = src[: src.shape[0] // 32 * 32]
+    with emu.settings(mx_fp4_quantize_mx="allow"):
+        x4, scales = emu.mx.quantize_mx(src, name, convention)
+    codes = emu.unpack_x4(x4, name) if name == "float4_e2m1fn" else x4.view(np.uint8)
+    n = scales.size
+    top = top[:n]
+    want_scale, want_top = _expected_top_codes(top.astype(np.float64), name, convention)
+    assert np.array_equal(scales.reshape(-1), want_scale)
+    g = codes.reshape(-1, 8, 4, 4).transpose(0, 2, 1, 3).reshape(-1, 8, 4)  # back to [group, 8, 4]
+    assert np.array_equal(g[:, 0, 0], want_top)
+    other = groups.reshape(-1, 8, 4)[:n, 7, 3].astype(np.float64)  # the stored -top/2 (rounded for the tiniest)
+    half = np.ldexp(other, -(want_scale.astype(np.int64) - 127))
+    dt = emu.formats.get(name).ml_dtype
+    assert np.array_equal(g[:, 7, 3], half.astype(dt).view(np.uint8))

@@ -171,8 +171,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
     s = get_settings()
     text = summary.RECORD.render(_fired) + (
-        f"\nemulator settings in force: mx_convention={s.mx_convention} (nki-library's MX goldens use 'ocp': "
-        f"TRN3EMU_MX_CONVENTION=ocp), saturate={s.saturate}, rounding={s.rounding}, uninitialized={s.uninitialized}")
+        f"\nemulator settings in force: mx_convention={s.mx_convention} (nki-library before Neuron 2.31 "
+        f"assumes quantize_mx's older 'ocp' scale: TRN3EMU_MX_CONVENTION=ocp), saturate={s.saturate}, "
+        f"rounding={s.rounding}, uninitialized={s.uninitialized}")
     terminalreporter.write_line("")
     for line in text.splitlines():
         terminalreporter.write_line(line)
