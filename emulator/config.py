@@ -68,8 +68,9 @@ class Settings:
     lnc_schedule: str = _setting(
         "lockstep",
         "order of the programs of a multi-program launch (kernel[2], SPMD grids): lockstep = they take turns in "
-        "rank order, one instruction each (both cores start together; a program waiting in a barrier, sendrecv or "
-        "collective gives up its turns), so results are the same on every run; free = unordered OS threads",
+        "rank order, one DMA each (both cores start together; compute between DMAs touches only the core's own "
+        "SBUF/PSUM; a program waiting in a barrier, sendrecv or collective gives up its turns), so results are the "
+        "same on every run; free = unordered OS threads",
         area="execution", choices=("lockstep", "free"),
     )
 

@@ -4,8 +4,10 @@ The programs of ``kernel[2](...)`` run as threads. On hardware the two cores of 
 their instruction streams side by side; OS threads instead run in whatever order the interpreter switches them, so a
 kernel whose programs touch the same shared-HBM bytes without a barrier (each core zero-filling a shared output that
 the other core then writes into, say) could give a different result on every run. Under ``lockstep`` (the default)
-the programs take turns in rank order, one instruction each: program 0 issues its first instruction, then program 1
-its first, then program 0 its second, and so on. A program waiting in a rendezvous (``core_barrier``, ``sendrecv``,
+the programs take turns in rank order at every instruction that can touch memory another program sees (a DMA: HBM
+is shared; SBUF and PSUM are each core's own): program 0 issues its first DMA, then program 1 its first, then
+program 0 its second, and so on; between two DMAs a program's compute instructions run in its own turn, as they
+cannot change what the other program reads. A program waiting in a rendezvous (``core_barrier``, ``sendrecv``,
 an ``nki.collectives`` call) gives up its turns until the rendezvous is complete, and a finished program drops out.
 Results are then the same on every run and on every machine; ``free`` keeps the unordered threads.
 

@@ -1,8 +1,8 @@
 """The turn order of a multi-program launch (setting ``lnc_schedule``).
 
-Expected orders are written from the rule in docs/nki.md ("programs take turns in rank order, one instruction each;
-a program waiting in a rendezvous gives up its turns until the rendezvous is complete; a finished program drops
-out"), not from running the code. Sleeps in the kernels' host code make a free-running thread order differ from the
+Expected orders are written from the rule in docs/nki.md ("programs take turns in rank order, one DMA each; the
+compute instructions between two DMAs run in the same turn; a program waiting in a rendezvous gives up its turns
+until the rendezvous is complete; a finished program drops out"), not from running the code. Sleeps in the kernels' host code make a free-running thread order differ from the
 rule, so a scheduler that did not enforce it would fail these tests; nothing here measures time.
 """
 
@@ -19,19 +19,22 @@ from emulator.nki import isa as nisa, language as nl
 
 
 def _record(order: list, counts: dict, barrier_after: dict | None = None, sleep: dict | None = None):
-    """A kernel whose program r issues counts[r] memsets, appending (r, i) after each; optionally a core_barrier
-    after instruction barrier_after[r] and a host-side sleep before each instruction of the programs in ``sleep``."""
+    """A kernel whose program r issues counts[r] DMAs (each followed by two compute instructions of its own),
+    appending (r, i) after each DMA; optionally a core_barrier after DMA barrier_after[r] and a host-side sleep
+    before each DMA of the programs in ``sleep``."""
     barrier_after = barrier_after or {}
     sleep = sleep or {}
 
     @nki.jit
-    def kernel():
+    def kernel(x):
         r = nl.program_id(0)
         t = nl.ndarray((1, 4), nl.float32, buffer=nl.sbuf)
         for i in range(counts[r]):
             time.sleep(sleep.get(r, 0.0))
-            nisa.memset(dst=t, value=float(i))
+            nisa.dma_copy(dst=t, src=x)
             order.append((r, i))
+            nisa.memset(dst=t, value=float(i))  # compute: no turn boundary
+            nisa.tensor_scalar(dst=t, data=t, op0=nl.add, operand0=1.0)
             if barrier_after.get(r) == i:
                 nisa.core_barrier(data=t, cores=(0, 1))
                 order.append((r, "barrier"))
@@ -39,17 +42,20 @@ def _record(order: list, counts: dict, barrier_after: dict | None = None, sleep:
     return kernel
 
 
-def test_programs_take_turns_one_instruction_each_in_rank_order():
+_X = np.ones((1, 4), np.float32)
+
+
+def test_programs_take_turns_one_dma_each_in_rank_order():
     order: list = []
     # program 0 is slowed down on the host: free threads would let program 1 run ahead
-    _record(order, {0: 3, 1: 5}, sleep={0: 0.02})[2]()
+    _record(order, {0: 3, 1: 5}, sleep={0: 0.02})[2](_X)
     assert order == [(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2), (1, 3), (1, 4)]
 
 
 def test_a_program_in_a_barrier_gives_up_its_turns_until_the_barrier_is_complete():
     order: list = []
     # program 0 reaches the barrier after its 1st instruction, program 1 after its 4th; then 2 more each
-    _record(order, {0: 3, 1: 6}, barrier_after={0: 0, 1: 3}, sleep={1: 0.01})[2]()
+    _record(order, {0: 3, 1: 6}, barrier_after={0: 0, 1: 3}, sleep={1: 0.01})[2](_X)
     # program 0 waits at the barrier while program 1 runs alone; program 1's arrival completes it, and as every
     # rendezvous is a turn boundary (the last to arrive also hands the turn on), the programs leave it in rank order
     assert order == [(0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (0, "barrier"), (1, "barrier"),
