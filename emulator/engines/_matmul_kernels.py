@@ -134,8 +134,9 @@ def _operand_range(x):
 def _exact_products(ap: np.ndarray, bp: np.ndarray) -> bool:
     """True when every product of an element of ``ap`` with one of ``bp`` is exact in float32, so the FMA micro-kernel
     gives the same bits: significands of <= 12 bits (24 bits in a product), no inf/NaN, and magnitudes whose product
-    neither overflows (max * max < 2^127) nor drops bits below 2^-149 (min * min >= 2^-127: each product's last bit
-    is then at least min_a 2^-11 * min_b 2^-11 >= 2^-149)."""
+    neither overflows (max * max < 2^127) nor drops bits below 2^-149. An element of binade 2^e (normal) has its last
+    bit at 2^(e-11), so every product's last bit is at least 2^(ea + eb - 22) for the smallest nonzero elements'
+    binades ea, eb, which must then satisfy ea + eb >= -127 (operands with a subnormal element are refused)."""
     if ap.size == 0 or bp.size == 0:
         return True
     low_a, lo_a, hi_a = _operand_range(ap)
@@ -144,8 +145,11 @@ def _exact_products(ap: np.ndarray, bp: np.ndarray) -> bool:
         return False
     if hi_a == 0 or hi_b == 0:
         return True
-    mag = np.array([lo_a, lo_b, hi_a, hi_b], np.uint32).view(np.float32).astype(np.float64)
-    return mag[0] * mag[1] >= 2.0 ** -127 and mag[2] * mag[3] < 2.0 ** 127
+    if min(lo_a, lo_b) < 0x00800000:  # a subnormal element: its last bit is 2^-149 already
+        return False
+    binades = (int(lo_a) >> 23) - 127 + (int(lo_b) >> 23) - 127
+    mag = np.array([hi_a, hi_b], np.uint32).view(np.float32).astype(np.float64)
+    return binades >= -127 and mag[0] * mag[1] < 2.0 ** 127
 
 
 def _pack(x: np.ndarray, r: int) -> np.ndarray:

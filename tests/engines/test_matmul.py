@@ -327,6 +327,21 @@ def test_fma_is_chosen_only_when_every_product_is_exact_in_fp32(xs, ys, mask):
             assert np.isfinite(p).all() and (p.astype(F32).astype(np.float64) == p).all()
 
 
+def test_fma_check_counts_each_products_last_bit_not_the_magnitudes():
+    """a = b = 1.5 * 2^-64 + 2^-75 (12 significand bits): a * b ~ 2^-126.8 is above 2^-127, but its last bit is
+    2^-75 * 2^-75 = 2^-150, below fp32's smallest subnormal, so the product is not exact (a check on min * min alone
+    said it was; hypothesis found such a case)."""
+    from emulator.engines._matmul_kernels import _exact_products
+
+    v = np.float32(1.5 * 2.0**-64 + 2.0**-75)
+    p = np.float64(v) * np.float64(v)
+    assert p >= 2.0**-127 and np.float64(np.float32(p)) != p  # the premise, in exact float64 arithmetic
+    assert not _exact_products(np.array([[v]], F32), np.array([[v]], F32))
+    w = np.float32(1.5 * 2.0**-63 + 2.0**-74)  # one binade up: last bit 2^-149, exact
+    assert np.float64(np.float32(np.float64(w) * np.float64(v))) == np.float64(w) * np.float64(v)
+    assert _exact_products(np.array([[w]], F32), np.array([[v]], F32))
+
+
 def test_fused_kernel_picks_fma_only_where_it_gives_the_same_bits():
     """A sum whose third product (below 2^-148, not exact in fp32) decides a tie: multiply-then-add (the model)
     rounds the product to 2^-148 and the odd accumulator 2^-124 + 2^-147 up to 2^-124 + 2^-146; an FMA would keep
