@@ -246,10 +246,11 @@ class Settings:
         choices=("raise", "warn", "ignore"),
     )
     uninitialized_copies: str = _setting(
-        "propagate", "moves (tensor_copy / tensor_tensor / sendrecv, a PE-array transpose, nc_stream_shuffle, "
-        "nonzero_with_count's rows) of elements never written: propagate = the results of those elements stay "
-        "unwritten (the check fires where they are used; kernels copy and add whole tiles of which they use a "
-        "part), check = the instruction is itself a read under `uninitialized`", area="memory",
+        "propagate", "moves (dma_copy, tensor_copy / tensor_tensor / tensor_scalar / sendrecv, a PE-array "
+        "transpose, nc_stream_shuffle, nonzero_with_count's rows) of elements never written: propagate = the "
+        "results of those elements stay unwritten (the check fires where they are used, or when a kernel output "
+        "holding them leaves the device; kernels copy and add whole tiles of which they use a part), check = the "
+        "instruction is itself a read under `uninitialized`", area="memory",
         choices=("propagate", "check"),
     )
 

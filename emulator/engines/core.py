@@ -244,6 +244,7 @@ class NeuronCore:
                 st.cycles += instruction_cycles(engine, first, nbytes)
         if carry is not None:
             dsts[0].base._all = False
+            dsts[0].base.carried = spec.name
             dsts[0].mask[...] = carry[..., None]
         counts = self.stats.instructions
         counts[spec.name] = counts.get(spec.name, 0) + 1

@@ -231,6 +231,10 @@ INSTRUCTIONS["local_gather"] = INSTRUCTIONS["local_gather"]._replace(
 # element-wise instructions that carry unwritten elements to their result (setting uninitialized_copies)
 INSTRUCTIONS["tensor_copy"] = INSTRUCTIONS["tensor_copy"]._replace(moves=("src",))
 INSTRUCTIONS["tensor_tensor"] = INSTRUCTIONS["tensor_tensor"]._replace(moves=("data1", "data2"))
+# element-wise in data; its operand tiles ([P, 1] per-partition scalars) stay reads
+INSTRUCTIONS["tensor_scalar"] = INSTRUCTIONS["tensor_scalar"]._replace(moves=("data",))
+# a DMA moves bytes; unwritten ones reaching a kernel output are checked when the output leaves the device
+INSTRUCTIONS["dma_copy"] = INSTRUCTIONS["dma_copy"]._replace(moves=("src",))
 # a transpose through the PE array (is_transpose=True, moving = identity) moves stationary's elements to dst.T
 INSTRUCTIONS["nc_matmul"] = INSTRUCTIONS["nc_matmul"]._replace(moves=("stationary",), carry=_transposed)
 INSTRUCTIONS["nc_stream_shuffle"] = INSTRUCTIONS["nc_stream_shuffle"]._replace(

@@ -67,7 +67,7 @@ class Tensor:
     """
 
     __slots__ = ("name", "kind", "data", "base", "start_partition", "offset", "memory", "x4", "_mask", "_all",
-                 "__weakref__")
+                 "carried", "__weakref__")
 
     def __init__(self, name: str, kind: str, data: np.ndarray, base: "Tensor | None" = None, start_partition: int = 0,
                  offset: int = 0, memory: "Memory | None" = None, x4: str | None = None) -> None:
@@ -76,6 +76,7 @@ class Tensor:
         self.start_partition, self.offset, self.memory = start_partition, offset, memory
         self._mask = np.zeros(data.shape + (data.dtype.itemsize,), bool) if base is None else None
         self._all = False  # (base only) every byte written: reads skip the mask
+        self.carried: str | None = None  # (base only) the move that last carried unwritten elements in, if any
 
     # ---- description -----------------------------------------------------------------------------------------
     @property

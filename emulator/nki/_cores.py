@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["new_cores", "write_back", "SharedHBM"]
+__all__ = ["new_cores", "write_back", "check_leaving", "SharedHBM"]
 
 
 def new_cores(n: int) -> list:
@@ -48,6 +48,26 @@ class SharedHBM:
             t = make()
             self.tensors.append(t)
             return t
+
+
+def check_leaving(result, inputs: list) -> None:
+    """Outputs leave the device: elements a move (a DMA, a copy) carried in unwritten are a read by the host, under
+    the ``uninitialized`` setting. Outputs the kernel never wrote at all are returned as they are (NaN-filled)."""
+    tensors = list(inputs)
+    stack = [result]
+    while stack:
+        r = stack.pop()
+        if isinstance(r, (list, tuple)):
+            stack.extend(r)
+        elif isinstance(r, dict):
+            stack.extend(r.values())
+        elif hasattr(r, "t") and getattr(r, "kind", None) == "hbm":
+            tensors.append(r)
+    for t in tensors:
+        base = t.t.base
+        if base.carried is not None and not base._all:
+            t.t.check_initialized(f"kernel output (unwritten elements carried in by {base.carried}; setting "
+                                  "uninitialized_copies)")
 
 
 def write_back(host: np.ndarray, tensor) -> None:

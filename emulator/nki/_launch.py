@@ -313,6 +313,7 @@ def launch(fn: Callable, grid: tuple, args: tuple, kwargs: dict):
     _last_report_global[0] = rep
     if errors:
         raise errors[0]
+    _cores.check_leaving(results[0], [tensor for _, tensor in host.values()])
     for arr, tensor in host.values():
         _cores.write_back(arr, tensor)
     return to_host(results[0], state.get("torch", False))

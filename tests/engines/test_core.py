@@ -130,11 +130,11 @@ def test_uninitialised_read_names_tensor_and_instruction():
     a = core.memory.sbuf((4, 8), "float32", name="acts")
     dst = core.memory.sbuf((4, 8), "float32")
     core.memset(a[:, :4], 1.0)
-    with pytest.raises(UninitializedReadError, match=r"tensor_scalar data: reads SBUF tensor 'acts'.*index \(0, 4\)"):
-        core.tensor_scalar(dst, a, "add", 1.0)
-    core.tensor_scalar(dst[:, :4], a[:, :4], "add", 1.0)  # the written half reads fine
+    with pytest.raises(UninitializedReadError, match=r"activation data: reads SBUF tensor 'acts'.*index \(0, 4\)"):
+        core.activation(dst, "exp", a)
+    core.activation(dst[:, :4], "exp", a[:, :4])  # the written half reads fine
     with emu.settings(uninitialized="ignore"):
-        core.tensor_scalar(dst, a, "add", 1.0)
+        core.activation(dst, "exp", a)
 
 
 def test_dst_must_be_memory_tensor():

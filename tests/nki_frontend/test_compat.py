@@ -85,7 +85,7 @@ def test_trn3emu_run_error_names_kernel_line(tmp_path):
         def bad(a):
             t = nl.ndarray((128, 4), dtype=nl.float32, buffer=nl.sbuf)
             o = nl.ndarray((128, 4), dtype=nl.float32, buffer=nl.sbuf)
-            nisa.tensor_scalar(dst=o, data=t, op0=nl.add, operand0=1.0)
+            nisa.activation(dst=o, op=nl.exp, data=t)
             return o
 
         bad(np.zeros((2, 2), np.float32))

@@ -68,7 +68,7 @@ def swap_partial(probe_unwritten: bool):
             nisa.dma_copy(dst=out, src=rows)
         if probe_unwritten:
             probe = nl.ndarray((1, 4), x.dtype, buffer=nl.sbuf)
-            nisa.tensor_scalar(dst=probe, data=got[5:6, :], op0=nl.add, operand0=0.0)
+            nisa.activation(dst=probe, op=nl.exp, data=got[5:6, :])
         return out
     return kernel
 
@@ -77,7 +77,7 @@ def test_sendrecv_moves_unwritten_rows_as_unwritten():
     x = np.arange(32, dtype=np.float32).reshape(8, 4)
     out = nki.simulate(swap_partial(False))[2](x)
     assert np.array_equal(out, x[4:8])  # program 0 received program 1's rows
-    with pytest.raises(UninitializedReadError, match=r"tensor_scalar data.*\[5:6, :\].*index \(0, 0\)"):
+    with pytest.raises(UninitializedReadError, match=r"activation data.*\[5:6, :\].*index \(0, 0\)"):
         nki.simulate(swap_partial(True))[2](x)
 
 
@@ -106,7 +106,8 @@ def test_tensor_copy_carries_unwritten_rows_and_the_use_is_checked():
     x = (np.arange(96 * 8) % 200).astype(np.float32).reshape(96, 8)  # integers below 256: exact in bf16
     out = nki.simulate(copy_then_use(96))(x)
     assert np.array_equal(out, x + 1)
-    with pytest.raises(UninitializedReadError, match=r"tensor_scalar data.*at index \(96, 0\)"):
+    # tensor_scalar and the DMA move rows 96..99 as unwritten: the output leaving the device is the use
+    with pytest.raises(UninitializedReadError, match=r"kernel output \(.*by dma_copy.*HBM tensor.*at index \(96, 0\)"):
         nki.simulate(copy_then_use(100))(x)
     with emu.settings(uninitialized_copies="check"):
         with pytest.raises(UninitializedReadError, match=r"tensor_copy src.*at index \(96, 0\)"):
@@ -130,5 +131,66 @@ def add_partial(rows_used: int):
 def test_tensor_tensor_carries_unwritten_elements_in_place():
     x = np.arange(48 * 4, dtype=np.float32).reshape(48, 4)
     assert np.array_equal(nki.simulate(add_partial(48))(x), x + x)
-    with pytest.raises(UninitializedReadError, match=r"dma_copy src.*at index \(48, 0\)"):
+    with pytest.raises(UninitializedReadError, match=r"kernel output \(.*by dma_copy.*at index \(48, 0\)"):
         nki.simulate(add_partial(49))(x)
+
+
+def half_then_fill(operand_rows: int):
+    """attention_tkg's RoPE helper: rows 0..3 of an [8, 4] tile are written, an element-wise tensor_scalar runs over
+    the whole tile (x + 1 on every row), then rows 4..7 are filled from rows 0..3 and the whole tile is used. The
+    per-partition operand is an [8, 1] tile of which ``operand_rows`` rows were written."""
+    @nki.jit
+    def kernel(x):
+        out = nl.ndarray((8, 4), nl.float32, buffer=nl.shared_hbm)
+        t = nl.ndarray((8, 4), nl.float32, buffer=nl.sbuf)
+        nisa.dma_copy(dst=t[0:4, :], src=x)
+        one = nl.ndarray((8, 1), nl.float32, buffer=nl.sbuf)
+        nisa.memset(dst=one[0:operand_rows, :], value=1.0)
+        nisa.tensor_scalar(dst=t, data=t, op0=nl.add, operand0=one)
+        nisa.tensor_copy(dst=t[4:8, :], src=t[0:4, :])
+        nisa.tensor_scalar(dst=t, data=t, op0=nl.multiply, operand0=2.0)
+        nisa.dma_copy(dst=out, src=t)
+        return out
+    return kernel
+
+
+def test_tensor_scalar_carries_unwritten_data_but_reads_its_operand_tile():
+    import emulator as emu
+
+    x = np.arange(16, dtype=np.float32).reshape(4, 4)
+    want = np.concatenate([(x + 1) * 2, (x + 1) * 2])  # small integers: exact in fp32
+    assert np.array_equal(nki.simulate(half_then_fill(8))(x), want)
+    # the operand tile is a per-partition read: its unwritten row 5 is a use, whatever the data rows hold
+    with pytest.raises(UninitializedReadError, match=r"tensor_scalar operand0.*at index \(5, 0\)"):
+        nki.simulate(half_then_fill(5))(x)
+    with emu.settings(uninitialized_copies="check"):
+        with pytest.raises(UninitializedReadError, match=r"tensor_scalar data.*at index \(4, 0\)"):
+            nki.simulate(half_then_fill(8))(x)
+
+
+def store_then_patch(patch: bool):
+    """mlp_proj_mxfp4's pattern: a [8, 4] SBUF tile of which rows 0..5 were written is DMA'd whole to the output,
+    then rows 6..7 of the output are written from elsewhere before the kernel returns (or, if not ``patch``, not)."""
+    @nki.jit
+    def kernel(x, y):
+        out = nl.ndarray((8, 4), nl.float32, buffer=nl.shared_hbm, name="out")
+        t = nl.ndarray((8, 4), nl.float32, buffer=nl.sbuf)
+        nisa.dma_copy(dst=t[0:6, :], src=x)
+        nisa.dma_copy(dst=out, src=t)
+        if patch:
+            nisa.dma_copy(dst=out[6:8, :], src=y)
+        return out
+    return kernel
+
+
+def test_dma_carries_unwritten_bytes_and_the_output_is_checked_when_it_leaves():
+    import emulator as emu
+
+    x = np.arange(24, dtype=np.float32).reshape(6, 4)
+    y = -np.arange(8, dtype=np.float32).reshape(2, 4)
+    assert np.array_equal(nki.simulate(store_then_patch(True))(x, y), np.concatenate([x, y]))
+    with pytest.raises(UninitializedReadError, match=r"kernel output \(.*by dma_copy.*'out'.*at index \(6, 0\)"):
+        nki.simulate(store_then_patch(False))(x, y)
+    with emu.settings(uninitialized_copies="check"):
+        with pytest.raises(UninitializedReadError, match=r"dma_copy src.*at index \(6, 0\)"):
+            nki.simulate(store_then_patch(True))(x, y)
