@@ -30,20 +30,60 @@ zero, tiny, subnormal or non-finite group; then each row is encoded in one 8-lan
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .._jit import dispatch, njit, prange
 from ._cast_kernels import _bit_length, _encode_finite, encode_array, encode_f32
 from ._narrow import narrow_consts, round_magnitude
-from ._u32 import band, bor, shl, shr, sub, u32
+from ._u32 import add, band, bits_of, bor, f32_of, fp32_pattern, gt_small, sar, shl, shr, sub, u32, umax
 
-__all__ = ["quantize_groups", "group_exponents", "dequantize_groups", "fast_params"]
+__all__ = ["quantize_groups", "group_exponents", "dequantize_groups", "fast_params", "MXConsts"]
 
 
-def fast_params(p: tuple) -> tuple:
-    """Constants of the kernel's branch-free element loop: the :func:`narrow_consts` of ``p`` for exponent fields
-    biased by 256 (the quotient's field, ex - s, can be as low as -170)."""
-    return narrow_consts(p, bias=256)
+class MXConsts(NamedTuple):
+    """Constants of the kernel's branch-free element loops for one element format and rounding (all uint32: Numba's
+    parallel loops take tuples of one type).
+
+    The first twelve are the :class:`NarrowConsts` (exponent bias 256) of the integer path (:func:`round_magnitude`
+    reads them by name). The float path rounds the exact quotient q = v * 2^-s (a float32) once: at and above the
+    target's smallest normal (pattern ``normal``) on the bit pattern (add half - 1 + the kept lsb for RNE, drop ``sh``
+    bits, rebias the exponent: the carry walks into it); below it, the subnormal code is q in units of the smallest
+    subnormal, rounded by the FPU (RNE: add ``magic``, whose ulp is that unit, and subtract its pattern) or truncated
+    (RTZ: q * ``up`` converted toward zero); overflow is min(mag, ``over``).
+    """
+
+    sh: np.uint32
+    lim: np.uint32
+    suboff: np.uint32
+    ebias: np.uint32
+    mbits: np.uint32
+    rmask: np.uint32
+    rbit: np.uint32
+    over: np.uint32
+    inf_out: np.uint32
+    nan_mag: np.uint32
+    nan_flip: np.uint32
+    signpos: np.uint32
+    rne: np.uint32  #: 1 RNE, 0 RTZ
+    half: np.uint32  #: 2^(sh - 1) - 1
+    rebias: np.uint32  #: (127 + emin - 1) << mantissa bits: fp32 exponent field to the target's
+    normal: np.uint32  #: pattern of 2^emin, the target's smallest normal
+    magic: np.uint32  #: pattern of 2^(emin - mantissa bits + 23)
+    up: np.uint32  #: pattern of 2^(mantissa bits - emin)
+    lsb: np.uint32  #: 1 << sh: the lowest kept bit
+    signbit: np.uint32  #: the target's sign bit
+
+
+def fast_params(p: tuple) -> MXConsts:
+    """Constants of the kernel's branch-free element loops (:class:`MXConsts`): the :func:`narrow_consts` of ``p``
+    for exponent fields biased by 256 (the quotient's field, ex - s, can be as low as -170) and the float path's."""
+    m, emin = p.mantissa_bits, p.emin
+    u = np.uint32
+    return MXConsts(*narrow_consts(p, bias=256), u(0 if p.rtz else 1), u((1 << (22 - m)) - 1),
+                    u((127 + emin - 1) << m), u((127 + emin) << 23), u((127 + emin - m + 23) << 23),
+                    u((127 + m - emin) << 23), u(1 << (23 - m)), u(p.sign_bit))
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -95,6 +135,29 @@ def _finite_amax(src, shift, g0, R, c0, C):
     return m
 
 
+@njit(inline="always")
+def _ix(i):
+    """An index as uint64: Numba then leaves out the negative-index wrap-around, which costs a vector loop its
+    contiguous loads and stores (an offset index c0 + f is not known to be >= 0)."""
+    return np.uint64(i)
+
+
+@njit
+def _halve(x, y, w):
+    """y[i] = max(x[2i], x[2i+1]) for i < w, reading each neighbour pair as one word of twice the width (contiguous
+    loads: the even/odd form made LLVM shuffle or go scalar)."""
+    if x.itemsize == 2:
+        xv = x.view(np.uint32)
+        for i in range(w):
+            v = xv[i]
+            y[i] = max(v & 0xFFFF, v >> 16)
+    else:
+        xv = x.view(np.uint64)
+        for i in range(w):
+            v = xv[i]
+            y[i] = max(v & 0xFFFFFFFF, v >> 32)
+
+
 @njit
 def _band_amax(src, absmask, g0, R, C, col, tmp, amax):
     """amax[j] = largest |pattern| (in the source's own width) of group j of the row band starting at g0.
@@ -122,8 +185,7 @@ def _band_amax(src, absmask, g0, R, C, col, tmp, amax):
     while c_left % 2 == 0:
         w //= 2
         c_left //= 2
-        for i in range(w):
-            y[i] = max(x[2 * i], x[2 * i + 1])
+        _halve(x, y, w)
         x, y = y, x
     for j in range(amax.size):
         m = x[j * c_left]
@@ -150,10 +212,62 @@ def _encode_row(srow, shift, se_f, k, crow):
     return rare
 
 
+@njit(inline="always")
+def _encode_one(x, f, fk):
+    """Code of the element pattern ``x`` (fp32 uint32, or bf16 uint16) divided by the scale whose inverse is
+    the float32 ``f``: q = v * f is exact (or, below fp32's normals, far below the target's smallest subnormal, so
+    that its rounding cannot matter), then rounded once as in :class:`MXConsts`. Right for every finite input (fp32
+    subnormals and zeros too) when -127 <= s <= 127. The shifts are by constants where they can be (a shift by a
+    per-call amount is a slower instruction on AVX2), the sign's by copying bit 31."""
+    qb = bits_of(f32_of(fp32_pattern(x)) * f)
+    qa = band(qb, 0x7FFFFFFF)
+    if fk.rne:  # + half - 1 + the kept lsb
+        norm = shr(add(add(qa, fk.half), u32(band(qa, fk.lsb) != 0)), fk.sh)
+        low = sub(bits_of(f32_of(qa) + f32_of(fk.magic)), fk.magic)
+    else:
+        norm = shr(qa, fk.sh)
+        low = u32(np.int32(f32_of(qa) * f32_of(fk.up)))
+    mag = low if gt_small(fk.normal, qa) else sub(norm, fk.rebias)
+    return bor(band(sar(qb, 31), fk.signbit), min(mag, fk.over))
+
+
+@njit
+def _encode_row_float(srow, c0, w, fcol, fk, crow):
+    """Encode columns ``[c0, c0 + w)`` of one row with :func:`_encode_one`; ``fcol[f]`` = 2^-s of element c0 + f
+    (float32, -127 <= s <= 127), 8 lanes wide."""
+    for f in range(w):
+        crow[_ix(c0 + f)] = _encode_one(srow[_ix(c0 + f)], fcol[f], fk)
+
+
+@njit(inline="always")
+def _row_fused(srow, crow, scales_row, C, conv_off, fk):
+    """One row of groups of C contiguous elements (the R = 1 layout), each group read once from memory: its amax,
+    scale and codes while it sits in registers and L1. Returns 0, having written part of the row, at the first group
+    whose amax is not a normal fp32 value with a scale in range (zero, subnormal, inf or NaN, or a scale below
+    2^-127): the caller redoes the row. Inlined where C is a literal, so that the group loops unroll."""
+    lo = max(conv_off, 1)  # exponent fields whose scale 2^(ex - 127 - conv_off) is >= 2^-127
+    for j in range(srow.size // C):
+        b = j * C
+        m = u32(0)
+        for c in range(C):
+            m = umax(m, band(fp32_pattern(srow[_ix(b + c)]), 0x7FFFFFFF))
+        ex = shr(m, 23)
+        if sub(ex, lo) > 254 - lo:
+            return 0
+        code = sub(ex, conv_off)
+        scales_row[j] = code
+        f = f32_of(shl(sub(254, code), 23))  # 2^-(code - 127), a normal float32: 1 <= code <= 253
+        for c in range(C):
+            crow[_ix(b + c)] = _encode_one(srow[_ix(b + c)], f, fk)
+    return 1
+
+
 @njit
 def _band_scales(src, shift, g0, R, C, conv_off, pol, underflow, amax, scales_row, se_j, se_f):
-    """E8M0 codes of the band's groups into ``scales_row``; the scale exponent of every group into ``se_j`` and of
-    every column into ``se_f`` (uint32, negative ones wrapped). Returns (any NaN group, any NaN/inf element).
+    """E8M0 codes of the band's groups into ``scales_row``; the scale exponent of every group into ``se_j``
+    (uint32, negative ones wrapped). Returns (any NaN group, any NaN/inf element, float path): with the float path
+    (every scale exponent in [-127, 127], no NaN/inf) ``se_f`` holds the float32 pattern of 2^-s of every column,
+    else its scale exponent s (uint32, negative ones wrapped).
 
     The common case (amax a finite fp32 normal whose scale is in range) runs branch-free over all groups; a band
     with any other group is redone group by group with :func:`_group_scale`.
@@ -169,6 +283,7 @@ def _band_scales(src, shift, g0, R, C, conv_off, pol, underflow, amax, scales_ro
         odd = bor(odd, u32(sub(ex, lo) > 254 - lo))
     nan_any = 0
     special_any = 0
+    fast = 1
     if odd:
         for j in range(J):
             a = np.int64(amax[j]) << shift
@@ -180,11 +295,20 @@ def _band_scales(src, shift, g0, R, C, conv_off, pol, underflow, amax, scales_ro
             scales_row[j] = code
             nan_any |= ng
             se_j[j] = u32(s)
-    for j in range(J):  # every column gets its group's exponent
-        s = se_j[j]
-        for c in range(C):
-            se_f[j * C + c] = s
-    return nan_any, special_any
+            if special or s < -127:
+                fast = 0
+    if fast:  # every column gets 2^-s of its group, as float32 (2^-127 is an fp32 subnormal), in se_f's bits
+        for j in range(J):
+            s = np.int32(se_j[j])
+            fj = shl(127 - s, 23) if s < 127 else u32(1 << 22)
+            for c in range(C):
+                se_f[j * C + c] = fj
+    else:  # every column gets its group's exponent
+        for j in range(J):
+            s = se_j[j]
+            for c in range(C):
+                se_f[j * C + c] = s
+    return nan_any, special_any, fast
 
 
 @njit
@@ -194,7 +318,13 @@ def _quantize_band(src, shift, g0, R, C, conv_off, pol, underflow, p, fp, nan_co
     by the caller; ``fp`` is :func:`fast_params` of ``p``)."""
     F = col.size
     _band_amax(src, src.dtype.type(0x7FFFFFFF >> shift), g0, R, C, col, tmp, amax)
-    nan_any, special_any = _band_scales(src, shift, g0, R, C, conv_off, pol, underflow, amax, scales_row, se_j, se_f)
+    nan_any, special_any, fast = _band_scales(src, shift, g0, R, C, conv_off, pol, underflow, amax, scales_row, se_j,
+                                              se_f)
+    if fast:
+        fcol = se_f.view(np.float32)
+        for r in range(R):
+            _encode_row_float(src[g0 + r], 0, F, fcol, fp, codes[g0 + r])
+        return
     for r in range(R):
         srow = src[g0 + r]
         crow = codes[g0 + r]
@@ -211,20 +341,32 @@ def _quantize_band(src, shift, g0, R, C, conv_off, pol, underflow, p, fp, nan_co
                         crow[j * C + c] = nan_code
 
 
+@njit
+def _quantize_bands(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales, g0, g1):
+    """Bands g0..g1-1 with :func:`_quantize_band` (scratch arrays allocated once for them)."""
+    F = src.shape[1]
+    J = F // C
+    col = np.empty(F, src.dtype)
+    tmp = np.empty(F, src.dtype)
+    amax = np.empty(J, src.dtype)
+    se_j = np.empty(J, np.uint32)
+    se_f = np.empty(F, np.uint32)
+    for g in range(g0, g1):
+        _quantize_band(src, shift, g * R, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales[g], col, tmp,
+                       amax, se_j, se_f)
+
+
 def _quantize_nb_body(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales):
     P, F = src.shape
     G = P // R
-    J = F // C
     per = max(1, _CHUNK // max(1, R * F))  # bands per parallel task: enough work to amortise the scratch arrays
     for t in prange((G + per - 1) // per):
-        col = np.empty(F, src.dtype)
-        tmp = np.empty(F, src.dtype)
-        amax = np.empty(J, src.dtype)
-        se_j = np.empty(J, np.uint32)
-        se_f = np.empty(F, np.uint32)
-        for g in range(t * per, min(G, (t + 1) * per)):
-            _quantize_band(src, shift, g * R, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales[g],
-                           col, tmp, amax, se_j, se_f)
+        g, g1 = t * per, min(G, (t + 1) * per)
+        if R == 1 and C == 32:  # OCP blocks along rows: each group read once, until a row needs the general path
+            while g < g1 and _row_fused(src[g], codes[g], scales[g], 32, conv_off, fp):
+                g += 1
+        if g < g1:
+            _quantize_bands(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales, g, g1)
 
 
 def _exponents_nb_body(src, shift, R, C, conv_off, pol, underflow, scales, se, nan_group):
