@@ -18,77 +18,33 @@ Per group, with ``amax`` the largest magnitude (compared as fp32 bit patterns, w
   ``pol`` 1: amax runs over the finite elements only and each NaN/inf element is cast on its own.
 
 Each element is the exact value ``v / 2**se`` rounded once, with the parameter tuple of :func:`cast_params`
-(saturating for the ocp convention: that is its clip to max finite): the Numba kernel rounds fp32 normals and zeros
-with the branch-free :func:`._narrow.round_magnitude` (the quotient's exponent field is the input's minus se) and
-sends fp32 subnormals, inf and NaN to the general encoder of :mod:`._cast_kernels`; the NumPy twin multiplies in
-float64 (exact) and runs the general NumPy encoder.
+(saturating for the ocp convention: that is its clip to max finite). The Numba kernel has two element paths: the
+float path of :mod:`._mx_float` (one exact float32 multiply, then one rounding; right for every finite input) for a
+band whose groups all have a normal, finite amax and a scale in [2^-127, 2^127], the common case; otherwise the
+integer path: fp32 normals and zeros with the branch-free :func:`._narrow.round_magnitude` (the quotient's
+exponent field is the input's minus se), fp32 subnormals, inf and NaN with the general encoder of
+:mod:`._cast_kernels`. The NumPy twin multiplies in float64 (exact) and runs the general NumPy encoder.
 
 The kernel works on bands of R rows, several bands per parallel task: the amax runs down the rows (contiguous,
-vectorised), then across each group's C columns by halving; the scale loop is branch-free unless a band holds a
-zero, tiny, subnormal or non-finite group; then each row is encoded in one 8-lane pass.
+vectorised), then across each group's C columns by halving (neighbour pairs read as one wider word); the scale loop
+is branch-free unless a band holds a zero, tiny, subnormal or non-finite group; then each row is encoded in one
+8-lane pass, from cache. OCP blocks of 32 along rows (R=1, C=32: ``mx.quantize``'s default) take one pass instead:
+each group's amax, scale and codes while it is in registers (:func:`._mx_float.row_fused`), until a row has a group
+that is not the common case.
 """
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import numpy as np
 
 from .._jit import dispatch, njit, prange
 from ._cast_kernels import _bit_length, _encode_finite, encode_array, encode_f32
-from ._narrow import narrow_consts, round_magnitude
-from ._u32 import add, band, bits_of, bor, f32_of, fp32_pattern, gt_small, sar, shl, shr, sub, u32, umax
+from ._mx_float import MXConsts, encode_row_float, fast_params, ix, row_fused
+from ._narrow import round_magnitude
+from ._u32 import band, bor, shl, shr, sub, u32
 
 __all__ = ["quantize_groups", "group_exponents", "dequantize_groups", "fast_params", "MXConsts"]
 
-
-class MXConsts(NamedTuple):
-    """Constants of the kernel's branch-free element loops for one element format and rounding (all uint32: Numba's
-    parallel loops take tuples of one type).
-
-    The first twelve are the :class:`NarrowConsts` (exponent bias 256) of the integer path (:func:`round_magnitude`
-    reads them by name). The float path rounds the exact quotient q = v * 2^-s (a float32) once: at and above the
-    target's smallest normal (pattern ``normal``) on the bit pattern (add half - 1 + the kept lsb for RNE, drop ``sh``
-    bits, rebias the exponent: the carry walks into it); below it, the subnormal code is q in units of the smallest
-    subnormal, rounded by the FPU (RNE: add ``magic``, whose ulp is that unit, and subtract its pattern) or truncated
-    (RTZ: q * ``up`` converted toward zero); overflow is min(mag, ``over``).
-    """
-
-    sh: np.uint32
-    lim: np.uint32
-    suboff: np.uint32
-    ebias: np.uint32
-    mbits: np.uint32
-    rmask: np.uint32
-    rbit: np.uint32
-    over: np.uint32
-    inf_out: np.uint32
-    nan_mag: np.uint32
-    nan_flip: np.uint32
-    signpos: np.uint32
-    rne: np.uint32  #: 1 RNE, 0 RTZ
-    half: np.uint32  #: 2^(sh - 1) - 1
-    rebias: np.uint32  #: (127 + emin - 1) << mantissa bits: fp32 exponent field to the target's
-    normal: np.uint32  #: pattern of 2^emin, the target's smallest normal
-    magic: np.uint32  #: pattern of 2^(emin - mantissa bits + 23)
-    up: np.uint32  #: pattern of 2^(mantissa bits - emin)
-    lsb: np.uint32  #: 1 << sh: the lowest kept bit
-    signbit: np.uint32  #: the target's sign bit
-
-
-def fast_params(p: tuple) -> MXConsts:
-    """Constants of the kernel's branch-free element loops (:class:`MXConsts`): the :func:`narrow_consts` of ``p``
-    for exponent fields biased by 256 (the quotient's field, ex - s, can be as low as -170) and the float path's."""
-    m, emin = p.mantissa_bits, p.emin
-    u = np.uint32
-    return MXConsts(*narrow_consts(p, bias=256), u(0 if p.rtz else 1), u((1 << (22 - m)) - 1),
-                    u((127 + emin - 1) << m), u((127 + emin) << 23), u((127 + emin - m + 23) << 23),
-                    u((127 + m - emin) << 23), u(1 << (23 - m)), u(p.sign_bit))
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Numba kernels
-# --------------------------------------------------------------------------------------------------------------------
 
 @njit
 def _group_scale(amax, special, conv_off, pol, underflow):
@@ -133,13 +89,6 @@ def _finite_amax(src, shift, g0, R, c0, C):
             if a < 0x7F800000 and a > m:
                 m = a
     return m
-
-
-@njit(inline="always")
-def _ix(i):
-    """An index as uint64: Numba then leaves out the negative-index wrap-around, which costs a vector loop its
-    contiguous loads and stores (an offset index c0 + f is not known to be >= 0)."""
-    return np.uint64(i)
 
 
 @njit
@@ -212,56 +161,6 @@ def _encode_row(srow, shift, se_f, k, crow):
     return rare
 
 
-@njit(inline="always")
-def _encode_one(x, f, fk):
-    """Code of the element pattern ``x`` (fp32 uint32, or bf16 uint16) divided by the scale whose inverse is
-    the float32 ``f``: q = v * f is exact (or, below fp32's normals, far below the target's smallest subnormal, so
-    that its rounding cannot matter), then rounded once as in :class:`MXConsts`. Right for every finite input (fp32
-    subnormals and zeros too) when -127 <= s <= 127. The shifts are by constants where they can be (a shift by a
-    per-call amount is a slower instruction on AVX2), the sign's by copying bit 31."""
-    qb = bits_of(f32_of(fp32_pattern(x)) * f)
-    qa = band(qb, 0x7FFFFFFF)
-    if fk.rne:  # + half - 1 + the kept lsb
-        norm = shr(add(add(qa, fk.half), u32(band(qa, fk.lsb) != 0)), fk.sh)
-        low = sub(bits_of(f32_of(qa) + f32_of(fk.magic)), fk.magic)
-    else:
-        norm = shr(qa, fk.sh)
-        low = u32(np.int32(f32_of(qa) * f32_of(fk.up)))
-    mag = low if gt_small(fk.normal, qa) else sub(norm, fk.rebias)
-    return bor(band(sar(qb, 31), fk.signbit), min(mag, fk.over))
-
-
-@njit
-def _encode_row_float(srow, c0, w, fcol, fk, crow):
-    """Encode columns ``[c0, c0 + w)`` of one row with :func:`_encode_one`; ``fcol[f]`` = 2^-s of element c0 + f
-    (float32, -127 <= s <= 127), 8 lanes wide."""
-    for f in range(w):
-        crow[_ix(c0 + f)] = _encode_one(srow[_ix(c0 + f)], fcol[f], fk)
-
-
-@njit(inline="always")
-def _row_fused(srow, crow, scales_row, C, conv_off, fk):
-    """One row of groups of C contiguous elements (the R = 1 layout), each group read once from memory: its amax,
-    scale and codes while it sits in registers and L1. Returns 0, having written part of the row, at the first group
-    whose amax is not a normal fp32 value with a scale in range (zero, subnormal, inf or NaN, or a scale below
-    2^-127): the caller redoes the row. Inlined where C is a literal, so that the group loops unroll."""
-    lo = max(conv_off, 1)  # exponent fields whose scale 2^(ex - 127 - conv_off) is >= 2^-127
-    for j in range(srow.size // C):
-        b = j * C
-        m = u32(0)
-        for c in range(C):
-            m = umax(m, band(fp32_pattern(srow[_ix(b + c)]), 0x7FFFFFFF))
-        ex = shr(m, 23)
-        if sub(ex, lo) > 254 - lo:
-            return 0
-        code = sub(ex, conv_off)
-        scales_row[j] = code
-        f = f32_of(shl(sub(254, code), 23))  # 2^-(code - 127), a normal float32: 1 <= code <= 253
-        for c in range(C):
-            crow[_ix(b + c)] = _encode_one(srow[_ix(b + c)], f, fk)
-    return 1
-
-
 @njit
 def _band_scales(src, shift, g0, R, C, conv_off, pol, underflow, amax, scales_row, se_j, se_f):
     """E8M0 codes of the band's groups into ``scales_row``; the scale exponent of every group into ``se_j``
@@ -323,7 +222,7 @@ def _quantize_band(src, shift, g0, R, C, conv_off, pol, underflow, p, fp, nan_co
     if fast:
         fcol = se_f.view(np.float32)
         for r in range(R):
-            _encode_row_float(src[g0 + r], 0, F, fcol, fp, codes[g0 + r])
+            encode_row_float(src[g0 + r], 0, F, fcol, fp, codes[g0 + r])
         return
     for r in range(R):
         srow = src[g0 + r]
@@ -363,7 +262,7 @@ def _quantize_nb_body(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_cod
     for t in prange((G + per - 1) // per):
         g, g1 = t * per, min(G, (t + 1) * per)
         if R == 1 and C == 32:  # OCP blocks along rows: each group read once, until a row needs the general path
-            while g < g1 and _row_fused(src[g], codes[g], scales[g], 32, conv_off, fp):
+            while g < g1 and row_fused(src[g], codes[g], scales[g], 32, conv_off, fp):
                 g += 1
         if g < g1:
             _quantize_bands(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales, g, g1)
