@@ -39,12 +39,16 @@ import numpy as np
 
 from .._jit import dispatch, njit, prange
 from ._cast_kernels import _bit_length, _encode_finite, encode_array, encode_f32
-from ._mx_float import MXConsts, encode_row_float, fast_params, ix, row_fused
+from ._mx_float import MXConsts, encode_row_float, fast_params, row_fused
 from ._narrow import round_magnitude
 from ._u32 import band, bor, shl, shr, sub, u32
 
 __all__ = ["quantize_groups", "group_exponents", "dequantize_groups", "fast_params", "MXConsts"]
 
+
+# --------------------------------------------------------------------------------------------------------------------
+# Numba kernels
+# --------------------------------------------------------------------------------------------------------------------
 
 @njit
 def _group_scale(amax, special, conv_off, pol, underflow):
