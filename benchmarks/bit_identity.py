@@ -6,7 +6,8 @@
 Each case hashes the codes (and scales) of one call on a fixed input: a random mix of magnitudes plus NaN, +-inf,
 +-0, fp32 subnormals, every format's max finite and its neighbours, ties and out-of-range values; every format x
 RNE/RTZ x saturate x fp32/fp64 input; every MX element format x both conventions x the quantize_mx / mx.quantize
-axis variants x both nonfinite policies (SR off). Numba on and off are both hashed and must agree with each other.
+axis variants x both nonfinite policies; stochastic rounding (keyed stream) to every SR target x sr_bits x saturate,
+with an offset, and quantize_mx with SR. Numba on and off are both hashed and must agree with each other.
 This is a regression fingerprint, not a correctness test (tests/numerics compare against ml_dtypes and scalar
 references); it is what the tests cannot see cheaply: the fast kernels on large, mixed arrays.
 """
@@ -111,12 +112,35 @@ def mx_cases(x64: np.ndarray) -> dict[str, str]:
     return out
 
 
+def sr_cases(x64: np.ndarray) -> dict[str, str]:
+    """SR through the keyed stream: the normal-range kernels (arrays above the serial size) and their fix-up path."""
+    with np.errstate(over="ignore"):
+        x32 = x64.astype(np.float32)
+    rng = np.random.default_rng(11)
+    # values spread around each target's normal and subnormal range, plus the edge mix
+    mixed = (rng.standard_normal(1 << 17) * np.exp2(rng.integers(-30, 20, 1 << 17))).astype(np.float32)
+    mixed[: 1 << 15] = x32[: 1 << 15]
+    out = {}
+    for fmt in ("bfloat16", "float16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3", "float4_e2m1fn"):
+        for bits in (0, 3, 8, 13):
+            for sat in (False, True):
+                key = f"sr/{fmt}/bits{bits}/sat{int(sat)}"
+                out[key] = _h(emu.cast(mixed, fmt, rounding="sr", saturate=sat, seed=5, sr_bits=bits, site=3))
+                out[key + "/f64"] = _h(emu.cast(x64[:4096], fmt, rounding="sr", saturate=sat, seed=5, sr_bits=bits))
+        out[f"sr/{fmt}/offset"] = _h(emu.stochastic.cast_sr(mixed, fmt, seed=9, offset=(1 << 32) - 1000))
+    tile = mixed[: 256 * 512].reshape(256, 512)
+    for fmt in ("float8_e4m3fn", "float8_e5m2"):
+        out[f"sr/quantize_mx/{fmt}"] = _h(*emu.mx.quantize_mx(tile.astype(ml_dtypes.bfloat16), fmt, rounding="sr",
+                                                               seed=2))
+    return out
+
+
 def fingerprints() -> dict[str, str]:
     x64 = edge_values()
     res = {}
     for numba in (True, False):
         with emu.settings(numba=numba):
-            part = {**cast_cases(x64), **mx_cases(x64)}
+            part = {**cast_cases(x64), **mx_cases(x64), **sr_cases(x64)}
         res.update({f"{k}/numba{int(numba)}": v for k, v in part.items()})
     return res
 

@@ -18,14 +18,19 @@ Per group, with ``amax`` the largest magnitude (compared as fp32 bit patterns, w
   ``pol`` 1: amax runs over the finite elements only and each NaN/inf element is cast on its own.
 
 Each element is the exact value ``v / 2**se`` rounded once, with the parameter tuple of :func:`cast_params`
-(saturating for the ocp convention: that is its clip to max finite): the Numba kernel rounds fp32 normals and zeros
-with the branch-free :func:`._narrow.round_magnitude` (the quotient's exponent field is the input's minus se) and
-sends fp32 subnormals, inf and NaN to the general encoder of :mod:`._cast_kernels`; the NumPy twin multiplies in
-float64 (exact) and runs the general NumPy encoder.
+(saturating for the ocp convention: that is its clip to max finite). The Numba kernel has two element paths: the
+float path of :mod:`._mx_float` (one exact float32 multiply, then one rounding; right for every finite input) for a
+band whose groups all have a normal, finite amax and a scale in [2^-127, 2^127], the common case; otherwise the
+integer path: fp32 normals and zeros with the branch-free :func:`._narrow.round_magnitude` (the quotient's
+exponent field is the input's minus se), fp32 subnormals, inf and NaN with the general encoder of
+:mod:`._cast_kernels`. The NumPy twin multiplies in float64 (exact) and runs the general NumPy encoder.
 
 The kernel works on bands of R rows, several bands per parallel task: the amax runs down the rows (contiguous,
-vectorised), then across each group's C columns by halving; the scale loop is branch-free unless a band holds a
-zero, tiny, subnormal or non-finite group; then each row is encoded in one 8-lane pass.
+vectorised), then across each group's C columns by halving (neighbour pairs read as one wider word); the scale loop
+is branch-free unless a band holds a zero, tiny, subnormal or non-finite group; then each row is encoded in one
+8-lane pass, from cache. OCP blocks of 32 along rows (R=1, C=32: ``mx.quantize``'s default) take one pass instead:
+each group's amax, scale and codes while it is in registers (:func:`._mx_float.row_fused`), until a row has a group
+that is not the common case.
 """
 
 from __future__ import annotations
@@ -34,16 +39,11 @@ import numpy as np
 
 from .._jit import dispatch, njit, prange
 from ._cast_kernels import _bit_length, _encode_finite, encode_array, encode_f32
-from ._narrow import narrow_consts, round_magnitude
+from ._mx_float import MXConsts, encode_row_float, fast_params, row_fused
+from ._narrow import round_magnitude
 from ._u32 import band, bor, shl, shr, sub, u32
 
-__all__ = ["quantize_groups", "group_exponents", "dequantize_groups", "fast_params"]
-
-
-def fast_params(p: tuple) -> tuple:
-    """Constants of the kernel's branch-free element loop: the :func:`narrow_consts` of ``p`` for exponent fields
-    biased by 256 (the quotient's field, ex - s, can be as low as -170)."""
-    return narrow_consts(p, bias=256)
+__all__ = ["quantize_groups", "group_exponents", "dequantize_groups", "fast_params", "MXConsts"]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -96,6 +96,22 @@ def _finite_amax(src, shift, g0, R, c0, C):
 
 
 @njit
+def _halve(x, y, w):
+    """y[i] = max(x[2i], x[2i+1]) for i < w, reading each neighbour pair as one word of twice the width (contiguous
+    loads: the even/odd form made LLVM shuffle or go scalar)."""
+    if x.itemsize == 2:
+        xv = x.view(np.uint32)
+        for i in range(w):
+            v = xv[i]
+            y[i] = max(v & 0xFFFF, v >> 16)
+    else:
+        xv = x.view(np.uint64)
+        for i in range(w):
+            v = xv[i]
+            y[i] = max(v & 0xFFFFFFFF, v >> 32)
+
+
+@njit
 def _band_amax(src, absmask, g0, R, C, col, tmp, amax):
     """amax[j] = largest |pattern| (in the source's own width) of group j of the row band starting at g0.
 
@@ -122,8 +138,7 @@ def _band_amax(src, absmask, g0, R, C, col, tmp, amax):
     while c_left % 2 == 0:
         w //= 2
         c_left //= 2
-        for i in range(w):
-            y[i] = max(x[2 * i], x[2 * i + 1])
+        _halve(x, y, w)
         x, y = y, x
     for j in range(amax.size):
         m = x[j * c_left]
@@ -152,8 +167,10 @@ def _encode_row(srow, shift, se_f, k, crow):
 
 @njit
 def _band_scales(src, shift, g0, R, C, conv_off, pol, underflow, amax, scales_row, se_j, se_f):
-    """E8M0 codes of the band's groups into ``scales_row``; the scale exponent of every group into ``se_j`` and of
-    every column into ``se_f`` (uint32, negative ones wrapped). Returns (any NaN group, any NaN/inf element).
+    """E8M0 codes of the band's groups into ``scales_row``; the scale exponent of every group into ``se_j``
+    (uint32, negative ones wrapped). Returns (any NaN group, any NaN/inf element, float path): with the float path
+    (every scale exponent in [-127, 127], no NaN/inf) ``se_f`` holds the float32 pattern of 2^-s of every column,
+    else its scale exponent s (uint32, negative ones wrapped).
 
     The common case (amax a finite fp32 normal whose scale is in range) runs branch-free over all groups; a band
     with any other group is redone group by group with :func:`_group_scale`.
@@ -169,6 +186,7 @@ def _band_scales(src, shift, g0, R, C, conv_off, pol, underflow, amax, scales_ro
         odd = bor(odd, u32(sub(ex, lo) > 254 - lo))
     nan_any = 0
     special_any = 0
+    fast = 1
     if odd:
         for j in range(J):
             a = np.int64(amax[j]) << shift
@@ -180,11 +198,20 @@ def _band_scales(src, shift, g0, R, C, conv_off, pol, underflow, amax, scales_ro
             scales_row[j] = code
             nan_any |= ng
             se_j[j] = u32(s)
-    for j in range(J):  # every column gets its group's exponent
-        s = se_j[j]
-        for c in range(C):
-            se_f[j * C + c] = s
-    return nan_any, special_any
+            if special or s < -127:
+                fast = 0
+    if fast:  # every column gets 2^-s of its group, as float32 (2^-127 is an fp32 subnormal), in se_f's bits
+        for j in range(J):
+            s = np.int32(se_j[j])
+            fj = shl(127 - s, 23) if s < 127 else u32(1 << 22)
+            for c in range(C):
+                se_f[j * C + c] = fj
+    else:  # every column gets its group's exponent
+        for j in range(J):
+            s = se_j[j]
+            for c in range(C):
+                se_f[j * C + c] = s
+    return nan_any, special_any, fast
 
 
 @njit
@@ -194,7 +221,13 @@ def _quantize_band(src, shift, g0, R, C, conv_off, pol, underflow, p, fp, nan_co
     by the caller; ``fp`` is :func:`fast_params` of ``p``)."""
     F = col.size
     _band_amax(src, src.dtype.type(0x7FFFFFFF >> shift), g0, R, C, col, tmp, amax)
-    nan_any, special_any = _band_scales(src, shift, g0, R, C, conv_off, pol, underflow, amax, scales_row, se_j, se_f)
+    nan_any, special_any, fast = _band_scales(src, shift, g0, R, C, conv_off, pol, underflow, amax, scales_row, se_j,
+                                              se_f)
+    if fast:
+        fcol = se_f.view(np.float32)
+        for r in range(R):
+            encode_row_float(src[g0 + r], 0, F, fcol, fp, codes[g0 + r])
+        return
     for r in range(R):
         srow = src[g0 + r]
         crow = codes[g0 + r]
@@ -211,20 +244,32 @@ def _quantize_band(src, shift, g0, R, C, conv_off, pol, underflow, p, fp, nan_co
                         crow[j * C + c] = nan_code
 
 
+@njit
+def _quantize_bands(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales, g0, g1):
+    """Bands g0..g1-1 with :func:`_quantize_band` (scratch arrays allocated once for them)."""
+    F = src.shape[1]
+    J = F // C
+    col = np.empty(F, src.dtype)
+    tmp = np.empty(F, src.dtype)
+    amax = np.empty(J, src.dtype)
+    se_j = np.empty(J, np.uint32)
+    se_f = np.empty(F, np.uint32)
+    for g in range(g0, g1):
+        _quantize_band(src, shift, g * R, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales[g], col, tmp,
+                       amax, se_j, se_f)
+
+
 def _quantize_nb_body(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales):
     P, F = src.shape
     G = P // R
-    J = F // C
     per = max(1, _CHUNK // max(1, R * F))  # bands per parallel task: enough work to amortise the scratch arrays
     for t in prange((G + per - 1) // per):
-        col = np.empty(F, src.dtype)
-        tmp = np.empty(F, src.dtype)
-        amax = np.empty(J, src.dtype)
-        se_j = np.empty(J, np.uint32)
-        se_f = np.empty(F, np.uint32)
-        for g in range(t * per, min(G, (t + 1) * per)):
-            _quantize_band(src, shift, g * R, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales[g],
-                           col, tmp, amax, se_j, se_f)
+        g, g1 = t * per, min(G, (t + 1) * per)
+        if R == 1 and C == 32:  # OCP blocks along rows: each group read once, until a row needs the general path
+            while g < g1 and row_fused(src[g], codes[g], scales[g], 32, conv_off, fp):
+                g += 1
+        if g < g1:
+            _quantize_bands(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales, g, g1)
 
 
 def _exponents_nb_body(src, shift, R, C, conv_off, pol, underflow, scales, se, nan_group):

@@ -34,6 +34,32 @@ def _ops(a, b, out):
         out[5, i] = _u32.shl(a[i], s)
         out[6, i] = _u32.shr(a[i], s)
         out[7, i] = _u32.u32(np.int64(a[i]) - np.int64(b[i]))  # a negative int64 wraps to uint32
+        out[8, i] = _u32.sar(a[i], s)
+        out[9, i] = _u32.umax(a[i], b[i])
+        out[10, i] = _u32.bits_of(_u32.f32_of(a[i]))
+        out[11, i] = _u32.fp32_pattern(np.uint16(a[i] & 0xFFFF))
+        out[12, i] = _u32.fp32_pattern(a[i])
+
+
+@njit(cache=False)
+def _float_ops(x, y, out):
+    for i in range(x.size):
+        out[i] = _u32.f32_of(_u32.bits_of(x[i])) * y[i]
+
+
+def test_u32_float_bitcasts_are_exact_views():
+    """f32_of / bits_of are views of the same 32 bits (NaN payloads too), and a product through them is NumPy's."""
+    rng = np.random.default_rng(1)
+    bits = rng.integers(0, 2**32, 4096, dtype=np.uint64).astype(np.uint32)
+    x = bits.view(np.float32)
+    y = np.exp2(rng.integers(-127, 128, x.size)).astype(np.float32)
+    out = np.empty(x.size, np.float32)
+    _float_ops(x, y, out)
+    with np.errstate(all="ignore"):
+        want = x * y
+    fin = np.isfinite(want)
+    np.testing.assert_array_equal(out.view(np.uint32)[fin], want.view(np.uint32)[fin])
+    assert np.isnan(out[np.isnan(want)]).all()
 
 
 def test_u32_operations_wrap_like_numpy_uint32():
@@ -42,10 +68,11 @@ def test_u32_operations_wrap_like_numpy_uint32():
     b = rng.integers(0, 2**32, 10_000, dtype=np.uint64).astype(np.uint32)
     a[:4] = [0, 1, 0xFFFFFFFF, 0x80000000]
     b[:4] = [1, 0xFFFFFFFF, 0xFFFFFFFF, 31]
-    out = np.empty((8, a.size), np.uint32)
+    out = np.empty((13, a.size), np.uint32)
     _ops(a, b, out)
     s = b & np.uint32(31)
-    want = [a + b, a - b, a & b, a | b, a ^ b, a << s, a >> s, a - b]
+    want = [a + b, a - b, a & b, a | b, a ^ b, a << s, a >> s, a - b, (a.view(np.int32) >> s.astype(np.int32)).view(
+        np.uint32), np.maximum(a, b), a, (a & np.uint32(0xFFFF)) << np.uint32(16), a]
     for k, w in enumerate(want):
         np.testing.assert_array_equal(out[k], w, err_msg=f"operation {k}")
 
