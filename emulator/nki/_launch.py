@@ -147,7 +147,7 @@ class _World:
         self.turns = _turns.Turns(size, self.cond) if lockstep else None
 
     def step(self, me: int) -> None:
-        """Before program ``me`` issues an instruction (setting ``lnc_schedule``)."""
+        """Before program ``me`` issues a DMA or a rendezvous (setting ``lnc_schedule``)."""
         if self.turns is not None:
             self.turns.step(me)
 
