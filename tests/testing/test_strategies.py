@@ -205,7 +205,7 @@ def test_settings_profiles_are_valid_and_varied():
     rows = {r["name"]: r for r in emu.config.describe()}
     seen: dict[str, set] = {}
 
-    @settings(max_examples=200, derandomize=True, database=None)
+    @settings(max_examples=400, derandomize=True, database=None)
     @given(settings_profiles())
     def draw(profile):
         with emu.settings(**profile) as s:
