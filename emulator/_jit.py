@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import types
 from pathlib import Path
 from typing import Callable
 
@@ -80,13 +81,36 @@ def numba_active() -> bool:
 
 
 def njit(*args, **kwargs):
-    """``numba.njit`` with ``cache=True``; without Numba, the function is returned unchanged (never called hot)."""
+    """``numba.njit`` with ``cache=True``; without Numba, the function is returned unchanged (never called hot).
+
+    A cached ``parallel=True`` build is made from a copy of the function under another qualified name
+    (:func:`_cached_apart`): Numba keys its on-disk cache on the function's name, signature and CPU, not on the
+    ``parallel`` flag, so the threaded and the serial build of one function shared a cache entry and whichever
+    compiled first was loaded for both. Serial code then ran in place of the threaded kernel (one core busy at any
+    thread count), or the threaded one woke the thread pool for every small call.
+    """
     kwargs.setdefault("cache", True)
     if not HAVE_NUMBA:
         if args and callable(args[0]):
             return args[0]
         return lambda f: f
+    if kwargs.get("parallel") and kwargs["cache"]:
+        if args and callable(args[0]):
+            return _numba.njit(**kwargs)(_cached_apart(args[0]))
+        return lambda f: _numba.njit(*args, **kwargs)(_cached_apart(f))
     return _numba.njit(*args, **kwargs)
+
+
+def _cached_apart(fn: Callable) -> Callable:
+    """``fn`` under the qualified name ``<qualname>__parallel`` (same code, globals and closure), so Numba's cache
+    file for its threaded build differs from the serial build's."""
+    twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    twin.__kwdefaults__ = fn.__kwdefaults__
+    twin.__qualname__ = fn.__qualname__ + "__parallel"
+    twin.__module__ = fn.__module__
+    twin.__doc__ = fn.__doc__
+    twin.__dict__.update(fn.__dict__)
+    return twin
 
 
 prange = _numba.prange if HAVE_NUMBA else range

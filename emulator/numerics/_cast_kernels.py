@@ -288,22 +288,22 @@ def _lut16(p: tuple) -> np.ndarray:
     return table
 
 
-def _twins(fn, cache: bool = True):
-    """(parallel, serial) Numba builds of one kernel body. Small arrays take the serial one: waking the thread pool
-    costs more than the work there (milliseconds on a busy machine, measured on 8K-element casts)."""
-    return njit(parallel=True, cache=cache)(fn), njit(cache=cache)(fn)
+def _twins(fn):
+    """(parallel, serial) Numba builds of one kernel body, each cached apart (:func:`emulator._jit.njit`). Small
+    arrays take the serial one: waking the thread pool costs more than the work there (milliseconds on a busy
+    machine, measured on 8K-element casts)."""
+    return njit(parallel=True)(fn), njit(fn)
 
 
 _SERIAL_BELOW = 1 << 16
 _F32_ARRAY = _twins(_encode_f32_array)
 _F64_ARRAY = _twins(_encode_f64_array)
-# These vectorised kernels are compiled per process (cache=False): with numba 0.68 the copies loaded from the
-# on-disk cache ran about 2x slower than freshly compiled ones (measured here on bf16 and e4m3fn, 16M values).
-# The uint32 kernel (_F32_NARROW) is cached: its loaded copy ran as fast as a fresh one (12-14 ms of CPU for 16M
-# fp32 -> e4m3fn on one thread, both ways) and a fresh compile costs ~3 s per process.
-_F32_FAST = _twins(_encode_f32_fast, cache=False)
-_F32_SAME_RANGE = _twins(_encode_f32_same_range, cache=False)
-_F32_LUT = _twins(_encode_f32_lut, cache=False)
+# All cached. Before _jit.njit cached the threaded build apart from the serial one, the two shared a cache entry:
+# whichever compiled first was loaded for both, which had looked like "cached copies run 2x slower" (the threaded
+# kernel running serial code) and had these three compiled per process.
+_F32_FAST = _twins(_encode_f32_fast)
+_F32_SAME_RANGE = _twins(_encode_f32_same_range)
+_F32_LUT = _twins(_encode_f32_lut)
 _F32_NARROW = _twins(encode_f32_narrow)
 
 

@@ -315,8 +315,8 @@ _CHUNK = 1 << 14  # elements per parallel task at least (a few rows)
 
 
 def _sized(body, size_arg: int):
-    # cached: the loaded copies run as fast (measured). Numba keys the cache on this file only: after editing
-    # what these kernels call in _cast_kernels.py, _narrow.py or _u32.py, delete __pycache__/_mx_kernels*.nb[ic]
+    # both builds cached, apart (emulator._jit.njit); emulator._jit clears every cached kernel when a source file of
+    # the package changes, so editing what these call (_narrow.py, _u32.py, _mx_float.py) needs no manual step
     threaded, serial = njit(parallel=True)(body), njit(body)
 
     def run(*args):

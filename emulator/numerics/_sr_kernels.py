@@ -33,8 +33,9 @@ H2 = 0xAC4C1B51
 H3 = 0x31848BAB
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 _M32 = 0xFFFFFFFF
-# _NO_CACHE_WHY: the two vectorised SR kernels are compiled afresh in each process (~0.6 s each, on first use):
-# loaded from Numba's on-disk cache they measured 2x slower than freshly compiled (numba 0.6x, this machine).
+# _NO_CACHE_WHY: the two vectorised SR kernels are compiled afresh in each process (~0.6 s each, on first use): they
+# are closures over one format's constants. (An older note here said their cached copies ran 2x slower; that was a
+# threaded and a serial build sharing one cache entry, fixed in emulator._jit.njit.)
 _SERIAL_BELOW = 8192  # elements: below this the threaded kernels cost more to launch than to run
 
 
