@@ -1,8 +1,8 @@
-"""Per-core cost of the fp8/fp4 casts, MX quantisation and emu.matmul: thread CPU time on one Numba thread, against the
+"""Per-core cost of the casts, MX quantisation and emu.matmul: thread CPU time on one Numba thread, against the
 streaming kernel's (casts, MX) or one-thread numpy float32 matmul's (emu.matmul), so that a busy shared machine (where
 wall times move 2-5x) still gives comparable fractions.
 
-    python benchmarks/bench_percore.py            # NUMBA_CPU_NAME=haswell in front for the generic AVX2 code
+    python benchmarks/bench_percore.py [--part casts|mx|matmul]  # NUMBA_CPU_NAME=haswell in front: generic AVX2
 
 CPU time counts only the cycles this thread ran, not the time it waited for a core; the fraction is the streaming
 kernel's CPU time over the operation's (100% = as cheap per element as a plain copy). It still moves by ~20% on a
@@ -35,29 +35,42 @@ def cpu_best(fn, repeat: int = 7) -> float:
 
 
 def main() -> int:
+    import argparse
+
     import numba
 
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--part", choices=("all", "casts", "mx", "matmul"), default="all", help="which rows to run")
+    part = ap.parse_args().part
     numba.set_num_threads(1)  # the kernels then run on this thread, whose CPU time thread_time reads
     x = np.random.default_rng(0).standard_normal(16 << 20).astype(np.float32)
     rng = np.random.default_rng(0)
     xb = (rng.standard_normal((4096, 4096)) * np.exp2(rng.integers(-8, 8, (4096, 4096)))).astype(ml_dtypes.bfloat16)
     x32 = xb.astype(np.float32)
     kern = _machine._stream_kernel()
-    dst = np.empty(x.size, np.uint8)
-    s32 = cpu_best(lambda: kern(x.view(np.uint32), dst))
-    s16 = cpu_best(lambda: kern(xb.view(np.uint16).reshape(-1), dst))
+    dst = {k: np.empty(x.size, t) for k, t in ((1, np.uint8), (2, np.uint16), (4, np.uint32))}
+    s32 = {k: cpu_best(lambda d=d: kern(x.view(np.uint32), d)) for k, d in dst.items()}
+    s16 = cpu_best(lambda: kern(xb.view(np.uint16).reshape(-1), dst[1]))
     print(_machine.machine_line())
-    print(f"streaming kernel, 1 thread, CPU time: fp32 -> uint8 {s32 * 1e3:.1f} ms, bf16 -> uint8 {s16 * 1e3:.1f} ms "
+    print(f"streaming kernel, 1 thread, CPU time: fp32 -> uint8 / uint16 / uint32 {s32[1] * 1e3:.1f} / "
+          f"{s32[2] * 1e3:.1f} / {s32[4] * 1e3:.1f} ms, bf16 -> uint8 {s16 * 1e3:.1f} ms "
           f"(16.8M elements; NUMBA_CPU_NAME={os.environ.get('NUMBA_CPU_NAME', 'host')})")
-    rows = [(f"cast fp32 -> {f} {r}", (lambda f=f, r=r: emu.cast(x, f, rounding=r)), s32)
-            for f in ("float8_e4m3fn", "float8_e5m2", "float4_e2m1fn") for r in ("rne", "rtz")]
-    rows += [("quantize_mx bf16 -> e4m3fn (hw)", lambda: emu.mx.quantize_mx(xb, "float8_e4m3fn"), s16),
-             ("quantize_mx bf16 -> e4m3fn (ocp)", lambda: emu.mx.quantize_mx(xb, "float8_e4m3fn", "ocp"), s16),
-             ("mx.quantize fp32 blocks of 32 (e4m3fn)", lambda: emu.mx.quantize(x32, "float8_e4m3fn"), s32),
-             ("mx.quantize fp32 blocks of 32 (e2m1fn)", lambda: emu.mx.quantize(x32, "float4_e2m1fn"), s32)]
+    rows = []
+    if part in ("all", "casts"):
+        rows += [(f"cast fp32 -> {f} {r}", (lambda f=f, r=r: emu.cast(x, f, rounding=r)),
+                  s32[emu.formats.get(f).code_dtype.itemsize])
+                 for f in ("float8_e4m3fn", "float8_e5m2", "float4_e2m1fn", "bfloat16", "float16", "tfloat32")
+                 for r in ("rne", "rtz")]
+    if part in ("all", "mx"):
+        rows += [("quantize_mx bf16 -> e4m3fn (hw)", lambda: emu.mx.quantize_mx(xb, "float8_e4m3fn"), s16),
+                 ("quantize_mx bf16 -> e4m3fn (ocp)", lambda: emu.mx.quantize_mx(xb, "float8_e4m3fn", "ocp"), s16),
+                 ("mx.quantize fp32 blocks of 32 (e4m3fn)", lambda: emu.mx.quantize(x32, "float8_e4m3fn"), s32[1]),
+                 ("mx.quantize fp32 blocks of 32 (e2m1fn)", lambda: emu.mx.quantize(x32, "float4_e2m1fn"), s32[1])]
     for name, fn, lim in rows:
         t = cpu_best(fn)
         print(f"  {name:40s} {t * 1e3:7.1f} ms CPU  {100 * lim / t:4.0f}% of the streaming kernel")
+    if part not in ("all", "matmul"):
+        return 0
     a, b = (rng.standard_normal((1024, 1024)).astype(np.float32) for _ in range(2))
     base = cpu_best(lambda: np.matmul(a, b))
     print(f"numpy.matmul float32 1024^3, 1 BLAS thread, CPU time: {base * 1e3:.1f} ms")

@@ -16,7 +16,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .._jit import dispatch, njit, prange
-from ._narrow import encode_f32_narrow, narrow_consts
+from ._narrow import encode_f32_narrow, narrow_consts, round_magnitude
+from ._u32 import add, band, bor, gt_small, shl, shr, u32
 from .formats import Format
 
 __all__ = ["CastParams", "E8M0_ROUNDING", "cast_params", "encode_f32", "encode_f64", "encode_array"]
@@ -192,66 +193,40 @@ def _encode_f64_array(bits, out, p):
         out[i] = encode_f64(bits[i], p)
 
 
-def _encode_f32_fast(bits, out, p, shift, sub_off, over, inf_out):
-    """fp32 -> a signed format with subnormals and a NaN code (today: float16), branch-free so LLVM can vectorise it.
+def _encode_f32_fast(bits, out, k, pshift, nan_base, keep):
+    """fp32 -> a signed format with subnormals whose NaN keeps its payload (today: float16), 8 uint32 lanes.
 
-    One formula covers target-normal and target-subnormal results: with ex' = max(exponent field, 1) and the
-    implicit bit present only for normal inputs, the value is sig * 2**(ex' - 150); the bits to drop are
-    max(23 - mbits, sub_off - ex'), and the magnitude code is (max(e - emin, 0) << mbits) + the rounded
-    significand (whose implicit bit carries into the exponent field). Inf and NaN are selected in at the end.
+    The same branch-free rounding as the fp8/fp4 kernel (:func:`~._narrow.round_magnitude`, which covers target
+    normals, subnormals and the subnormal-to-normal carry in one formula; fp32 subnormals are far below half the
+    target's smallest subnormal and give a signed zero); a NaN's code is the inf code or'ed with its payload's top
+    bits (at least 1) when ``keep`` is all ones, else ``nan_base`` (the canonical NaN).
     """
-    rtz = p.rtz
-    pad = p.pad_bits
-    sbit = p.sign_bit
-    maxmag = p.max_mag
-    emin = p.emin
-    mbits = p.mantissa_bits
-    nan_canon = p.nan_mag
-    infmag = p.inf_mag
-    keep = p.keep_payload
     for i in prange(bits.size):
-        b = np.int64(bits[i])
-        neg = (b >> 31) & 1
-        a = b & 0x7FFFFFFF
-        ex = a >> 23
-        exn = max(ex, 1)
-        sig = (a & 0x7FFFFF) | (np.int64(ex != 0) << 23)
-        s = min(max(shift, sub_off - exn), 31)
-        q = sig >> s
-        rem = sig - (q << s)
-        half = np.int64(1) << (s - 1)
-        up = np.int64((rtz == 0) & ((rem > half) | ((rem == half) & ((q & 1) == 1))))
-        mag = (max(ex - 127 - emin, 0) << mbits) + q + up
-        mag = over if mag > maxmag else mag
-        m = a & 0x7FFFFF
-        payload = m >> (23 - mbits)
-        nan_mag = (infmag | max(payload, 1)) if keep == 1 else nan_canon
-        special = inf_out if m == 0 else nan_mag
-        mag = special if ex == 0xFF else mag
-        out[i] = ((neg * sbit) | mag) << pad
+        u = u32(bits[i])
+        a = band(u, 0x7FFFFFFF)
+        ex = shr(a, 23)
+        mag = round_magnitude(a, ex, k)
+        mag = k.inf_out if ex == 255 else mag
+        nan_mag = bor(nan_base, band(max(shr(band(a, 0x7FFFFF), pshift), u32(1)), keep))
+        mag = nan_mag if gt_small(a, 0x7F800000) else mag
+        mag = u32(0) if ex == 0 else mag
+        out[i] = bor(shl(shr(u, 31), k.signpos), mag)
 
 
-def _encode_f32_same_range(bits, out, p, shift, nan_mask):
-    """fp32 -> bf16/tf32 (the same exponent range as fp32): for every non-NaN input, RNE is one integer add on the
-    bit pattern and a shift; subnormals round in place and overflow carries into the inf code by itself."""
-    rtz = p.rtz
-    sat = p.saturate
-    maxmag = p.max_mag
-    pad = p.pad_bits
-    keep = p.keep_payload
-    nan_canon = p.nan_mag
-    half_m1 = (np.int64(1) << (shift - 1)) - 1 if shift > 0 else np.int64(0)
-    rnd = np.int64(1 - rtz) if shift > 0 else np.int64(0)  # nothing to round when no bits are dropped
+def _encode_f32_same_range(bits, out, shift, half_m1, rmask, maxmag, sat, nan_mask, keep, nan_canon, sbpos, pad):
+    """fp32 -> bf16/tf32 (the same exponent range as fp32), 8 uint32 lanes: for every non-NaN input RNE is one add
+    of half - 1 + the kept lsb on the magnitude pattern (masked to 0 by ``rmask`` for RTZ) and a shift; subnormals
+    round in place and overflow carries into the inf code by itself (clamped to max finite when ``sat``). A NaN
+    keeps its payload's top bits, at least 1 (``keep`` all ones), or becomes ``nan_canon``."""
     for i in prange(bits.size):
-        b = np.int64(bits[i])
-        a = b & 0x7FFFFFFF
-        lsb = (a >> shift) & 1
-        mag = (a + (half_m1 + lsb) * rnd) >> shift
-        mag = maxmag if (sat == 1) & (mag > maxmag) else mag
-        payload = (a >> shift) & nan_mask
-        nan_mag = ((a >> shift) | np.int64(payload == 0)) if keep == 1 else nan_canon
-        mag = nan_mag if a > 0x7F800000 else mag
-        out[i] = (((b >> 31) << (31 - shift)) | mag) << pad
+        u = u32(bits[i])
+        a = band(u, 0x7FFFFFFF)
+        top = shr(a, shift)
+        mag = shr(add(a, band(add(half_m1, band(top, 1)), rmask)), shift)
+        mag = maxmag if (sat != 0) & gt_small(mag, maxmag) else mag
+        nan_mag = bor(band(bor(top, u32(band(top, nan_mask) == u32(0))), keep), nan_canon)
+        mag = nan_mag if gt_small(a, 0x7F800000) else mag
+        out[i] = shl(bor(shl(shr(u, 31), sbpos), mag), pad)
 
 
 def _encode_f32_lut(bits, out, lut):
@@ -307,6 +282,15 @@ _F32_LUT = _twins(_encode_f32_lut)
 _F32_NARROW = _twins(encode_f32_narrow)
 
 
+def _same_range_consts(p: tuple) -> tuple:
+    """The uint32 arguments of :func:`_encode_f32_same_range` for the cast ``p``."""
+    shift = 23 - p.mantissa_bits
+    vals = (shift, (1 << shift - 1) - 1 if shift else 0, 0xFFFFFFFF if shift and not p.rtz else 0, p.max_mag,
+            p.saturate, (1 << p.mantissa_bits) - 1, 0xFFFFFFFF if p.keep_payload else 0,
+            0 if p.keep_payload else p.nan_mag, 31 - shift, p.pad_bits)
+    return tuple(np.uint32(v) for v in vals)
+
+
 def _encode_numba(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
     which = 1 if x.size < _SERIAL_BELOW else 0
     if x.dtype == np.float32:
@@ -316,12 +300,12 @@ def _encode_numba(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
         elif p.mantissa_bits <= 6 and p.pad_bits == 0:  # e8m0: one table lookup per element
             _F32_LUT[which](bits, out.reshape(-1), _lut16(p))
         elif p.emin == -126 and p.has_subnormals == 1:  # bfloat16, tfloat32 (and fp32 itself)
-            _F32_SAME_RANGE[which](bits, out.reshape(-1), p, 23 - p.mantissa_bits, (1 << p.mantissa_bits) - 1)
-        elif p.has_subnormals == 1 and p.sign_bit != 0 and p.nan_kind != 2:  # float16 (signed, subnormals, a NaN code)
-            flat = out.reshape(-1)
-            over = p.max_mag if (p.saturate == 1 or p.rtz == 1) else (p.inf_mag if p.nan_kind == 0 else p.nan_mag)
-            inf_out = p.max_mag if p.saturate == 1 else (p.inf_mag if p.nan_kind == 0 else p.nan_mag)
-            _F32_FAST[which](bits, flat, p, 23 - p.mantissa_bits, p.emin - p.mantissa_bits + 150, over, inf_out)
+            _F32_SAME_RANGE[which](bits, out.reshape(-1), *_same_range_consts(p))
+        elif p.has_subnormals == 1 and p.sign_bit != 0 and p.nan_kind == 0:  # float16 (signed, subnormals, inf, NaN)
+            keep = 0xFFFFFFFF if p.keep_payload else 0
+            nan_base = p.inf_mag if p.keep_payload else p.nan_mag
+            _F32_FAST[which](bits, out.reshape(-1), narrow_consts(p), np.uint32(23 - p.mantissa_bits),
+                             np.uint32(nan_base), np.uint32(keep))
         else:  # the general encoder (no current format needs it for fp32 input)
             _F32_ARRAY[which](bits, out.reshape(-1), p)
     else:

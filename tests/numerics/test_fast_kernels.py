@@ -1,7 +1,8 @@
 """The uint32 arithmetic of the fast kernels and the branch-free fp8/fp4 encoder, against independent references.
 
 * ``emulator.numerics._u32``: each operation against NumPy's own wrapping uint32 arithmetic;
-* the fp8/fp4 cast kernel (``_encode_f32_narrow``, the Numba path of ``emu.cast`` for those formats) against the
+* the uint32 cast kernels (``encode_f32_narrow`` for fp8/fp4, ``_encode_f32_fast`` for float16,
+  ``_encode_f32_same_range`` for bf16/tf32: the Numba paths of ``emu.cast``) against the
   scalar reference of ``scalar_ref.py`` on fp32 patterns chosen to exercise what the 16-bit sweeps of test_cast.py
   cannot: every input binade with random low (sticky) bits and exact ties, under RTZ and saturation too;
 * the MX kernel's branch-free element and scale loops, against the NumPy twin (written as float64 arithmetic and a
@@ -96,9 +97,10 @@ def _boundary_patterns(n_random: int, seed: int) -> np.ndarray:
     return np.concatenate([rand, np.concatenate(ties).astype(np.uint32), special])
 
 
-@pytest.mark.parametrize("name", NARROW8)
+@pytest.mark.parametrize("name", NARROW8 + ["float16", "bfloat16", "tfloat32"])
 @pytest.mark.parametrize("rounding,saturate", [("rne", False), ("rtz", False), ("rne", True), ("rtz", True)])
-def test_fp8_fp4_kernel_matches_scalar_reference_on_sticky_bits(name, rounding, saturate):
+def test_uint32_cast_kernels_match_scalar_reference_on_sticky_bits(name, rounding, saturate):
+    """The fp8/fp4 kernel and the uint32 kernels of float16 and bf16/tf32, every input binade, ties, specials."""
     bits = _boundary_patterns(3000, seed=len(name) + 7 * saturate)
     fp4_nans = ("ml_dtypes", "zero") if name == "float4_e2m1fn" else ("ml_dtypes",)
     for fp4_nan in fp4_nans:
