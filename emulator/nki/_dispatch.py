@@ -81,6 +81,15 @@ def _check_memset(args: dict) -> None:
                          f"got value={value!r}")
 
 
+def _refuse_empty(name: str, args: dict) -> None:
+    """An empty view (``t[i:i]``) is a valid value, but no instruction takes one: NKI does not say what a
+    zero-element access does on the hardware, so the emulator refuses it rather than do nothing."""
+    for key, value in args.items():
+        if isinstance(value, NkiTensor) and 0 in value.shape:
+            raise ShapeError(f"nisa.{name}: {key} {value.name}{list(value.shape)} is empty; an instruction's operand "
+                             "needs at least one element")
+
+
 #: rules the front end checks before the core runs an instruction (they need the NKI dtype of a view)
 _CHECKS = {"memset": _check_memset}
 
@@ -108,6 +117,7 @@ def runner(name: str):
             prog.world.step(prog.rank)
         if check is not None:
             check(args)
+        _refuse_empty(name, args)
         method = getattr(prog.core, name, None)
         if method is None:
             raise EmulatorError(f"nisa.{name}: this emulator build does not implement the instruction yet")

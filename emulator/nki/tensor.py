@@ -276,9 +276,11 @@ class NkiTensor:
             if isinstance(k, slice) and k.step in (None, 1):
                 start = 0 if k.start is None else k.start + (n if k.start < 0 else 0)
                 stop = n if k.stop is None else k.stop + (n if k.stop < 0 else 0)
-                if start < 0 or stop > n or start >= stop:
+                # an empty slice (nl.ds(i, 0)) is a view like NumPy's: kernels make one for a core with no share
+                # of the work and never use it; an instruction given an empty operand is refused (_dispatch)
+                if start < 0 or stop > n or start > stop:
                     raise ShapeError(f"{self.name}{list(self.shape)}: dim {d} slice {start}:{stop} is "
-                                     + (f"outside 0:{n}" if start < stop else "empty"))
+                                     + (f"outside 0:{n}" if start <= stop else "backwards"))
 
     # ---- views --------------------------------------------------------------------------------------------------
     def reshape(self, *shape) -> "NkiTensor":
