@@ -80,7 +80,8 @@ class Turns:
             self._await(me)
 
     def step(self, me: int) -> None:
-        """Before an instruction: let the other programs issue theirs first, then go on."""
+        """Before a DMA or a rendezvous (the points where programs can see each other's writes): let the other
+        programs reach theirs first, then go on."""
         with self.cond:
             if self.turn == me:
                 self._pass(me)
