@@ -243,27 +243,35 @@ def _code_panels_nb(codes, vtab, scales, R, C, ftab, r, by_rows, out):
         X, K = codes.shape
     else:
         K, X = codes.shape
+    G = C if by_rows else R  # k per scale group
     scaled = scales.size > 0
     for p in prange(out.shape[0]):
         row = out[p]
         full = (p + 1) * r <= X  # every column of the panel exists: no bounds test in the inner loop
-        # the scale-group index of each column of the panel, divided once here: a division per element (x // C,
-        # k // R with runtime divisors) cost more than the rest of the decode
-        xg = np.zeros(r, np.int64)
-        for i in range(r):
-            xg[i] = (p * r + i) // (R if by_rows else C)
-        for k in range(K):
-            kg = (k // C if by_rows else k // R) if scaled else 0
-            for i in range(r):
-                x = p * r + i
-                v = np.float32(0.0)
-                if full or x < X:
-                    c = codes[x, k] if by_rows else codes[k, x]
-                    v = vtab[c]
-                    if scaled:
-                        f = ftab[scales[xg[i], kg]] if by_rows else ftab[scales[kg, xg[i]]]
-                        v = f if f != f else v * f  # a NaN scale: its own NaN, as dequantize gives
-                row[k * r + i] = v
+        if not scaled:
+            for k in range(K):
+                for i in range(r):
+                    x = p * r + i
+                    v = np.float32(0.0)
+                    if full or x < X:
+                        v = vtab[codes[x, k] if by_rows else codes[k, x]]
+                    row[k * r + i] = v
+        else:
+            # each column's factor for the current group of k, looked up once per group (a lookup and a division
+            # per element cost more than the rest of the decode)
+            f = np.ones(r, np.float32)
+            for k0 in range(0, K, G):
+                for i in range(r):
+                    x = min(p * r + i, X - 1)
+                    f[i] = ftab[scales[x // R, k0 // C]] if by_rows else ftab[scales[k0 // R, x // C]]
+                for k in range(k0, min(k0 + G, K)):
+                    for i in range(r):
+                        x = p * r + i
+                        v = np.float32(0.0)
+                        if full or x < X:
+                            v = vtab[codes[x, k] if by_rows else codes[k, x]]
+                            v = f[i] if f[i] != f[i] else v * f[i]  # a NaN scale: its own NaN, as dequantize gives
+                        row[k * r + i] = v
 
 
 def decode_values(codes, vtab, scales, R, C, ftab) -> np.ndarray:
