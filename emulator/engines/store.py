@@ -60,8 +60,9 @@ def convert(values, dtype, path: str = "engine", site: int = 0) -> np.ndarray:
     ``site`` keys the stochastic-rounding stream (the core passes its SR site counter)."""
     arr = np.asarray(values)
     dtype = np.dtype(dtype)
-    if arr.dtype.names is not None and len(arr.dtype.names) == 1:
-        arr = arr.view(arr.dtype[0])  # NKI x4 dtypes: one-field structured words, stored as the words (not as numbers)
+    if arr.dtype.names is not None and arr.dtype.itemsize in (2, 4):
+        # NKI x4 dtypes: structured dtypes over a packed word, stored as the words (not as numbers)
+        arr = arr.view(np.dtype(f"u{arr.dtype.itemsize}"))
     if arr.dtype == dtype:
         return arr
     fmt = float_format(dtype)

@@ -65,7 +65,9 @@ def to_host(result, torch_out: bool = False):
             if name in back:
                 raw = np.int16 if name == "bfloat16" else np.uint8
                 return torch.from_numpy(arr.view(raw)).view(back[name])
-            return torch.from_numpy(arr)
+            return torch.from_numpy(arr)  # x4 words stay words (torch has no x4 dtypes)
+        if result.t.x4:  # packed words come back in their x4 dtype, as the Neuron simulator returns them
+            arr = arr.view(result.dtype)
         return arr
     if isinstance(result, (list, tuple)):
         return type(result)(to_host(r, torch_out) for r in result)

@@ -2,9 +2,10 @@
 
 ``nl.bfloat16`` *is* ``np.dtype(ml_dtypes.bfloat16)``, so ``np.zeros(s, nl.bfloat16)`` and ``a.dtype == nl.bfloat16``
 work as kernel code and tests expect. ``tfloat32`` is stored as float32 and carries its NKI name in
-``dtype.metadata`` (it compares equal to float32, a documented limit). The x4 formats are one-field structured
-dtypes over their uint32/uint16 word (field name = NKI name): three distinct, hashable dtypes whose ``str`` names
-the format; arrays of them hold the packed words (``a.view(np.uint32)``).
+``dtype.metadata`` (it compares equal to float32, a documented limit). The x4 formats are structured dtypes over the
+two halves of their uint32/uint16 word (first field name = NKI name): three distinct, hashable dtypes whose ``str``
+names the format and which, like Neuron's, refuse ``astype(float32)`` (TypeError); arrays of them hold the packed
+words (``a.view(np.uint32)``).
 
 >>> from emulator.nki import _dtypes
 >>> _dtypes.nki_name(_dtypes.DTYPES["float8_e4m3fn_x4"]), _dtypes.DTYPES["float8_e4m3fn_x4"].itemsize
@@ -26,9 +27,13 @@ def _tagged(base, name: str) -> np.dtype:
 
 
 def _x4(base, name: str) -> np.dtype:
-    """An x4 dtype: a one-field structured dtype over the packed word, so that the three x4 formats are distinct
-    dtypes (unequal, with their own hash) whose ``str`` names the format, as nki-library's harness expects."""
-    return np.dtype([(name, np.dtype(base).str)])
+    """An x4 dtype: a structured dtype over the packed word (its two halves, the first field named after the format),
+    so that the three x4 formats are distinct dtypes (unequal, with their own hash) whose ``str`` names the format.
+    Two fields, not one: NumPy casts a one-field structured array to float32 as the numbers of its words, where
+    Neuron's x4 dtypes refuse with TypeError, and nki-library's output validator takes that TypeError as its cue to
+    unpack the elements before comparing."""
+    half = np.dtype(f"<u{np.dtype(base).itemsize // 2}")
+    return np.dtype([(name, half), (name + "_hi", half)])
 
 
 DTYPES: dict[str, np.dtype] = {
@@ -68,7 +73,7 @@ def nki_name(dtype) -> str:
     dt = as_dtype(dtype)
     if dt.metadata and "nki" in dt.metadata:
         return dt.metadata["nki"]
-    if dt.names is not None and len(dt.names) == 1 and dt.names[0] in DTYPES:
+    if dt.names is not None and dt.names[0] in DTYPES:
         return dt.names[0]
     name = dt.name
     return "bool_" if name == "bool" else name

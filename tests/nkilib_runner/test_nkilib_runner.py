@@ -134,6 +134,10 @@ def test_dtype_queries():
     ("E   emulator.errors.EmulatorError: nisa.nc_n_gather: this emulator build does not implement the instruction yet",
      "unsupported API: nisa.nc_n_gather"),
     ("E   ModuleNotFoundError: No module named 'nki.compiler.frontend'", "unsupported API: module nki.compiler.frontend"),
+    ("E   TypeError: Cannot cast array data from dtype([('float8_e4m3fn_x4', '<u2'), ('float8_e4m3fn_x4_hi', '<u2')]) "
+     "to dtype('float32') according to the rule 'unsafe'",
+     "x4 output cast (emulator dtype limit): the harness converts a float8_e4m3fn_x4 output with "
+     "np.asarray(..., dtype=<golden dtype>), which NumPy refuses for the emulator's x4 dtypes"),
 ])
 def test_failure_classes(text, cls):
     assert summary.Record().classify(text, "x/test_a.py::t", None) == cls
@@ -178,11 +182,12 @@ def test_runner_end_to_end_on_the_mini_harness(tmp_path):
     data = json.loads(out.read_text())
     (fam,) = data["families"]
     assert fam["family"] == "core/scale/scale"
-    assert (fam["collected"], fam["passed"], fam["failed"], fam["skipped"]) == (5, 4, 1, 0)
+    assert (fam["collected"], fam["passed"], fam["failed"], fam["skipped"]) == (6, 5, 1, 0)
     assert fam["classes"] == {"tolerance miss": 1}
     (cls,) = fam["examples"]
     assert cls.startswith("tolerance miss: [3, 5] ") and "want" in cls
-    assert {"missing-perf-analysis", "compiled-kernel-unset", "output-dir", "xdist-hooks"} <= set(data["defects"])
+    assert {"missing-perf-analysis", "compiled-kernel-unset", "output-dir", "xdist-hooks",
+            "x4-dtype-names"} <= set(data["defects"])
     assert _tree(FIXTURE) == before  # nothing in the checkout was written
     with pytest.raises(Exception, match="not an nki-library checkout"):
         nkilib.run(str(tmp_path))

@@ -44,6 +44,8 @@ _STRICT = {"CapacityError": "capacity (emulator check)", "UninitializedReadError
 #: an access pattern reaching past its tensor: on hardware it reads whatever lies beyond the tile in the same
 #: partition; the emulator has no bytes there and refuses it (the kernel is at fault, or discards what it read)
 _OUT_OF_TILE = re.compile(r"\.ap: pattern .* reaches element \d+; the tensor holds")
+#: NumPy cannot reinterpret an array of the emulator's x4 dtypes (structured dtypes over the word) as float32 words
+_X4_CAST = re.compile(r"Cannot cast array data from dtype\(\[\('(float\w+_x4)'")
 _E_LINE = re.compile(r"^E\s+([\w.]*(?:Error|Exception|Failure|Exit|Interrupt))\b:?\s*(.*)$", re.M)
 _NO_ATTR = re.compile(r"(?:module '([\w.]+)'|'(\w+)' object|type object '(\w+)') has no attribute '(\w+)'")
 _ALIASES = {"emulator.nki.language": "nl", "emulator.nki.isa": "nisa", "emulator.nki": "nki",
@@ -102,6 +104,10 @@ class Record:
             short = kind.rsplit(".", 1)[-1]
             if short in _STRICT:
                 return f"{_STRICT[short]}: {msg[:160]}"
+            x4 = _X4_CAST.search(msg)
+            if short == "TypeError" and x4:
+                return (f"x4 output cast (emulator dtype limit): the harness converts a {x4.group(1)} output with "
+                        "np.asarray(..., dtype=<golden dtype>), which NumPy refuses for the emulator's x4 dtypes")
             if short == "ShapeError" and _OUT_OF_TILE.search(msg):
                 return f"out-of-tile access (emulator check): {msg[:160]}"
             if re.fullmatch(_OUR_ERRORS, kind):

@@ -36,3 +36,19 @@ def test_scale_rows_rejects_too_many_partitions():
     x = static_cast(np.ones((256, 4), np.float32), dt.bfloat16)
     with pytest.raises(Exception, match="x has 256 partitions; scale_rows takes at most 128"):
         Orchestrator().execute(scale_rows, {"x": x, "factor": 1.0}, {"y": None, "s": None})
+
+
+def test_x4_output_is_unpacked_for_comparison():
+    """The golden is the words' float32 view (as nki-library's mxfp_load golden is), with +0 codes where the kernel
+    returns -0: equal only as unpacked element values, as Neuron's x4 dtypes make the validator compare them."""
+    from nkilib_src.mini.copy_x4 import copy_x4
+    from test.utils import output_validator
+
+    codes = np.random.default_rng(3).integers(0, 0x7F, (16, 32)).astype(np.uint8)
+    codes[0, :4] = 0x80  # -0
+    x = dt.static_cast(np.zeros((16, 32), np.float32), dt.float8_e4m3fn_x4)
+    x.view(np.uint8)[...] = codes.reshape(x.view(np.uint8).shape)
+    golden = x.view(np.uint32).copy()
+    golden[0, 0] = 0  # the four -0 codes as +0: a different word, the same values
+    Orchestrator().execute(copy_x4, {"x": x}, {"out": golden.view(np.float32)})
+    assert output_validator.PATHS[-1] == "unpacked"
