@@ -143,6 +143,20 @@ def _transposed(bound: dict) -> Callable | None:
     return lambda written, before: written.reshape(k, m).T.reshape(before.shape)
 
 
+def _per_element_flags(written, before):
+    """A source's written-flags laid onto dst: element for element, or a per-partition [P, 1] operand (a bias)
+    broadcast along each row."""
+    if written.size == before.size:
+        return written.reshape(before.shape)
+    return np.broadcast_to(written.reshape((before.shape[0],) + (1,) * (before.ndim - 1)), before.shape)
+
+
+def _activation_carry(bound: dict) -> Callable | None:
+    """activation is element-wise in data and per partition in bias/scale; with reduce_res, each row's sum depends
+    on the whole row, so the operands are plain reads then (None: not a move)."""
+    return None if bound.get("reduce_res") is not None else _per_element_flags
+
+
 def _shuffle_carry(bound: dict) -> Callable:
     """nc_stream_shuffle moves whole rows: a dst row it writes takes its src row's flags, the others keep theirs."""
     def move(written, before):
@@ -233,6 +247,9 @@ INSTRUCTIONS["tensor_copy"] = INSTRUCTIONS["tensor_copy"]._replace(moves=("src",
 INSTRUCTIONS["tensor_tensor"] = INSTRUCTIONS["tensor_tensor"]._replace(moves=("data1", "data2"))
 # element-wise in data; its operand tiles ([P, 1] per-partition scalars) stay reads
 INSTRUCTIONS["tensor_scalar"] = INSTRUCTIONS["tensor_scalar"]._replace(moves=("data",))
+# dst = op(data * scale + bias): element-wise in data, per partition in a [P, 1] bias or scale tile
+INSTRUCTIONS["activation"] = INSTRUCTIONS["activation"]._replace(moves=("data", "bias", "scale"),
+                                                                  carry=_activation_carry)
 # a DMA moves bytes; unwritten ones reaching a kernel output are checked when the output leaves the device
 INSTRUCTIONS["dma_copy"] = INSTRUCTIONS["dma_copy"]._replace(moves=("src",))
 # a transpose through the PE array (is_transpose=True, moving = identity) moves stationary's elements to dst.T

@@ -130,11 +130,16 @@ def test_uninitialised_read_names_tensor_and_instruction():
     a = core.memory.sbuf((4, 8), "float32", name="acts")
     dst = core.memory.sbuf((4, 8), "float32")
     core.memset(a[:, :4], 1.0)
-    with pytest.raises(UninitializedReadError, match=r"activation data: reads SBUF tensor 'acts'.*index \(0, 4\)"):
-        core.activation(dst, "exp", a)
-    core.activation(dst[:, :4], "exp", a[:, :4])  # the written half reads fine
+    sums = core.memory.sbuf((4, 1), "float32")
+    # a row reduction reads its whole row (element-wise instructions carry unwritten elements instead)
+    with pytest.raises(UninitializedReadError, match=r"tensor_reduce data: reads SBUF tensor 'acts'.*index \(0, 4\)"):
+        core.tensor_reduce(sums, "add", a, axis=1)
+    core.tensor_reduce(sums, "add", a[:, :4], axis=1)  # the written half reads fine
     with emu.settings(uninitialized="ignore"):
-        core.activation(dst, "exp", a)
+        core.tensor_reduce(sums, "add", a, axis=1)
+    with emu.settings(uninitialized_copies="check"):  # element-wise instructions read, too, under check
+        with pytest.raises(UninitializedReadError, match=r"activation data: reads SBUF tensor 'acts'"):
+            core.activation(dst, "exp", a)
 
 
 def test_dst_must_be_memory_tensor():

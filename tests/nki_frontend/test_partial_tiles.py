@@ -66,9 +66,9 @@ def swap_partial(probe_unwritten: bool):
         nisa.tensor_copy(dst=rows, src=got[0:4, :])
         if me == 0:
             nisa.dma_copy(dst=out, src=rows)
-        if probe_unwritten:
-            probe = nl.ndarray((1, 4), x.dtype, buffer=nl.sbuf)
-            nisa.activation(dst=probe, op=nl.exp, data=got[5:6, :])
+        if probe_unwritten:  # a row reduction reads its whole row
+            probe = nl.ndarray((1, 1), x.dtype, buffer=nl.sbuf)
+            nisa.tensor_reduce(dst=probe, op=nl.add, data=got[5:6, :], axis=1)
         return out
     return kernel
 
@@ -77,7 +77,7 @@ def test_sendrecv_moves_unwritten_rows_as_unwritten():
     x = np.arange(32, dtype=np.float32).reshape(8, 4)
     out = nki.simulate(swap_partial(False))[2](x)
     assert np.array_equal(out, x[4:8])  # program 0 received program 1's rows
-    with pytest.raises(UninitializedReadError, match=r"activation data.*\[5:6, :\].*index \(0, 0\)"):
+    with pytest.raises(UninitializedReadError, match=r"tensor_reduce data.*\[5:6, :\].*index \(0, 0\)"):
         nki.simulate(swap_partial(True))[2](x)
 
 
@@ -194,3 +194,37 @@ def test_dma_carries_unwritten_bytes_and_the_output_is_checked_when_it_leaves():
     with emu.settings(uninitialized_copies="check"):
         with pytest.raises(UninitializedReadError, match=r"dma_copy src.*at index \(6, 0\)"):
             nki.simulate(store_then_patch(True))(x, y)
+
+
+def running_max_update(reduce: bool, store_rows: int):
+    """attention_tkg's flash-attention update (nki-library _fa_update_correction_factor): of [8, 2] running-max
+    tiles only rows 0..3 are written, an activation exp(scale * prev + bias) with a [8, 1] bias column runs over
+    all 8 rows, and only rows 0..``store_rows`` of the result are used. ``reduce``: the activation also sums each
+    row into reduce_res, which makes its operands plain reads."""
+    @nki.jit
+    def kernel(prev_in, cur_in):
+        out = nl.ndarray((store_rows, 2), nl.float32, buffer=nl.shared_hbm)
+        prev = nl.ndarray((8, 2), nl.float32, buffer=nl.sbuf)
+        cur = nl.ndarray((8, 2), nl.float32, buffer=nl.sbuf)
+        nisa.dma_copy(dst=prev[0:4, :], src=prev_in)
+        nisa.dma_copy(dst=cur[0:4, :], src=cur_in)
+        fac = nl.ndarray((8, 2), nl.float32, buffer=nl.sbuf)
+        extra = {"reduce_op": nl.add, "reduce_res": nl.ndarray((8, 1), nl.float32, buffer=nl.sbuf)} if reduce else {}
+        for i in range(2):
+            nisa.activation(fac[:, i:i + 1], nl.exp, cur[:, i:i + 1], bias=prev[:, i:i + 1], scale=-1.0, **extra)
+        nisa.dma_copy(dst=out, src=fac[0:store_rows, :])
+        return out
+    return kernel
+
+
+def test_activation_carries_unwritten_rows_of_data_and_bias():
+    prev = np.array([[1.0, 2.0], [0.0, 3.0], [4.0, 4.0], [2.0, 0.5]], np.float32)
+    cur = np.array([[2.0, 2.0], [1.0, 3.0], [4.0, 5.0], [2.0, 1.5]], np.float32)
+    want = np.exp(prev.astype(np.float64) - cur).astype(np.float32)  # exact exp rounded once (the default)
+    assert np.array_equal(nki.simulate(running_max_update(False, 4))(prev, cur), want)
+    # the rows the kernel never wrote reach its output: checked when the output leaves the device
+    with pytest.raises(UninitializedReadError):
+        nki.simulate(running_max_update(False, 6))(prev, cur)
+    # with a row reduction the operands are reads: the unwritten row 4 of data is a use
+    with pytest.raises(UninitializedReadError, match=r"activation data.*at index \(4,? 0?\)?"):
+        nki.simulate(running_max_update(True, 4))(prev, cur)
