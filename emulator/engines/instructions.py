@@ -245,8 +245,12 @@ INSTRUCTIONS["local_gather"] = INSTRUCTIONS["local_gather"]._replace(
 # element-wise instructions that carry unwritten elements to their result (setting uninitialized_copies)
 INSTRUCTIONS["tensor_copy"] = INSTRUCTIONS["tensor_copy"]._replace(moves=("src",))
 INSTRUCTIONS["tensor_tensor"] = INSTRUCTIONS["tensor_tensor"]._replace(moves=("data1", "data2"))
-# element-wise in data; its operand tiles ([P, 1] per-partition scalars) stay reads
-INSTRUCTIONS["tensor_scalar"] = INSTRUCTIONS["tensor_scalar"]._replace(moves=("data",))
+# element-wise in data, per partition in a [P, 1] operand tile (its flags broadcast along the row)
+INSTRUCTIONS["tensor_scalar"] = INSTRUCTIONS["tensor_scalar"]._replace(moves=("data", "operand0", "operand1"),
+                                                                        carry=lambda bound: _per_element_flags)
+INSTRUCTIONS["scalar_tensor_tensor"] = INSTRUCTIONS["scalar_tensor_tensor"]._replace(
+    moves=("data", "operand0", "operand1"), carry=lambda bound: _per_element_flags)
+INSTRUCTIONS["reciprocal"] = INSTRUCTIONS["reciprocal"]._replace(moves=("data",))
 # dst = op(data * scale + bias): element-wise in data, per partition in a [P, 1] bias or scale tile
 INSTRUCTIONS["activation"] = INSTRUCTIONS["activation"]._replace(moves=("data", "bias", "scale"),
                                                                   carry=_activation_carry)

@@ -154,15 +154,17 @@ def half_then_fill(operand_rows: int):
     return kernel
 
 
-def test_tensor_scalar_carries_unwritten_data_but_reads_its_operand_tile():
+def test_tensor_scalar_carries_unwritten_data_and_operand_rows():
     import emulator as emu
 
     x = np.arange(16, dtype=np.float32).reshape(4, 4)
     want = np.concatenate([(x + 1) * 2, (x + 1) * 2])  # small integers: exact in fp32
     assert np.array_equal(nki.simulate(half_then_fill(8))(x), want)
-    # the operand tile is a per-partition read: its unwritten row 5 is a use, whatever the data rows hold
-    with pytest.raises(UninitializedReadError, match=r"tensor_scalar operand0.*at index \(5, 0\)"):
-        nki.simulate(half_then_fill(5))(x)
+    # operand rows 5..7 unwritten: only result rows 5..7 are, and the kernel overwrites them from rows 1..3
+    assert np.array_equal(nki.simulate(half_then_fill(5))(x), want)
+    # operand row 3 unwritten: result row 3 is, it is copied to row 7, and the output is checked as it leaves
+    with pytest.raises(UninitializedReadError):
+        nki.simulate(half_then_fill(3))(x)
     with emu.settings(uninitialized_copies="check"):
         with pytest.raises(UninitializedReadError, match=r"tensor_scalar data.*at index \(4, 0\)"):
             nki.simulate(half_then_fill(8))(x)
@@ -228,3 +230,30 @@ def test_activation_carries_unwritten_rows_of_data_and_bias():
     # with a row reduction the operands are reads: the unwritten row 4 of data is a use
     with pytest.raises(UninitializedReadError, match=r"activation data.*at index \(4,? 0?\)?"):
         nki.simulate(running_max_update(True, 4))(prev, cur)
+
+
+@pytest.mark.parametrize("instr", ["reciprocal", "scalar_tensor_tensor"])
+def test_reciprocal_and_scalar_tensor_tensor_carry_unwritten_rows(instr):
+    """Rows 0..3 of [8, 2] tiles written, the instruction over all 8 rows, rows 0..``rows`` stored."""
+    def kernel_for(rows):
+        @nki.jit
+        def kernel(x):
+            out = nl.ndarray((rows, 2), nl.float32, buffer=nl.shared_hbm)
+            t = nl.ndarray((8, 2), nl.float32, buffer=nl.sbuf)
+            nisa.dma_copy(dst=t[0:4, :], src=x)
+            col = nl.ndarray((8, 1), nl.float32, buffer=nl.sbuf)
+            nisa.memset(dst=col[0:4, :], value=3.0)
+            r = nl.ndarray((8, 2), nl.float32, buffer=nl.sbuf)
+            if instr == "reciprocal":
+                nisa.reciprocal(dst=r, data=t)
+            else:  # (t * col) + t
+                nisa.scalar_tensor_tensor(dst=r, data=t, op0=nl.multiply, operand0=col, op1=nl.add, operand1=t)
+            nisa.dma_copy(dst=out, src=r[0:rows, :])
+            return out
+        return kernel
+
+    x = np.array([[1.0, 2.0], [4.0, 0.5], [8.0, 0.25], [2.0, 16.0]], np.float32)  # powers of two: exact results
+    want = 1 / x if instr == "reciprocal" else x * 3 + x
+    assert np.array_equal(nki.simulate(kernel_for(4))(x), want)
+    with pytest.raises(UninitializedReadError):
+        nki.simulate(kernel_for(5))(x)
