@@ -55,6 +55,12 @@ def main() -> int:
              ("quantize_mx bf16 -> e4m3fn (ocp)", lambda: emu.mx.quantize_mx(xb, "float8_e4m3fn", "ocp"), s16),
              ("mx.quantize fp32 blocks of 32 (e4m3fn)", lambda: emu.mx.quantize(x32, "float8_e4m3fn"), s32),
              ("mx.quantize fp32 blocks of 32 (e2m1fn)", lambda: emu.mx.quantize(x32, "float4_e2m1fn"), s32)]
+    dst16 = np.empty(x.size, np.uint16)
+    s32_16 = cpu_best(lambda: kern(x.view(np.uint32), dst16))  # SR to 2-byte formats writes 2 bytes an element
+    rows += [(f"SR fp32 -> {f} (all dropped bits)",
+              (lambda f=f: emu.stochastic.cast_sr(x, f, saturate=False, seed=1, sr_bits=0)),
+              s32_16 if f in ("bfloat16", "float16") else s32)
+             for f in ("bfloat16", "float16", "float8_e4m3fn", "float8_e5m2", "float4_e2m1fn")]
     for name, fn, lim in rows:
         t = cpu_best(fn)
         print(f"  {name:40s} {t * 1e3:7.1f} ms CPU  {100 * lim / t:4.0f}% of the streaming kernel")
