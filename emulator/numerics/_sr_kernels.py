@@ -441,8 +441,8 @@ def _sr_keyed_numba(x, out, key, offset, nbits, p, thr, minnorm):
     if x.dtype == np.float32:
         bits = x.reshape(-1).view(np.uint32)
         if p.has_subnormals == 1 and p.sign_bit != 0 and p.mantissa_bits < 23:  # signed, subnormals, narrower than fp32
-            # the normal-range kernel covers the target's normals and subnormals down to a per-element shift of 31
-            # bits; the rest (tiny values, overflow, inf, NaN) is redone in the same pass by the general encoder
+            # the normal-range kernel covers every magnitude below max finite; the rest (overflow, inf, NaN) is
+            # redone in the same pass by the general encoder
             _normal_kernel(nbits if nbits else 64, p)(bits, flat_out, np.uint64(key), np.uint64(offset), p, thr)
             return
         _sr_keyed_general(bits, flat_out, np.uint64(key), np.uint64(offset), nbits, p, thr, False)

@@ -442,6 +442,18 @@ def test_ml_dtypes_input_is_widened_exactly():
     assert (cast_sr(x, "float8_e4m3fn", seed=1) == emu.cast(x.astype(np.float32), "float8_e4m3fn")).all()
 
 
+def check_sr_kernel(x: np.ndarray, name: str, check: np.ndarray, bit_counts) -> None:
+    """cast_sr of ``x`` (seed 3, site 0) equals the NumPy twin everywhere and the reference at ``check``."""
+    for bits in bit_counts:
+        got = cast_sr(x, name, seed=3, sr_bits=bits)
+        with emu.settings(numba=False):
+            assert (got == cast_sr(x, name, seed=3, sr_bits=bits)).all(), bits
+        n = bits or 64
+        vals = decoded(got[check], name)
+        for i, xi, gi, rn in zip(check.tolist(), x[check].tolist(), vals.tolist(), rne_values(x[check], name)):
+            assert same(gi, ref_sr(xi, name, py_word(3, 0, i) >> (64 - n), n, rne=rn)), (name, bits, xi)
+
+
 @pytest.mark.parametrize("name", ["bfloat16", "float16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3",
                                   "float4_e2m1fn", "tfloat32"])
 def test_normal_range_kernel_matches_twin_and_reference(name):
@@ -452,15 +464,7 @@ def test_normal_range_kernel_matches_twin_and_reference(name):
     x = rng.uniform(1, 2, size) * fmt.min_normal * 2.0 ** rng.integers(0, 6, size)
     x = np.minimum(x, fmt.max_finite * 1.05) * np.where(rng.random(size) < 0.5, -1, 1)
     x = x.astype(np.float32)
-    check = np.arange(0, size, 97)
-    for bits in (0, 3, 20, 64):
-        got = cast_sr(x, name, seed=3, sr_bits=bits)
-        with emu.settings(numba=False):
-            assert (got == cast_sr(x, name, seed=3, sr_bits=bits)).all(), bits
-        n = bits or 64
-        vals = decoded(got[check], name)
-        for i, xi, gi, rn in zip(check.tolist(), x[check].tolist(), vals.tolist(), rne_values(x[check], name)):
-            assert same(gi, ref_sr(xi, name, py_word(3, 0, i) >> (64 - n), n, rne=rn)), (name, bits, xi)
+    check_sr_kernel(x, name, np.arange(0, size, 97), (0, 3, 20, 64))
 
 
 @pytest.mark.parametrize("name", ["bfloat16", "tfloat32"])
@@ -524,12 +528,4 @@ def test_narrow_kernel_tiny_values_and_ambiguous_carry(name):
     assert np.count_nonzero(amb) > 20  # the construction found enough elements (1 in 256 has top >= 2^32 - 2^24)
     x[::4] = 0.0
     x = np.where(amb != 0, amb, x).astype(np.float32)
-    check = np.union1d(np.flatnonzero(amb), np.arange(0, size, 61))
-    for bits in (0, 31, 33):
-        got = cast_sr(x, name, seed=3, sr_bits=bits)
-        with emu.settings(numba=False):
-            assert (got == cast_sr(x, name, seed=3, sr_bits=bits)).all(), bits
-        n = bits or 64
-        vals = decoded(got[check], name)
-        for i, xi, gi, rn in zip(check.tolist(), x[check].tolist(), vals.tolist(), rne_values(x[check], name)):
-            assert same(gi, ref_sr(xi, name, py_word(3, 0, i) >> (64 - n), n, rne=rn)), (name, bits, xi)
+    check_sr_kernel(x, name, np.union1d(np.flatnonzero(amb), np.arange(0, size, 61)), (0, 31, 33))
