@@ -1,8 +1,9 @@
-"""Per-core cost of the casts, MX quantisation and emu.matmul: thread CPU time on one Numba thread, against the
-streaming kernel's (casts, MX) or one-thread numpy float32 matmul's (emu.matmul), so that a busy shared machine (where
+"""Per-core cost of the casts, SR casts, MX quantisation and emu.matmul: thread CPU time on one Numba thread,
+against the streaming kernel's (casts, SR, MX; with the same output width) or one-thread numpy float32 matmul's
+(emu.matmul), so that a busy shared machine (where
 wall times move 2-5x) still gives comparable fractions.
 
-    python benchmarks/bench_percore.py [--part casts|mx|matmul]  # NUMBA_CPU_NAME=haswell in front: generic AVX2
+    python benchmarks/bench_percore.py [--part casts|sr|mx|matmul]  # NUMBA_CPU_NAME=haswell in front: generic AVX2
 
 CPU time counts only the cycles this thread ran, not the time it waited for a core; the fraction is the streaming
 kernel's CPU time over the operation's (100% = as cheap per element as a plain copy). It still moves by ~20% on a
@@ -40,7 +41,7 @@ def main() -> int:
     import numba
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--part", choices=("all", "casts", "mx", "matmul"), default="all", help="which rows to run")
+    ap.add_argument("--part", choices=("all", "casts", "sr", "mx", "matmul"), default="all", help="which rows to run")
     part = ap.parse_args().part
     numba.set_num_threads(1)  # the kernels then run on this thread, whose CPU time thread_time reads
     x = np.random.default_rng(0).standard_normal(16 << 20).astype(np.float32)
@@ -61,6 +62,11 @@ def main() -> int:
                   s32[emu.formats.get(f).code_dtype.itemsize])
                  for f in ("float8_e4m3fn", "float8_e5m2", "float4_e2m1fn", "bfloat16", "float16", "tfloat32")
                  for r in ("rne", "rtz")]
+    if part in ("all", "sr"):
+        rows += [(f"SR fp32 -> {f.split('_')[-1] if '_' in f else f}, all dropped bits",
+                  (lambda f=f: emu.stochastic.cast_sr(x, f, saturate=False, seed=1, sr_bits=0)),
+                  s32[emu.formats.get(f).code_dtype.itemsize])
+                 for f in ("bfloat16", "float16", "float8_e4m3fn", "float8_e5m2", "float4_e2m1fn")]
     if part in ("all", "mx"):
         rows += [("quantize_mx bf16 -> e4m3fn (hw)", lambda: emu.mx.quantize_mx(xb, "float8_e4m3fn"), s16),
                  ("quantize_mx bf16 -> e4m3fn (ocp)", lambda: emu.mx.quantize_mx(xb, "float8_e4m3fn", "ocp"), s16),

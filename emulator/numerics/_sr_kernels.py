@@ -21,7 +21,7 @@ import numpy as np
 
 from .._jit import HAVE_NUMBA, dispatch, njit, prange
 from ._cast_kernels import _bit_length, _bit_length_np, _encode_numpy, encode_f32, encode_f64
-from ._u32 import add as _add32  # one 32-bit add (keeps a 32-bit counter 32-bit for LLVM, see _hash32_ir)
+from ._u32 import add, band, bor, shl, shr, sub, u32  # single 32-bit LLVM instructions (8 lanes per AVX2 register)
 
 __all__ = ["GOLDEN", "MIX1", "MIX2", "H1", "H2", "H3", "keyed_words", "keyed_word", "sr_keyed", "sr_with_bits"]
 
@@ -292,8 +292,8 @@ def _fix_part(bits, out, s0, s1, key, hi, base, kb, offset, lo_b, span_b, n, p, 
             ui = np.uint64(s0 + j)
             a = u32(bits[ui] & u32(0x7FFFFFFF))
             if a != u32(0) and u32(a - lo_b) >= span_b:
-                w = (np.uint64(hash32(_add32(base, u32(j)), kb)) << np.uint64(32)) | np.uint64(
-                    hash32(_add32(base1, u32(j)), kb1))
+                w = (np.uint64(hash32(add(base, u32(j)), kb)) << np.uint64(32)) | np.uint64(
+                    hash32(add(base1, u32(j)), kb1))
                 out[ui] = _sr_f32(np.int64(bits[ui]), w >> np.uint64(64 - n), n, p, thr)
 
 
@@ -302,78 +302,92 @@ _CHUNK = 1 << 14  # elements per task of the normal-range kernels (the stream in
 _normal_kernels: dict = {}
 
 
+def _max_finite_pattern(p: tuple) -> int:
+    """The fp32 bit pattern of the target's max finite value: the normal-range kernel leaves every magnitude at or
+    above it (which may overflow), inf and NaN to the general encoder."""
+    d = 23 - p.mantissa_bits
+    return (p.max_mag << d) + ((p.emin + 126) << 23)
+
+
 def _normal_kernel(n: int, p: tuple):
     """The normal-range kernel for target ``p`` and ``n`` random bits, compiled once per process with its constants
     frozen in (Numba treats closure variables as compile-time constants, so LLVM folds every shift, mask and select
     that does not apply to this format: 2x faster than passing them as arguments).
 
-    It covers every array for a target with fp32's exponent range (bf16, tf32); for narrower targets, it covers the
-    normal range, zeros and the subnormals down to a per-element shift of 31 bits, and the elements whose magnitude
-    pattern lies outside ``[lo_b, lo_b + span_b)`` (tiny values, overflow, inf, NaN) are redone with the general
-    :func:`_sr_f32`, part by part while the part is in cache. Round-toward-zero plus the SR step is one
-    add: with ``d`` dropped bits and ``m = min(n, d)`` random bits (with ``n >= d`` the fraction's low ``n - d`` bits
-    are zero, so only the top ``d`` random bits can carry), ``mag = ((a & ~low) + (r << (d - m))) >> d - rebias``
-    where ``low`` masks the ``d - m`` fraction bits too fine to matter; the carry walks into the exponent, and one
-    step past max finite lands on the inf/NaN code (or steps back when the format saturates). NaN inputs take the
-    encoder's NaN code. The random bits are the top ``m`` of each element's top half word (``m <= 31``)."""
+    It rounds every magnitude below the target's max finite (:func:`_max_finite_pattern`); the others (overflow, inf,
+    NaN) are redone with the general :func:`_sr_f32`, part by part while the part is in cache. Every operation is a
+    32-bit LLVM instruction (:mod:`._u32`; Numba's own integer arithmetic is 64-bit, and a variable shift in it stays
+    64-bit: 4 lanes per AVX2 register instead of 8).
+
+    Targets with fp32's exponent range (bf16, tf32): round-toward-zero plus the SR step is one add of the top
+    ``m = min(n, d)`` random bits under the ``d`` dropped bits (with ``n >= d`` the fraction's low ``n - d`` bits
+    are zero, so only the top ``d`` random bits can carry) and one shift; the carry walks into the exponent field,
+    and the sign rides along (nothing below max finite carries into it).
+
+    Narrower targets: with the exponent field ``ex`` clamped to ``t = clamp(ex, 1, exmin)`` (``exmin``: the
+    target's smallest normal), ``A = a - ((t - 1) << 23)`` is the magnitude pattern rebased so that the target's
+    smallest normal has exponent field 1 (a normal), or the significand with its implicit bit (a target subnormal,
+    any value below; an fp32 subnormal's own significand). ``de = dsub - t`` bits are dropped: the code is
+    ``(A >> de) + carry``, the carry of the dropped bits, left-aligned in 32 (``F``, the top 32 bits of the dropped
+    fraction: ``A << (32 - de)`` or ``A >> (de - 32)``), plus the top half word ``h``: exact for ``n <= 32`` (both
+    masked to their top ``n`` bits), and for ``n > 32`` except when ``F + h`` is all ones (the bottom half word
+    decides: probability 2^-32; the part is then redone by the general encoder). No element below max finite needs
+    the encoder, however small."""
     key = (n, p)
     kern = _normal_kernels.get(key)
     if kern is not None:
         return kern
-    u32 = np.uint32
+    c32 = np.uint32
     d = 23 - p.mantissa_bits
-    m = min(n, d)
-    low = (1 << (d - m)) - 1
-    hmask, rmask = u32(0x7FFFFFFF & ~low), u32(((1 << d) - 1) & ~low)
-    ud, rebias, maxmag = u32(d), u32((127 - (1 - p.emin)) << p.mantissa_bits), u32(p.max_mag)
-    back = u32(1 if _over_mag_py(p) == p.max_mag else 0)
-    sbpos, pad = u32(max(p.sign_bit.bit_length() - 1, 0)), u32(p.pad_bits)
-    # NaN (only bf16/tf32 inputs can hold one here): the payload truncated and forced non-zero when the encoder keeps
-    # payloads (p.keep_payload), else the canonical code; ``keep`` is an and-mask: both cases are one branch-free formula
-    keep = u32(0xFFFFFFFF if p.keep_payload else 0)
-    nan_canon, nan_mask = u32(0 if p.keep_payload else p.nan_mag), u32((1 << p.mantissa_bits) - 1)
-    chunk, rshift = _CHUNK, u32(32 - d)
-    # formats narrower than fp32's exponent range: their subnormals take a per-element shift, and some inputs (tiny,
-    # overflowing, inf, NaN) the general encoder
-    narrow = fix = p.emin != -126
-    exmin, dsub, nn = u32(p.emin + 127), u32(p.emin + 127 + d), u32(min(n, 31))
+    wide = p.emin == -126  # fp32's exponent range: no rebasing, fp32's subnormals are the target's
+    hi_b = c32(_max_finite_pattern(p))
+    m_w = min(n, d)  # wide: random bits per element (constant), the top m_w of the half word
+    keep_w, rsh_w, lsh_w = c32(0xFFFFFFFF & ~((1 << (d - m_w)) - 1)), c32(32 - m_w), c32(d - m_w)
+    ud, pad = c32(d), c32(p.pad_bits)
+    sbpos = c32(max(p.sign_bit.bit_length() - 1, 0))
+    exmin, dsub = c32(p.emin + 127), c32(p.emin + 127 + d)
+    masked, amb = n < 32, n > 32  # n < 32: F and h keep their top n bits; n > 32: F + h all ones is ambiguous
+    rkeep = c32(0xFFFFFFFF & ~((1 << max(32 - n, 0)) - 1))
+    one23, abs_mask, sh32, sh31 = c32(1 << 23), c32(0x7FFFFFFF), c32(32), c32(31)
+    chunk = _CHUNK
 
     @njit(cache=False)
-    def run(bits, out, s0, s1, base, kb, lo_b, span_b):
-        """Elements ``[s0, s1)`` (one block key): returns how many lie outside the target's normal range. A function
-        of its own: with the fix-up code in the same function LLVM compiled this loop 2.5x slower (fp16)."""
+    def run(bits, out, s0, s1, base, kb):
+        """Elements ``[s0, s1)`` (one block key). Returns 0, 1 when some element lies at or above max finite (or is
+        NaN), 2 when some element's carry needs the bottom half word. A function of its own: with the fix-up code
+        in the same function LLVM compiled this loop 2.5x slower."""
         x = base  # the hash input, a 32-bit induction variable (from the 64-bit j, LLVM widens the hash)
-        nout = u32(0)  # a 32-bit count (a 64-bit one makes LLVM widen the whole loop to 64-bit lanes)
+        amax = u32(0)  # the largest magnitude pattern (a reduction: vpmaxud)
+        smax = u32(0)  # the largest F + h (all ones: ambiguous)
         for j in range(s1 - s0):
             ui = np.uint64(s0 + j)  # unsigned: no negative-index wrap-around, the loads stay contiguous
-            b = bits[ui]
-            a = u32(b & u32(0x7FFFFFFF))
-            # every step truncated to 32 bits: Numba promotes uint32 arithmetic to 64 bits, which can keep
-            # LLVM from vectorising the hash's 32-bit multiplies 8 lanes wide
+            b = u32(bits[ui])
+            a = band(b, abs_mask)
             h = hash32(x, kb)
-            x = _add32(x, u32(1))
-            r = u32(u32(h >> rshift) & rmask)
-            mag = u32(u32(u32(u32(a & hmask) + r) >> ud) - rebias)
-            mag = u32(mag - u32(u32(mag > maxmag) & back))
-            top = u32(a >> ud)
-            nan_mag = u32(u32(u32(top | u32(u32(top & nan_mask) == u32(0))) & keep) | nan_canon)
-            mag = nan_mag if a > u32(0x7F800000) else mag
-            if narrow:
-                # below the target's smallest normal: its subnormals, RTZ plus the SR step with a per-element shift
-                # ``dd`` (vpsrlvd); zeros give 0 (sig = 0); dd > 31 (tiny values) are left to the fix-up
-                ex = u32(a >> u32(23))
-                sig = u32(u32(a & u32(0x7FFFFF)) | u32(u32(ex != u32(0)) << u32(23)))
-                dd = min(u32(dsub - max(ex, u32(1))), u32(31))
-                mm = min(dd, nn)
-                sub = u32(u32(u32(sig >> u32(dd - mm)) + u32(h >> u32(u32(32) - mm))) >> mm)
-                mag = sub if ex < exmin else mag
-            out[ui] = u32(u32(u32(u32(b >> u32(31)) << sbpos) | mag) << pad)
-            if fix:
-                nout = _add32(nout, u32(u32(u32(a - lo_b) >= span_b) & u32(a != u32(0))))
-        return nout
+            x = add(x, u32(1))
+            amax = max(amax, a)
+            if wide:
+                out[ui] = shl(shr(add(band(b, keep_w), shl(shr(h, rsh_w), lsh_w)), ud), pad)
+            else:
+                t = max(min(shr(a, u32(23)), exmin), u32(1))
+                de = sub(dsub, t)
+                big = add(sub(a, shl(t, u32(23))), one23)  # A
+                dm = min(de, sh32)
+                frac = shr(shl(big, sub(sh32, dm)), min(sub(de, dm), sh31))  # F
+                if masked:
+                    frac = band(frac, rkeep)
+                    h = band(h, rkeep)
+                s = add(frac, h)
+                if amb:
+                    smax = max(smax, s)
+                mag = add(shr(big, min(de, sh31)), u32(s < h))
+                out[ui] = shl(bor(shl(shr(b, sh31), sbpos), mag), pad)
+        if amb and smax == u32(0xFFFFFFFF):
+            return 2
+        return 1 if amax >= hi_b else 0
 
     @njit(parallel=True, cache=False)  # see _NO_CACHE_WHY; a closure cannot be cached anyway
-    def kern(bits, out, key, offset, pp, thr, lo_b, span_b):
+    def kern(bits, out, key, offset, pp, thr):
         size = bits.size
         for c in prange((size + chunk - 1) // chunk):
             start = c * chunk
@@ -387,9 +401,11 @@ def _normal_kernel(n: int, p: tuple):
                     s0, s1, k = cut, stop, block_key(key, hi + np.uint64(1), 0)
                     base = u32(k)
                 kb = u32(k >> np.uint64(32))
-                if run(bits, out, s0, s1, base, kb, lo_b, span_b):
-                    # redo the part's few elements outside the target's normal range while they are in cache
-                    _fix_part(bits, out, s0, s1, key, hi + np.uint64(part), base, kb, offset, lo_b, span_b, n, pp, thr)
+                fix = run(bits, out, s0, s1, base, kb)
+                if fix:
+                    # redo, while the part is in cache, its elements at or above max finite, or (2) every element
+                    _fix_part(bits, out, s0, s1, key, hi + np.uint64(part), base, kb, offset, u32(0),
+                              hi_b if fix == 1 else u32(0), n, pp, thr)
 
     _normal_kernels[key] = kern
     return kern
@@ -425,11 +441,9 @@ def _sr_keyed_numba(x, out, key, offset, nbits, p, thr, minnorm):
     if x.dtype == np.float32:
         bits = x.reshape(-1).view(np.uint32)
         if p.has_subnormals == 1 and p.sign_bit != 0 and p.mantissa_bits < 23:  # signed, subnormals, narrower than fp32
-            # the normal-range kernel covers the target's normals and subnormals down to a per-element shift of 31
-            # bits; the rest (tiny values, overflow, inf, NaN) is redone in the same pass by the general encoder
-            lo = max(p.emin + 127 + 23 - p.mantissa_bits - 31, 1) << 23
-            _normal_kernel(nbits if nbits else 64, p)(bits, flat_out, np.uint64(key), np.uint64(offset), p, thr,
-                                                      np.uint32(lo), np.uint32(thr - lo))
+            # the normal-range kernel covers every magnitude below max finite; the rest (overflow, inf, NaN) is
+            # redone in the same pass by the general encoder
+            _normal_kernel(nbits if nbits else 64, p)(bits, flat_out, np.uint64(key), np.uint64(offset), p, thr)
             return
         _sr_keyed_general(bits, flat_out, np.uint64(key), np.uint64(offset), nbits, p, thr, False)
     else:

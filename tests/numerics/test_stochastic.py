@@ -442,6 +442,18 @@ def test_ml_dtypes_input_is_widened_exactly():
     assert (cast_sr(x, "float8_e4m3fn", seed=1) == emu.cast(x.astype(np.float32), "float8_e4m3fn")).all()
 
 
+def check_sr_kernel(x: np.ndarray, name: str, check: np.ndarray, bit_counts) -> None:
+    """cast_sr of ``x`` (seed 3, site 0) equals the NumPy twin everywhere and the reference at ``check``."""
+    for bits in bit_counts:
+        got = cast_sr(x, name, seed=3, sr_bits=bits)
+        with emu.settings(numba=False):
+            assert (got == cast_sr(x, name, seed=3, sr_bits=bits)).all(), bits
+        n = bits or 64
+        vals = decoded(got[check], name)
+        for i, xi, gi, rn in zip(check.tolist(), x[check].tolist(), vals.tolist(), rne_values(x[check], name)):
+            assert same(gi, ref_sr(xi, name, py_word(3, 0, i) >> (64 - n), n, rne=rn)), (name, bits, xi)
+
+
 @pytest.mark.parametrize("name", ["bfloat16", "float16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3",
                                   "float4_e2m1fn", "tfloat32"])
 def test_normal_range_kernel_matches_twin_and_reference(name):
@@ -452,15 +464,7 @@ def test_normal_range_kernel_matches_twin_and_reference(name):
     x = rng.uniform(1, 2, size) * fmt.min_normal * 2.0 ** rng.integers(0, 6, size)
     x = np.minimum(x, fmt.max_finite * 1.05) * np.where(rng.random(size) < 0.5, -1, 1)
     x = x.astype(np.float32)
-    check = np.arange(0, size, 97)
-    for bits in (0, 3, 20, 64):
-        got = cast_sr(x, name, seed=3, sr_bits=bits)
-        with emu.settings(numba=False):
-            assert (got == cast_sr(x, name, seed=3, sr_bits=bits)).all(), bits
-        n = bits or 64
-        vals = decoded(got[check], name)
-        for i, xi, gi, rn in zip(check.tolist(), x[check].tolist(), vals.tolist(), rne_values(x[check], name)):
-            assert same(gi, ref_sr(xi, name, py_word(3, 0, i) >> (64 - n), n, rne=rn)), (name, bits, xi)
+    check_sr_kernel(x, name, np.arange(0, size, 97), (0, 3, 20, 64))
 
 
 @pytest.mark.parametrize("name", ["bfloat16", "tfloat32"])
@@ -488,3 +492,40 @@ def test_wide_exponent_kernel_specials(name):
                 assert same(gi, ref_sr(xi, name, py_word(3, 0, i) >> (64 - n), n, sat, rn)), (name, xi, sat)
             nan_in = np.isnan(x)
             assert (got[nan_in] == emu.cast(x[nan_in], name, saturate=sat)).all()  # the RNE cast's NaN codes
+
+
+def _ambiguous_carry_values(name: str, seed: int, size: int) -> np.ndarray:
+    """Values below the target's smallest subnormal whose top 32 bits of the dropped fraction (F = the 24-bit
+    significand >> (dropped bits - 32)) plus the element's top random half word are all ones: only the bottom half
+    word decides whether they round up (the Numba kernel hands such parts to the general encoder). Built from the
+    stream's definition on Python ints (py_word); the significand's low bits are all ones so the carry can go either
+    way. Every other element is 0."""
+    fmt = formats.get(name)
+    dsub = fmt.emin + 127 + 23 - fmt.mantissa_bits  # bits a value with fp32 exponent field 0 would drop
+    x = np.zeros(size)
+    for i in range(size):
+        top = py_word(seed, 0, i) >> 32
+        f = M32 - top
+        if not 0 < f < 1 << 23:
+            continue
+        k = 23 - (f.bit_length() - 1)  # the significand: f shifted up to 24 bits, k low bits all ones
+        ex = dsub - 32 - k  # so that exactly 32 + k bits are dropped
+        if ex >= 1:
+            x[i] = ((f << k) | ((1 << k) - 1)) * 2.0 ** (ex - 150) * (-1) ** i
+    return x.astype(np.float32)
+
+
+@pytest.mark.parametrize("name", ["float16", "float8_e4m3fn", "float8_e5m2", "float4_e2m1fn"])
+def test_narrow_kernel_tiny_values_and_ambiguous_carry(name):
+    """The Numba kernel rounds values far below the target's smallest subnormal in its vector loop from the top
+    random half word alone, except where the carry needs the bottom half: check every fp32 binade down to fp32
+    subnormals, and crafted ambiguous elements, against the twin and the Fraction reference."""
+    rng = np.random.default_rng(5)
+    size = 4096 * 4
+    x = rng.uniform(1, 2, size) * np.exp2(rng.integers(-149, 1, size)) * float(formats.get(name).min_normal)
+    x = (x * np.where(rng.random(size) < 0.5, -1, 1)).astype(np.float32)
+    amb = _ambiguous_carry_values(name, 3, size)
+    assert np.count_nonzero(amb) > 20  # the construction found enough elements (1 in 256 has top >= 2^32 - 2^24)
+    x[::4] = 0.0
+    x = np.where(amb != 0, amb, x).astype(np.float32)
+    check_sr_kernel(x, name, np.union1d(np.flatnonzero(amb), np.arange(0, size, 61)), (0, 31, 33))
