@@ -31,10 +31,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .errors import ArgumentError, ArgumentTypeError
+from .errors import ArgumentError, ArgumentTypeError, DtypeError, ShapeError
 
 __all__ = [
-    "check_bool", "check_int", "check_seed", "check_number", "check_choice", "check_str",
+    "check_bool", "check_int", "check_seed", "check_number", "check_choice", "check_str", "check_out",
     "parse_bool", "parse_int", "parse_number", "TRUE_WORDS", "FALSE_WORDS",
 ]
 
@@ -133,3 +133,29 @@ def parse_number(name: str, text: str, where: str) -> float:
     if v != v:
         raise ArgumentError(f"{where}: {name}={text!r} is not a number")
     return v
+
+
+def check_out(out: Any, shape: tuple, dtype: np.dtype, source: np.ndarray, where: str) -> np.ndarray:
+    """An ``out=`` array a result can be written into: a C-contiguous, writeable NumPy array of exactly ``shape`` and
+    ``dtype`` that does not overlap ``source`` (the kernels read and write in chunks, in parallel). Returns it.
+
+    >>> import numpy as np
+    >>> out = np.empty(3, np.uint8)
+    >>> check_out(out, (3,), np.dtype(np.uint8), np.zeros(3, np.float32), "cast") is out
+    True
+    >>> check_out(np.empty(4, np.uint8), (3,), np.dtype(np.uint8), np.zeros(3, np.float32), "cast")
+    Traceback (most recent call last):
+    ...
+    emulator.errors.ShapeError: cast: out has shape (4,); the result has shape (3,)
+    """
+    if not isinstance(out, np.ndarray):
+        raise ArgumentTypeError(f"{where}: out must be a NumPy array, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise DtypeError(f"{where}: out must be {dtype}, got {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ShapeError(f"{where}: out has shape {out.shape}; the result has shape {tuple(shape)}")
+    if not (out.flags.c_contiguous and out.flags.writeable):
+        raise ArgumentError(f"{where}: out must be C-contiguous and writeable")
+    if np.may_share_memory(out, source):
+        raise ArgumentError(f"{where}: out overlaps the input; give a separate array")
+    return out

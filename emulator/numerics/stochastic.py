@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..args import check_bool
+from ..args import check_bool, check_out
 from ..config import get_settings
 from ..errors import ArgumentError, ArgumentTypeError, DtypeError, ShapeError
 from . import formats as _formats
@@ -101,7 +101,7 @@ def _params(fmt: Format, saturate: bool) -> tuple:
 
 
 def cast_sr(x, fmt, *, saturate: bool | None = None, seed: int | None = None, sr_bits: int | None = None,
-            site: int = 0, offset: int = 0) -> np.ndarray:
+            site: int = 0, offset: int = 0, out: np.ndarray | None = None) -> np.ndarray:
     """Stochastically round ``x`` to format ``fmt``; returns the codes (``fmt.code_dtype``, same shape).
 
     ``emu.cast(x, fmt, rounding="sr", ...)`` calls this. The definition and the random stream are in the module
@@ -116,6 +116,7 @@ def cast_sr(x, fmt, *, saturate: bool | None = None, seed: int | None = None, sr
     sr_bits : random bits per rounding, 1..64, or 0 = all dropped bits (default: the ``sr_bits`` setting).
     site : call-site id keying the stream (see :func:`site_id`); different sites give unrelated bits.
     offset : flat index of ``x``'s first element in the logical array it belongs to (for chunked callers).
+    out : an array to write the codes into and return (as :func:`emulator.cast`'s ``out``).
 
     Examples
     --------
@@ -139,11 +140,18 @@ def cast_sr(x, fmt, *, saturate: bool | None = None, seed: int | None = None, sr
     if int(offset) + arr.size > 1 << 64:
         raise ArgumentError(f"cast_sr: offset {offset} + {arr.size} elements passes the keyed stream's last element "
                             f"index 2^64 - 1")
+    if out is not None:
+        out = check_out(out, arr.shape, np.dtype(fmt.code_dtype), arr, "cast_sr")
     if s.sr_generator == "xorwow":
         n = _check_bits("cast_sr: sr_bits (xorwow source, 32-bit words)", sr_bits, 32, True) or 32
         words = _xorwow_words(arr.shape, int(seed))
-        return cast_sr_with_bits(arr, fmt, words >> np.uint32(32 - n), n, saturate=saturate)
-    out = np.empty(arr.shape, fmt.code_dtype)
+        codes = cast_sr_with_bits(arr, fmt, words >> np.uint32(32 - n), n, saturate=saturate)
+        if out is None:
+            return codes
+        out[...] = codes
+        return out
+    if out is None:
+        out = np.empty(arr.shape, fmt.code_dtype)
     minnorm = max((fmt.emin + 127) << 23, 0)
     sr_keyed(arr, out, stream_key(int(seed), int(site)), int(offset), sr_bits, _params(fmt, saturate),
              overflow_threshold(fmt, arr.dtype), minnorm)
