@@ -20,7 +20,7 @@ from .._jit import njit
 from ._narrow import narrow_consts
 from ._u32 import add, band, bits_of, bor, f32_of, fp32_pattern, gt_small, sar, shl, shr, sub, u32, umax
 
-__all__ = ["MXConsts", "fast_params", "encode_row_float", "row_fused", "ix"]
+__all__ = ["MXConsts", "fast_params", "encode_row_float", "row_fused", "ix", "halve_pairs"]
 
 
 class MXConsts(NamedTuple):
@@ -55,6 +55,10 @@ class MXConsts(NamedTuple):
     up: np.uint32  #: pattern of 2^(mantissa bits - emin)
     lsb: np.uint32  #: 1 << sh: the lowest kept bit
     signbit: np.uint32  #: the target's sign bit
+    half16: np.uint32  #: bf16 path (:mod:`._mx_bf16`): 2^(13 - mantissa bits) - 1 for RNE, 0 for RTZ
+    c16: np.uint32  #: bf16 path: 14 - mantissa bits, the bits its rounding drops
+    sgnsh16: np.uint32  #: bf16 path: 15 - the position of the target's sign bit
+    emin_neg: np.uint32  #: bf16 path: -emin
 
 
 def fast_params(p: tuple) -> MXConsts:
@@ -64,7 +68,8 @@ def fast_params(p: tuple) -> MXConsts:
     u = np.uint32
     return MXConsts(*narrow_consts(p, bias=256), u(0 if p.rtz else 1), u((1 << (22 - m)) - 1),
                     u((127 + emin - 1) << m), u((127 + emin) << 23), u((127 + emin - m + 23) << 23),
-                    u((127 + m - emin) << 23), u(1 << (23 - m)), u(p.sign_bit))
+                    u((127 + m - emin) << 23), u(1 << (23 - m)), u(p.sign_bit),
+                    u(0 if p.rtz else (1 << (13 - m)) - 1), u(14 - m), u(15 - (p.sign_bit.bit_length() - 1)), u(-emin))
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -76,6 +81,23 @@ def ix(i):
     """An index as uint64: Numba then leaves out the negative-index wrap-around, which costs a vector loop its
     contiguous loads and stores (an offset index c0 + f is not known to be >= 0)."""
     return np.uint64(i)
+
+
+@njit
+def halve_pairs(x, y, w):
+    """y[i] = max(x[2i], x[2i+1]) for i < w, reading each neighbour pair as one word of twice the width (contiguous
+    loads: the even/odd form made LLVM shuffle or go scalar; uint32 operations: Numba's own max of these mixed
+    integer types went through float64)."""
+    if x.itemsize == 2:
+        xv = x.view(np.uint32)
+        for i in range(w):
+            v = xv[i]
+            y[i] = umax(band(v, 0xFFFF), shr(v, 16))
+    else:
+        xv = x.view(np.uint64)
+        for i in range(w):
+            v = xv[i]
+            y[i] = umax(u32(v), u32(v >> np.uint64(32)))
 
 
 @njit(inline="always")
