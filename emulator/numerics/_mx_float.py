@@ -59,6 +59,7 @@ class MXConsts(NamedTuple):
     c16: np.uint32  #: bf16 path: 14 - mantissa bits, the bits its rounding drops
     sgnsh16: np.uint32  #: bf16 path: 15 - the position of the target's sign bit
     emin_neg: np.uint32  #: bf16 path: -emin
+    halfreb: np.uint32  #: half - (rebias << sh), wrapped: the float path's rounding and rebias in one add
 
 
 def fast_params(p: tuple) -> MXConsts:
@@ -69,7 +70,8 @@ def fast_params(p: tuple) -> MXConsts:
     return MXConsts(*narrow_consts(p, bias=256), u(0 if p.rtz else 1), u((1 << (22 - m)) - 1),
                     u((127 + emin - 1) << m), u((127 + emin) << 23), u((127 + emin - m + 23) << 23),
                     u((127 + m - emin) << 23), u(1 << (23 - m)), u(p.sign_bit),
-                    u(0 if p.rtz else (1 << (13 - m)) - 1), u(14 - m), u(15 - (p.sign_bit.bit_length() - 1)), u(-emin))
+                    u(0 if p.rtz else (1 << (13 - m)) - 1), u(14 - m), u(15 - (p.sign_bit.bit_length() - 1)), u(-emin),
+                    u((((1 << (22 - m)) - 1) - (((127 + emin - 1) << m) << (23 - m))) & 0xFFFFFFFF))
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -109,13 +111,13 @@ def _encode_one(x, f, fk):
     per-call amount is a slower instruction on AVX2), the sign's by copying bit 31."""
     qb = bits_of(f32_of(fp32_pattern(x)) * f)
     qa = band(qb, 0x7FFFFFFF)
-    if fk.rne:  # + half - 1 + the kept lsb
-        norm = shr(add(add(qa, fk.half), u32(band(qa, fk.lsb) != 0)), fk.sh)
+    if fk.rne:  # + half - 1 + the kept lsb, the rebias folded in (no wrap: qa is at least the target's normal)
+        norm = shr(add(add(qa, fk.halfreb), band(shr(qa, fk.sh), 1)), fk.sh)
         low = sub(bits_of(f32_of(qa) + f32_of(fk.magic)), fk.magic)
     else:
-        norm = shr(qa, fk.sh)
+        norm = sub(shr(qa, fk.sh), fk.rebias)
         low = u32(np.int32(f32_of(qa) * f32_of(fk.up)))
-    mag = low if gt_small(fk.normal, qa) else sub(norm, fk.rebias)
+    mag = low if gt_small(fk.normal, qa) else norm
     return bor(band(sar(qb, 31), fk.signbit), min(mag, fk.over))
 
 
