@@ -20,7 +20,7 @@ from .._jit import njit
 from ._narrow import narrow_consts
 from ._u32 import add, band, bits_of, bor, f32_of, fp32_pattern, gt_small, sar, shl, shr, sub, u32, umax
 
-__all__ = ["MXConsts", "fast_params", "encode_row_float", "row_fused", "ix"]
+__all__ = ["MXConsts", "fast_params", "encode_row_float", "row_fused", "ix", "halve_pairs"]
 
 
 class MXConsts(NamedTuple):
@@ -55,6 +55,11 @@ class MXConsts(NamedTuple):
     up: np.uint32  #: pattern of 2^(mantissa bits - emin)
     lsb: np.uint32  #: 1 << sh: the lowest kept bit
     signbit: np.uint32  #: the target's sign bit
+    half16: np.uint32  #: bf16 path (:mod:`._mx_bf16`): 2^(13 - mantissa bits) - 1 for RNE, 0 for RTZ
+    c16: np.uint32  #: bf16 path: 14 - mantissa bits, the bits its rounding drops
+    sgnsh16: np.uint32  #: bf16 path: 15 - the position of the target's sign bit
+    emin_neg: np.uint32  #: bf16 path: -emin
+    halfreb: np.uint32  #: half - (rebias << sh), wrapped: the float path's rounding and rebias in one add
 
 
 def fast_params(p: tuple) -> MXConsts:
@@ -64,7 +69,9 @@ def fast_params(p: tuple) -> MXConsts:
     u = np.uint32
     return MXConsts(*narrow_consts(p, bias=256), u(0 if p.rtz else 1), u((1 << (22 - m)) - 1),
                     u((127 + emin - 1) << m), u((127 + emin) << 23), u((127 + emin - m + 23) << 23),
-                    u((127 + m - emin) << 23), u(1 << (23 - m)), u(p.sign_bit))
+                    u((127 + m - emin) << 23), u(1 << (23 - m)), u(p.sign_bit),
+                    u(0 if p.rtz else (1 << (13 - m)) - 1), u(14 - m), u(15 - (p.sign_bit.bit_length() - 1)), u(-emin),
+                    u((((1 << (22 - m)) - 1) - (((127 + emin - 1) << m) << (23 - m))) & 0xFFFFFFFF))
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -78,6 +85,23 @@ def ix(i):
     return np.uint64(i)
 
 
+@njit
+def halve_pairs(x, y, w):
+    """y[i] = max(x[2i], x[2i+1]) for i < w, reading each neighbour pair as one word of twice the width (contiguous
+    loads: the even/odd form made LLVM shuffle or go scalar; uint32 operations: Numba's own max of these mixed
+    integer types went through float64)."""
+    if x.itemsize == 2:
+        xv = x.view(np.uint32)
+        for i in range(w):
+            v = xv[i]
+            y[i] = umax(band(v, 0xFFFF), shr(v, 16))
+    else:
+        xv = x.view(np.uint64)
+        for i in range(w):
+            v = xv[i]
+            y[i] = umax(u32(v), u32(v >> np.uint64(32)))
+
+
 @njit(inline="always")
 def _encode_one(x, f, fk):
     """Code of the element pattern ``x`` (fp32 uint32, or bf16 uint16) divided by the scale whose inverse is
@@ -87,13 +111,13 @@ def _encode_one(x, f, fk):
     per-call amount is a slower instruction on AVX2), the sign's by copying bit 31."""
     qb = bits_of(f32_of(fp32_pattern(x)) * f)
     qa = band(qb, 0x7FFFFFFF)
-    if fk.rne:  # + half - 1 + the kept lsb
-        norm = shr(add(add(qa, fk.half), u32(band(qa, fk.lsb) != 0)), fk.sh)
+    if fk.rne:  # + half - 1 + the kept lsb, the rebias folded in (no wrap: qa is at least the target's normal)
+        norm = shr(add(add(qa, fk.halfreb), band(shr(qa, fk.sh), 1)), fk.sh)
         low = sub(bits_of(f32_of(qa) + f32_of(fk.magic)), fk.magic)
     else:
-        norm = shr(qa, fk.sh)
+        norm = sub(shr(qa, fk.sh), fk.rebias)
         low = u32(np.int32(f32_of(qa) * f32_of(fk.up)))
-    mag = low if gt_small(fk.normal, qa) else sub(norm, fk.rebias)
+    mag = low if gt_small(fk.normal, qa) else norm
     return bor(band(sar(qb, 31), fk.signbit), min(mag, fk.over))
 
 

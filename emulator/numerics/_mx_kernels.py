@@ -30,7 +30,8 @@ vectorised), then across each group's C columns by halving (neighbour pairs read
 is branch-free unless a band holds a zero, tiny, subnormal or non-finite group; then each row is encoded in one
 8-lane pass, from cache. OCP blocks of 32 along rows (R=1, C=32: ``mx.quantize``'s default) take one pass instead:
 each group's amax, scale and codes while it is in registers (:func:`._mx_float.row_fused`), until a row has a group
-that is not the common case.
+that is not the common case. bfloat16 input (quantize_mx's) takes :func:`._mx_bf16.band_bf16` first: 16-bit lanes,
+amax and encode fused per column tile; a band it declines goes through the bands above.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ import numpy as np
 
 from .._jit import dispatch, njit, prange
 from ._cast_kernels import _bit_length, _encode_finite, encode_array, encode_f32
-from ._mx_float import MXConsts, encode_row_float, fast_params, row_fused
+from ._mx_bf16 import TILE, band_bf16
+from ._mx_float import MXConsts, halve_pairs, encode_row_float, fast_params, row_fused
 from ._narrow import round_magnitude
 from ._u32 import band, bor, shl, shr, sub, u32
 
@@ -96,22 +98,6 @@ def _finite_amax(src, shift, g0, R, c0, C):
 
 
 @njit
-def _halve(x, y, w):
-    """y[i] = max(x[2i], x[2i+1]) for i < w, reading each neighbour pair as one word of twice the width (contiguous
-    loads: the even/odd form made LLVM shuffle or go scalar)."""
-    if x.itemsize == 2:
-        xv = x.view(np.uint32)
-        for i in range(w):
-            v = xv[i]
-            y[i] = max(v & 0xFFFF, v >> 16)
-    else:
-        xv = x.view(np.uint64)
-        for i in range(w):
-            v = xv[i]
-            y[i] = max(v & 0xFFFFFFFF, v >> 32)
-
-
-@njit
 def _band_amax(src, absmask, g0, R, C, col, tmp, amax):
     """amax[j] = largest |pattern| (in the source's own width) of group j of the row band starting at g0.
 
@@ -138,7 +124,7 @@ def _band_amax(src, absmask, g0, R, C, col, tmp, amax):
     while c_left % 2 == 0:
         w //= 2
         c_left //= 2
-        _halve(x, y, w)
+        halve_pairs(x, y, w)
         x, y = y, x
     for j in range(amax.size):
         m = x[j * c_left]
@@ -254,7 +240,11 @@ def _quantize_bands(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code,
     amax = np.empty(J, src.dtype)
     se_j = np.empty(J, np.uint32)
     se_f = np.empty(F, np.uint32)
+    bcol = np.empty(min(F, C * max(1, TILE // C)), np.uint16)
+    nxt = np.empty(bcol.size, src.dtype)
     for g in range(g0, g1):
+        if src.itemsize == 2 and band_bf16(src, g * R, R, C, conv_off, fp, codes, scales[g], col, tmp, bcol, nxt):
+            continue  # bf16: the fused 16-lane path took the band
         _quantize_band(src, shift, g * R, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales[g], col, tmp,
                        amax, se_j, se_f)
 
@@ -262,7 +252,9 @@ def _quantize_bands(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code,
 def _quantize_nb_body(src, shift, R, C, conv_off, pol, underflow, p, fp, nan_code, codes, scales):
     P, F = src.shape
     G = P // R
-    per = max(1, _CHUNK // max(1, R * F))  # bands per parallel task: enough work to amortise the scratch arrays
+    # bands per parallel task: enough work to amortise the scratch arrays, at most ~64 tasks (a few per thread, so
+    # that a thread slowed by other jobs does not hold up the rest)
+    per = max(1, _CHUNK // max(1, R * F), G // 64)
     for t in prange((G + per - 1) // per):
         g, g1 = t * per, min(G, (t + 1) * per)
         if R == 1 and C == 32:  # OCP blocks along rows: each group read once, until a row needs the general path

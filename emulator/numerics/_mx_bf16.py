@@ -1,0 +1,256 @@
+"""The bfloat16 path of the MX kernels (:mod:`._mx_kernels`): 16 elements per AVX2 vector, amax and encode fused.
+
+A bf16 pattern is 16 bits: sign, the 8-bit fp32 exponent field ``E0``, 7 mantissa bits. Divided by a group's scale
+2^s the exponent field becomes ``E0 - s`` and the 8-bit significand ``sig = 0x80 | mantissa`` is unchanged, so every
+element code follows from 16-bit integer arithmetic (AVX2 holds 16 such lanes per register where the fp32 paths hold
+8), with ``B = 127 + emin + s`` per group (emin: the target's smallest normal exponent):
+
+* exponent part ``max(E0 - B, 0) << m`` (m mantissa bits of the target): the quotient's biased exponent, minus one
+  for the implicit bit that the rounded significand adds back;
+* significand part ``round(sig / 2^(7 - m + k))`` with ``k = max(B - E0, 0)`` (how far below the target's normals
+  the quotient is), computed as ``round((sig << (7 - k)) / 2^(14 - m))``: the left shift is exact, and the rounding
+  by a constant shift (RNE: add half - 1 + the kept lsb; RTZ: nothing) carries into the exponent where it must;
+* overflow by an unsigned min with the overflow code (:class:`._mx_float.MXConsts` ``over``); the sign copied in.
+
+``k`` is capped at 7: for every element format (m <= 3) a quotient that many binades below the normals rounds to 0,
+and so does the capped computation. Zeros and bf16 subnormals (E0 = 0) come out as signed zeros, which is right
+when ``B >= 8`` (the quotient is then below 2^(emin - 7), under half the smallest subnormal). The path takes a group
+only when its amax is a finite bf16 normal with that bound (:func:`band_bf16`'s ``lo``), which covers the scales of
+any ordinary data; the caller sends any other band (zero, tiny, inf or NaN groups) to the general path. Results are
+those of the general encoder (benchmarks/bit_identity.py, tests/numerics/test_mx_reference.py).
+
+A band (R rows) is done in column tiles of :data:`TILE`: the tile's scales from its column maxima, then its codes
+read from L1, in the same loop as the next tile's column maxima (so that reads from memory overlap the encoding),
+with the tile after that prefetched.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._jit import njit
+from ._mx_float import halve_pairs, ix
+from ._u32 import bor, shr, sub, u32
+
+__all__ = ["band_bf16", "TILE"]
+
+#: Columns per tile of a band: the tile's R rows stay in L1 between the amax and the encode (8 x 512 bf16 = 8 KB).
+TILE = 512
+
+try:
+    from numba.core import types
+    from numba.extending import intrinsic
+except ImportError:  # pragma: no cover - only without Numba (the kernels then never run)
+    intrinsic = None
+
+
+def _op16(name: str, build):
+    """A uint16 -> uint16 operation as one LLVM instruction (Numba would widen uint16 arithmetic to 64 bits)."""
+    if intrinsic is None:  # pragma: no cover
+        return None
+
+    @intrinsic
+    def op(typingctx, a, b):
+        if not (isinstance(a, types.Integer) and isinstance(b, types.Integer)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            return build(builder, args[0], args[1])
+
+        return types.uint16(types.uint16, types.uint16), codegen
+
+    op.__name__ = name
+    return op
+
+
+def _call(name):
+    def build(builder, a, b):
+        from llvmlite import ir
+        i16 = ir.IntType(16)
+        fn = builder.module.globals.get(name) or ir.Function(builder.module, ir.FunctionType(i16, [i16, i16]), name)
+        return builder.call(fn, [a, b])
+    return build
+
+
+add16 = _op16("add16", lambda b, x, y: b.add(x, y))
+sub16 = _op16("sub16", lambda b, x, y: b.sub(x, y))
+and16 = _op16("and16", lambda b, x, y: b.and_(x, y))
+or16 = _op16("or16", lambda b, x, y: b.or_(x, y))
+shl16 = _op16("shl16", lambda b, x, y: b.shl(x, y))  # counts < 16
+shr16 = _op16("shr16", lambda b, x, y: b.lshr(x, y))
+umin16 = _op16("umin16", _call("llvm.umin.i16"))
+umax16 = _op16("umax16", _call("llvm.umax.i16"))
+subus16 = _op16("subus16", _call("llvm.usub.sat.i16"))  # max(x - y, 0): one AVX2 instruction (vpsubusw)
+
+
+if intrinsic is None:  # pragma: no cover
+    def prefetch(arr, i):
+        return None
+else:
+    @intrinsic
+    def prefetch(typingctx, arr, i):
+        """Ask the CPU to bring the cache line of ``arr[i]`` into L1 (a hint: no fault, no effect on results)."""
+        if not isinstance(arr, types.Array) or not isinstance(i, types.Integer):
+            return None
+
+        def codegen(context, builder, signature, args):
+            from llvmlite import ir
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            ptr = builder.gep(ary.data, [args[1]])
+            i8p = ir.IntType(8).as_pointer()
+            i32 = ir.IntType(32)
+            fn = builder.module.globals.get("llvm.prefetch.p0") or ir.Function(
+                builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0")
+            builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+            return context.get_dummy_value()
+
+        return types.none(arr, types.intp), codegen
+
+
+@njit(inline="always")
+def _code_bf16(x, B, fk):
+    """Code of the bf16 pattern ``x`` divided by 2^s, ``B = 127 + emin + s`` (uint16; see the module docstring)."""
+    a = and16(x, 0x7FFF)
+    e0 = shr16(a, 7)
+    expo = shl16(subus16(e0, B), fk.mbits)
+    v = shl16(or16(and16(a, 0x7F), 0x80), sub16(7, umin16(subus16(B, e0), 7)))
+    r = shr16(add16(add16(v, fk.half16), and16(shr16(v, fk.c16), fk.rbit)), fk.c16)
+    return or16(and16(shr16(x, fk.sgnsh16), fk.signbit), umin16(add16(expo, r), fk.over))
+
+
+@njit
+def _tile_amax(src, g0, R, c0, w, col):
+    """col[f] = largest bf16 magnitude pattern of column c0 + f over rows g0..g0+R-1 (16 lanes wide)."""
+    first = src[g0]
+    for f in range(w):
+        col[f] = and16(first[ix(c0 + f)], 0x7FFF)
+    for r in range(1, R):
+        row = src[g0 + r]
+        for f in range(w):
+            col[f] = umax16(col[f], and16(row[ix(c0 + f)], 0x7FFF))
+
+
+@njit
+def _prefetch_tile(src, g0, R, c0, w):
+    """Prefetch rows g0..g0+R-1, columns c0..c0+w-1 of ``src`` (one hint per 64-byte line)."""
+    step = 64 // src.itemsize
+    for r in range(R):
+        row = src[g0 + r]
+        for f in range(c0, c0 + w, step):
+            prefetch(row, f)
+
+
+@njit
+def _halvings(col, tmp, C, w):
+    """Halve the column maxima ``col`` while the group width is even (the result back in ``col``); returns the
+    number of maxima per group left."""
+    cl = C
+    while cl % 2 == 0:
+        w //= 2
+        cl //= 2
+        halve_pairs(col, tmp, w)
+        col[:w] = tmp[:w]
+    return cl
+
+
+@njit
+def _tile_scales4(col, J, j0, conv_off, lo, emin_neg, scales_row, bcol):
+    """:func:`_tile_scales` for groups of 4 columns, from the column maxima in one loop (LLVM vectorises its stride-4
+    loads and stores as interleaved groups)."""
+    odd = u32(0)
+    span = u32(254 - lo)
+    off = conv_off + emin_neg
+    for j in range(J):
+        m = umax16(umax16(col[4 * j], col[4 * j + 1]), umax16(col[4 * j + 2], col[4 * j + 3]))
+        ex = shr(m, 7)
+        odd = bor(odd, u32(sub(ex, lo) > span))
+        scales_row[ix(j0 + j)] = sub(ex, conv_off)
+        b = sub16(ex, off)
+        bcol[4 * j] = b
+        bcol[4 * j + 1] = b
+        bcol[4 * j + 2] = b
+        bcol[4 * j + 3] = b
+    return 1 if odd == 0 else 0
+
+
+@njit
+def _tile_scales(x, cl, J, C, j0, conv_off, lo, emin_neg, scales_row, bcol):
+    """From the tile's column maxima ``x`` (``cl`` per group, after halving): the groups' E8M0 codes into
+    ``scales_row[j0:j0 + J]`` and ``B`` of every column into ``bcol``; 0 if a group is not the common case. The
+    loops over groups are branch-free (vectorised; a tile holds 128 groups of 8 x 4)."""
+    if cl > 1:  # C not a power of two: finish each group's max here
+        for j in range(J):
+            m = x[j * cl]
+            for c in range(1, cl):
+                m = max(m, x[j * cl + c])
+            x[j] = m
+    odd = u32(0)
+    span = u32(254 - lo)
+    off = conv_off + emin_neg
+    for j in range(J):
+        ex = shr16(x[j], 7)
+        odd = bor(odd, u32(sub(ex, lo) > span))
+        scales_row[ix(j0 + j)] = sub(ex, conv_off)
+    if odd:
+        return 0
+    for j in range(J):
+        b = sub16(shr16(x[j], 7), off)
+        for c in range(C):
+            bcol[j * C + c] = b
+    return 1
+
+
+@njit
+def _encode_rows(src, g0, R, c0, w, bcol, fk, codes, c1, w1, nxt):
+    """Codes of the tile's rows (columns c0..c0+w-1, ``bcol`` per column), and, in the same loop where the widths
+    agree, the next tile's amax (columns c1..c1+w1-1 into ``nxt``): its reads from memory overlap the encoding."""
+    for r in range(R):
+        srow, crow = src[g0 + r], codes[g0 + r]
+        if w1 == w:
+            if r == 0:
+                for f in range(w):
+                    crow[ix(c0 + f)] = _code_bf16(srow[ix(c0 + f)], bcol[f], fk)
+                    nxt[f] = and16(srow[ix(c1 + f)], 0x7FFF)
+            else:
+                for f in range(w):
+                    crow[ix(c0 + f)] = _code_bf16(srow[ix(c0 + f)], bcol[f], fk)
+                    nxt[f] = umax16(nxt[f], and16(srow[ix(c1 + f)], 0x7FFF))
+        else:
+            for f in range(w):
+                crow[ix(c0 + f)] = _code_bf16(srow[ix(c0 + f)], bcol[f], fk)
+    if 0 < w1 != w:
+        _tile_amax(src, g0, R, c1, w1, nxt)
+
+
+@njit
+def _tile_groups(col, tmp, C, w, c0, conv_off, lo, fk, scales_row, bcol):
+    """Scales of the tile from its column maxima ``col`` (overwritten) and ``B`` per column into ``bcol``."""
+    if C == 4:  # quantize_mx's groups
+        return _tile_scales4(col, w // 4, c0 // 4, conv_off, lo, fk.emin_neg, scales_row, bcol)
+    return _tile_scales(col, _halvings(col, tmp, C, w), w // C, C, c0 // C, conv_off, lo, fk.emin_neg, scales_row,
+                        bcol)
+
+
+@njit
+def band_bf16(src, g0, R, C, conv_off, fk, codes, scales_row, col, tmp, bcol, nxt):
+    """Scales and codes of the R-row band of bf16 patterns ``src`` (uint16) starting at row g0, tile by tile: each
+    tile's scales from its amax, then its codes from L1 while the next tile's amax is read. Returns 0 (having
+    written part of the band) at the first tile with a group that is not the common case; the caller redoes the
+    band. Scratch: col, tmp, nxt (uint16, at least the tile width), bcol (uint16, the tile width)."""
+    F = src.shape[1]
+    W = C * max(1, TILE // C)
+    lo = 8 + conv_off + fk.emin_neg  # smallest amax exponent field with B >= 8
+    _tile_amax(src, g0, R, 0, min(W, F), col)
+    for c0 in range(0, F, W):
+        w = min(W, F - c0)
+        cp = c0 + 2 * W  # the tile after next (the next one's reads are already under way in _encode_rows)
+        if cp < F:
+            _prefetch_tile(src, g0, R, cp, min(W, F - cp))
+        elif g0 + 2 * R <= src.shape[0] and cp - F < F:
+            _prefetch_tile(src, g0 + R, R, cp - F, min(W, 2 * F - cp))
+        if not _tile_groups(col, tmp, C, w, c0, conv_off, lo, fk, scales_row, bcol):
+            return 0
+        c1 = c0 + W
+        _encode_rows(src, g0, R, c0, w, bcol, fk, codes, c1, max(0, min(W, F - c1)), nxt)
+        col, nxt = nxt, col
+    return 1
