@@ -35,6 +35,7 @@ from ..config import Settings, get_settings, settings as _settings_context
 from ..errors import EmulatorError, ShapeError
 from . import cost as _cost
 from . import dma as _dma
+from . import gpsimd_index as _gi
 from .instructions import INSTRUCTIONS, READS, WRITES, ConnectivityError, Spec, bind, buffer_message  # noqa: F401
 from .memory import HBM, IndirectAP, Memory, Tensor
 from .operands import ReduceRegisters, engine_name, sr_site
@@ -128,6 +129,8 @@ class NeuronCore:
         if spec.name == "dma_copy" and (type(bound.get("src")) is IndirectAP or type(bound.get("dst")) is IndirectAP):
             return self._dma_indirect(spec, bound)
         engine = self._engine(spec, bound)
+        if spec.name in _gi.CORE_WISE:
+            _gi.check_core_start(spec.name, bound)
         dsts = self._dst_operands(spec, engine, bound)
         nbytes, nreads = self._read_operands(spec, engine, bound)
         if spec.state is not None:

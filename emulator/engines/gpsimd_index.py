@@ -1,9 +1,9 @@
 """GpSimd index instructions on NumPy arrays: ``nonzero_with_count``, ``local_gather``, ``sequence_bounds``, ``topk``.
 
 GpSimd is eight cores, each wired to 16 contiguous SBUF partitions (``limits.GPSIMD_PARTITIONS_PER_CORE``). A core's
-partitions are counted from the operand's partition 0: tiles start on a quadrant boundary (the allocator's rule), so
-rows 0, 16, 32, ... of an operand are the cores' first partitions (the emulator does not track the physical partition
-of a view sliced off a tile's partition range). All four move or produce values exactly (no rounding).
+partitions are counted from the operand's partition 0, which must be a core's first partition (a multiple of 16;
+:func:`check_core_start`, from the view's physical start partition), so rows 0, 16, 32, ... of an operand are the
+cores' first partitions. All four move or produce values exactly (no rounding).
 
 >>> import numpy as np
 >>> from emulator.engines import gpsimd_index
@@ -25,6 +25,7 @@ from .limits import GPSIMD_PARTITIONS_PER_CORE
 from .operands import F32, Instruction, check_dst
 
 __all__ = ["nonzero_with_count", "local_gather", "sequence_bounds", "topk", "core_rows", "gather_read", "snake_mask",
+           "CORE_WISE", "check_core_start",
            "INSTRUCTIONS", "LOCAL_GATHER_ELEMS", "LOCAL_GATHER_MAX_INDICES", "TOPK_N", "TOPK_K"]
 
 _CORE = GPSIMD_PARTITIONS_PER_CORE
@@ -32,6 +33,20 @@ _I32 = np.dtype(np.int32)
 #: ``num_elem_per_idx`` values local_gather accepts, and its indices per GpSimd core (NKI API docs)
 LOCAL_GATHER_ELEMS = (1, 2, 4, 8, 16, 32)
 LOCAL_GATHER_MAX_INDICES = 4096
+
+
+#: the instructions that work per GpSimd core (16 partitions each): their operands start on a core's first partition
+CORE_WISE = ("nonzero_with_count", "local_gather", "topk")
+
+
+def check_core_start(instr: str, operands: dict) -> None:
+    """Refuse an on-chip operand of a core-wise instruction that does not start on a GpSimd core's first partition
+    (a multiple of 16): its rows would belong to two cores, which the per-core rules here do not describe."""
+    for role, t in operands.items():
+        start = getattr(t, "start_partition", 0)
+        if getattr(t, "kind", "hbm") != "hbm" and start % _CORE:
+            raise ShapeError(f"{instr}: {role} starts at partition {start}; each GpSimd core owns {_CORE} partitions, "
+                             f"so this instruction's operands must start at a multiple of {_CORE}")
 
 
 def core_rows(rows: int) -> slice:

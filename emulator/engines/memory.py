@@ -122,7 +122,13 @@ class Tensor:
             data = self.data[index]
         except IndexError as exc:
             raise ShapeError(f"{self.name}{list(self.shape)}[{_fmt_index(items)}]: {exc}") from None
-        return self._view(data, f"[{_fmt_index(items)}]")
+        view = self._view(data, f"[{_fmt_index(items)}]")
+        first = items[0] if items else Ellipsis
+        if self.kind != "hbm" and first is not Ellipsis and self.shape:  # the view's first physical partition
+            n = self.shape[0]
+            row = first.indices(n)[0] if isinstance(first, slice) else int(first) % n
+            view.start_partition = self.start_partition + row
+        return view
 
     def reshape(self, shape) -> "Tensor":
         """The same elements in ``shape`` (must be expressible without a copy)."""

@@ -377,3 +377,37 @@ def test_topk_largest_k():
     assert idx[j % 16, j // 16].tolist() == [i for _, i in ranked]
     with pytest.raises(ShapeError, match="K = 32768"):
         gi.topk(np.zeros((16, 32768), bf), np.zeros((16, 32768), np.uint32), src, 32768)
+
+
+def test_views_know_their_physical_start_partition():
+    core = NeuronCore()
+    t = core.memory.sbuf((64, 4), "float32")
+    assert t.start_partition == 0 and t[16:48].start_partition == 16 and t[16:48][8:].start_partition == 24
+    assert t[-8:].start_partition == 56 and t[5].start_partition == 5 and t[:, 1:3].start_partition == 0
+    u = core.memory.allocate("sbuf", (32, 4), "float32", at=(64, 0))  # placed at partition 64
+    assert u.start_partition == 64 and u[16:].start_partition == 80 and u[16:][2:3].start_partition == 82
+
+
+def test_core_wise_operands_start_on_a_core_boundary():
+    """A view from partition 16 is cores 1.. of the tile: its row 0 is core 1's first partition, computed as the
+    reference of its own rows; a view from partition 8 would straddle two cores and is refused before any write."""
+    core = NeuronCore()
+    src = core.memory.sbuf((64, 6), "float32")
+    vals = np.zeros((64, 6), np.float32)
+    vals[16] = [0, 1, 0, 0, 5, 0]
+    vals[32] = [7, 0, 0, 0, 0, 8]
+    src.write(vals)
+    dst = core.memory.sbuf((64, 7), "int32")
+    core.memset(dst, 0)
+    core.nonzero_with_count(dst[16:48], src[16:48], index_offset=0, padding_val=-1)
+    got = dst.read("t")
+    for row in (16, 32):
+        assert got[row].tolist() == nonzero_ref(vals[row], 0, -1)
+    assert (got[:16] == 0).all() and (got[48:] == 0).all()
+    before = dst.read("t").copy()
+    with pytest.raises(ShapeError, match=r"nonzero_with_count: dst starts at partition 8; each GpSimd core owns 16"):
+        core.nonzero_with_count(dst[8:40], src[8:40])
+    with pytest.raises(ShapeError, match=r"topk: .* starts at partition 40"):
+        core.topk(core.memory.sbuf((64, 8), "float32")[40:56], core.memory.sbuf((64, 8), "uint32")[40:56],
+                  src[40:56], n=4)
+    assert np.array_equal(dst.read("t"), before)
