@@ -245,6 +245,15 @@ class Settings:
         "raise", "reading on-chip memory that was never written: raise, warn or ignore", area="memory",
         choices=("raise", "warn", "ignore"),
     )
+    onchip_lifetime: str = _setting(
+        "last_use",
+        "when an SBUF/PSUM tile's space may be given to another tile: last_use = after its last use, as the Neuron "
+        "compiler allocates by liveness (when space runs out, the least recently used tiles give theirs up; one used "
+        "again is placed anew, and only if the tiles live since it gave its space up leave no room is that a "
+        "CapacityError); reference = only once the kernel holds no Python reference to it (tiles kept in lists or "
+        "names past their last use count as live)",
+        area="memory", choices=("last_use", "reference"),
+    )
     uninitialized_copies: str = _setting(
         "propagate", "moves (dma_copy, tensor_copy / tensor_tensor / tensor_scalar / sendrecv, a PE-array "
         "transpose, nc_stream_shuffle, nonzero_with_count's rows) of elements never written: propagate = the "

@@ -175,6 +175,8 @@ class NeuronCore:
             kind = t.kind
             if kind not in ok_by_role[role]:
                 raise ConnectivityError(buffer_message(spec.name, role, t, engine, "read", ok_by_role[role]))
+            if kind != "hbm" and t.memory is not None:
+                t.memory.touch(t, spec.name, role)
             if kind == "psum" and role in spec.one_psum:
                 in_psum += 1
                 if in_psum > 1:
@@ -201,6 +203,8 @@ class NeuronCore:
                                 f"{type(t).__name__}")
         if t.kind not in ok:
             raise ConnectivityError(buffer_message(spec.name, role, t, engine, "read", ok))
+        if t.kind != "hbm" and t.memory is not None:
+            t.memory.touch(t, spec.name, role)
         if not t.base._all:
             t.check_initialized(f"{spec.name} {role}")
         return t.data
@@ -217,6 +221,8 @@ class NeuronCore:
                                     f"{type(t).__name__}")
             if t.kind not in ok_by_role[role]:
                 raise ConnectivityError(buffer_message(spec.name, role, t, engine, "write", ok_by_role[role]))
+            if t.kind != "hbm" and t.memory is not None:
+                t.memory.touch(t, spec.name, role)
             bound[role] = t.data
             dsts.append(t)
         return dsts

@@ -67,7 +67,7 @@ class Tensor:
     """
 
     __slots__ = ("name", "kind", "data", "base", "start_partition", "offset", "memory", "x4", "_mask", "_all",
-                 "carried", "__weakref__")
+                 "carried", "born", "last_use", "held", "pinned", "freed", "__weakref__")
 
     def __init__(self, name: str, kind: str, data: np.ndarray, base: "Tensor | None" = None, start_partition: int = 0,
                  offset: int = 0, memory: "Memory | None" = None, x4: str | None = None) -> None:
@@ -77,6 +77,13 @@ class Tensor:
         self._mask = np.zeros(data.shape + (data.dtype.itemsize,), bool) if base is None else None
         self._all = False  # (base only) every byte written: reads skip the mask
         self.carried: str | None = None  # (base only) the move that last carried unwritten elements in, if any
+        # (base only, on chip) liveness by last use (setting onchip_lifetime): the memory's clock at the first use
+        # (None before it) and at the last use (or allocation), the bytes per partition it counts for, placed by the
+        # kernel (address=), freed
+        self.born: int | None = None
+        self.last_use = memory.clock if memory is not None else 0
+        self.held = 0
+        self.pinned = self.freed = False
 
     # ---- description -----------------------------------------------------------------------------------------
     @property
@@ -228,6 +235,8 @@ class Tensor:
 
     def read(self, instruction: str = "read", index=...) -> np.ndarray:
         """A copy of ``self[index]``, after the uninitialised-read check."""
+        if self.memory is not None:
+            self.memory.touch(self, instruction)
         self.check_initialized(instruction, index)
         return np.array(self.data[index])
 
@@ -235,6 +244,8 @@ class Tensor:
         """Store ``value`` into ``self[index]`` through :func:`~emulator.engines.store.convert` (rounding per the
         settings for write ``path``; ``site`` keys SR, default the memory's next site) and mark it written."""
         value = np.asarray(value)
+        if self.memory is not None:
+            self.memory.touch(self, "write")
         if value.dtype != self.dtype:
             if site is None:
                 site = self.memory.next_site() if self.memory is not None else 0
@@ -348,6 +359,12 @@ class Memory:
                        "hbm": self.hbm_memory.limit}
         self.tensors: list[Tensor] = []
         self._count = 0
+        # liveness by last use (setting onchip_lifetime): a clock ticking at every allocation and use, and per kind
+        # the tiles by recency (freed ones stay while a later use may reach back over them) with their bytes' sum
+        self.clock = 0
+        self._recent: dict[str, dict] = {"sbuf": {}, "psum": {}}
+        self._held = {"sbuf": 0, "psum": 0}
+        self._pinned = {"sbuf": 0, "psum": 0}  # an upper bound of the placed tiles' highest byte
         self.next_site = next_site if next_site is not None else itertools.count(1).__next__
 
     # ---- allocation ------------------------------------------------------------------------------------------
@@ -376,6 +393,7 @@ class Memory:
         if not shape or any(s <= 0 for s in shape):
             raise ShapeError(f"allocate: {kind.upper()} tensor shape {shape} must have positive dims")
         self._count += 1
+        self.clock += 1  # an allocation is an event of the liveness clock (the tile is live from here)
         name = name or f"{kind}{self._count}"
         if kind == "hbm":
             start, offset = 0, self.hbm_memory.reserve(int(np.prod(shape, dtype=np.int64)) * dt.itemsize, name)
@@ -385,6 +403,14 @@ class Memory:
             start, offset = self._place_onchip(kind, shape, dt, name, banks)
         data = np.full(shape, np.nan, np.float32).astype(dt) if dt.kind in "fV" else np.zeros(shape, dt)
         t = Tensor(name, kind, data, None, start, offset, self, _x4_name(dtype))
+        t.pinned = at is not None
+        if kind != "hbm":
+            t.held = self._footprint(t)
+            if t.pinned:  # the kernel's own placement: it occupies its address range while it exists
+                self._pinned[kind] += offset + t.held
+            else:
+                self._recent[kind][t] = None
+                self._held[kind] += t.held
         if value is not None:
             t.write(np.broadcast_to(np.asarray(value), shape), path="dma")
         self.tensors.append(t)
@@ -397,6 +423,11 @@ class Memory:
             self.tensors.remove(tensor)
             if tensor.kind == "hbm":
                 self.hbm_memory.release(tensor.nbytes)
+            elif tensor.pinned:
+                self._pinned[tensor.kind] -= tensor.offset + tensor.held
+            else:
+                tensor.freed = True
+                self._forget_old(tensor.kind)
 
     def _place_onchip(self, kind: str, shape: tuple, dt: np.dtype, name: str, banks: int | None) -> tuple[int, int]:
         nparts = shape[0]
@@ -419,9 +450,18 @@ class Memory:
                                 f"the limit is {limit}")
         # start-partition rule of the allocator: >64 partitions at 0, >32 at 0/64, else at a quadrant start
         starts = [0] if nparts > 64 else [0, 64] if nparts > 32 else [0, 32, 64, 96]
+        starts = [s for s in starts if s + nparts <= PMAX]
+        if get_settings().onchip_lifetime == "last_use":
+            # space is checked by liveness when the tile is used (touch); the placement picks the partitions the
+            # referenced tiles fill least (the first on a tie), so tiles of a few partitions spread as the compiler
+            # spreads them, and an offset there if one is free (the offset is informative only)
+            def load(start):
+                return sum(t.held for t in self.tensors if t.kind == kind and t.start_partition < start + nparts
+                           and start < t.start_partition + t.shape[0])
+            start = min(starts, key=load) if len(starts) > 1 else starts[0]
+            offset = self._first_fit(kind, start, nparts, size, limit, step)
+            return start, 0 if offset is None else offset
         for start in starts:
-            if start + nparts > PMAX:
-                continue
             offset = self._first_fit(kind, start, nparts, size, limit, step)
             if offset is not None:
                 return start, offset
@@ -460,6 +500,86 @@ class Memory:
             if off + size <= limit and all(off + size <= b or e <= off for b, e in busy):
                 return off
         return None
+
+    # ---- liveness by last use (setting onchip_lifetime) -------------------------------------------------------
+    @staticmethod
+    def _footprint(t: Tensor) -> int:
+        """Bytes per partition a tile counts for: its own in SBUF; in PSUM whole banks above one bank, and within a
+        bank the share of the most tiles of its size that fit side by side (no tile straddles a bank boundary)."""
+        size = t.bytes_per_partition
+        if t.kind != "psum":
+            return size
+        if size > PSUM_BANK_BYTES:
+            return -(-size // PSUM_BANK_BYTES) * PSUM_BANK_BYTES
+        return PSUM_BANK_BYTES // (PSUM_BANK_BYTES // size)
+
+    def touch(self, t: Tensor, instruction: str, role: str = "") -> None:
+        """Note a use of ``t`` (operand ``role`` of ``instruction``): its allocation is live from its previous use
+        to now. Under ``onchip_lifetime='last_use'``, if the tiles live meanwhile then need more bytes in one of its
+        partitions than the memory has, raise :class:`CapacityError` (before the instruction writes anything)."""
+        base = t.base
+        self.clock += 1
+        kind = base.kind
+        if kind == "hbm" or base.pinned:
+            return
+        if base.born is None:  # live from its first use (nothing is live before it is written)
+            base.born = self.clock
+        elif self._held[kind] + self._pinned[kind] > self.limits[kind] and \
+                get_settings().onchip_lifetime == "last_use":
+            self._check_live(base, f"{instruction} {role}".rstrip())
+        base.last_use = self.clock
+        recent = self._recent[kind]
+        if base in recent:  # most recent last (a plain dict keeps insertion order)
+            del recent[base]
+            recent[base] = None
+
+    def _check_live(self, x: Tensor, instruction: str) -> None:
+        """Raise if ``x``, live over (its last use, now], and the tiles live at some moment of that span need more
+        bytes in a partition than there are. Tiles are live from first to last use; the ones used since x was are
+        the recent end of ``_recent``. Placed tiles (address=) hold their address range while they exist."""
+        kind, lo, x0, x1 = x.kind, x.last_use, x.start_partition, x.start_partition + x.shape[0]
+        tiles = []
+        for t in reversed(self._recent[kind]):
+            if t.last_use <= lo:
+                break
+            if t is not x and t.born is not None and t.start_partition < x1 and x0 < t.start_partition + t.shape[0]:
+                tiles.append(t)
+        pinned = [t for t in self.tensors if t.kind == kind and t.pinned
+                  and t.start_partition < x1 and x0 < t.start_partition + t.shape[0]]
+        width = x1 - x0
+        placed = np.zeros(width, np.int64)  # the placed tiles' highest byte per partition
+        for t in pinned:
+            rows = slice(max(t.start_partition, x0) - x0, min(t.start_partition + t.shape[0], x1) - x0)
+            placed[rows] = np.maximum(placed[rows], t.offset + t.held)
+        weight = np.zeros((len(tiles), width), np.int64)  # bytes per partition of x's range
+        for i, t in enumerate(tiles):
+            weight[i, max(t.start_partition, x0) - x0:min(t.start_partition + t.shape[0], x1) - x0] = t.held
+        begins = np.array([max(t.born, lo + 1) for t in tiles], np.int64)
+        ends = np.array([t.last_use for t in tiles], np.int64)
+        moments = np.unique(np.append(begins, lo + 1))  # the load only rises where an interval begins
+        live = (begins[None, :] <= moments[:, None]) & (moments[:, None] <= ends[None, :])
+        load = live.astype(np.int64) @ weight + x.held + placed  # (moments, partitions)
+        worst = np.unravel_index(int(np.argmax(load)), load.shape)
+        if load[worst] <= self.limits[kind]:
+            return
+        others = [t for i, t in enumerate(tiles) if live[worst[0], i] and weight[i, worst[1]]]
+        others += [t for t in pinned if t.start_partition <= x0 + worst[1] < t.start_partition + t.shape[0]]
+        names = ", ".join(f"{t.name!r} ({t.held})" for t in others[:8]) + (" ..." if len(others) > 8 else "")
+        raise CapacityError(
+            f"{instruction}: {kind.upper()} tile {x.name!r} {list(x.shape)} {x.dtype} ({x.held} bytes per partition) is "
+            f"used again, so it was live since its previous use together with {names}: {int(load[worst])} bytes in "
+            f"partition {x0 + worst[1]}, more than the {self.limits[kind]} there are (setting onchip_lifetime="
+            f"'last_use': a tile is live from its first to its last use, as the compiler allocates)")
+
+    def _forget_old(self, kind: str) -> None:
+        """Drop freed tiles from the old end of ``_recent``: no later use can reach back over them."""
+        recent = self._recent[kind]
+        while recent:
+            t = next(iter(recent))
+            if not t.freed:
+                break
+            del recent[t]
+            self._held[kind] -= t.held
 
     @staticmethod
     def _psum_span(t: Tensor) -> int:

@@ -155,6 +155,8 @@ def _sendrecv(args: dict) -> None:
         raise ShapeError(f"nisa.sendrecv: src {list(src.shape)} {src.dtype} and dst {list(dst.shape)} {dst.dtype} "
                          "must have the same shape and dtype")
     prog = current_program()
+    for t in (src.t, dst.t):
+        t.memory.touch(t, "nisa.sendrecv")
     _count(prog.core, "sendrecv", "dma", 2 * src.arr.nbytes)
     to, frm = int(args["send_to_rank"]), int(args["recv_from_rank"])
     # a move, not a use (setting uninitialized_copies): unwritten bytes travel as unwritten (the receiver's reads of

@@ -150,9 +150,12 @@ def test_dst_must_be_memory_tensor():
 
 def test_capacity_error():
     core = NeuronCore(sbuf_partition_bytes=64)
-    core.memory.sbuf((128, 8), "float32")
-    with pytest.raises(CapacityError, match="SBUF: no room for tensor 'more'"):
-        core.memory.sbuf((128, 16), "float32", name="more")
+    with emu.settings(onchip_lifetime="reference"):
+        core.memory.sbuf((128, 8), "float32")
+        with pytest.raises(CapacityError, match="SBUF: no room for tensor 'more'"):
+            core.memory.sbuf((128, 16), "float32", name="more")
+    with pytest.raises(CapacityError, match="SBUF: tensor 'big' .* needs 68 bytes per partition; the limit is 64"):
+        core.memory.sbuf((128, 17), "float32", name="big")
 
 
 # ---- Tensor Engine on memory ----------------------------------------------------------------------------------

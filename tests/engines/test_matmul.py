@@ -245,6 +245,11 @@ def test_cli_explain(capsys):
 
 
 def test_memory_capacity_errors():
+    with emu.settings(onchip_lifetime="reference"):  # first-fit placement of every referenced tile
+        _memory_capacity_errors()
+
+
+def _memory_capacity_errors():
     mem = Memory()
     with pytest.raises(emu.ShapeError, match="129 partitions"):
         mem.sbuf((129, 2), F32)

@@ -208,10 +208,20 @@ def test_partition_dim_over_128():
 
 
 def test_psum_capacity():
-    live = [nl.ndarray((128, 512), nl.float32, buffer=nl.psum) for _ in range(8)]
-    with pytest.raises(CapacityError, match="PSUM"):
-        nl.ndarray((128, 512), nl.float32, buffer=nl.psum)
-    del live
+    import emulator as emu
+
+    with emu.settings(onchip_lifetime="reference"):  # space freed with the last Python reference only
+        live = [nl.ndarray((128, 512), nl.float32, buffer=nl.psum) for _ in range(8)]
+        with pytest.raises(CapacityError, match="PSUM"):
+            nl.ndarray((128, 512), nl.float32, buffer=nl.psum)
+        del live
+    # by last use (the default): nine tiles all used again after the ninth is written do not fit
+    tiles = [nl.ndarray((128, 512), nl.float32, buffer=nl.psum) for _ in range(9)]
+    for t in tiles:
+        nisa.memset(dst=t, value=1.0)
+    with pytest.raises(CapacityError, match="PSUM tile .* used again"):
+        for t in tiles:
+            nisa.tensor_scalar(dst=t, data=t, op0=nl.multiply, operand0=2.0)
 
 
 def test_uninitialised_read_names_tensor_instruction_and_kernel_line():
@@ -350,10 +360,10 @@ def test_matmul_dtype_mix_is_refused_with_the_kernel_line():
 
 
 def test_psum_tiles_may_span_up_to_the_eight_banks():
-    ps = nl.ndarray((128, 2048), nl.float32, buffer=nl.psum)  # v4: a matmul output may span all 8 banks
-    assert ps.shape == (128, 2048)
+    ps = nl.ndarray((128, 4096), nl.float32, buffer=nl.psum)  # v4: a matmul output may span all 8 banks
+    assert ps.shape == (128, 4096)
     with pytest.raises(CapacityError, match="PSUM"):
-        nl.ndarray((128, 4096), nl.float32, buffer=nl.psum)
+        nl.ndarray((128, 4097), nl.float32, buffer=nl.psum)
 
 
 def test_one_program_launches_inside_run_spmd_meet_in_collectives():

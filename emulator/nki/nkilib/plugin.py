@@ -185,7 +185,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         f"\nemulator settings in force: mx_convention={s.mx_convention} (nki-library before Neuron 2.31 "
         f"assumes quantize_mx's older 'ocp' scale: TRN3EMU_MX_CONVENTION=ocp), saturate={s.saturate}, "
         f"rounding={s.rounding}, uninitialized={s.uninitialized}, uninitialized_copies={s.uninitialized_copies}, "
-        f"lnc_schedule={s.lnc_schedule}")
+        f"onchip_lifetime={s.onchip_lifetime}, lnc_schedule={s.lnc_schedule}")
     terminalreporter.write_line("")
     for line in text.splitlines():
         terminalreporter.write_line(line)
