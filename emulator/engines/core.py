@@ -37,6 +37,7 @@ from . import cost as _cost
 from . import dma as _dma
 from . import gpsimd_index as _gi
 from .instructions import INSTRUCTIONS, READS, WRITES, ConnectivityError, Spec, bind, buffer_message  # noqa: F401
+from .instructions import MATMULS
 from .memory import HBM, IndirectAP, Memory, Tensor
 from .operands import ReduceRegisters, engine_name, sr_site
 from .rng import EngineRNG
@@ -183,9 +184,9 @@ class NeuronCore:
                     raise ConnectivityError(f"{spec.name}: {' and '.join(spec.one_psum)} are both in PSUM; at most "
                                             "one input of this instruction may sit in PSUM")
             if not t.base._all:
-                if role in spec.moves and self.settings.uninitialized_copies == "propagate" and (
-                        spec.carry is None or spec.carry(bound) is not None):
-                    self._moved.append(t)  # its unwritten elements make unwritten results (_record)
+                if role in spec.moves and self.settings.uninitialized_copies == "propagate" and _carries(spec, bound,
+                                                                                                         role):
+                    self._moved.append((role, t))  # its unwritten elements make unwritten results (_record)
                 else:
                     part = spec.parts.get(role)
                     t.check_initialized(f"{spec.name} {role}", ... if part is None else part(bound, t))
@@ -235,8 +236,11 @@ class NeuronCore:
             self._moved = []
         first = None
         roles = [r for r in spec.writes if bound.get(r) is not None] if spec.parts else ()
+        # a matmul accumulating into dst adds to what is there: elements left unwritten (a padded tile's results)
+        # stay so
+        keep = spec.name in MATMULS and bound.get("accumulate") is True
         for i, t in enumerate(dsts):
-            if not t.base._all:
+            if not t.base._all and not keep:
                 part = spec.parts.get(roles[i]) if spec.parts else None
                 t.mark_written(... if part is None else part(bound, t))
             nbytes += t.data.nbytes
@@ -328,15 +332,26 @@ class NeuronCore:
         self.stats.instructions["core_barrier"] = self.stats.instructions.get("core_barrier", 0) + 1
 
 
-def _carried_written(srcs: list, dst: Tensor, instr: str, move: Callable | None = None):
-    """For a move: which of dst's elements will be written, or None when all are. Element-wise instructions pair
-    elements in row-major order (a dst element is written when every source element it comes from was); ``move``
-    (from the instruction's ``carry``) maps a source's written-flags and dst's current ones to dst's new ones."""
+def _carries(spec: Spec, bound: dict, role: str) -> bool:
+    """Whether operand ``role`` is moved (its unwritten elements carried) in this call: the instruction's ``carry``
+    gives None (no move), one mapping for every moved operand, or a mapping per operand role."""
+    if spec.carry is None:
+        return True
+    move = spec.carry(bound)
+    return move is not None and (not isinstance(move, dict) or role in move)
+
+
+def _carried_written(srcs: list, dst: Tensor, instr: str, move: Callable | dict | None = None):
+    """For a move: which of dst's elements will be written, or None when all are. ``srcs``: (role, tensor) pairs.
+    Element-wise instructions pair elements in row-major order (a dst element is written when every source element
+    it comes from was); ``move`` (from the instruction's ``carry``, one or one per role) maps a source's
+    written-flags and dst's current ones to dst's new ones."""
     written = None
     before = dst.written if move is not None else None
-    for src in srcs:
-        if move is not None:
-            w = move(src.written, before)
+    for role, src in srcs:
+        fn = move.get(role) if isinstance(move, dict) else move
+        if fn is not None:
+            w = fn(src.written, before)
         else:
             w = src.written
             if w.size != dst.data.size:  # no element-wise correspondence to carry

@@ -24,7 +24,7 @@ from .compute import INSTRUCTIONS as _COMPUTE
 from .limits import MX_GROUP_PARTITIONS, QUADRANT
 from .memory import Tensor
 
-__all__ = ["Spec", "INSTRUCTIONS", "READS", "WRITES", "ConnectivityError", "bind", "buffer_message"]
+__all__ = ["Spec", "INSTRUCTIONS", "READS", "WRITES", "MATMULS", "ConnectivityError", "bind", "buffer_message"]
 
 #: buffers each engine reads / writes (reference section 1.3)
 READS = {"tensor": frozenset({"sbuf"}), "vector": frozenset({"sbuf", "psum"}), "scalar": frozenset({"sbuf", "psum"}),
@@ -81,13 +81,19 @@ def _spec(name: str, fn: Callable, engines, reads, writes, state=None, narrow=No
                 parts or {}, tuple(moves))
 
 
+MATMULS = ("nc_matmul", "nc_matmul_mx")
+
+
 def _accumulate(bound: dict, dsts: list, engine: str) -> None:
     """NKI ``accumulate=None``: the first write overwrites, later ones add (on what is already in PSUM)."""
     dst = dsts[0]
     acc = bound.get("accumulate")
+    # a matmul over a padded tile leaves the padding's results unwritten (setting uninitialized_copies): its dst
+    # still counts as written for the next matmul of the group, which accumulates and keeps those unwritten
+    carried = dst.base.carried in MATMULS
     if acc is None:
-        bound["accumulate"] = bool(dst.base._all or dst.mask.all())
-    elif acc and not dst.base._all:
+        bound["accumulate"] = bool(dst.base._all or dst.mask.all() or (carried and dst.mask.any()))
+    elif acc and not dst.base._all and not carried:
         dst.check_initialized("matmul accumulate (dst)")
 
 
@@ -132,15 +138,66 @@ def _gathered(which: int) -> Callable:
     return index
 
 
-def _transposed(bound: dict) -> Callable | None:
-    """nc_matmul is_transpose: dst[m, k] is stationary[k, m] (other matmuls are no move)."""
-    if not bound.get("is_transpose"):
+def _matmul_carry(bound: dict) -> dict | None:
+    """nc_matmul / nc_matmul_mx: ``dst[m, n]`` comes from column ``m`` of stationary and column ``n`` of moving, so
+    it stays unwritten if either column holds an unwritten element (a kernel multiplying a padded tile: the padding
+    rows of the result are garbage it never stores); accumulating keeps dst's unwritten elements unwritten. A
+    transpose (is_transpose) moves stationary's elements to dst.T. None (operands read-checked) when dst is not the
+    plain ``[M, N]`` product (tile_position sub-arrays)."""
+    if bound.get("is_transpose"):
+        move = _transposed(bound)
+        return None if move is None else {"stationary": move}
+    st, mv, dst = bound.get("stationary"), bound.get("moving"), bound.get("dst")
+    if st is None or mv is None or dst is None:
         return None
+    m, n = int(np.prod(st.shape[1:], dtype=np.int64)), int(np.prod(mv.shape[1:], dtype=np.int64))
+    if int(np.prod(dst.shape, dtype=np.int64)) != m * n:
+        return None
+    acc = bool(bound.get("accumulate"))
+
+    def columns(which: int):
+        def move(written, before):
+            cols = written.reshape(written.shape[0], -1).all(axis=0)
+            flags = np.broadcast_to(cols[:, None] if which == 0 else cols[None, :], (m, n)).reshape(before.shape)
+            return flags & before if acc else flags
+        return move
+    return {"stationary": columns(0), "moving": columns(1)}
+
+
+def _quantize_carry(bound: dict) -> Callable | None:
+    """quantize_mx: a dst word is unwritten if its MX block (8 partitions x 4 elements of src) holds an unwritten
+    element (the block's scale comes from its maximum)."""
+    src = bound.get("src")
+    if src is None or len(src.shape) < 2:
+        return None
+    p, f = src.shape[0], int(np.prod(src.shape[1:], dtype=np.int64))
+    if p % MX_GROUP_PARTITIONS or f % 4:
+        return None
+
+    def move(written, before):
+        blocks = written.reshape(p // MX_GROUP_PARTITIONS, MX_GROUP_PARTITIONS, f // 4, 4).all(axis=(1, 3))
+        return np.repeat(blocks, MX_GROUP_PARTITIONS, axis=0).reshape(before.shape)
+    return move
+
+
+def _transposed(bound: dict) -> Callable | None:
+    """nc_matmul is_transpose: dst[m, k] is stationary[k, m]."""
     st, dst = bound.get("stationary"), bound.get("dst")
     k, m = st.shape[0], int(np.prod(st.shape[1:], dtype=np.int64))
     if dst is None or dst.shape[0] != m or int(np.prod(dst.shape[1:], dtype=np.int64)) != k:
         return None  # not a plain [K, M] -> [M, K] transpose (tile_position...): stationary is checked as a read
     return lambda written, before: written.reshape(k, m).T.reshape(before.shape)
+
+
+def _transpose_carry(bound: dict) -> Callable | None:
+    """nc_transpose: dst is data [P, F] transposed (the flags follow their elements)."""
+    data, dst = bound.get("data"), bound.get("dst")
+    if data is None or dst is None:
+        return None
+    k, size = data.shape[0], int(np.prod(data.shape, dtype=np.int64))
+    if size != int(np.prod(dst.shape, dtype=np.int64)):
+        return None
+    return lambda written, before: written.reshape(k, size // k).T.reshape(before.shape)
 
 
 def _per_element_flags(written, before):
@@ -257,7 +314,11 @@ INSTRUCTIONS["activation"] = INSTRUCTIONS["activation"]._replace(moves=("data", 
 # a DMA moves bytes; unwritten ones reaching a kernel output are checked when the output leaves the device
 INSTRUCTIONS["dma_copy"] = INSTRUCTIONS["dma_copy"]._replace(moves=("src",))
 # a transpose through the PE array (is_transpose=True, moving = identity) moves stationary's elements to dst.T
-INSTRUCTIONS["nc_matmul"] = INSTRUCTIONS["nc_matmul"]._replace(moves=("stationary",), carry=_transposed)
+INSTRUCTIONS["nc_matmul"] = INSTRUCTIONS["nc_matmul"]._replace(moves=("stationary", "moving"), carry=_matmul_carry)
+INSTRUCTIONS["nc_matmul_mx"] = INSTRUCTIONS["nc_matmul_mx"]._replace(moves=("stationary", "moving"),
+                                                                      carry=_matmul_carry)
+INSTRUCTIONS["quantize_mx"] = INSTRUCTIONS["quantize_mx"]._replace(moves=("src",), carry=_quantize_carry)
+INSTRUCTIONS["nc_transpose"] = INSTRUCTIONS["nc_transpose"]._replace(moves=("data",), carry=_transpose_carry)
 INSTRUCTIONS["nc_stream_shuffle"] = INSTRUCTIONS["nc_stream_shuffle"]._replace(
     parts={"src": _shuffled(1), "dst": _shuffled(0)}, moves=("src",), carry=_shuffle_carry)
 

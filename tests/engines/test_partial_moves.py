@@ -31,13 +31,58 @@ def test_transpose_carries_unwritten_columns_to_rows():
             core.nc_matmul(core.memory.psum((128, 128), "float32"), stat, ident, is_transpose=True)
 
 
-def test_plain_matmul_still_checks_stationary():
+def test_matmul_over_padding_leaves_the_padding_results_unwritten():
+    # dst[m, n] = sum_k stationary[k, m] * moving[k, n]: written iff stationary column m and moving column n were
     core = NeuronCore()
     stat = core.memory.sbuf((4, 4), "float32")
-    stat[:, 0:2].write(np.ones((4, 2), np.float32))
-    mov = core.memory.sbuf((4, 4), "float32", value=np.eye(4, dtype=np.float32))
-    with pytest.raises(UninitializedReadError, match="nc_matmul stationary"):
-        core.nc_matmul(core.memory.psum((4, 4), "float32"), stat, mov)
+    stat[:, 0:2].write(np.arange(8, dtype=np.float32).reshape(4, 2))  # columns 2, 3: padding
+    mov = core.memory.sbuf((4, 5), "float32")
+    mov[:, 1:5].write(np.ones((4, 4), np.float32))  # column 0: padding
+    dst = core.memory.psum((4, 5), "float32")
+    core.nc_matmul(dst, stat, mov)
+    want = np.zeros((4, 5), bool)
+    want[0:2, 1:5] = True
+    assert (dst.written == want).all()
+    assert dst[0:2, 1:5].read("use").tolist() == [[12.0] * 4, [16.0] * 4]  # column sums of the written part
+    with pytest.raises(UninitializedReadError, match="at index \\(0, 0\\)"):
+        dst.read("use")
+    # the next matmul of the group accumulates (accumulate=None: dst counts as written) and keeps the padding's flags
+    full = core.memory.sbuf((4, 4), "float32", value=np.ones((4, 4), np.float32))
+    ones = core.memory.sbuf((4, 5), "float32", value=np.ones((4, 5), np.float32))
+    core.nc_matmul(dst, full, ones)
+    assert (dst.written == want).all()
+    assert dst[0:2, 1:5].read("use").tolist() == [[16.0] * 4, [20.0] * 4]
+    with emu_settings(uninitialized_copies="check"):
+        with pytest.raises(UninitializedReadError, match="nc_matmul stationary"):
+            core.nc_matmul(core.memory.psum((4, 5), "float32"), stat, mov)
+
+
+def test_nc_transpose_carries_flags_to_the_transposed_place():
+    core = NeuronCore()
+    src = core.memory.sbuf((32, 16), "bfloat16")
+    src[0:20].write(np.ones((20, 16), np.float32))  # rows 20.. are padding
+    dst = core.memory.sbuf((16, 32), "bfloat16")
+    core.nc_transpose(dst, src, engine="vector")
+    want = np.zeros((16, 32), bool)
+    want[:, 0:20] = True
+    assert (dst.written == want).all()
+
+
+def test_quantize_mx_carries_whole_blocks():
+    # an x4 word is the 4 elements of one partition in an 8-partition x 4-element MX block: it is written iff its
+    # block was (the block's scale comes from all 32 elements)
+    core = NeuronCore()
+    src = core.memory.sbuf((32, 8), "bfloat16")
+    src[0:32, 0:4].write(np.ones((32, 4), np.float32))
+    src[0:8, 4:8].write(np.ones((8, 4), np.float32))
+    src[8:15, 4:8].write(np.ones((7, 4), np.float32))  # partition 15, elements 4..7 unwritten: block (1, 1)
+    src[16:32, 4:8].write(np.ones((16, 4), np.float32))
+    dst = core.memory.sbuf((32, 2), "float8_e4m3fn_x4")
+    scale = core.memory.sbuf((4, 2), "uint8")
+    core.quantize_mx(dst, src, scale)
+    want = np.ones((32, 2), bool)
+    want[8:16, 1] = False
+    assert (dst.written == want).all()
 
 
 def test_shuffle_moves_rows_and_their_flags():

@@ -36,6 +36,12 @@ KNOWN_SOURCE_DEFECTS = (
     ("test_gen_mask_tkg.py", "KeyError: 'mask_out_hbm'",
      "test_gen_mask_tkg.py:422 reads kernel_input['mask_out_hbm']; its input generator names the key "
      "'mask_out_hbm.must_alias_input'"),
+    ("test_qkv_cte.py", "'module' object is not callable",
+     "core/qkv/qkv_cte.py:28 imports the module stream_shuffle_broadcast (`from ..utils import "
+     "stream_shuffle_broadcast`; utils/__init__.py is empty) and calls it as the function at :1917"),
+    ("test_qkv_cte.py", "unexpected keyword argument 'is_input_swizzled'",
+     "test_qkv_cte.py:1752 passes is_input_swizzled, a parameter of qkv_cte() that qkv() (core/qkv/qkv.py:44) "
+     "does not take"),
 )
 _OUR_ERRORS = r"(?:emulator\.errors\.)?(ShapeError|DtypeError|CapacityError|UninitializedReadError|SettingsError|" \
               r"EmulatorError|RankFailure|NkiValidationError)"
