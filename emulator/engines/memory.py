@@ -66,16 +66,20 @@ class Tensor:
     byte of the allocation, so it follows any view (a bfloat16 view of half an fp32 word is half written).
     """
 
-    __slots__ = ("name", "kind", "data", "base", "start_partition", "offset", "memory", "x4", "_mask", "_all",
+    __slots__ = ("name", "kind", "data", "_base", "start_partition", "offset", "memory", "x4", "_mask", "_all",
                  "carried", "born", "last_use", "held", "pinned", "freed", "__weakref__")
 
     def __init__(self, name: str, kind: str, data: np.ndarray, base: "Tensor | None" = None, start_partition: int = 0,
-                 offset: int = 0, memory: "Memory | None" = None, x4: str | None = None) -> None:
+                 offset: int = 0, memory: "Memory | None" = None, x4: str | None = None, written: bool = False) -> None:
         self.name, self.kind, self.data, self.x4 = name, kind, data, x4  # x4: packed format name of uint words
-        self.base = self if base is None else base
+        # a view's allocation; None for the allocation itself (a reference to itself would be a cycle: the tensor,
+        # and its data, would wait for the cyclic garbage collector instead of going with its last reference)
+        self._base = base
         self.start_partition, self.offset, self.memory = start_partition, offset, memory
-        self._mask = np.zeros(data.shape + (data.dtype.itemsize,), bool) if base is None else None
-        self._all = False  # (base only) every byte written: reads skip the mask
+        # (base only) the written-flags per byte, made on first need when the tensor starts fully ``written`` (kernel
+        # inputs: a base's _mask is None only while every byte is written); every byte written: reads skip the mask
+        self._mask = np.zeros(data.shape + (data.dtype.itemsize,), bool) if base is None and not written else None
+        self._all = written
         self.carried: str | None = None  # (base only) the move that last carried unwritten elements in, if any
         # (base only, on chip) liveness by last use (setting onchip_lifetime): the memory's clock at the first use
         # (None before it) and at the last use (or allocation), the bytes per partition it counts for, placed by the
@@ -84,6 +88,11 @@ class Tensor:
         self.last_use = memory.clock if memory is not None else 0
         self.held = 0
         self.pinned = self.freed = False
+
+    @property
+    def base(self) -> "Tensor":
+        """The allocation this tensor views (itself for an allocation)."""
+        return self if self._base is None else self._base
 
     # ---- description -----------------------------------------------------------------------------------------
     @property
@@ -109,7 +118,7 @@ class Tensor:
 
     @property
     def is_view(self) -> bool:
-        return self.base is not self
+        return self._base is not None
 
     def __repr__(self) -> str:
         what = "view of " + repr(self.base.name) if self.is_view else repr(self.name)
@@ -202,6 +211,10 @@ class Tensor:
         """The written-flags of this view's bytes (shape ``self.shape + (itemsize,)``), a view of the base's."""
         if self._mask is None:
             base = self.base
+            if base._mask is None:
+                base._mask = np.ones(base.data.shape + (base.data.dtype.itemsize,), bool)
+                if base is self:
+                    return self._mask
             off = self.data.__array_interface__["data"][0] - base.data.__array_interface__["data"][0]
             flat = base._mask.reshape(-1)
             self._mask = np.lib.stride_tricks.as_strided(flat[off:], shape=self.shape + (self.dtype.itemsize,),
@@ -401,8 +414,13 @@ class Memory:
             start, offset = self._place_at(kind, shape, dt, name, banks, at)
         else:
             start, offset = self._place_onchip(kind, shape, dt, name, banks)
-        data = np.full(shape, np.nan, np.float32).astype(dt) if dt.kind in "fV" else np.zeros(shape, dt)
-        t = Tensor(name, kind, data, None, start, offset, self, _x4_name(dtype))
+        if value is not None:  # written whole below: no fill, and no written-flags until a write leaves some out
+            data = np.empty(shape, dt)
+        elif dt.kind in "fV":  # NaN where the format has one (one scalar: no float32 temporary of the whole)
+            data = np.full(shape, np.array(np.nan, np.float32).astype(dt), dt)
+        else:
+            data = np.zeros(shape, dt)
+        t = Tensor(name, kind, data, None, start, offset, self, _x4_name(dtype), written=value is not None)
         t.pinned = at is not None
         if kind != "hbm":
             t.held = self._footprint(t)
