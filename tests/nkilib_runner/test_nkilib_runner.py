@@ -176,7 +176,7 @@ def _tree(root: Path) -> dict:
 
 def test_runner_end_to_end_on_the_mini_harness(tmp_path):
     before = _tree(FIXTURE)
-    out = tmp_path / "summary.json"
+    out = tmp_path / "new" / "summary.json"  # a directory not made yet: the runner makes it
     rc = nkilib.run(str(FIXTURE), ["-q", "-p", "no:doctest"], summary_json=str(out), timeout=600)
     assert rc == 1  # the one case that fails on purpose
     data = json.loads(out.read_text())

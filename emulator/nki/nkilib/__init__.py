@@ -63,6 +63,7 @@ def child_env(path: str, all_shapes: bool = False, summary_json: str | None = No
         env[RUN_ALL_ENV] = "1"
     if summary_json:
         env["TRN3EMU_NKILIB_SUMMARY"] = os.path.abspath(summary_json)
+        os.makedirs(os.path.dirname(env["TRN3EMU_NKILIB_SUMMARY"]), exist_ok=True)  # written after every case
     return env
 
 
