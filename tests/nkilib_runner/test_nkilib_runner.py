@@ -182,12 +182,12 @@ def test_runner_end_to_end_on_the_mini_harness(tmp_path):
     data = json.loads(out.read_text())
     (fam,) = data["families"]
     assert fam["family"] == "core/scale/scale"
-    assert (fam["collected"], fam["passed"], fam["failed"], fam["skipped"]) == (6, 5, 1, 0)
+    assert (fam["collected"], fam["passed"], fam["failed"], fam["skipped"]) == (7, 6, 1, 0)
     assert fam["classes"] == {"tolerance miss": 1}
     (cls,) = fam["examples"]
     assert cls.startswith("tolerance miss: [3, 5] ") and "want" in cls
     assert {"missing-perf-analysis", "compiled-kernel-unset", "output-dir", "xdist-hooks",
-            "x4-dtype-names"} <= set(data["defects"])
+            "x4-dtype-names", "x4-output-bits"} <= set(data["defects"])
     assert _tree(FIXTURE) == before  # nothing in the checkout was written
     with pytest.raises(Exception, match="not an nki-library checkout"):
         nkilib.run(str(tmp_path))

@@ -2,6 +2,8 @@
 import builtins
 import sys
 
+import numpy as np
+
 import nki_cpu_simulator.nki.builtin as sim_builtin
 import nki_cpu_simulator.nki.compiler as sim_ncc
 import nki_cpu_simulator.nki.isa as sim_nisa
@@ -32,3 +34,10 @@ def simulate_kernel(kernel_func, kernel_input: dict, lnc_count: int) -> list:
     if result is None:
         return []
     return list(result) if isinstance(result, (list, tuple)) else [result]
+
+
+def run_simulator_inference(kernel_func, kernel_input: dict, lnc_count: int, goldens: dict) -> list:
+    """The outputs converted to their goldens' dtypes with np.asarray, as nki-library's run_simulator_inference
+    does (a golden that is the float32 view of packed x4 words asks for the words' bits)."""
+    outputs = simulate_kernel(kernel_func, kernel_input, lnc_count)
+    return [out if want is None else np.asarray(out, dtype=want.dtype) for out, want in zip(outputs, goldens.values())]

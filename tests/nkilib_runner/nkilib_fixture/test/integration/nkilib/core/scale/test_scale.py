@@ -39,8 +39,8 @@ def test_scale_rows_rejects_too_many_partitions():
 
 
 def test_x4_output_is_unpacked_for_comparison():
-    """The golden is the words' float32 view (as nki-library's mxfp_load golden is), with +0 codes where the kernel
-    returns -0: equal only as unpacked element values, as Neuron's x4 dtypes make the validator compare them."""
+    """An x4 golden (static_cast), with +0 codes where the kernel returns -0: equal only as unpacked element values,
+    as Neuron's x4 dtypes make the validator compare them."""
     from nkilib_src.mini.copy_x4 import copy_x4
     from test.utils import output_validator
 
@@ -48,7 +48,19 @@ def test_x4_output_is_unpacked_for_comparison():
     codes[0, :4] = 0x80  # -0
     x = dt.static_cast(np.zeros((16, 32), np.float32), dt.float8_e4m3fn_x4)
     x.view(np.uint8)[...] = codes.reshape(x.view(np.uint8).shape)
-    golden = x.view(np.uint32).copy()
-    golden[0, 0] = 0  # the four -0 codes as +0: a different word, the same values
-    Orchestrator().execute(copy_x4, {"x": x}, {"out": golden.view(np.float32)})
+    golden = x.copy()
+    golden.view(np.uint32)[0, 0] = 0  # the four -0 codes as +0: a different word, the same values
+    Orchestrator().execute(copy_x4, {"x": x}, {"out": golden})
     assert output_validator.PATHS[-1] == "unpacked"
+
+
+def test_x4_output_with_a_float32_golden_is_compared_as_its_bits():
+    """The golden is the words' float32 view (nki-library's mxfp_load): the output comes back as that view."""
+    from nkilib_src.mini.copy_x4 import copy_x4
+    from test.utils import output_validator
+
+    codes = np.random.default_rng(4).integers(0, 0x7F, (16, 32)).astype(np.uint8)  # no NaN/inf word
+    x = dt.static_cast(np.zeros((16, 32), np.float32), dt.float8_e4m3fn_x4)
+    x.view(np.uint8)[...] = codes.reshape(x.view(np.uint8).shape)
+    Orchestrator().execute(copy_x4, {"x": x}, {"out": x.view(np.uint32).view(np.float32).copy()})
+    assert output_validator.PATHS[-1] == "numbers"
