@@ -33,9 +33,13 @@ from ..errors import ArgumentError, ArgumentTypeError, CapacityError, ShapeError
 from .store import convert
 from .limits import HBM_BYTES, PMAX, PSUM_BANK_BYTES, PSUM_BANKS, SBUF_PARTITION_BYTES
 
-__all__ = ["Memory", "HBM", "Tensor", "IndirectAP", "UninitializedReadWarning", "PMAX", "SBUF_PARTITION_BYTES", "PSUM_BANK_BYTES",
+__all__ = ["Memory", "HBM", "Tensor", "IndirectAP", "ReachError", "UninitializedReadWarning", "PMAX", "SBUF_PARTITION_BYTES", "PSUM_BANK_BYTES",
            "PSUM_BANKS", "HBM_BYTES", "as_dtype"]
 
+
+
+class ReachError(ShapeError):
+    """An access pattern (``Tensor.ap``) reaching outside its tensor's memory."""
 
 
 class UninitializedReadWarning(UserWarning):
@@ -197,7 +201,7 @@ class Tensor:
         lo = offset + sum(s * (n - 1) for s, n in pairs if s < 0)
         hi = offset + sum(s * (n - 1) for s, n in pairs if s > 0)
         if lo < 0 or hi >= size:
-            raise ShapeError(f"{self.name}.ap: pattern {pairs} at offset {offset} reaches element "
+            raise ReachError(f"{self.name}.ap: pattern {pairs} at offset {offset} reaches element "
                              f"{lo if lo < 0 else hi}; the tensor holds {size} {dt} elements from its start")
         first = start + offset * dt.itemsize
         data = np.lib.stride_tricks.as_strided(flat[first:first + dt.itemsize].view(dt),

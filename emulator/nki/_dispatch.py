@@ -124,7 +124,8 @@ def runner(name: str):
         try:
             kwargs = {k: _unwrap(v) for k, v in args.items()}
         except _OutOfBounds as oob:
-            if name in _DMA and oob_name(args.get("oob_mode") or "error", f"nisa.{name}") == "skip":
+            if name in _DMA and not oob.view.static and oob_name(args.get("oob_mode") or "error",
+                                                                 f"nisa.{name}") == "skip":
                 _count(prog.core, name, "dma", 0)  # issued, moved nothing
                 return None
             raise oob.view.error(f"nisa.{name}") from None

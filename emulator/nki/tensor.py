@@ -26,6 +26,7 @@ from enum import Enum
 import numpy as np
 
 from ..errors import ShapeError
+from ..engines.memory import ReachError
 from ..engines.limits import PSUM_BANK_BYTES
 from . import _dtypes
 
@@ -316,7 +317,10 @@ class NkiTensor:
                 return self._derive(self.t.ap(pattern, offset=off, dtype=dt))
             except ShapeError as exc:  # a dynamic address: the DMA checks it when it runs (oob_mode decides)
                 return OutOfBoundsView(self, pattern, dtype, str(exc))
-        return self._derive(self.t.ap(pattern, offset=off, dtype=dt))
+        try:
+            return self._derive(self.t.ap(pattern, offset=off, dtype=dt))
+        except ReachError as exc:  # making the pattern is no access: the instruction that uses it is refused
+            return OutOfBoundsView(self, pattern, dtype, str(exc), static=True)
 
     def get_pattern(self) -> list[list[int]]:
         return [[s, n] for s, n in zip(self.strides, self.shape)]
@@ -424,12 +428,17 @@ class IndirectView:
 class OutOfBoundsView:
     """``t.ap(pattern, scalar_offset=r)`` whose dynamic offset puts part of the pattern outside ``t``. NKI checks a
     dynamic address when the DMA runs: ``dma_copy(..., oob_mode=skip)`` skips the transfer, ``oob_mode=error``
-    (and any other use) raises, naming the reach (:meth:`error`)."""
+    (and any other use) raises, naming the reach (:meth:`error`).
 
-    __slots__ = ("source", "shape", "dtype", "reason")
+    ``static``: a pattern with a fixed offset reaching past its tile (nki-library's output_proj_tkg builds the
+    stationary pattern of a loop step past its last and only uses it under ``if h_2_idx < h_2_size``). Building
+    it touches nothing; an instruction given it is refused (on hardware it would read or write whatever lies
+    beyond the tile in the same partitions, which the emulator does not model)."""
 
-    def __init__(self, source: NkiTensor, pattern, dtype, reason: str):
-        self.source, self.reason = source, reason
+    __slots__ = ("source", "shape", "dtype", "reason", "static")
+
+    def __init__(self, source: NkiTensor, pattern, dtype, reason: str, static: bool = False):
+        self.source, self.reason, self.static = source, reason, static
         self.shape = tuple(int(n) for _, n in pattern)
         self.dtype = source.dtype if dtype is None else _dtypes.as_dtype(dtype)
 
@@ -438,6 +447,10 @@ class OutOfBoundsView:
     kind = property(lambda self: self.source.kind)
 
     def error(self, instruction: str) -> ShapeError:
+        if self.static:
+            return ShapeError(f"{instruction}: an operand's access pattern reaches outside its tile: {self.reason} "
+                              "(the hardware would access whatever lies beyond it; the emulator does not model "
+                              "that)")
         return ShapeError(f"{instruction}: the dynamic (scalar_offset) access pattern is out of bounds: "
                           f"{self.reason} (oob_mode=error; a DMA with oob_mode=skip skips the transfer)")
 

@@ -94,3 +94,33 @@ def test_scalar_offset_out_of_bounds_is_decided_by_the_dma_oob_mode(where):
         with pytest.raises(ShapeError, match="nisa.dma_copy: the dynamic .scalar_offset. access pattern is out of "
                                              "bounds.*oob_mode=error"):
             _scatter_row(False)(row, np.array([[where]], np.int32))
+
+
+@nki.jit
+def _last_step_pattern(x, use_last: bool):
+    """nki-library output_proj_tkg's shape: a loop builds the stationary pattern of a step one past the tile's last
+    and uses it only under ``if step < steps``. Reference: NumPy column sums."""
+    p, f = x.shape
+    tile = nl.ndarray((p, f), dtype=x.dtype, buffer=nl.sbuf)
+    nisa.dma_copy(dst=tile, src=x)
+    ones = nl.ndarray((p, 1), dtype=x.dtype, buffer=nl.sbuf)
+    nisa.memset(dst=ones, value=1.0)
+    out = nl.ndarray((f, 1), dtype=nl.float32, buffer=nl.shared_hbm)
+    acc = nl.ndarray((f, 1), dtype=nl.float32, buffer=nl.psum)
+    for step in range(f + 1):
+        column = tile.ap(pattern=[[f, p], [1, 1]], offset=step)  # step == f reaches one element past the tile
+        if step < f or use_last:
+            nisa.nc_matmul(dst=acc[step:step + 1] if step < f else acc[0:1], stationary=column, moving=ones)
+    res = nl.ndarray((f, 1), dtype=nl.float32, buffer=nl.sbuf)
+    nisa.tensor_copy(dst=res, src=acc)
+    nisa.dma_copy(dst=out, src=res)
+    return out
+
+
+def test_an_out_of_tile_pattern_is_refused_only_when_an_instruction_uses_it():
+    x = np.arange(4 * 3, dtype=np.float32).reshape(4, 3)
+    np.testing.assert_array_equal(_last_step_pattern(x, False), x.sum(axis=0, dtype=np.float64)
+                                  .astype(np.float32).reshape(3, 1))
+    with pytest.raises(ShapeError, match=r"nc_matmul: an operand's access pattern reaches outside its tile: "
+                                         r".*at offset 3 reaches element 12; the tensor holds 12"):
+        _last_step_pattern(x, True)
