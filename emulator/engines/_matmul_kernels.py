@@ -108,8 +108,16 @@ def _seq_panels(ap, bp, K, ktile, out, fma):
         _seq_block(ap, bp, K, ktile, out, fma, i0, min(nmp, i0 + _MB), j0, min(nnp, j0 + _NB))
 
 
-@njit(parallel=True, cache=True)
 def _operand_range(x):
+    """:func:`_operand_range_kernel`, threaded only for large operands: waking the thread pool costs about 100 us,
+    more than a PE-array tile's scan (nki-library kernels issue thousands of [128, 512] matmuls)."""
+    return (_operand_range_threaded if x.size >= _THREADED_SCAN else _operand_range_serial)(x)
+
+
+_THREADED_SCAN = 1 << 20
+
+
+def _operand_range_kernel(x):
     """(OR of the low 12 significand bits, smallest nonzero and largest |x| bit pattern) of a float32 array: integer
     reductions over the bits, which LLVM vectorises (|x|'s bit patterns order as the magnitudes do; inf/NaN patterns
     are the largest)."""
@@ -129,6 +137,10 @@ def _operand_range(x):
             mn = min(mn, u if u != 0 else np.uint32(0xFFFFFFFF))
         low[c], lo[c], hi[c] = o & np.uint32(0xFFF), mn, mx
     return low.max(), lo.min(), hi.max()
+
+
+_operand_range_threaded = njit(parallel=True, cache=True)(_operand_range_kernel)
+_operand_range_serial = njit(cache=True)(_operand_range_kernel)
 
 
 def _exact_products(ap: np.ndarray, bp: np.ndarray) -> bool:
