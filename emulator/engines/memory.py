@@ -71,7 +71,7 @@ class Tensor:
     """
 
     __slots__ = ("name", "kind", "data", "_base", "start_partition", "offset", "memory", "x4", "_mask", "_all",
-                 "carried", "born", "last_use", "held", "pinned", "freed", "__weakref__")
+                 "carried", "born", "last_use", "held", "pinned", "freed", "_since", "__weakref__")
 
     def __init__(self, name: str, kind: str, data: np.ndarray, base: "Tensor | None" = None, start_partition: int = 0,
                  offset: int = 0, memory: "Memory | None" = None, x4: str | None = None, written: bool = False) -> None:
@@ -84,6 +84,7 @@ class Tensor:
         # inputs: a base's _mask is None only while every byte is written); every byte written: reads skip the mask
         self._mask = np.zeros(data.shape + (data.dtype.itemsize,), bool) if base is None and not written else None
         self._all = written
+        self._since = 0  # (base only) bytes marked written since the last look at the whole mask
         self.carried: str | None = None  # (base only) the move that last carried unwritten elements in, if any
         # (base only, on chip) liveness by last use (setting onchip_lifetime): the memory's clock at the first use
         # (None before it) and at the last use (or allocation), the bytes per partition it counts for, placed by the
@@ -277,7 +278,12 @@ class Tensor:
             return
         if index is Ellipsis:
             self.mask[...] = True
-            if self.data.nbytes * 8 >= base.data.nbytes:  # a large write: see whether the allocation is now full
+            # see whether the allocation is now full after a large write, or once the writes since the last look
+            # add up to its size (a tile written a row at a time): amortised, one look per allocation's worth
+            nbytes = self.data.nbytes
+            base._since += nbytes
+            if nbytes * 8 >= base.data.nbytes or base._since >= base.data.nbytes:
+                base._since = 0
                 base._all = bool(base._mask.all())
         else:
             self.mask[index] = True
