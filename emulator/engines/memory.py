@@ -42,6 +42,22 @@ class ReachError(ShapeError):
     """An access pattern (``Tensor.ap``) reaching outside its tensor's memory."""
 
 
+class _Life:
+    """An on-chip allocation's uses (setting ``onchip_lifetime``), kept apart from its data: the memory remembers
+    freed tiles' lives while a later use may reach back over them, and must not keep their arrays for that."""
+
+    __slots__ = ("name", "start", "stop", "held", "born", "last", "pinned", "offset", "freed")
+
+    def __init__(self, name: str, start: int, stop: int, held: int, clock: int, pinned: bool, offset: int):
+        self.name, self.start, self.stop, self.held = name, start, stop, held  # partitions [start, stop), bytes each
+        self.born: int | None = None  # the clock at the first use (nothing is live before it is written)
+        self.last = clock  # the clock at the last use (at allocation until the first)
+        self.pinned, self.offset, self.freed = pinned, offset, False  # placed by the kernel (address=) at offset
+
+    def overlaps(self, start: int, stop: int) -> bool:
+        return self.start < stop and start < self.stop
+
+
 class UninitializedReadWarning(UserWarning):
     """An instruction read memory that nothing had written (setting ``uninitialized="warn"``)."""
 
@@ -71,7 +87,7 @@ class Tensor:
     """
 
     __slots__ = ("name", "kind", "data", "_base", "start_partition", "offset", "memory", "x4", "_mask", "_all",
-                 "carried", "born", "last_use", "held", "pinned", "freed", "_since", "__weakref__")
+                 "carried", "life", "_since", "__weakref__")
 
     def __init__(self, name: str, kind: str, data: np.ndarray, base: "Tensor | None" = None, start_partition: int = 0,
                  offset: int = 0, memory: "Memory | None" = None, x4: str | None = None, written: bool = False) -> None:
@@ -86,13 +102,7 @@ class Tensor:
         self._all = written
         self._since = 0  # (base only) bytes marked written since the last look at the whole mask
         self.carried: str | None = None  # (base only) the move that last carried unwritten elements in, if any
-        # (base only, on chip) liveness by last use (setting onchip_lifetime): the memory's clock at the first use
-        # (None before it) and at the last use (or allocation), the bytes per partition it counts for, placed by the
-        # kernel (address=), freed
-        self.born: int | None = None
-        self.last_use = memory.clock if memory is not None else 0
-        self.held = 0
-        self.pinned = self.freed = False
+        self.life: "_Life | None" = None  # (base only, on chip) its uses, for liveness by last use
 
     @property
     def base(self) -> "Tensor":
@@ -416,7 +426,7 @@ class Memory:
         if not shape or any(s <= 0 for s in shape):
             raise ShapeError(f"allocate: {kind.upper()} tensor shape {shape} must have positive dims")
         self._count += 1
-        self.clock += 1  # an allocation is an event of the liveness clock (the tile is live from here)
+        self.clock += 1  # an allocation is an event of the liveness clock
         name = name or f"{kind}{self._count}"
         if kind == "hbm":
             start, offset = 0, self.hbm_memory.reserve(int(np.prod(shape, dtype=np.int64)) * dt.itemsize, name)
@@ -431,14 +441,13 @@ class Memory:
         else:
             data = np.zeros(shape, dt)
         t = Tensor(name, kind, data, None, start, offset, self, _x4_name(dtype), written=value is not None)
-        t.pinned = at is not None
         if kind != "hbm":
-            t.held = self._footprint(t)
-            if t.pinned:  # the kernel's own placement: it occupies its address range while it exists
-                self._pinned[kind] += offset + t.held
+            life = t.life = _Life(name, start, start + shape[0], self._footprint(t), self.clock, at is not None, offset)
+            if life.pinned:  # the kernel's own placement: it occupies its address range while it exists
+                self._pinned[kind] += offset + life.held
             else:
-                self._recent[kind][t] = None
-                self._held[kind] += t.held
+                self._recent[kind][life] = None
+                self._held[kind] += life.held
         if value is not None:
             t.write(np.broadcast_to(np.asarray(value), shape), path="dma")
         self.tensors.append(t)
@@ -451,10 +460,10 @@ class Memory:
             self.tensors.remove(tensor)
             if tensor.kind == "hbm":
                 self.hbm_memory.release(tensor.nbytes)
-            elif tensor.pinned:
-                self._pinned[tensor.kind] -= tensor.offset + tensor.held
+            elif tensor.life.pinned:
+                self._pinned[tensor.kind] -= tensor.offset + tensor.life.held
             else:
-                tensor.freed = True
+                tensor.life.freed = True
                 self._forget_old(tensor.kind)
 
     def _place_onchip(self, kind: str, shape: tuple, dt: np.dtype, name: str, banks: int | None) -> tuple[int, int]:
@@ -484,8 +493,8 @@ class Memory:
             # referenced tiles fill least (the first on a tie), so tiles of a few partitions spread as the compiler
             # spreads them, and an offset there if one is free (the offset is informative only)
             def load(start):
-                return sum(t.held for t in self.tensors if t.kind == kind and t.start_partition < start + nparts
-                           and start < t.start_partition + t.shape[0])
+                return sum(t.life.held for t in self.tensors if t.kind == kind and t.life.overlaps(start,
+                                                                                                 start + nparts))
             start = min(starts, key=load) if len(starts) > 1 else starts[0]
             offset = self._first_fit(kind, start, nparts, size, limit, step)
             return start, 0 if offset is None else offset
@@ -547,54 +556,55 @@ class Memory:
         partitions than the memory has, raise :class:`CapacityError` (before the instruction writes anything)."""
         base = t.base
         self.clock += 1
-        kind = base.kind
-        if kind == "hbm" or base.pinned:
+        life = base.life
+        if life is None or life.pinned:  # HBM, or a tile the kernel placed itself
             return
-        if base.born is None:  # live from its first use (nothing is live before it is written)
-            base.born = self.clock
+        kind = base.kind
+        if life.born is None:  # live from its first use
+            life.born = self.clock
         elif self._held[kind] + self._pinned[kind] > self.limits[kind] and \
                 get_settings().onchip_lifetime == "last_use":
             self._check_live(base, f"{instruction} {role}".rstrip())
-        base.last_use = self.clock
+        life.last = self.clock
         recent = self._recent[kind]
-        if base in recent:  # most recent last (a plain dict keeps insertion order)
-            del recent[base]
-            recent[base] = None
+        if life in recent:  # most recent last (a plain dict keeps insertion order)
+            del recent[life]
+            recent[life] = None
 
     def _check_live(self, x: Tensor, instruction: str) -> None:
         """Raise if ``x``, live over (its last use, now], and the tiles live at some moment of that span need more
         bytes in a partition than there are. Tiles are live from first to last use; the ones used since x was are
         the recent end of ``_recent``. Placed tiles (address=) hold their address range while they exist."""
-        kind, lo, x0, x1 = x.kind, x.last_use, x.start_partition, x.start_partition + x.shape[0]
+        kind, me = x.kind, x.life
+        lo, x0, x1 = me.last, me.start, me.stop
         tiles = []
-        for t in reversed(self._recent[kind]):
-            if t.last_use <= lo:
+        for life in reversed(self._recent[kind]):
+            if life.last <= lo:
                 break
-            if t is not x and t.born is not None and t.start_partition < x1 and x0 < t.start_partition + t.shape[0]:
-                tiles.append(t)
-        pinned = [t for t in self.tensors if t.kind == kind and t.pinned
-                  and t.start_partition < x1 and x0 < t.start_partition + t.shape[0]]
+            if life is not me and life.born is not None and life.overlaps(x0, x1):
+                tiles.append(life)
+        pinned = [t.life for t in self.tensors if t.kind == kind and t.life.pinned and t.life.overlaps(x0, x1)]
         width = x1 - x0
         placed = np.zeros(width, np.int64)  # the placed tiles' highest byte per partition
-        for t in pinned:
-            rows = slice(max(t.start_partition, x0) - x0, min(t.start_partition + t.shape[0], x1) - x0)
-            placed[rows] = np.maximum(placed[rows], t.offset + t.held)
+        for life in pinned:
+            rows = slice(max(life.start, x0) - x0, min(life.stop, x1) - x0)
+            placed[rows] = np.maximum(placed[rows], life.offset + life.held)
         weight = np.zeros((len(tiles), width), np.int64)  # bytes per partition of x's range
-        for i, t in enumerate(tiles):
-            weight[i, max(t.start_partition, x0) - x0:min(t.start_partition + t.shape[0], x1) - x0] = t.held
-        begins = np.array([max(t.born, lo + 1) for t in tiles], np.int64)
-        ends = np.array([t.last_use for t in tiles], np.int64)
+        for i, life in enumerate(tiles):
+            weight[i, max(life.start, x0) - x0:min(life.stop, x1) - x0] = life.held
+        begins = np.array([max(life.born, lo + 1) for life in tiles], np.int64)
+        ends = np.array([life.last for life in tiles], np.int64)
         moments = np.unique(np.append(begins, lo + 1))  # the load only rises where an interval begins
         live = (begins[None, :] <= moments[:, None]) & (moments[:, None] <= ends[None, :])
-        load = live.astype(np.int64) @ weight + x.held + placed  # (moments, partitions)
+        load = live.astype(np.int64) @ weight + me.held + placed  # (moments, partitions)
         worst = np.unravel_index(int(np.argmax(load)), load.shape)
         if load[worst] <= self.limits[kind]:
             return
-        others = [t for i, t in enumerate(tiles) if live[worst[0], i] and weight[i, worst[1]]]
-        others += [t for t in pinned if t.start_partition <= x0 + worst[1] < t.start_partition + t.shape[0]]
+        others = [life for i, life in enumerate(tiles) if live[worst[0], i] and weight[i, worst[1]]]
+        others += [life for life in pinned if life.start <= x0 + worst[1] < life.stop]
         names = ", ".join(f"{t.name!r} ({t.held})" for t in others[:8]) + (" ..." if len(others) > 8 else "")
         raise CapacityError(
-            f"{instruction}: {kind.upper()} tile {x.name!r} {list(x.shape)} {x.dtype} ({x.held} bytes per partition) is "
+            f"{instruction}: {kind.upper()} tile {x.name!r} {list(x.shape)} {x.dtype} ({me.held} bytes per partition) is "
             f"used again, so it was live since its previous use together with {names}: {int(load[worst])} bytes in "
             f"partition {x0 + worst[1]}, more than the {self.limits[kind]} there are (setting onchip_lifetime="
             f"'last_use': a tile is live from its first to its last use, as the compiler allocates)")
@@ -603,11 +613,11 @@ class Memory:
         """Drop freed tiles from the old end of ``_recent``: no later use can reach back over them."""
         recent = self._recent[kind]
         while recent:
-            t = next(iter(recent))
-            if not t.freed:
+            life = next(iter(recent))
+            if not life.freed:
                 break
-            del recent[t]
-            self._held[kind] -= t.held
+            del recent[life]
+            self._held[kind] -= life.held
 
     @staticmethod
     def _psum_span(t: Tensor) -> int:

@@ -171,3 +171,22 @@ def test_a_tile_goes_with_its_last_reference_without_the_cyclic_collector():
     finally:
         if was:
             gc.enable()
+
+
+def test_freed_tiles_leave_only_their_lives_behind():
+    # a tile used once and kept referenced blocks forgetting the freed tiles after it (a later use of it must see
+    # them); what is remembered of them is their span, not their data
+    import weakref
+
+    mem = Memory()
+    keep = mem.sbuf((128, 4), "float32", name="keep")
+    keep.write(np.zeros((128, 4), np.float32))
+    gone = []
+    for _ in range(3):
+        t = mem.sbuf((128, 1024), "float32")
+        t.write(np.ones((128, 1024), np.float32))
+        gone.append(weakref.ref(t))
+        t.free()
+        del t
+    assert all(r() is None for r in gone)
+    assert len(mem._recent["sbuf"]) == 4  # keep and the three spans
