@@ -124,7 +124,7 @@ def range_select(dst: np.ndarray, on_true_tile: Any, comp_op0: Any, comp_op1: An
             raise EmulatorError(f"{instr}: comparison {c.name!r} is not one of {', '.join(_COMPARE)}")
     if resolve(reduce_op, instr).name != "maximum":
         raise EmulatorError(f"{instr}: reduce_op must be maximum, got {reduce_op!r}")
-    if float(on_false_value) != FP32_MIN:
+    if np.float32(on_false_value) != np.float32(FP32_MIN):  # an fp32 immediate: -3.4028235e38 in Python is it too
         raise EmulatorError(f"{instr}: on_false_value must be FP32_MIN (-3.4028235e38), got {on_false_value!r}")
     rows = dst.shape[0]
     t = f32(like(on_true_tile, dst, "on_true_tile", instr), "on_true_tile", instr).reshape(rows, -1)

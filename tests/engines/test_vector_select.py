@@ -76,6 +76,12 @@ def test_range_select(data, ops, start, dtype):
         assert res[i, 0] == max(row)
     with pytest.raises(EmulatorError, match="FP32_MIN"):
         vs.range_select(dst, x, "less", "less", b0, b1, on_false_value=0.0)
+    with pytest.raises(EmulatorError, match="FP32_MIN"):  # the next float32 up is another immediate
+        vs.range_select(dst, x, "less", "less", b0, b1, on_false_value=float(np.nextafter(np.float32(fmin), 0)))
+    # the decimal kernels write (nki-library attention_bwd: -3.4028235e38) is FP32_MIN once rounded to fp32
+    again = np.empty((p, f), dtype)
+    vs.range_select(again, x, ops[0], ops[1], b0, b1, range_start=start, on_false_value=-3.4028235e38)
+    assert_bitwise_equal(again, dst)
 
 
 def _key(v: float):
