@@ -112,3 +112,20 @@ def test_shuffle_bad_source_row_writes_nothing():
     with pytest.raises(ShapeError, match="dst partition 1 reads src partition 9 but src has 8"):
         vs.nc_stream_shuffle(dst, np.ones((8, 2), np.float32), [0, 9] + [255] * 30)
     assert (dst == 0).all()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float8_e4m3fn", "float64", "int16", "float8_e4m3fn_x4",
+                                   "float4_e2m1fn_x4"])
+def test_written_is_every_flag_byte_of_the_element(dtype):
+    # Tensor.written reads an element's flag bytes as one integer where it can: it must agree with a byte-by-byte
+    # all() on the allocation and on strided, stepped, pattern and reinterpreting views
+    rng = np.random.default_rng(1)
+    core = NeuronCore()
+    t = core.memory.sbuf((16, 24), dtype)
+    t.base._mask[...] = rng.random(t.base._mask.shape) < 0.8
+    views = [t, t[1:9, 2:20:3], t[:, ::2], t.ap([[24, 4], [2, 6]], 1)]
+    if dtype == "float32":
+        views += [t.view("bfloat16"), t.view("uint8")[:, 1::3]]
+    for view in views:
+        want = np.array([[view.mask[i, j].all() for j in range(view.shape[1])] for i in range(view.shape[0])])
+        assert np.array_equal(view.written, want), view
