@@ -262,6 +262,9 @@ class NkiTensor:
         view = self.t[key]
         if view.data.ndim == 0:
             return self._from_data(view.data.reshape(1), "")
+        if view.data.ndim == 1 and self.kind != "hbm":
+            # an on-chip view is at least 2D (NKI's NkiTensor.__getitem__): t[:, i] of a [P, F] tile is [P, 1]
+            view = view.reshape((view.shape[0], 1))
         return self._derive(view)
 
     def _check_bounds(self, key) -> None:

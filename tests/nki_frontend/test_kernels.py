@@ -200,6 +200,18 @@ def test_views_ap_reshape_and_view_dtype():
     assert np.asarray(t[nl.ds(2, 1), nl.ds(3, 2)]).tolist() == [[19, 20]]
 
 
+def test_on_chip_views_stay_at_least_2d_and_hbm_views_drop_integer_dims():
+    # NKI's NkiTensor.__getitem__: on chip an integer on dim 0 keeps a size-1 partition dim and the result is at
+    # least 2D; in HBM an integer removes its dim (nki-library attention_cte indexes t[:n, g] and then [:n, :1])
+    t = nl.ndarray((8, 5), nl.float32, buffer=nl.sbuf)
+    t.write(np.arange(40, dtype=np.float32).reshape(8, 5))
+    col = t[:6, 3]
+    assert col.shape == (6, 1) and np.asarray(col[:4, :1]).ravel().tolist() == [3.0, 8.0, 13.0, 18.0]
+    assert t[2].shape == (1, 5) and t[2, 4].shape == (1, 1)
+    h = nl.ndarray((8, 5), nl.float32, buffer=nl.shared_hbm)
+    assert h[:, 3].shape == (8,) and h[2].shape == (5,)
+
+
 # ---- errors a person can act on -----------------------------------------------------------------------------------
 
 def test_partition_dim_over_128():

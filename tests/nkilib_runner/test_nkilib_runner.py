@@ -191,3 +191,26 @@ def test_runner_end_to_end_on_the_mini_harness(tmp_path):
     assert _tree(FIXTURE) == before  # nothing in the checkout was written
     with pytest.raises(Exception, match="not an nki-library checkout"):
         nkilib.run(str(tmp_path))
+
+
+def test_a_failed_case_leaves_no_traceback_behind(monkeypatch):
+    # pytest keeps a failed case's exception in sys.last_* for post-mortem debugging; with it the kernel's frames
+    # and arrays would live until the next failure (a sweep case's GBs): the plugin lets them go after teardown
+    import sys
+    import types
+
+    from emulator.nki.nkilib import plugin  # importing it installs the stand-ins: taken out again below
+
+    monkeypatch.delenv("TRN3EMU_NKILIB_SUMMARY", raising=False)
+    try:
+        raise RuntimeError("a kernel's failure")
+    except RuntimeError as exc:
+        monkeypatch.setattr(sys, "last_value", exc, raising=False)
+        monkeypatch.setattr(sys, "last_traceback", exc.__traceback__, raising=False)
+    report = types.SimpleNamespace(nodeid="test/integration/nkilib/core/x/test_x.py::t", when="teardown",
+                                   duration=0.0, passed=True, failed=False, skipped=False)
+    try:
+        plugin.pytest_runtest_logreport(report)
+    finally:
+        stand_ins.uninstall()
+    assert sys.last_value is None and sys.last_traceback is None

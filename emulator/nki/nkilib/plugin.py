@@ -201,6 +201,12 @@ def pytest_collectreport(report):
 
 def pytest_runtest_logreport(report):
     summary.RECORD.add(report)
+    if report.when == "teardown":
+        # pytest keeps a failed case's exception in sys.last_* (for post-mortem debugging), and with it the frames of
+        # the kernel and the harness: their arrays (GBs in the sweeps) would stay alive until the next failure
+        for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+            if getattr(sys, name, None) is not None:
+                setattr(sys, name, None)
     path = os.environ.get("TRN3EMU_NKILIB_SUMMARY")
     if path and report.when == "teardown":  # kept current, so a run stopped from outside still leaves its numbers
         summary.RECORD.dump(path, _fired)
