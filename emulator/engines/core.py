@@ -31,6 +31,8 @@ import queue
 import threading
 from typing import Any, Callable
 
+import numpy as np
+
 from ..config import Settings, get_settings, settings as _settings_context
 from ..errors import EmulatorError, ShapeError
 from . import cost as _cost
@@ -129,6 +131,8 @@ class NeuronCore:
             self._moved = []
         if spec.name == "dma_copy" and (type(bound.get("src")) is IndirectAP or type(bound.get("dst")) is IndirectAP):
             return self._dma_indirect(spec, bound)
+        if spec.name == "dma_transpose" and type(bound.get("src")) is IndirectAP:
+            return self._dma_transpose_indirect(spec, bound)
         engine = self._engine(spec, bound)
         if spec.name in _gi.CORE_WISE:
             _gi.check_core_start(spec.name, bound)
@@ -273,17 +277,38 @@ class NeuronCore:
             raise EmulatorError("dma_copy: only one of src and dst may use vector_offset")
         ind, role = (src, "src") if type(src) is IndirectAP else (dst, "dst")
         other = dst if ind is src else src
-        if ind.index.kind != "sbuf":
-            raise ConnectivityError(f"dma_copy: the vector_offset of {role} is {ind.index.kind.upper()} tensor "
-                                    f"{ind.index.base.name!r}; indices are read from SBUF")
-        indices = ind.index.read(f"dma_copy {role} vector_offset")
         if type(other) is not Tensor or other.shape[0] != ind.shape[0]:
             raise ShapeError(f"dma_copy: {role} gathers {ind.shape[0]} rows; the other side must be a tensor with "
                              f"{ind.shape[0]} rows, got {getattr(other, 'shape', type(other).__name__)}")
-        for i, view in enumerate(ind.rows(indices, "dma_copy", oob)):
+        for i, view in enumerate(self._indirect_rows("dma_copy", ind, role, oob)):
             if view is not None:
                 pair = (view, other[i]) if ind is dst else (other[i], view)
                 self._dispatch(spec, pair, dict(bound))
+
+    def _dma_transpose_indirect(self, spec: Spec, bound: dict) -> None:
+        """dma_transpose from a ``vector_offset`` pattern: the indexed rows are gathered, in index order, into the
+        source tile, which is then transposed whole (nki-library attention_tkg gathers a batch's KV-cache blocks
+        this way). Every row must be in bounds: with rows skipped the transposed tile would be partial, which NKI
+        does not define."""
+        src = bound.pop("src")
+        rows = self._indirect_rows(spec.name, src, "src", _dma.oob_name(bound.get("oob_mode") or "error", spec.name))
+        if any(view is None for view in rows):
+            raise ShapeError(f"{spec.name}: vector_offset row {[v is None for v in rows].index(True)} is out of bounds "
+                             "and oob_mode=skip; a transpose of a tile with skipped rows is not defined by NKI")
+        gathered = np.stack([view.data for view in rows])
+        for i, view in enumerate(rows):
+            if not view.base._all:
+                view.check_initialized(f"{spec.name} src (row {i} of the gather)")
+        tile = Tensor(f"{src.tensor.base.name}[gathered]", src.tensor.kind, gathered, written=True)
+        return self._dispatch(spec, (), dict(bound, src=tile))
+
+    def _indirect_rows(self, instr: str, ind: IndirectAP, role: str, oob: str) -> list:
+        """The row views an indirect pattern selects (None where out of bounds and ``oob`` is skip); its index
+        tile is read from SBUF."""
+        if ind.index.kind != "sbuf":
+            raise ConnectivityError(f"{instr}: the vector_offset of {role} is {ind.index.kind.upper()} tensor "
+                                    f"{ind.index.base.name!r}; indices are read from SBUF")
+        return ind.rows(ind.index.read(f"{instr} {role} vector_offset"), instr, oob)
 
     # ---- LNC=2: between the cores of one group -------------------------------------------------------------------
     def sendrecv(self, src: Tensor, dst: Tensor, send_to_rank: int, recv_from_rank: int, pipe_id: int = 0,

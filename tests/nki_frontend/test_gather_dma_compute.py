@@ -137,3 +137,33 @@ def psum_src_kernel(x):
 def test_dma_compute_cannot_read_psum():
     with pytest.raises(ConnectivityError, match=r"srcs\[1\] is PSUM"):
         nki.simulate(psum_src_kernel)(np.ones((2, 4), np.float32))
+
+
+@nki.jit
+def gather_transpose_kernel(cache, blocks):
+    """attention_tkg's indirect dma_transpose: P blocks of a [nblocks, 1, L, D] cache, picked by an index tile,
+    transposed into a [D, 1, L, P] tile."""
+    nb, _, L, D = cache.shape
+    P = blocks.shape[0]
+    idx = nl.ndarray((P, 1), dtype=blocks.dtype, buffer=nl.sbuf)
+    nisa.dma_copy(dst=idx, src=blocks)
+    t = nl.ndarray((D, 1, L, P), dtype=cache.dtype, buffer=nl.sbuf)
+    nisa.dma_transpose(dst=t, src=cache.ap([[L * D, P], [1, 1], [D, L], [1, D]], offset=0, vector_offset=idx,
+                                           indirect_dim=0))
+    out = nl.ndarray((D, 1, L, P), dtype=cache.dtype, buffer=nl.shared_hbm)
+    nisa.dma_copy(dst=out, src=t)
+    return out
+
+
+def test_indirect_dma_transpose_gathers_rows_then_transposes():
+    cache = RNG.standard_normal((9, 1, 4, 8)).astype(ml_dtypes.bfloat16)
+    blocks = np.array([[7], [0], [3], [3], [8]], np.int32)
+    got = gather_transpose_kernel(cache, blocks)
+    want = np.empty((8, 1, 4, 5), ml_dtypes.bfloat16)
+    for p, b in enumerate(blocks[:, 0]):  # element by element: want[d, 0, l, p] = cache[b, 0, l, d]
+        for l in range(4):
+            for d in range(8):
+                want[d, 0, l, p] = cache[b, 0, l, d]
+    assert got.tobytes() == want.tobytes()
+    with pytest.raises(ShapeError, match="vector_offset\\[1\\] = 9 reaches outside"):
+        gather_transpose_kernel(cache, np.array([[1], [9], [0], [0], [0]], np.int32))
