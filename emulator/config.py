@@ -256,8 +256,8 @@ class Settings:
     )
     uninitialized_copies: str = _setting(
         "propagate", "moves (dma_copy, tensor_copy / tensor_tensor / tensor_scalar / sendrecv, a transpose, "
-        "nc_stream_shuffle, nonzero_with_count's rows) and matmuls / quantize_mx over padded tiles (per column, per "
-        "MX block) of elements never written: propagate = the results of those elements stay unwritten (the check fires where they are used, or when a kernel output "
+        "nc_stream_shuffle, nonzero_with_count's rows) and matmuls / quantize_mx / tensor_reduce over padded tiles "
+        "(per column, per MX block, per result) of elements never written: propagate = the results of those elements stay unwritten (the check fires where they are used, or when a kernel output "
         "holding them leaves the device; kernels copy and add whole tiles of which they use a part), check = the "
         "instruction is itself a read under `uninitialized`", area="memory",
         choices=("propagate", "check"),

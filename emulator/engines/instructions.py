@@ -19,6 +19,7 @@ from ..errors import ArgumentTypeError, EmulatorError
 from . import dma as _dma
 from . import gpsimd_index as _gi
 from . import pe as _pe
+from . import vector as _vector
 from . import vector_select as _vs
 from .compute import INSTRUCTIONS as _COMPUTE
 from .limits import MX_GROUP_PARTITIONS, QUADRANT
@@ -189,6 +190,22 @@ def _transposed(bound: dict) -> Callable | None:
     return lambda written, before: written.reshape(k, m).T.reshape(before.shape)
 
 
+def _reduce_carry(bound: dict) -> Callable | None:
+    """tensor_reduce over trailing free axes: a result is unwritten if the elements it reduces hold an unwritten one
+    (the maximum of a row with garbage in it is garbage)."""
+    data, dst, axis = bound.get("data"), bound.get("dst"), bound.get("axis")
+    if data is None or dst is None or axis is None:
+        return None
+    try:
+        ax = _vector._axes(axis, len(data.shape), "tensor_reduce")
+    except EmulatorError:
+        return None  # the instruction raises on it
+    kept = tuple(data.shape[:ax[0]])
+    if int(np.prod(kept, dtype=np.int64)) != int(np.prod(dst.shape, dtype=np.int64)):
+        return None
+    return lambda written, before: written.reshape(kept + (-1,)).all(axis=-1).reshape(before.shape)
+
+
 def _transpose_carry(bound: dict) -> Callable | None:
     """nc_transpose: dst is data [P, F] transposed (the flags follow their elements)."""
     data, dst = bound.get("data"), bound.get("dst")
@@ -319,6 +336,8 @@ INSTRUCTIONS["nc_matmul_mx"] = INSTRUCTIONS["nc_matmul_mx"]._replace(moves=("sta
                                                                       carry=_matmul_carry)
 INSTRUCTIONS["quantize_mx"] = INSTRUCTIONS["quantize_mx"]._replace(moves=("src",), carry=_quantize_carry)
 INSTRUCTIONS["nc_transpose"] = INSTRUCTIONS["nc_transpose"]._replace(moves=("data",), carry=_transpose_carry)
+# a reduction along the free axes: per result, over the elements it reduces
+INSTRUCTIONS["tensor_reduce"] = INSTRUCTIONS["tensor_reduce"]._replace(moves=("data",), carry=_reduce_carry)
 INSTRUCTIONS["nc_stream_shuffle"] = INSTRUCTIONS["nc_stream_shuffle"]._replace(
     parts={"src": _shuffled(1), "dst": _shuffled(0)}, moves=("src",), carry=_shuffle_carry)
 

@@ -131,15 +131,21 @@ def test_uninitialised_read_names_tensor_and_instruction():
     dst = core.memory.sbuf((4, 8), "float32")
     core.memset(a[:, :4], 1.0)
     sums = core.memory.sbuf((4, 1), "float32")
-    # a row reduction reads its whole row (element-wise instructions carry unwritten elements instead)
-    with pytest.raises(UninitializedReadError, match=r"tensor_reduce data: reads SBUF tensor 'acts'.*index \(0, 4\)"):
-        core.tensor_reduce(sums, "add", a, axis=1)
+    top = core.memory.sbuf((4, 8), "float32")
+    # max8 reads its whole row (element-wise instructions and reductions carry unwritten elements instead)
+    with pytest.raises(UninitializedReadError, match=r"max8 src: reads SBUF tensor 'acts'.*index \(0, 4\)"):
+        core.max8(top, a)
     core.tensor_reduce(sums, "add", a[:, :4], axis=1)  # the written half reads fine
+    assert sums.written.all()
+    core.tensor_reduce(sums, "add", a, axis=1)  # every row holds unwritten elements: every sum is unwritten
+    assert not sums.written.any()
     with emu.settings(uninitialized="ignore"):
-        core.tensor_reduce(sums, "add", a, axis=1)
+        core.max8(top, a)
     with emu.settings(uninitialized_copies="check"):  # element-wise instructions read, too, under check
         with pytest.raises(UninitializedReadError, match=r"activation data: reads SBUF tensor 'acts'"):
             core.activation(dst, "exp", a)
+        with pytest.raises(UninitializedReadError, match=r"tensor_reduce data: reads SBUF tensor 'acts'"):
+            core.tensor_reduce(sums, "add", a, axis=1)
 
 
 def test_dst_must_be_memory_tensor():

@@ -129,3 +129,21 @@ def test_written_is_every_flag_byte_of_the_element(dtype):
     for view in views:
         want = np.array([[view.mask[i, j].all() for j in range(view.shape[1])] for i in range(view.shape[0])])
         assert np.array_equal(view.written, want), view
+
+
+def test_tensor_reduce_carries_per_result():
+    # a result is written iff every element it reduces was (nki-library attention_tkg takes the row maximum over a
+    # [128, 2] view whose second column is written for the active rows only)
+    core = NeuronCore()
+    data = core.memory.sbuf((4, 3, 2), "float32")
+    data[:, :, 0].write(np.ones((4, 3), np.float32))
+    data[0:2, :, 1].write(np.full((2, 3), 2.0, np.float32))
+    data[3:4, 0:2, 1].write(np.full((1, 2), 2.0, np.float32))  # row 3: one element left unwritten
+    rows = core.memory.sbuf((4, 1), "float32")
+    core.tensor_reduce(rows, "maximum", data, axis=(1, 2))
+    assert rows.written[:, 0].tolist() == [True, True, False, False]
+    assert rows[0:2].read("use").ravel().tolist() == [2.0, 2.0]
+    pairs = core.memory.sbuf((4, 3), "float32")
+    core.tensor_reduce(pairs, "maximum", data, axis=2)  # per (row, column) pair
+    want = np.array([[1, 1, 1], [1, 1, 1], [0, 0, 0], [1, 1, 0]], bool)
+    assert (pairs.written == want).all()

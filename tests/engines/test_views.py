@@ -115,8 +115,8 @@ def test_instruction_in_place_on_strided_views():
     want[1::2, ::2] = x[::2, 1::2] * 2
     np.testing.assert_array_equal(dst.data, want)
     np.testing.assert_array_equal(dst.written, ~np.isnan(want))
-    with pytest.raises(UninitializedReadError, match=r"tensor_reduce data: reads SBUF tensor 'dst'.*index \(0, 0\)"):
-        core.tensor_reduce(core.memory.sbuf((8, 1), "float32"), "add", dst, axis=1)
+    with pytest.raises(UninitializedReadError, match=r"max8 src: reads SBUF tensor 'dst'.*index \(0, 0\)"):
+        core.max8(core.memory.sbuf((8, 8), "float32"), dst)
     # a copy carries the unwritten elements instead (setting uninitialized_copies); 'check' reads them
     core.tensor_copy(src, dst)
     np.testing.assert_array_equal(src.written, ~np.isnan(want))

@@ -83,9 +83,9 @@ def test_trn3emu_run_error_names_kernel_line(tmp_path):
 
         @nki.jit
         def bad(a):
-            t = nl.ndarray((128, 4), dtype=nl.float32, buffer=nl.sbuf)
-            o = nl.ndarray((128, 1), dtype=nl.float32, buffer=nl.sbuf)
-            nisa.tensor_reduce(dst=o, op=nl.add, data=t, axis=1)
+            t = nl.ndarray((128, 8), dtype=nl.float32, buffer=nl.sbuf)
+            o = nl.ndarray((128, 8), dtype=nl.float32, buffer=nl.sbuf)
+            nisa.max8(dst=o, src=t)
             return o
 
         bad(np.zeros((2, 2), np.float32))

@@ -66,9 +66,9 @@ def swap_partial(probe_unwritten: bool):
         nisa.tensor_copy(dst=rows, src=got[0:4, :])
         if me == 0:
             nisa.dma_copy(dst=out, src=rows)
-        if probe_unwritten:  # a row reduction reads its whole row
-            probe = nl.ndarray((1, 1), x.dtype, buffer=nl.sbuf)
-            nisa.tensor_reduce(dst=probe, op=nl.add, data=got[5:6, :], axis=1)
+        if probe_unwritten:  # max8 reads its whole row
+            probe = nl.ndarray((1, 8), x.dtype, buffer=nl.sbuf)
+            nisa.max8(dst=probe, src=got[5:6, :].ap([[4, 1], [0, 2], [1, 4]], 0))
         return out
     return kernel
 
@@ -77,7 +77,8 @@ def test_sendrecv_moves_unwritten_rows_as_unwritten():
     x = np.arange(32, dtype=np.float32).reshape(8, 4)
     out = nki.simulate(swap_partial(False))[2](x)
     assert np.array_equal(out, x[4:8])  # program 0 received program 1's rows
-    with pytest.raises(UninitializedReadError, match=r"tensor_reduce data.*\[5:6, :\].*index \(0, 0\)"):
+    # row 5 of got, read twice over (max8 wants 8 elements per partition): unwritten from its first element
+    with pytest.raises(UninitializedReadError, match=r"max8 src: reads SBUF tensor .*\(1, 2, 4\) at index \(0, 0, 0\)"):
         nki.simulate(swap_partial(True))[2](x)
 
 
