@@ -560,7 +560,7 @@ class Memory:
         if t.kind != "psum":
             return size
         if size > PSUM_BANK_BYTES:
-            return -(-size // PSUM_BANK_BYTES) * PSUM_BANK_BYTES
+            return Memory._psum_span(t)
         return PSUM_BANK_BYTES // (PSUM_BANK_BYTES // size)
 
     def touch(self, t: Tensor, instruction: str, role: str = "") -> None:

@@ -63,7 +63,6 @@ def child_env(path: str, all_shapes: bool = False, summary_json: str | None = No
         env[RUN_ALL_ENV] = "1"
     if summary_json:
         env["TRN3EMU_NKILIB_SUMMARY"] = os.path.abspath(summary_json)
-        os.makedirs(os.path.dirname(env["TRN3EMU_NKILIB_SUMMARY"]), exist_ok=True)  # written after every case
     return env
 
 
@@ -84,6 +83,8 @@ def run(path: str, args: list[str] | None = None, all_shapes: bool = False, summ
         from ...errors import SettingsError
 
         raise SettingsError(f"trn3emu nkilib: {path} is not an nki-library checkout (no test/conftest.py)")
+    if summary_json:  # the child writes it after every case
+        os.makedirs(os.path.dirname(os.path.abspath(summary_json)), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="trn3emu-nkilib-") as scratch:
         cmd = [sys.executable] + pytest_command(path, list(args or []), scratch)
         proc = subprocess.Popen(cmd, cwd=path, env=child_env(path, all_shapes, summary_json))
