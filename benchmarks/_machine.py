@@ -48,8 +48,12 @@ def machine_line() -> str:
         import numba
         import llvmlite.binding as llvm
 
+        from emulator._jit import simd_target
+
         target = os.environ.get("NUMBA_CPU_NAME") or llvm.get_host_cpu_name()
-        nb = f"numba {numba.__version__} ({numba.get_num_threads()} threads, codegen for {target})"
+        lanes, wide = simd_target()  # what LLVM emits: NUMBA_CPU_NAME alone keeps the host's features
+        isa = "AVX-512, 512-bit" if lanes == 16 else "AVX-512, 256-bit" if wide else "AVX2"
+        nb = f"numba {numba.__version__} ({numba.get_num_threads()} threads, codegen for {target}: {isa} vectors)"
     except ImportError:
         nb = "numba not installed"
     try:

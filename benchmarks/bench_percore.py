@@ -3,7 +3,8 @@ against the streaming kernel's (casts, SR, MX; with the same output width) or on
 (emu.matmul), so that a busy shared machine (where
 wall times move 2-5x) still gives comparable fractions.
 
-    python benchmarks/bench_percore.py [--part casts|sr|mx|matmul]  # NUMBA_CPU_NAME=haswell in front: generic AVX2
+    python benchmarks/bench_percore.py [--part casts|sr|mx|matmul]
+    NUMBA_CPU_NAME=haswell NUMBA_CPU_FEATURES=+avx2 python benchmarks/bench_percore.py   # AVX2 code on any x86-64
 
 CPU time counts only the cycles this thread ran, not the time it waited for a core; the fraction is the streaming
 kernel's CPU time over the operation's (100% = as cheap per element as a plain copy). It still moves by ~20% on a

@@ -24,7 +24,7 @@ except Exception:  # pragma: no cover - exercised only on machines without numba
     _numba = None
     HAVE_NUMBA = False
 
-__all__ = ["HAVE_NUMBA", "numba_active", "njit", "prange", "dispatch", "clear_stale_kernel_caches"]
+__all__ = ["HAVE_NUMBA", "numba_active", "njit", "prange", "dispatch", "clear_stale_kernel_caches", "simd_target"]
 
 _STAMP = "trn3emu-kernels.stamp"
 
@@ -128,3 +128,33 @@ def dispatch(numba_impl: Callable, numpy_impl: Callable) -> Callable:
     call.numba_impl = numba_impl  # type: ignore[attr-defined]
     call.numpy_impl = numpy_impl  # type: ignore[attr-defined]
     return call
+
+
+@functools.lru_cache(maxsize=None)
+def simd_target() -> tuple[int, bool]:
+    """(float32 lanes per vector, AVX-512 registers) of the code Numba generates in this process.
+
+    Read off the assembly of two small loops compiled as the kernels are (same ``NUMBA_CPU_NAME`` and
+    ``NUMBA_CPU_FEATURES``): 16 lanes where LLVM emits zmm vectors, else 8 (AVX2, or an AVX-512 CPU that LLVM
+    tunes for 256-bit vectors, such as skylake-avx512); AVX-512 registers where a 64-bit integer maximum becomes one
+    ``vpmaxsq`` (AVX-512VL: 32 vector registers rather than AVX2's 16). Note that ``NUMBA_CPU_NAME=haswell`` alone
+    keeps the host's features (Numba passes them to LLVM, overriding the CPU's defaults): AVX2 code on an AVX-512
+    machine needs ``NUMBA_CPU_FEATURES`` too (e.g. ``+avx2``). (8, False) without Numba. Costs one compilation of
+    ~0.1 s, once per process.
+    """
+    if not HAVE_NUMBA:
+        return 8, False
+
+    def scale(x, y):  # pragma: no cover - compiled, not run
+        for i in range(x.size):
+            y[i] += x[i] * x.dtype.type(3)
+
+    def imax(x, y):  # pragma: no cover - compiled, not run
+        for i in range(x.size):
+            y[i] = max(y[i], x[i])
+
+    f32 = (_numba.float32[::1], _numba.float32[::1])
+    i64 = (_numba.int64[::1], _numba.int64[::1])
+    lanes = 16 if "zmm" in _numba.njit(f32, cache=False)(scale).inspect_asm(f32) else 8
+    wide_regs = "vpmaxsq" in _numba.njit(i64, cache=False)(imax).inspect_asm(i64)
+    return lanes, wide_regs

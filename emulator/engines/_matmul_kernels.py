@@ -22,15 +22,20 @@ import threading
 
 import numpy as np
 
-from .._jit import HAVE_NUMBA, dispatch, njit, prange
+from .._jit import HAVE_NUMBA, dispatch, njit, prange, simd_target
 
 __all__ = ["seq_tiled", "seq_packed", "code_panels", "decode_values", "generic", "MODEL_SEQUENTIAL", "MODEL_BLOCKED",
            "MODEL_PAIRWISE",
            "MR", "NR"]
 
 MODEL_SEQUENTIAL, MODEL_BLOCKED, MODEL_PAIRWISE = 0, 1, 2
-#: register block of the micro-kernel: MR stationary columns x NR moving columns per tile of output
-MR, NR = 4, 16
+#: Register blocks of the micro-kernel (MR stationary columns x NR moving columns of output) by :func:`simd_target`:
+#: (float32 lanes, AVX-512 registers) -> (MR, NR). Measured on one core of an AMD EPYC (znver5), 1024^3 bf16:
+#: AVX-512 code with 4x16 has 4 zmm accumulators, too few to hide the FMA latency (~29 ms CPU); 8x32 (16 zmm)
+#: ~20 ms. 256-bit code with AVX-512's 32 registers (skylake-avx512 tuning): 4x16 30-34 ms, 8x16 ~29 ms. AVX2 code
+#: (16 registers): 4x16 25-29 ms, 6x16 ~27, 8x16 37-39 (spills). MR must divide 128 (emu.matmul's row blocks start
+#: on a panel). Every block gives the same bits: each output's k order is fixed.
+_BLOCKS = {(8, False): (4, 16), (8, True): (8, 16), (16, True): (8, 32)}
 #: panels per parallel block of the tiled kernel (stationary, moving)
 _MB, _NB = 8, 8
 _TINY = np.float32(2.0 ** -126)
@@ -58,13 +63,29 @@ def _micro_source(mr: int, nr: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-_ns: dict = {"np": np}
-exec(compile(_micro_source(MR, NR), f"<trn3emu matmul micro-kernel {MR}x{NR}>", "exec"), _ns)
-_micro = njit(cache=False)(_ns["_micro"])
-# The same source with LLVM allowed to contract ``c + a*b`` into one FMA. Used only when every product is exact in
-# float32 (checked by _exact_products), where fma(a, b, c) = fl(c + a*b) = fl(c + fl(a*b)): the same bits, about
-# twice the throughput.
-_micro_fma = njit(cache=False, fastmath={"contract"})(_ns["_micro"])
+def _set_block() -> tuple[int, int]:
+    """Choose MR, NR for this target and build the micro-kernels (once; module globals, which the cached
+    ``_seq_block`` reads when it compiles: Numba keys its cache on the CPU, and the block depends on the CPU only)."""
+    g = globals()
+    if "MR" not in g:
+        mr, nr = _BLOCKS[simd_target()]
+        ns: dict = {"np": np}
+        exec(compile(_micro_source(mr, nr), f"<trn3emu matmul micro-kernel {mr}x{nr}>", "exec"), ns)
+        g["_micro"] = njit(cache=False)(ns["_micro"])
+        # The same source with LLVM allowed to contract ``c + a*b`` into one FMA. Used only when every product is
+        # exact in float32 (checked by _exact_products), where fma(a, b, c) = fl(c + a*b) = fl(c + fl(a*b)): the
+        # same bits, about twice the throughput.
+        g["_micro_fma"] = njit(cache=False, fastmath={"contract"})(ns["_micro"])
+        g["MR"], g["NR"] = mr, nr
+    return g["MR"], g["NR"]
+
+
+def __getattr__(name: str):
+    """``MR`` / ``NR`` (and the micro-kernels) on first use: choosing them compiles a probe loop (~0.1 s)."""
+    if name in ("MR", "NR", "_micro", "_micro_fma"):
+        _set_block()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @njit(cache=True)
@@ -193,6 +214,8 @@ def _ensure_compiled() -> None:
         if not _compiled:
             import numba
 
+            mr, nr = _set_block()
+
             # SLP vectorisation turns the 64 scalar accumulators into vector registers (4-8x faster). It only groups
             # identical independent operations, so results are unchanged; it is off by default in Numba, hence the
             # switch around this one compilation (both micro-kernels compile inside it).
@@ -200,7 +223,7 @@ def _ensure_compiled() -> None:
             numba.config.SLP_VECTORIZE = 1
             try:
                 for fma in (False, True):
-                    _seq_panels(_pack(np.zeros((1, 1), np.float32), MR), _pack(np.zeros((1, 1), np.float32), NR),
+                    _seq_panels(_pack(np.zeros((1, 1), np.float32), mr), _pack(np.zeros((1, 1), np.float32), nr),
                                 1, 1, np.empty((1, 1), np.float32), fma)
             finally:
                 numba.config.SLP_VECTORIZE = old
@@ -221,7 +244,8 @@ def seq_packed(ap: np.ndarray, bp: np.ndarray, K: int, ktile: int, out: np.ndarr
 def _seq_tiled_numba(a: np.ndarray, b: np.ndarray, ktile: int) -> np.ndarray:
     K, M = a.shape
     out = np.empty((M, b.shape[1]), np.float32)
-    seq_packed(_pack(a, MR), _pack(b, NR), K, ktile, out)
+    mr, nr = _set_block()
+    seq_packed(_pack(a, mr), _pack(b, nr), K, ktile, out)
     return out
 
 
