@@ -200,6 +200,19 @@ def test_views_ap_reshape_and_view_dtype():
     assert np.asarray(t[nl.ds(2, 1), nl.ds(3, 2)]).tolist() == [[19, 20]]
 
 
+def test_base_tensor_is_the_whole_tensor_a_view_shares():
+    # nki-library's moe_tkg MX path: `weight.base_tensor` on a kernel argument, then views of it
+    t = nl.ndarray((4, 6, 2), nl.bfloat16, buffer=nl.shared_hbm)
+    v = t[1:3, 2]
+    assert v.shape == (2, 2)
+    for whole in (t.base_tensor, v.base_tensor, v.base_tensor.base_tensor):
+        assert whole.shape == (4, 6, 2) and whole.dtype == t.dtype and whole.buffer == t.buffer
+        assert whole.name == t.name
+    vals = np.arange(48, dtype=np.float32).reshape(4, 6, 2).astype(ml_dtypes.bfloat16)
+    v.base_tensor.write(vals)  # writes through the same storage: the view sees them
+    assert np.asarray(v).astype(np.float32).tolist() == vals[1:3, 2].astype(np.float32).tolist()
+
+
 def test_on_chip_views_stay_at_least_2d_and_hbm_views_drop_integer_dims():
     # NKI's NkiTensor.__getitem__: on chip an integer on dim 0 keeps a size-1 partition dim and the result is at
     # least 2D; in HBM an integer removes its dim (nki-library attention_cte indexes t[:n, g] and then [:n, :1])
