@@ -153,9 +153,14 @@ def test_known_source_defect_and_family():
         "harness/source defect: test_gen_mask_tkg.py:422")
     assert r.classify("E   KeyError: 'other'", gen_mask, None) == "other: KeyError: 'other'"
     assert r.classify("E   NameError: x", gen_mask, None) == "other: NameError: x"
-    assert r.classify("E   TypeError: MLPTKGConstantsDimensionSizes.__init__() missing 1 required positional argument: "
-                      "'remainderIFused'", "core/moe/moe_tkg/test_moe_tkg.py::t", None).startswith(
-        "harness/source defect: core/mlp/mlp_tkg/mlp_tkg_constants.py:225")
+    remainder = ("E   TypeError: MLPTKGConstantsDimensionSizes.__init__() missing 1 required positional argument: "
+                 "'remainderIFused'")
+    for family in ("core/moe/moe_tkg/test_moe_tkg.py", "core/moe_block/test_moe_block_tkg.py",
+                   "experimental/transformer/test_transformer_tkg.py"):  # every path into mlp_tkg's constants
+        assert r.classify(remainder, f"integration/nkilib/{family}::t[x]", None).startswith(
+            "harness/source defect: core/mlp/mlp_tkg/mlp_tkg_constants.py:225")
+    assert r.classify("E   TypeError: f() missing 1 required positional argument: 'x'", "core/moe_block/t.py::t",
+                      None) == "other: TypeError: f() missing 1 required positional argument: 'x'"
     assert summary.family_of("integration/nkilib/core/embeddings/test_rope_hf.py::test_x[a]") == \
         "core/embeddings/rope_hf"
 
