@@ -63,11 +63,16 @@ def _micro_source(mr: int, nr: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+_block_lock = threading.Lock()
+
+
 def _set_block() -> tuple[int, int]:
     """Choose MR, NR for this target and build the micro-kernels (once; module globals, which the cached
     ``_seq_block`` reads when it compiles: Numba keys its cache on the CPU, and the block depends on the CPU only)."""
     g = globals()
-    if "MR" not in g:
+    with _block_lock:
+        if "MR" in g:
+            return g["MR"], g["NR"]
         mr, nr = _BLOCKS[simd_target()]
         ns: dict = {"np": np}
         exec(compile(_micro_source(mr, nr), f"<trn3emu matmul micro-kernel {mr}x{nr}>", "exec"), ns)
@@ -77,7 +82,7 @@ def _set_block() -> tuple[int, int]:
         # same bits, about twice the throughput.
         g["_micro_fma"] = njit(cache=False, fastmath={"contract"})(ns["_micro"])
         g["MR"], g["NR"] = mr, nr
-    return g["MR"], g["NR"]
+        return mr, nr
 
 
 def __getattr__(name: str):
@@ -216,7 +221,7 @@ def _ensure_compiled() -> None:
 
             mr, nr = _set_block()
 
-            # SLP vectorisation turns the 64 scalar accumulators into vector registers (4-8x faster). It only groups
+            # SLP vectorisation turns the MR x NR scalar accumulators into vector registers (4-8x faster). It only groups
             # identical independent operations, so results are unchanged; it is off by default in Numba, hence the
             # switch around this one compilation (both micro-kernels compile inside it).
             old = numba.config.SLP_VECTORIZE

@@ -111,6 +111,17 @@ def test_mx_fast_path_panels_equal_the_packed_dequantised_operands(fmt, el, conv
     assert first_pad and (out[True][-1].reshape(64, MR)[:, first_pad:] == 0).all()
 
 
+def test_register_block_follows_the_generated_vectors():
+    # the block is chosen from the assembly Numba generates here (zmm or not, AVX-512 registers or not); every
+    # choice must start emu.matmul's 128-row blocks on a panel
+    from emulator._jit import simd_target
+    from emulator.engines import _matmul_kernels as k
+
+    lanes, wide = simd_target()
+    assert lanes in (8, 16) and (lanes == 8 or wide)
+    assert (k.MR, k.NR) == k._BLOCKS[(lanes, wide)] and 128 % k.MR == 0 and k.NR % lanes == 0
+
+
 @pytest.mark.parametrize("fmt", ["bfloat16", "float16", "float8_e4m3fn", "float8_e5m2", "float8_e4m3"])
 def test_narrow_fast_path_panels_equal_the_packed_rounded_operands(fmt):
     """bf16/fp16/fp8: the codes are decoded straight into panels; they must be the panels of the operands rounded
