@@ -254,6 +254,13 @@ class Settings:
         "names past their last use count as live)",
         area="memory", choices=("last_use", "reference"),
     )
+    uninitialized_times_zero: str = _setting(
+        "zero", "a matmul contraction row (partition) whose elements in one operand are exact zeros in every column: "
+        "zero = the other operand's unwritten elements in that row, and the MX scales of its 8-partition groups, "
+        "contribute +0 (the garbage taken as finite; nki-library pads the weights with zeros and leaves the "
+        "activations' padding partitions unwritten); unwritten = they count as any other unwritten element "
+        "(`uninitialized_copies`, `uninitialized`)", area="memory", choices=("zero", "unwritten"),
+    )
     uninitialized_copies: str = _setting(
         "propagate", "moves (dma_copy, tensor_copy / tensor_tensor / tensor_scalar / sendrecv, a transpose, "
         "nc_stream_shuffle, nonzero_with_count's rows) and matmuls / quantize_mx / tensor_reduce over padded tiles "

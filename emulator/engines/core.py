@@ -39,7 +39,7 @@ from . import cost as _cost
 from . import dma as _dma
 from . import gpsimd_index as _gi
 from .instructions import INSTRUCTIONS, READS, WRITES, ConnectivityError, Spec, bind, buffer_message  # noqa: F401
-from .instructions import MATMULS
+from .instructions import MATMULS, matmul_zero_rows, mx_scale_rows, zero_partner_rows
 from .memory import HBM, IndirectAP, Memory, Tensor
 from .operands import ReduceRegisters, engine_name, sr_site
 from .rng import EngineRNG
@@ -136,6 +136,12 @@ class NeuronCore:
         engine = self._engine(spec, bound)
         if spec.name in _gi.CORE_WISE:
             _gi.check_core_start(spec.name, bound)
+        if spec.name in MATMULS:
+            with matmul_zero_rows(bound):
+                return self._run(spec, engine, bound)
+        return self._run(spec, engine, bound)
+
+    def _run(self, spec: Spec, engine: str, bound: dict) -> Any:
         dsts = self._dst_operands(spec, engine, bound)
         nbytes, nreads = self._read_operands(spec, engine, bound)
         if spec.state is not None:
@@ -168,6 +174,7 @@ class NeuronCore:
     def _read_operands(self, spec: Spec, engine: str, bound: dict) -> tuple[int, int]:
         ok_by_role = spec.read_ok[engine]
         nbytes = nreads = in_psum = 0
+        padded = None  # matmul operands holding unwritten elements (see _zero_unwritten)
         for role in spec.reads:
             t = bound.get(role)
             if type(t) is not Tensor:
@@ -196,9 +203,13 @@ class NeuronCore:
                     t.check_initialized(f"{spec.name} {role}", ... if part is None else part(bound, t))
             if t.x4 is not None and spec.name == "nc_matmul_mx" and bound.get(f"{role}_fmt") is None:
                 bound[f"{role}_fmt"] = t.x4
+            if not t.base._all and spec.name in MATMULS:
+                padded = (padded or []) + [(role, t)]
             data = bound[role] = t.data
             nbytes += data.nbytes
             nreads += 1
+        if padded:
+            _zero_unwritten(bound, padded)
         return nbytes, nreads
 
     def _read_one(self, spec: Spec, engine: str, role: str, t: Any, ok: frozenset):
@@ -355,6 +366,30 @@ class NeuronCore:
             raise EmulatorError(f"core_barrier: cores {cores} did not all arrive within {self.link.timeout} s "
                                 f"(core {self.rank} waited)") from None
         self.stats.instructions["core_barrier"] = self.stats.instructions.get("core_barrier", 0) + 1
+
+
+def _zero_unwritten(bound: dict, padded: list) -> None:
+    """Setting ``uninitialized_times_zero='zero'``: in the partitions where the other operand of a matmul holds only
+    zeros, this operand's unwritten elements (and an MX operand's unwritten scales of the groups all of whose
+    partitions are such) are given to the instruction as zeros (scale code 127, 2^0) in a copy, so that the
+    products there are +0 as the rule says, not the NaN the emulator fills fresh tiles with."""
+    for role, t in padded:
+        data_role = role.removesuffix("_scale")
+        zero = zero_partner_rows(bound, data_role)
+        if zero is None or zero.shape[0] != bound[data_role].shape[0]:
+            continue
+        if role == data_role:
+            rows = zero[:, None] & ~t.written.reshape(t.shape[0], -1)
+            fill = 0
+        else:
+            sel = np.zeros(t.shape[0], bool)
+            sel[mx_scale_rows(bound, data_role, t.shape[0], met_zeros=True)] = True
+            rows = sel[:, None] & ~t.written.reshape(t.shape[0], -1)
+            fill = 127
+        if rows.any():
+            data = np.array(bound[role], copy=True)
+            data.reshape(t.shape[0], -1)[rows] = fill
+            bound[role] = data
 
 
 def _carries(spec: Spec, bound: dict, role: str) -> bool:

@@ -10,11 +10,14 @@ through one dispatch.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import inspect
-from typing import Callable, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 
+from ..config import get_settings
 from ..errors import ArgumentTypeError, EmulatorError
 from . import dma as _dma
 from . import gpsimd_index as _gi
@@ -25,7 +28,8 @@ from .compute import INSTRUCTIONS as _COMPUTE
 from .limits import MX_GROUP_PARTITIONS, QUADRANT
 from .memory import Tensor
 
-__all__ = ["Spec", "INSTRUCTIONS", "READS", "WRITES", "MATMULS", "ConnectivityError", "bind", "buffer_message"]
+__all__ = ["zero_partner_rows", "mx_scale_rows", "matmul_zero_rows", "Spec", "INSTRUCTIONS", "READS", "WRITES",
+           "MATMULS", "ConnectivityError", "bind", "buffer_message"]
 
 #: buffers each engine reads / writes (reference section 1.3)
 READS = {"tensor": frozenset({"sbuf"}), "vector": frozenset({"sbuf", "psum"}), "scalar": frozenset({"sbuf", "psum"}),
@@ -98,19 +102,77 @@ def _accumulate(bound: dict, dsts: list, engine: str) -> None:
         dst.check_initialized("matmul accumulate (dst)")
 
 
+_PARTNER = {"stationary": "moving", "moving": "stationary"}
+#: (bound, {role: rows}) of the matmul a NeuronCore is running (:func:`matmul_zero_rows`)
+_ZERO_ROWS: contextvars.ContextVar = contextvars.ContextVar("trn3emu_matmul_zero_rows", default=None)
+
+
+def _zero_rows(bound: dict, role: str) -> np.ndarray | None:
+    other = bound.get(_PARTNER[role])
+    arr = getattr(other, "data", other)
+    if not isinstance(arr, np.ndarray) or arr.ndim < 2 or arr.shape[0] == 0:
+        return None
+    rows = ~(arr.reshape(arr.shape[0], -1) != 0).any(axis=1)
+    if isinstance(other, Tensor) and not other.base._all:  # only zeros that were written (integer tiles start 0)
+        rows &= other.written.reshape(arr.shape[0], -1).all(axis=1)
+    return rows if rows.any() else None
+
+
+def zero_partner_rows(bound: dict, role: str) -> np.ndarray | None:
+    """Partitions ``p`` of a matmul operand (``stationary`` / ``moving``) whose row in the other operand is all
+    written exact zeros (+0 or -0; x4 words of 0), under setting ``uninitialized_times_zero='zero'``: what the
+    operand holds there only meets zeros, so its unwritten elements there contribute +0. None when the setting is
+    off or no row is. Inside a NeuronCore's matmul, the rows found from its operand tensors before they were read
+    (:func:`matmul_zero_rows`)."""
+    if get_settings().uninitialized_times_zero != "zero" or bound.get("is_transpose"):
+        return None
+    current = _ZERO_ROWS.get()
+    if current is not None and current[0] is bound:
+        return current[1].get(role)
+    return _zero_rows(bound, role)
+
+
+@contextlib.contextmanager
+def matmul_zero_rows(bound: dict) -> Iterator[None]:
+    """While a NeuronCore runs the matmul ``bound`` (operands still memory tensors on entry): the zero rows of each
+    operand's partner, found once with their written-flags, for the parts, the carry and the core's read."""
+    partial = any(isinstance(t, Tensor) and not t.base._all for t in bound.values())
+    rows = {role: zero_partner_rows(bound, role) for role in _PARTNER} if partial else {}  # else nothing to excuse
+    token = _ZERO_ROWS.set((bound, rows))
+    try:
+        yield
+    finally:
+        _ZERO_ROWS.reset(token)
+
+
+def mx_scale_rows(bound: dict, data_role: str, nrows: int, met_zeros: bool = False) -> np.ndarray:
+    """Rows of an MX scale tile of ``nrows`` rows for the 8-partition groups of operand ``data_role``: all of a dense
+    ``[Kp/8, F]`` tile, else the quadrant layout's rows ``(g // 4) * 32 + g % 4``. ``met_zeros``: only the groups
+    whose partitions all meet zeros in the other operand (:func:`zero_partner_rows`), else only the others."""
+    groups = bound[data_role].shape[0] // MX_GROUP_PARTITIONS
+    zero = zero_partner_rows(bound, data_role)
+    g = np.arange(groups)
+    if zero is not None or met_zeros:
+        full = np.zeros(groups, bool) if zero is None else zero[:groups * MX_GROUP_PARTITIONS].reshape(
+            groups, MX_GROUP_PARTITIONS).all(axis=1)
+        g = g[full if met_zeros else ~full]
+    if nrows == groups:
+        return g
+    rows = (g // 4) * QUADRANT + g % 4
+    return rows[rows < nrows]
+
+
 def _scale_rows(data_role: str) -> Callable:
-    """The rows of an MX scale tile that nc_matmul_mx reads: all of a dense ``[Kp/8, F]`` tile, else the quadrant
-    layout's rows ``(g // 4) * 32 + g % 4`` for the Kp/8 groups (4 of every 32 partitions; kernels load only those,
-    e.g. nki-library's mlp gate_up_projection_mx_shard_H). quantize_mx still marks its whole dst_scale view written:
-    nki-library's quantize_to_mx golden ("matching nisa.quantize_mx hardware behavior") compares the padding rows
-    as zeros."""
+    """The rows of an MX scale tile that nc_matmul_mx reads (:func:`mx_scale_rows`; kernels load only the quadrant
+    layout's rows, e.g. nki-library's mlp gate_up_projection_mx_shard_H, and a group whose partitions meet only
+    zeros in the other operand is not read under ``uninitialized_times_zero='zero'``). quantize_mx still marks its
+    whole dst_scale view written: nki-library's quantize_to_mx golden ("matching nisa.quantize_mx hardware
+    behavior") compares the padding rows as zeros."""
     def index(bound: dict, t: Tensor):
         groups = bound[data_role].shape[0] // MX_GROUP_PARTITIONS
-        if t.shape[0] == groups:
+        if t.shape[0] == groups and zero_partner_rows(bound, data_role) is None:
             return ...
-        g = np.arange(groups)
-        rows = (g // 4) * QUADRANT + g % 4
-        return rows[rows < t.shape[0]]
+        return mx_scale_rows(bound, data_role, t.shape[0])
     return index
 
 
@@ -142,7 +204,8 @@ def _gathered(which: int) -> Callable:
 def _matmul_carry(bound: dict) -> dict | None:
     """nc_matmul / nc_matmul_mx: ``dst[m, n]`` comes from column ``m`` of stationary and column ``n`` of moving, so
     it stays unwritten if either column holds an unwritten element (a kernel multiplying a padded tile: the padding
-    rows of the result are garbage it never stores); accumulating keeps dst's unwritten elements unwritten. A
+    rows of the result are garbage it never stores), except in rows the other operand holds only zeros in
+    (:func:`zero_partner_rows`); accumulating keeps dst's unwritten elements unwritten. A
     transpose (is_transpose) moves stationary's elements to dst.T. None (operands read-checked) when dst is not the
     plain ``[M, N]`` product (tile_position sub-arrays)."""
     if bound.get("is_transpose"):
@@ -158,7 +221,9 @@ def _matmul_carry(bound: dict) -> dict | None:
 
     def columns(which: int):
         def move(written, before):
-            cols = written.reshape(written.shape[0], -1).all(axis=0)
+            rows = written.reshape(written.shape[0], -1)
+            zero = zero_partner_rows(bound, ("stationary", "moving")[which])
+            cols = (rows | zero[:, None]).all(axis=0) if zero is not None else rows.all(axis=0)
             flags = np.broadcast_to(cols[:, None] if which == 0 else cols[None, :], (m, n)).reshape(before.shape)
             return flags & before if acc else flags
         return move

@@ -6,6 +6,8 @@ instruction's definition (dst[m, k] = stationary[k, m]; dst[q*32 + i] = src[q*32
 import numpy as np
 import pytest
 
+import emulator as emu
+
 from emulator import settings as emu_settings
 from emulator.engines import NeuronCore
 from emulator.engines import vector_select as vs
@@ -147,3 +149,65 @@ def test_tensor_reduce_carries_per_result():
     core.tensor_reduce(pairs, "maximum", data, axis=2)  # per (row, column) pair
     want = np.array([[1, 1, 1], [1, 1, 1], [0, 0, 0], [1, 1, 0]], bool)
     assert (pairs.written == want).all()
+
+
+def test_matmul_rows_meeting_only_zeros_excuse_unwritten_elements():
+    # setting uninitialized_times_zero: a contraction row (partition) where the other operand holds written exact
+    # zeros contributes +0 whatever this operand holds there (nki-library zero-pads the weights and leaves the
+    # activations' padding partitions unwritten); the expected values are the sums over the written rows only
+    core = NeuronCore()
+    rng = np.random.default_rng(5)
+    a, b = rng.integers(-4, 5, (8, 3)).astype(np.float32), rng.integers(-4, 5, (8, 6)).astype(np.float32)
+    stat = core.memory.sbuf((8, 3), "float32")
+    stat[0:5].write(a[0:5])  # partitions 5..7: unwritten (NaN-filled)
+    mov = core.memory.sbuf((8, 6), "float32", value=np.concatenate([b[0:5], np.zeros((3, 6), np.float32)]))
+    want = a[0:5].astype(np.float64).T @ b[0:5].astype(np.float64)  # small integers: exact in fp32
+    dst = core.memory.psum((3, 6), "float32")
+    core.nc_matmul(dst, stat, mov)
+    assert dst.read("use").tolist() == want.tolist()
+    assert np.isnan(stat.data[5:]).all()  # the operand itself is not rewritten
+    with emu_settings(uninitialized_times_zero="unwritten"):
+        dst2 = core.memory.psum((3, 6), "float32")
+        core.nc_matmul(dst2, stat, mov)
+        assert not dst2.written.any()  # every stationary column holds unwritten elements
+    # a row that is zero in one column only does not excuse it
+    mov2 = core.memory.sbuf((8, 6), "float32", value=np.concatenate([b[0:5], np.zeros((3, 6), np.float32)]))
+    mov2[6:7, 2:3].write(np.ones((1, 1), np.float32))
+    dst3 = core.memory.psum((3, 6), "float32")
+    core.nc_matmul(dst3, stat, mov2)
+    assert not dst3.written.any()
+    # unwritten zeros (a fresh integer tile starts at 0) are no zeros: padding of both operands stays unwritten
+    w = core.memory.sbuf((32, 2), "float8_e4m3fn_x4")
+    x = core.memory.sbuf((32, 2), "float8_e4m3fn_x4")
+    ones = emu.pack_x4(np.full((16, 8), 0x38, np.uint8), "float8_e4m3fn")  # e4m3fn 1.0 words [16, 2]
+    w[0:16].write(ones)
+    x[0:16].write(ones)
+    sc = core.memory.sbuf((4, 2), "uint8", value=np.full((4, 2), 127, np.uint8))
+    sx = core.memory.sbuf((4, 2), "uint8", value=np.full((4, 2), 127, np.uint8))
+    p = core.memory.psum((2, 2), "float32")
+    core.nc_matmul_mx(p, w, x, sc, sx)
+    assert not p.written.any()
+
+
+def test_matmul_mx_padding_partitions_and_their_scales_meet_zero_weights():
+    # nki-library moe_tkg's down projection: quantize_mx writes the activations' first 32 partitions (and their
+    # scales); the weights are zero beyond them (memset, then loaded); the matmul runs over all 128 partitions
+    core = NeuronCore()
+    rng = np.random.default_rng(6)
+    act_v = rng.integers(-3, 4, (32, 8)).astype(np.float32)
+    w_v = rng.integers(-3, 4, (32, 12)).astype(np.float32)
+    act, act_s = core.memory.sbuf((128, 2), "float8_e4m3fn_x4"), core.memory.sbuf((128, 2), "uint8")
+    core.quantize_mx(act[0:32], core.memory.sbuf((32, 8), "bfloat16", value=act_v), act_s[0:32])
+    wt = core.memory.sbuf((128, 3), "float8_e4m3fn_x4", value=np.zeros((128, 3), np.uint32))
+    wt_s = core.memory.sbuf((128, 3), "uint8", value=np.zeros((128, 3), np.uint8))
+    core.quantize_mx(wt[0:32], core.memory.sbuf((32, 12), "bfloat16", value=w_v), wt_s[0:32])
+    dst = core.memory.psum((2, 3), "float32")
+    core.nc_matmul_mx(dst, act, wt, act_s, wt_s)
+    # the reference: the same instruction on the 32 written partitions only (plain arrays, no memory model)
+    ref = np.zeros((2, 3), np.float32)
+    emu.isa.nc_matmul_mx(ref, act.data[0:32], wt.data[0:32], act_s.data[0:32], wt_s.data[0:32],
+                         stationary_fmt="float8_e4m3fn", moving_fmt="float8_e4m3fn")
+    assert dst.read("use").tobytes() == ref.tobytes()
+    with emu_settings(uninitialized_times_zero="unwritten"):
+        with pytest.raises(UninitializedReadError, match="nc_matmul_mx stationary_scale"):
+            core.nc_matmul_mx(core.memory.psum((2, 3), "float32"), act, wt, act_s, wt_s)
