@@ -39,7 +39,8 @@ from . import cost as _cost
 from . import dma as _dma
 from . import gpsimd_index as _gi
 from .instructions import INSTRUCTIONS, READS, WRITES, ConnectivityError, Spec, bind, buffer_message  # noqa: F401
-from .instructions import MATMULS, matmul_zero_rows, mx_scale_rows, zero_partner_rows
+from .instructions import MATMULS, matmul_zero_rows, mx_scale_rows, scale_tile_rows, zero_partner_rows
+from .limits import MX_GROUP_PARTITIONS
 from .memory import HBM, IndirectAP, Memory, Tensor
 from .operands import ReduceRegisters, engine_name, sr_site
 from .rng import EngineRNG
@@ -274,6 +275,8 @@ class NeuronCore:
             dsts[0].base._all = False
             dsts[0].base.carried = spec.name
             dsts[0].mask[...] = carry[..., None]
+            if spec.name == "quantize_mx" and len(dsts) > 1:
+                _unwritten_scales(dsts[1], carry, bound)
         counts = self.stats.instructions
         counts[spec.name] = counts.get(spec.name, 0) + 1
         if engine == "dma":
@@ -390,6 +393,22 @@ def _zero_unwritten(bound: dict, padded: list) -> None:
             data = np.array(bound[role], copy=True)
             data.reshape(t.shape[0], -1)[rows] = fill
             bound[role] = data
+
+
+def _unwritten_scales(scale: Tensor, carry: np.ndarray, bound: dict) -> None:
+    """quantize_mx: the scale of an MX block whose source held an unwritten element is unwritten too (its x4 words
+    are, by the carry): it was computed from whatever the tile held, and a matmul that meets only zeros there
+    (``uninitialized_times_zero``) must not read it as a value."""
+    groups = carry.shape[0] // MX_GROUP_PARTITIONS
+    blocks = carry[:groups * MX_GROUP_PARTITIONS].reshape(groups, MX_GROUP_PARTITIONS, -1).all(axis=1)
+    rows = scale_tile_rows(np.arange(groups), scale.shape[0], groups)
+    blocks = blocks[:rows.size, :scale.shape[1]]
+    if blocks.all():
+        return
+    width = blocks.shape[1]
+    scale.base._all = False
+    mask = scale.mask
+    mask[rows, :width] = mask[rows, :width] & blocks[..., None]
 
 
 def _carries(spec: Spec, bound: dict, role: str) -> bool:

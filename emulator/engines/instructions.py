@@ -28,8 +28,8 @@ from .compute import INSTRUCTIONS as _COMPUTE
 from .limits import MX_GROUP_PARTITIONS, QUADRANT
 from .memory import Tensor
 
-__all__ = ["zero_partner_rows", "mx_scale_rows", "matmul_zero_rows", "Spec", "INSTRUCTIONS", "READS", "WRITES",
-           "MATMULS", "ConnectivityError", "bind", "buffer_message"]
+__all__ = ["zero_partner_rows", "mx_scale_rows", "scale_tile_rows", "matmul_zero_rows", "Spec", "INSTRUCTIONS",
+           "READS", "WRITES", "MATMULS", "ConnectivityError", "bind", "buffer_message"]
 
 #: buffers each engine reads / writes (reference section 1.3)
 READS = {"tensor": frozenset({"sbuf"}), "vector": frozenset({"sbuf", "psum"}), "scalar": frozenset({"sbuf", "psum"}),
@@ -156,6 +156,13 @@ def mx_scale_rows(bound: dict, data_role: str, nrows: int, met_zeros: bool = Fal
         full = np.zeros(groups, bool) if zero is None else zero[:groups * MX_GROUP_PARTITIONS].reshape(
             groups, MX_GROUP_PARTITIONS).all(axis=1)
         g = g[full if met_zeros else ~full]
+    return scale_tile_rows(g, nrows, groups)
+
+
+def scale_tile_rows(g: np.ndarray, nrows: int, groups: int) -> np.ndarray:
+    """The rows of an MX scale tile of ``nrows`` rows that hold groups ``g`` (increasing) of an operand with
+    ``groups`` groups: ``g`` itself in a dense ``[groups, F]`` tile, else the quadrant layout's rows
+    ``(g // 4) * 32 + g % 4`` that lie in the tile (a prefix of ``g``'s)."""
     if nrows == groups:
         return g
     rows = (g // 4) * QUADRANT + g % 4

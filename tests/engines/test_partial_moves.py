@@ -85,6 +85,16 @@ def test_quantize_mx_carries_whole_blocks():
     want = np.ones((32, 2), bool)
     want[8:16, 1] = False
     assert (dst.written == want).all()
+    # its scale was computed from what the tile held there: unwritten too (dense [4, 2] scales: row = block row)
+    want_scale = np.ones((4, 2), bool)
+    want_scale[1, 1] = False
+    assert (scale.written == want_scale).all()
+    # in the quadrant layout ([32, 2] scale tile: group g at row g) likewise
+    qscale = core.memory.sbuf((32, 2), "uint8")
+    core.quantize_mx(core.memory.sbuf((32, 2), "float8_e4m3fn_x4"), src, qscale)
+    want_q = np.ones((32, 2), bool)
+    want_q[1, 1] = False
+    assert (qscale.written == want_q).all()
 
 
 def test_shuffle_moves_rows_and_their_flags():
@@ -194,19 +204,28 @@ def test_matmul_mx_padding_partitions_and_their_scales_meet_zero_weights():
     # scales); the weights are zero beyond them (memset, then loaded); the matmul runs over all 128 partitions
     core = NeuronCore()
     rng = np.random.default_rng(6)
+    # (I = 24 activation rows, padded to 32 for quantize_mx: rows 24..31 of its source were never written)
     act_v = rng.integers(-3, 4, (32, 8)).astype(np.float32)
     w_v = rng.integers(-3, 4, (32, 12)).astype(np.float32)
+    w_v[24:] = 0.0
     act, act_s = core.memory.sbuf((128, 2), "float8_e4m3fn_x4"), core.memory.sbuf((128, 2), "uint8")
-    core.quantize_mx(act[0:32], core.memory.sbuf((32, 8), "bfloat16", value=act_v), act_s[0:32])
+    act_src = core.memory.sbuf((32, 8), "bfloat16")
+    act_src[0:24].write(act_v[0:24])
+    core.quantize_mx(act[0:32], act_src, act_s[0:32])
+    assert not act_s.written[3].any() and act_s.written[0:3].all()  # group 3 (rows 24..31) read NaN-filled rows
     wt = core.memory.sbuf((128, 3), "float8_e4m3fn_x4", value=np.zeros((128, 3), np.uint32))
     wt_s = core.memory.sbuf((128, 3), "uint8", value=np.zeros((128, 3), np.uint8))
     core.quantize_mx(wt[0:32], core.memory.sbuf((32, 12), "bfloat16", value=w_v), wt_s[0:32])
     dst = core.memory.psum((2, 3), "float32")
     core.nc_matmul_mx(dst, act, wt, act_s, wt_s)
     # the reference: the same instruction on the 32 written partitions only (plain arrays, no memory model)
+    # padding rows 24..31 given as zero words and a finite scale (the weights there are zero)
     ref = np.zeros((2, 3), np.float32)
-    emu.isa.nc_matmul_mx(ref, act.data[0:32], wt.data[0:32], act_s.data[0:32], wt_s.data[0:32],
+    a_ref, s_ref = act.data[0:32].copy(), act_s.data[0:4].copy()
+    a_ref[24:], s_ref[3] = 0, 127
+    emu.isa.nc_matmul_mx(ref, a_ref, wt.data[0:32], s_ref, wt_s.data[0:4],
                          stationary_fmt="float8_e4m3fn", moving_fmt="float8_e4m3fn")
+    assert np.isfinite(ref).all() and ref.any()
     assert dst.read("use").tobytes() == ref.tobytes()
     with emu_settings(uninitialized_times_zero="unwritten"):
         with pytest.raises(UninitializedReadError, match="nc_matmul_mx stationary_scale"):

@@ -36,7 +36,7 @@ def ref_dst(values64, dtype):
 def canon(x):
     """NaN payloads of ALU results are not modelled (host IEEE arithmetic): compare every NaN as the quiet NaN."""
     x = np.array(x)
-    if x.dtype.kind == "f" or x.dtype == BF16:
+    if x.dtype.kind == "f" or x.dtype == BF16 or x.dtype.name.startswith("float8"):  # fp8: ml_dtypes, kind 'V'
         wide = x.astype(np.float32)
         x[np.isnan(wide)] = np.float32(np.nan).astype(x.dtype)
     return x
