@@ -161,6 +161,15 @@ def test_known_source_defect_and_family():
             "harness/source defect: core/mlp/mlp_tkg/mlp_tkg_constants.py:225")
     assert r.classify("E   TypeError: f() missing 1 required positional argument: 'x'", "core/moe_block/t.py::t",
                       None) == "other: TypeError: f() missing 1 required positional argument: 'x'"
+    # the published simulation path runs one rank: multi-rank (collectives) cases fail in four ways
+    coll = "integration/nkilib/experimental/collectives/test_collectives.py::TestCollectives::t[2ranks_lnc1]"
+    for text in ("E   AttributeError: 'PerRankLazyInputGenerator' object has no attribute 'items'",
+                 "E   emulator.errors.UsageError: nki.collectives: call collectives inside a kernel launched on ...",
+                 "E   emulator.errors.RankFailure: all_to_all #0: rank 2 did not arrive within 30 s",
+                 "E   AssertionError: No output files found for rank 0"):
+        assert r.classify(text, coll, None).startswith("harness/source defect: test/utils/simulation_setup.py runs")
+    assert r.classify("E   emulator.errors.RankFailure: all_to_all #0: rank 2 did not arrive within 30 s",
+                      "core/attention/test_x.py::t", None).startswith("our error: RankFailure")
     assert summary.family_of("integration/nkilib/core/embeddings/test_rope_hf.py::test_x[a]") == \
         "core/embeddings/rope_hf"
 
