@@ -172,9 +172,10 @@ def scale_tile_rows(g: np.ndarray, nrows: int, groups: int) -> np.ndarray:
 def _scale_rows(data_role: str) -> Callable:
     """The rows of an MX scale tile that nc_matmul_mx reads (:func:`mx_scale_rows`; kernels load only the quadrant
     layout's rows, e.g. nki-library's mlp gate_up_projection_mx_shard_H, and a group whose partitions meet only
-    zeros in the other operand is not read under ``uninitialized_times_zero='zero'``). quantize_mx still marks its
-    whole dst_scale view written: nki-library's quantize_to_mx golden ("matching nisa.quantize_mx hardware
-    behavior") compares the padding rows as zeros."""
+    zeros in the other operand is not read under ``uninitialized_times_zero='zero'``). quantize_mx marks its whole
+    dst_scale view written, padding rows included (nki-library's quantize_to_mx golden, "matching nisa.quantize_mx
+    hardware behavior", compares them as zeros), except the scales of blocks whose source held an unwritten
+    element (the core's ``_unwritten_scales``)."""
     def index(bound: dict, t: Tensor):
         groups = bound[data_role].shape[0] // MX_GROUP_PARTITIONS
         if t.shape[0] == groups and zero_partner_rows(bound, data_role) is None:
