@@ -136,11 +136,11 @@ def simd_target() -> tuple[int, bool]:
 
     Read off the assembly of two small loops compiled as the kernels are (same ``NUMBA_CPU_NAME`` and
     ``NUMBA_CPU_FEATURES``): 16 lanes where LLVM emits zmm vectors, else 8 (AVX2, or an AVX-512 CPU that LLVM
-    tunes for 256-bit vectors, such as skylake-avx512); AVX-512 registers where a 64-bit integer maximum becomes one
-    ``vpmaxsq`` (AVX-512VL: 32 vector registers rather than AVX2's 16). Note that ``NUMBA_CPU_NAME=haswell`` alone
-    keeps the host's features (Numba passes them to LLVM, overriding the CPU's defaults): AVX2 code on an AVX-512
-    machine needs ``NUMBA_CPU_FEATURES`` too (e.g. ``+avx2``). (8, False) without Numba. Costs one compilation of
-    ~0.1 s, once per process.
+    tunes for 256-bit vectors, such as skylake-avx512); AVX-512 registers with zmm code, or where a 64-bit integer
+    maximum becomes one ``vpmaxsq`` (AVX-512VL: 32 vector registers rather than AVX2's 16). Note that
+    ``NUMBA_CPU_NAME=haswell`` alone keeps the host's features (Numba passes them to LLVM, overriding the CPU's
+    defaults): AVX2 code on an AVX-512 machine needs ``NUMBA_CPU_FEATURES`` too (e.g. ``+avx2``). (8, False) without
+    Numba. Costs one compilation of ~0.1 s, once per process.
     """
     if not HAVE_NUMBA:
         return 8, False
@@ -156,5 +156,5 @@ def simd_target() -> tuple[int, bool]:
     f32 = (_numba.float32[::1], _numba.float32[::1])
     i64 = (_numba.int64[::1], _numba.int64[::1])
     lanes = 16 if "zmm" in _numba.njit(f32, cache=False)(scale).inspect_asm(f32) else 8
-    wide_regs = "vpmaxsq" in _numba.njit(i64, cache=False)(imax).inspect_asm(i64)
+    wide_regs = lanes == 16 or "vpmaxsq" in _numba.njit(i64, cache=False)(imax).inspect_asm(i64)
     return lanes, wide_regs

@@ -203,7 +203,7 @@ class NkiTensor:
         """The whole tensor this one views (itself when it is not a view): nki-library reads it from kernel
         arguments and views (``weight.base_tensor.dtype``, ``TensorView(w.base_tensor)``) as it does from its own
         ``TensorView``. Not in NKI's API reference; the official simulator's tensors evidently have it."""
-        return NkiTensor(self.t.base, self.buffer, self._owner)
+        return self._derive(self.t.base)
 
     @property
     def name(self) -> str:
