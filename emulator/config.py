@@ -73,6 +73,14 @@ class Settings:
         "same on every run; free = unordered OS threads",
         area="execution", choices=("lockstep", "free"),
     )
+    lnc_collectives: str = _setting(
+        "per_core",
+        "nki.collectives in a multi-rank run (run_spmd, trn3emu nkilib's multi-rank cases) whose ranks launch the "
+        "kernel on several cores (LNC=2): per_core = program p of each rank takes part with the other ranks' "
+        "program p, so each core runs its own collective among the ranks (a program that calls none takes no "
+        "part); refuse = raise UsageError",
+        area="execution", choices=("per_core", "refuse"),
+    )
 
     # ---- casts (fp32/fp64 -> narrow) ---------------------------------------------------------------------------
     rounding: str = _setting(

@@ -76,6 +76,8 @@ class Program:
         return self.rank
 
 
+#: (rank, rendezvous world) of the calling ``emu.nki.collectives.run_spmd`` rank; None outside run_spmd
+spmd_rank: contextvars.ContextVar = contextvars.ContextVar("nki_collective_rank", default=None)
 _program: contextvars.ContextVar[Program | None] = contextvars.ContextVar("nki_program", default=None)
 _default: contextvars.ContextVar[Program | None] = contextvars.ContextVar("nki_default_program", default=None)
 
@@ -134,9 +136,9 @@ def program_ndim() -> int:
 class _World:
     """Rendezvous of the programs of one launch: core_barrier and sendrecv mailboxes."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, cond: threading.Condition | None = None):
         self.size = size
-        self.cond = threading.Condition()
+        self.cond = cond or threading.Condition()
         self.arrived: dict = {}
         self.mail: dict = {}
         self.seq: dict = {}
@@ -283,7 +285,9 @@ def launch(fn: Callable, grid: tuple, args: tuple, kwargs: dict):
     grid = tuple(grid)
     programs = int(np.prod(grid)) if grid else 1
     cores = _cores.new_cores(programs)
-    world = _World(programs)
+    # a launch made by a run_spmd rank waits on the ranks' lock, so its programs can meet the other ranks' programs
+    spmd = spmd_rank.get()
+    world = _World(programs, None if spmd is None else spmd[1].cond)
     names = _param_names(fn, len(args))
     host, state = {}, {}
     dev_args = [from_host(a, cores[0], names[i], host, state) for i, a in enumerate(args)]

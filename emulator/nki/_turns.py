@@ -100,6 +100,8 @@ class Turns:
             if not self.cond.wait_for(lambda: ready() or self.failed, timeout):
                 return False
             if not self.failed:  # the caller raises the launch's error itself
+                if self.turn is None:  # every program was blocked; a rendezvous outside the launch released this one
+                    self.turn = me
                 self._await(me)
             return True
         finally:

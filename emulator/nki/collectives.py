@@ -22,7 +22,6 @@ rank that never arrives turns into :class:`~emulator.errors.RankFailure` naming 
 
 from __future__ import annotations
 
-import contextvars
 import threading
 from typing import Callable
 
@@ -32,13 +31,13 @@ from .. import collectives as _cc
 from ..config import get_settings, run_in_context
 from ..errors import ArgumentError, RankFailure, ShapeError, UsageError
 from ..collectives.groups import ReplicaGroup
+from ._launch import spmd_rank
 
 __all__ = ["run_spmd", "rank_id", "ReplicaGroup", "all_reduce", "all_gather", "reduce_scatter", "all_to_all",
            "collective_permute", "collective_permute_implicit"]
 
 _OPS = {"add": "add", "maximum": "max", "minimum": "min", "max": "max", "min": "min", "multiply": "mul"}
-#: (rank, world) of a run_spmd thread
-_rank_ctx: contextvars.ContextVar = contextvars.ContextVar("nki_collective_rank", default=None)
+_rank_ctx = spmd_rank  # (rank, world) of a run_spmd thread
 
 
 def _op_name(op) -> str:
@@ -49,48 +48,74 @@ def _op_name(op) -> str:
 
 
 def _launch_world():
-    """(rank, world) of the kernel program calling, or None outside a multi-program launch (a one-program launch
-    inside :func:`run_spmd` takes the rank of its run_spmd thread)."""
+    """(rank, world, lane, wait) of the kernel program calling, or None outside a multi-program launch.
+
+    Inside :func:`run_spmd` the rank is the run_spmd thread's and a multi-program (LNC) launch's programs are its
+    *lanes*: program p of every rank meets the other ranks' program p (setting ``lnc_collectives``). Outside
+    run_spmd the programs of a launch are the ranks (one lane)."""
     from ._launch import _program
 
     prog = _program.get()
+    spmd = _rank_ctx.get()
+    if spmd is not None:
+        rank, world = spmd
+        if prog is None or prog.world is None or prog.world.size == 1:
+            return rank, world, 0, world.wait_plain
+        if get_settings().lnc_collectives == "refuse":
+            raise UsageError(f"nki.collectives: a collective on a {prog.world.size}-core (LNC) launch inside a "
+                             "multi-rank run; setting lnc_collectives='refuse' (set 'per_core' to let program p of "
+                             "each rank meet the other ranks' program p)")
+        launch = prog.world
+        return rank, world, prog.rank, lambda ready, timeout: launch.wait(prog.rank, ready, timeout)
     if prog is None or prog.world is None or prog.world.size == 1:
         return None
-    world = prog.world
-    with world.cond:
-        if getattr(world, "collectives", None) is None:
+    launch = prog.world
+    with launch.cond:
+        if getattr(launch, "collectives", None) is None:
             # the launch's condition and turns: a program waiting here gives up its turn (setting lnc_schedule)
-            world.collectives = _World(world.size, get_settings(), launch=world)
-    return prog.rank, world.collectives
+            launch.collectives = _World(launch.size, get_settings(), cond=launch.cond)
+    return prog.rank, launch.collectives, 0, lambda ready, timeout: launch.wait(prog.rank, ready, timeout)
 
 
 def _current():
-    return _launch_world() or _rank_ctx.get()
+    cur = _launch_world()
+    if cur is not None:
+        return cur
+    spmd = _rank_ctx.get()
+    return None if spmd is None else (spmd[0], spmd[1], 0, spmd[1].wait_plain)
 
 
 def rank_id(name=None) -> int:
-    """The calling rank (the program index inside a launch, the virtual rank inside :func:`run_spmd`); else 0."""
+    """The calling rank: the virtual rank inside :func:`run_spmd` (also in a kernel a rank launches), else the
+    program index inside a multi-program launch; 0 outside both."""
     cur = _current()
     return 0 if cur is None else cur[0]
 
 
 class _World:
-    """Rendezvous state shared by the ranks of one :func:`run_spmd`."""
+    """Rendezvous state shared by the ranks of one :func:`run_spmd` (or the programs of one launch)."""
 
-    def __init__(self, ranks: int, settings, launch=None) -> None:
+    def __init__(self, ranks: int, settings, cond: threading.Condition | None = None) -> None:
         self.ranks = ranks
         self.settings = settings
-        self.launch = launch
-        self.cond = threading.Condition() if launch is None else launch.cond
-        self.pending: dict = {}  # (seq, group) -> {rank: (srcs, dsts)}
+        self.cond = cond or threading.Condition()
+        self.pending: dict = {}  # (lane, seq, group, name) -> {rank: (srcs, dsts)}
         self.done: dict = {}
-        self.seq = [0] * ranks
+        self.seq: dict = {}  # (rank, lane) -> collectives called so far
         self.error: BaseException | None = None
 
-    def call(self, rank: int, group: tuple, name: str, srcs, dsts, compute: Callable) -> None:
-        key = (self.seq[rank], group, name)
-        self.seq[rank] += 1
+    def wait_plain(self, ready: Callable[[], bool], timeout: float) -> bool:
+        return self.cond.wait_for(ready, timeout)
+
+    def call(self, rank: int, group: tuple, name: str, srcs, dsts, compute: Callable, lane: int = 0,
+             wait: Callable | None = None) -> None:
+        """Rank ``rank``'s part of a collective of ``group`` (on ``lane``: the program index of an LNC launch);
+        the last member to arrive computes it. ``wait(ready, timeout)`` waits with ``cond`` held."""
+        n = self.seq.get((rank, lane), 0)
+        self.seq[(rank, lane)] = n + 1
+        key = (lane, n, group, name)
         timeout = self.settings.collective_timeout
+        wait = wait or self.wait_plain
         with self.cond:
             slot = self.pending.setdefault(key, {})
             slot[rank] = (srcs, dsts)
@@ -100,19 +125,19 @@ class _World:
                 except BaseException as exc:  # every member sees the same error
                     self.error = exc
                 self.done[key] = True
+                del self.pending[key]
                 self.cond.notify_all()
-            elif not self._wait(rank, lambda: key in self.done or self.error is not None, timeout):
+            elif not wait(lambda: key in self.done or self.error is not None, timeout):
                 missing = [r for r in group if r not in slot]
-                self.error = RankFailure(f"{name} #{key[0]}: rank {missing[0]} did not arrive within {timeout:g} s "
-                                         f"(missing ranks {missing})", rank=missing[0], step=key[0])
+                where = f" (core {lane} of each rank)" if lane else ""
+                self.error = RankFailure(f"{name} #{n}{where}: rank {missing[0]} did not arrive within {timeout:g} s "
+                                         f"(missing ranks {missing})", rank=missing[0], step=n)
                 self.cond.notify_all()
             if self.error is not None:
                 raise self.error
-
-    def _wait(self, rank: int, ready: Callable[[], bool], timeout: float) -> bool:
-        if self.launch is not None:
-            return self.launch.wait(rank, ready, timeout)
-        return self.cond.wait_for(ready, timeout)
+            if key not in self.done:  # the wait ended because another program of the caller's launch failed
+                raise RankFailure(f"{name} #{n}: rank {rank} stopped: another program of its launch failed",
+                                  rank=rank, step=n)
 
 
 def run_spmd(fn: Callable, ranks: int, *args, **kwargs) -> None:
@@ -188,8 +213,8 @@ def _collective(name, srcs, dsts, replica_group, per_tensor):
             for (_, d), o in zip(members, outs):
                 _write(d[t], o)
 
-    rank, world = _current()
-    world.call(rank, group, name, srcs, dsts, compute)
+    rank, world, lane, wait = _current()
+    world.call(rank, group, name, srcs, dsts, compute, lane, wait)
 
 
 def all_reduce(srcs, dsts, replica_group, op=np.add, **_ignored) -> None:
@@ -232,7 +257,7 @@ def collective_permute(srcs, dsts, source_target_pairs, **_ignored) -> None:
     cur = _current()
     if cur is None:
         raise UsageError("nki.collectives.collective_permute: call it inside a multi-program launch or run_spmd")
-    rank, world = cur
+    rank, world, lane, wait = cur
     group = tuple(range(world.ranks))
 
     def compute(members):
@@ -242,4 +267,4 @@ def collective_permute(srcs, dsts, source_target_pairs, **_ignored) -> None:
             if o is not None:
                 _write(d[0], o)
 
-    world.call(rank, group, "collective_permute", srcs, dsts, compute)
+    world.call(rank, group, "collective_permute", srcs, dsts, compute, lane, wait)

@@ -37,6 +37,13 @@ HARNESS_DEFECTS = {
     "x4-dtype-names": "(an adaptation, not a defect) the output validator looks its x4 unpackers up by str(dtype), "
                       "the bare format name for Neuron's dtypes; the emulator's x4 dtypes are NumPy structured "
                       "dtypes whose str is their field list: each unpacker is also registered under that str",
+    "multi-rank": "(a gap of the published harness) simulation_setup runs every case on one rank: it passes "
+                  "kernel_input to the kernel as keyword arguments (a PerRankLazyInputGenerator is not a mapping), "
+                  "ignores InferenceArgs.collective_ranks and writes no output_worker_<rank> directory, which the "
+                  "validator reads for a multi-rank case: a case with collective_ranks > 1 runs on that many "
+                  "virtual ranks (emulator.nki.collectives.run_spmd; LNC=2 kernels per setting lnc_collectives), "
+                  "each rank's outputs converted by the harness's own run_simulator_inference and written to "
+                  "output_worker_<rank>",
     "x4-output-bits": "(an adaptation, not a defect) simulation_setup converts each kernel output with "
                       "np.asarray(output, dtype=golden.dtype); a golden that is the float32 view of packed x4 words "
                       "(experimental mxfp_load) asks for the words' bits, which NumPy will not cast out of the "
@@ -113,6 +120,9 @@ def _patch_harness() -> None:
     if orch is not None and not hasattr(orch.Orchestrator, "_compiled_kernel"):
         orch.Orchestrator._compiled_kernel = None
         _fired["compiled-kernel-unset"] = HARNESS_DEFECTS["compiled-kernel-unset"]
+    run = getattr(getattr(orch, "Orchestrator", None), "_run_simulator_inference", None)
+    if run is not None and not getattr(run, "_trn3emu", False):
+        orch.Orchestrator._run_simulator_inference = _multi_rank(run)
     sim = sys.modules.get("test.utils.simulation_setup")
     if sim is not None and getattr(sim, "np", None) is np:
         sim.np = _X4AwareNumpy(np)
@@ -127,6 +137,61 @@ def _patch_harness() -> None:
             if name in unpackers and str(dt) not in unpackers:
                 unpackers[str(dt)] = unpackers[name]
                 _fired["x4-dtype-names"] = HARNESS_DEFECTS["x4-dtype-names"]
+
+
+def _multi_rank(one_rank):
+    """Wrap ``Orchestrator._run_simulator_inference``: a case with ``collective_ranks`` > 1 runs its kernel on that
+    many virtual ranks, each rank's outputs converted by the harness's own ``run_simulator_inference`` (given that
+    rank's inputs) and written to ``output_worker_<rank>``; every other case goes the harness's way."""
+
+    def run(self, kernel_under_test):
+        ranks = getattr(getattr(kernel_under_test, "inference_args", None), "collective_ranks", 1) or 1
+        if ranks <= 1:
+            return one_rank(self, kernel_under_test)
+        _fired["multi-rank"] = HARNESS_DEFECTS["multi-rank"]
+        package = type(self).__module__.rpartition(".")[0]
+        sim = importlib.import_module(f"{package}.simulation_setup")
+        data = importlib.import_module(f"{package}.common_dataclasses")
+        try:
+            outputs = run_ranks(kernel_under_test, ranks, sim.run_simulator_inference)
+        except Exception as e:  # the harness's own wrapping of an inference failure
+            raise getattr(sys.modules.get(type(self).__module__), "InferenceException", RuntimeError)(str(e)) from e
+        base = os.path.join(self.fs_config.artifacts_output_directory_path, data.INF_ARTIFACT_DIR_NAME)
+        for rank, tensors in enumerate(outputs):
+            self.__dump_tensors__(os.path.join(base, f"output_worker_{rank}"), tensors, lambda name: name)
+        return base
+
+    run._trn3emu = True
+    return run
+
+
+def run_ranks(kernel_under_test, ranks: int, infer) -> list:
+    """``infer(case)`` (the harness's run_simulator_inference) on ``ranks`` virtual ranks, each given a copy of
+    ``kernel_under_test`` with its own inputs: ``kernel_input.for_rank(rank)`` for a per-rank generator, else a copy
+    of the shared inputs (a kernel may write its inputs, and each rank has its own HBM). Returns the outputs per
+    rank."""
+    import copy
+
+    from ..collectives import rank_id, run_spmd
+
+    given = kernel_under_test.kernel_input or {}
+    per_rank = [given.for_rank(r) if hasattr(given, "for_rank") else given for r in range(ranks)]
+    cases = []
+    for inputs in per_rank:  # made here, not in the rank threads: the generators cache without a lock
+        case = copy.copy(kernel_under_test)
+        case.kernel_input = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in inputs.items()}
+        cases.append(case)
+    golden = getattr(getattr(kernel_under_test, "validation_args", None), "golden_output", None)
+    if hasattr(golden, "for_rank"):  # every rank's infer names its outputs after rank 0's golden: made once, here
+        golden.for_rank(0)
+    outputs: list = [None] * ranks
+
+    def rank_body():
+        r = rank_id()
+        outputs[r] = infer(cases[r])
+
+    run_spmd(rank_body, ranks)
+    return outputs
 
 
 class _X4AwareNumpy:

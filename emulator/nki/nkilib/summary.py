@@ -25,10 +25,6 @@ from dataclasses import dataclass, field
 
 __all__ = ["Record", "RECORD", "family_of", "KNOWN_SOURCE_DEFECTS"]
 
-_ONE_RANK = ("test/utils/simulation_setup.py runs every case on one rank: run_simulator_inference passes "
-             "kernel_input to the kernel as keyword arguments (a PerRankLazyInputGenerator is not a mapping), ignores "
-             "InferenceArgs.collective_ranks and writes no output_worker_<rank> directory, which the validator "
-             "reads for a multi-rank case; collectives cases cannot run in simulation mode")
 #: bugs in nki-library itself at d2ad3a5: (test path fragment, exception text fragment, what it is); an empty path
 #: fragment matches every test (a defect in a shared module reached from several families)
 KNOWN_SOURCE_DEFECTS = (
@@ -38,11 +34,6 @@ KNOWN_SOURCE_DEFECTS = (
     ("", "missing 1 required positional argument: 'remainderIFused'",  # mlp_tkg: moe_tkg, moe_block, transformer
      "core/mlp/mlp_tkg/mlp_tkg_constants.py:225 builds MLPTKGConstantsDimensionSizes without its field "
      "remainderIFused (declared at :66 without a default: a TypeError under Python's dataclass rules)"),
-    *(((path, error, _ONE_RANK) for path, error in (
-        ("", "'PerRankLazyInputGenerator' object has no attribute 'items'"),
-        ("experimental/collectives/", "nki.collectives: call collectives inside"),
-        ("experimental/collectives/", "did not arrive within"),
-        ("experimental/collectives/", "No output files found for rank")))),
     ("test_gen_mask_tkg.py", "KeyError: 'mask_out_hbm'",
      "test_gen_mask_tkg.py:422 reads kernel_input['mask_out_hbm']; its input generator names the key "
      "'mask_out_hbm.must_alias_input'"),
