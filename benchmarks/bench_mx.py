@@ -35,6 +35,11 @@ def golden_style_quantize(x_bf16: np.ndarray, emax: int = 8):
     return q.view(np.uint32), code
 
 
+def _quantize_fp4(x):
+    with emu.settings(mx_fp4_quantize_mx="allow"):  # Trn3's quantize_mx writes fp8; the fp4 target is a setting
+        return emu.mx.quantize_mx(x, "float4_e2m1fn")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1024x1024 and fewer repeats")
@@ -62,6 +67,7 @@ def main(argv=None) -> int:
         ("quantize_mx bf16 -> e4m3fn (ocp)",
          best_of(lambda: emu.mx.quantize_mx(x, "float8_e4m3fn", "ocp"), repeats)),
         ("quantize_mx bf16 -> e5m2 (hw)", best_of(lambda: emu.mx.quantize_mx(x, "float8_e5m2"), repeats)),
+        ("quantize_mx bf16 -> e2m1fn (hw; packs 4-bit x4 words)", best_of(lambda: _quantize_fp4(x), repeats)),
         ("dequantize_mx e4m3fn -> fp32", best_of(lambda: emu.mx.dequantize_mx(x4, scale, "float8_e4m3fn"), repeats)),
         ("dequantize_mx e5m2 -> fp32", best_of(lambda: emu.mx.dequantize_mx(x4_5, scale_5, "float8_e5m2"), repeats)),
         ("mx.quantize fp32 OCP blocks of 32 (e4m3fn)",
@@ -99,7 +105,7 @@ def main(argv=None) -> int:
     print(f"MX benchmark, {n}x{n} bfloat16 ({elems / 1e6:.1f}M elements); ratio = baseline time / time "
           f"(higher is faster)")
     for name, t in rows:
-        if name.startswith("context") or name.startswith("dequantize"):
+        if name.startswith("context") or name.startswith("dequantize") or "e2m1fn" in name:  # (a half-byte output)
             tail = ""
         elif name.endswith("1 Numba thread"):
             tail = "  " + limit_text(lim1[4 if name.startswith("mx.quantize fp32") else 2], t)
