@@ -127,6 +127,12 @@ def test_dtype_queries():
     ("E   emulator.errors.CapacityError: SBUF: no room", "capacity (emulator check): SBUF: no room"),
     ("E   AssertionError: [NCC_INKI016] Kernel validation exception: H too big", "kernel_assert: H too big"),
     ("E   KeyError: 'foo'", "other: KeyError: 'foo'"),
+    ("E   numpy._core._exceptions._ArrayMemoryError: Unable to allocate 2.00 GiB for an array with shape (8, 1, "
+     "1048576, 64) and data type float32", "out of memory: Unable to allocate 2.00 GiB for an array with shape (8, "
+     "1, 1048576, 64) and data type float32"),
+    ("E   test.utils.exceptions.InferenceException: [enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: "
+     "can't allocate memory: you tried to allocate 1073741824 bytes.", "out of memory: [enforce fail at "
+     "alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to allocate 1073741824 bytes."),
     ("E   emulator.errors.ShapeError: sbuf9.ap: pattern [(3072, 128), (12, 128)] at offset 1548 reaches element "
      "393216; the tensor holds 393216 bfloat16 elements from its start",
      "out-of-tile access (emulator check): sbuf9.ap: pattern [(3072, 128), (12, 128)] at offset 1548 reaches element "

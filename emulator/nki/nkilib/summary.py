@@ -4,7 +4,8 @@ the failures and the time taken.
 A failure's class is read from its report: ``tolerance miss`` (the harness's comparison failed; the worst element is
 named), ``our error`` (an emulator exception), ``unsupported API`` (a front-end name or attribute the emulator does
 not have, named), ``kernel_assert`` (the kernel's own validation fired in a case meant to pass),
-``harness/source defect`` (a bug in nki-library itself at the measured commit), ``capacity`` / ``uninitialized read``
+``harness/source defect`` (a bug in nki-library itself at the measured commit), ``out of memory`` (an allocation
+refused: in the sweeps mostly the harness's own float64 and torch goldens under the run's memory limit), ``capacity`` / ``uninitialized read``
 / ``out-of-tile access`` (checks the emulator makes and AWS's simulator does not: the kernel may be at fault as well
 as the emulator), or ``other`` (the exception type).
 
@@ -53,6 +54,8 @@ _STRICT = {"CapacityError": "capacity (emulator check)", "UninitializedReadError
 _OUT_OF_TILE = re.compile(r"\.ap: pattern .* reaches element \d+; the tensor holds")
 #: NumPy cannot reinterpret an array of the emulator's x4 dtypes (structured dtypes over the word) as float32 words
 _X4_CAST = re.compile(r"Cannot cast array data from dtype\(\[\('(float\w+_x4)'")
+#: an allocation refused (NumPy's MemoryError, torch's CPU allocator): the run's memory limit or the machine's
+_NO_MEMORY = re.compile(r"Unable to allocate|can't allocate memory|Cannot allocate memory")
 _E_LINE = re.compile(r"^E\s+([\w.]*(?:Error|Exception|Failure|Exit|Interrupt))\b:?\s*(.*)$", re.M)
 _NO_ATTR = re.compile(r"(?:module '([\w.]+)'|'(\w+)' object|type object '(\w+)') has no attribute '(\w+)'")
 _ALIASES = {"emulator.nki.language": "nl", "emulator.nki.isa": "nisa", "emulator.nki": "nki",
@@ -106,6 +109,8 @@ class Record:
             return f"tolerance miss: {miss or 'worst element not recorded'}"
         for m in _E_LINE.finditer(text):
             kind, msg = m.group(1), m.group(2).strip()
+            if kind.endswith("MemoryError") or _NO_MEMORY.search(msg):
+                return f"out of memory: {msg[:160]}"
             if "does not implement" in msg:
                 return f"unsupported API: {msg.split(':', 1)[0][:80]}"
             short = kind.rsplit(".", 1)[-1]
