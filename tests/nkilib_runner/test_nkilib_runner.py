@@ -195,7 +195,11 @@ def test_runner_end_to_end_on_the_mini_harness(tmp_path):
     rc = nkilib.run(str(FIXTURE), ["-q", "-p", "no:doctest"], summary_json=str(out), timeout=600)
     assert rc == 1  # the one case that fails on purpose
     data = json.loads(out.read_text())
-    fam, coll = sorted(data["families"], key=lambda f: f["family"])
+    fam, custom, coll = sorted(data["families"], key=lambda f: f["family"])
+    # a comparison imported by name into the test module still leaves its worst element
+    assert (custom["family"], custom["failed"], custom["classes"]) == ("core/scale/scale_custom", 1,
+                                                                       {"tolerance miss": 1}), custom
+    assert next(iter(custom["examples"])).startswith("tolerance miss: [2, 1] got 34 want 34.5"), custom
     # the multi-rank cases (per-rank inputs, LNC=2 ranks, shared inputs) run on virtual ranks and pass
     assert coll["family"] == "experimental/collectives/gather"
     assert (coll["collected"], coll["passed"], coll["failed"]) == (3, 3, 0), coll

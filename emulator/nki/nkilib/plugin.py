@@ -129,6 +129,11 @@ def _patch_harness() -> None:
     val = sys.modules.get("test.utils.output_validator")
     if val is not None and not getattr(val.maxAllClose, "_trn3emu", False):
         val.maxAllClose = _record_misses(val.maxAllClose)
+    if val is not None:  # test modules that imported the comparison by name (custom validators) get the wrapper too
+        original = val.maxAllClose.__wrapped__
+        for name, module in list(sys.modules.items()):
+            if name.startswith("test.") and getattr(module, "maxAllClose", None) is original:
+                module.maxAllClose = val.maxAllClose
     unpackers = getattr(val, "_X4_UNPACKERS", None)
     if isinstance(unpackers, dict):
         from .. import _dtypes
@@ -227,6 +232,7 @@ def _record_misses(compare):
         return passed
 
     wrapper._trn3emu = True
+    wrapper.__wrapped__ = compare
     return wrapper
 
 
