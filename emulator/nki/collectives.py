@@ -3,7 +3,8 @@
 A kernel written the NKI way calls ``all_reduce(srcs, dsts, replica_group, op)`` on *its own* tensors, once per
 rank. Inside a launch (``kernel[R](...)``) the rank is the program's flat index in the grid and the tensors are the
 kernel's ``NkiTensor`` views (HBM or SBUF); :func:`run_spmd` runs a plain function on R virtual ranks (one thread
-each) with NumPy arrays. Either way every collective call is a rendezvous: when the last member of the group
+each) with NumPy arrays, and a kernel one of them launches takes part as that rank (on several cores, LNC=2, core p
+meets core p of the other ranks: setting ``lnc_collectives``). Either way every collective call is a rendezvous: when the last member of the group
 arrives, the in-process engine (:mod:`emulator.collectives`) computes the results with the configured algorithm and
 writes them into each rank's ``dsts`` (in place). A
 rank that never arrives turns into :class:`~emulator.errors.RankFailure` naming it after ``collective_timeout``.
@@ -37,7 +38,7 @@ __all__ = ["run_spmd", "rank_id", "ReplicaGroup", "all_reduce", "all_gather", "r
            "collective_permute", "collective_permute_implicit"]
 
 _OPS = {"add": "add", "maximum": "max", "minimum": "min", "max": "max", "min": "min", "multiply": "mul"}
-_rank_ctx = spmd_rank  # (rank, world) of a run_spmd thread
+_rank_ctx = spmd_rank  # (rank, world) of a run_spmd thread (the variable lives in _launch, which launches read)
 
 
 def _op_name(op) -> str:
