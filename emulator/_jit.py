@@ -158,3 +158,69 @@ def simd_target() -> tuple[int, bool]:
     lanes = 16 if "zmm" in _numba.njit(f32, cache=False)(scale).inspect_asm(f32) else 8
     wide_regs = lanes == 16 or "vpmaxsq" in _numba.njit(i64, cache=False)(imax).inspect_asm(i64)
     return lanes, wide_regs
+
+
+class _CompileActivity:
+    """Numba compilations in progress in this process, and when the last one started or ended (``numba:compile``
+    events, which fire for real compilations, never for cache loads)."""
+
+    def __init__(self) -> None:
+        import threading
+        import time
+
+        self._lock = threading.Lock()
+        self._clock = time.monotonic
+        self.active = 0
+        self.last = float("-inf")
+        self.installed = False
+
+    def install(self) -> None:
+        if self.installed or not HAVE_NUMBA:
+            return
+        from numba.core import event
+
+        activity = self
+
+        class _Listener(event.Listener):
+            def on_start(self, ev):
+                with activity._lock:
+                    activity.active += 1
+                    activity.last = activity._clock()
+
+            def on_end(self, ev):
+                with activity._lock:
+                    activity.active -= 1
+                    activity.last = activity._clock()
+
+        event.register("numba:compile", _Listener())
+        self.installed = True
+
+
+_COMPILES = _CompileActivity()
+
+
+def compile_activity() -> tuple[int, float]:
+    """(Numba compilations in progress, ``time.monotonic()`` of the last start or end; -inf before any). The first
+    call starts listening; compilations before it are not seen."""
+    _COMPILES.install()
+    with _COMPILES._lock:
+        return _COMPILES.active, _COMPILES.last
+
+
+def patient_wait(wait_once: Callable[[float], bool], timeout: float) -> bool:
+    """``wait_once(seconds)`` (True when the awaited thing happened) until it returns True, or until ``timeout``
+    seconds passed both since the call and since Numba last compiled anything in this process, with no compilation
+    in progress; False then. A peer that is compiling the emulator's kernels (minutes on a first run on a busy
+    machine) is late, not gone: rendezvous watchdogs (setting ``collective_timeout``) wait through it."""
+    import time
+
+    start = time.monotonic()
+    compile_activity()  # listen from here on
+    while True:
+        active, last = compile_activity()
+        now = time.monotonic()
+        left = (now if active else max(start, last)) + timeout - now
+        if left <= 0:
+            return False
+        if wait_once(min(left, 1.0)):
+            return True

@@ -284,7 +284,9 @@ class Settings:
         choices=("ring", "tree", "recursive_doubling", "recursive_halving", "hierarchical", "mesh", "rank_order"),
     )
     collective_timeout: float = _setting(
-        30.0, "seconds a rank waits for a peer before the watchdog aborts the collective", area="collectives",
+        30.0, "seconds a rank waits for a peer before the watchdog aborts the collective (in-process ranks and "
+        "cores: seconds without progress, a Numba compilation in the process counting as progress)",
+        area="collectives",
     )
     collective_setup_timeout: float = _setting(
         120.0, "seconds the first MPI collective on a communicator waits for every process to arrive (start-up "

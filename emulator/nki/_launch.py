@@ -34,6 +34,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .._jit import patient_wait
 from ..config import get_settings, run_in_context
 from ..errors import RankFailure, SettingsError, ShapeError
 from . import _cores, _turns
@@ -161,7 +162,7 @@ class _World:
 
     def _wait(self, me: int, what: str, ready: Callable[[], bool], missing: Callable[[], list]) -> None:
         timeout = get_settings().collective_timeout
-        if not self.wait(me, ready, timeout):
+        if not patient_wait(lambda t: self.wait(me, ready, t), timeout):
             gone = missing()
             self.error = RankFailure(f"{what}: core {gone[0]} did not arrive within {timeout:g} s (setting "
                                      "collective_timeout); both cores of an LNC launch must make the same calls",

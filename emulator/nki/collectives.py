@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from .. import collectives as _cc
+from .._jit import patient_wait
 from ..config import get_settings, run_in_context
 from ..errors import ArgumentError, RankFailure, ShapeError, UsageError
 from ..collectives.groups import ReplicaGroup
@@ -128,7 +129,7 @@ class _World:
                 self.done[key] = True
                 del self.pending[key]
                 self.cond.notify_all()
-            elif not wait(lambda: key in self.done or self.error is not None, timeout):
+            elif not patient_wait(lambda t: wait(lambda: key in self.done or self.error is not None, t), timeout):
                 missing = [r for r in group if r not in slot]
                 where = f" (core {lane} of each rank)" if lane else ""
                 self.error = RankFailure(f"{name} #{n}{where}: rank {missing[0]} did not arrive within {timeout:g} s "

@@ -51,3 +51,25 @@ def test_spmd_missing_rank_is_named():
     with emu.settings(collective_timeout=0.5):
         with pytest.raises(RankFailure, match="rank 1 did not arrive"):
             ncc.run_spmd(kernel, 3)
+
+
+def test_patient_wait_counts_compiling_as_progress():
+    import time
+
+    import numba
+
+    from emulator._jit import patient_wait
+
+    calls = []
+
+    def wait_once(t):
+        calls.append(t)
+        if len(calls) == 1:
+            time.sleep(0.3)  # past the timeout...
+            numba.njit(cache=False)(lambda x: x + 1)(1)  # ...but a kernel compiled just now
+            return False
+        return len(calls) == 3
+
+    assert patient_wait(wait_once, timeout=0.2) and len(calls) == 3
+    # nothing compiling: the timeout holds
+    assert not patient_wait(lambda t: time.sleep(t) or False, timeout=0.05)

@@ -192,7 +192,9 @@ def _tree(root: Path) -> dict:
 def test_runner_end_to_end_on_the_mini_harness(tmp_path):
     before = _tree(FIXTURE)
     out = tmp_path / "new" / "summary.json"  # a directory not made yet: the runner makes it
-    rc = nkilib.run(str(FIXTURE), ["-q", "-p", "no:doctest"], summary_json=str(out), timeout=600)
+    misses = tmp_path / "misses"
+    rc = nkilib.run(str(FIXTURE), ["-q", "-p", "no:doctest"], summary_json=str(out), timeout=600,
+                    dump_misses=str(misses))
     assert rc == 1  # the one case that fails on purpose
     data = json.loads(out.read_text())
     fam, custom, coll = sorted(data["families"], key=lambda f: f["family"])
@@ -210,6 +212,11 @@ def test_runner_end_to_end_on_the_mini_harness(tmp_path):
     assert cls.startswith("tolerance miss: [3, 5] ") and "want" in cls
     assert {"missing-perf-analysis", "compiled-kernel-unset", "output-dir", "xdist-hooks",
             "x4-dtype-names", "x4-output-bits", "multi-rank"} <= set(data["defects"])
+    # every failed comparison left its arrays: the off-by-one golden differs at [3, 5] only
+    dumped = sorted(p.name for p in misses.iterdir())
+    assert dumped == ["test_custom_validator_golden_off_at_2_1-0.npz", "test_scale_rows_golden_off_by_one-0.npz"]
+    with np.load(misses / dumped[1]) as z:
+        assert np.argwhere(z["got"] != z["want"]).tolist() == [[3, 5]] and float(z["atol"]) == 0.0
     assert _tree(FIXTURE) == before  # nothing in the checkout was written
     with pytest.raises(Exception, match="not an nki-library checkout"):
         nkilib.run(str(tmp_path))

@@ -28,6 +28,8 @@ __all__ = ["run", "pytest_command", "child_env", "RUN_ALL_ENV"]
 
 #: the harness's switch for the large-shape cases it skips in simulation by default
 RUN_ALL_ENV = "NKILIB_SIMULATION_RUN_ALL"
+#: the child writes every failed comparison's arrays to this directory (``run(dump_misses=...)``)
+DUMP_ENV = "TRN3EMU_NKILIB_DUMP_MISSES"
 _EMULATOR_ROOT = str(Path(__file__).resolve().parents[3])
 
 
@@ -52,7 +54,8 @@ def pytest_command(path: str, args: list[str], scratch: str | None = None) -> li
     return cmd + list(args) + ([] if selection else ["test/integration"])
 
 
-def child_env(path: str, all_shapes: bool = False, summary_json: str | None = None) -> dict[str, str]:
+def child_env(path: str, all_shapes: bool = False, summary_json: str | None = None,
+              dump_misses: str | None = None) -> dict[str, str]:
     """The environment of the child: the emulator, the checkout and its ``src/`` first on ``PYTHONPATH``."""
     env = dict(os.environ)
     parts = [_EMULATOR_ROOT, os.path.join(path, "src"), path] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
@@ -63,11 +66,13 @@ def child_env(path: str, all_shapes: bool = False, summary_json: str | None = No
         env[RUN_ALL_ENV] = "1"
     if summary_json:
         env["TRN3EMU_NKILIB_SUMMARY"] = os.path.abspath(summary_json)
+    if dump_misses:
+        env[DUMP_ENV] = os.path.abspath(dump_misses)
     return env
 
 
 def run(path: str, args: list[str] | None = None, all_shapes: bool = False, summary_json: str | None = None,
-        timeout: float | None = None) -> int:
+        timeout: float | None = None, dump_misses: str | None = None) -> int:
     """Run the nki-library suite at ``path`` on the emulator; pytest's exit code.
 
     Parameters
@@ -77,6 +82,8 @@ def run(path: str, args: list[str] | None = None, all_shapes: bool = False, summ
     all_shapes : also run the large-shape cases the harness skips in simulation (sets NKILIB_SIMULATION_RUN_ALL=1).
     summary_json : also write the per-family summary as JSON there.
     timeout : seconds before the run is stopped (None: no limit).
+    dump_misses : a directory: every failed golden comparison leaves ``<case>-<n>.npz`` there with the arrays
+        ``got`` and ``want`` (and ``rtol``, ``atol``), to look at the miss beyond its worst element.
     """
     path = os.path.abspath(path)
     if not os.path.isfile(os.path.join(path, "test", "conftest.py")):
@@ -87,7 +94,7 @@ def run(path: str, args: list[str] | None = None, all_shapes: bool = False, summ
         os.makedirs(os.path.dirname(os.path.abspath(summary_json)), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="trn3emu-nkilib-") as scratch:
         cmd = [sys.executable] + pytest_command(path, list(args or []), scratch)
-        proc = subprocess.Popen(cmd, cwd=path, env=child_env(path, all_shapes, summary_json))
+        proc = subprocess.Popen(cmd, cwd=path, env=child_env(path, all_shapes, summary_json, dump_misses))
         try:
             return proc.wait(timeout=timeout)
         except (subprocess.TimeoutExpired, KeyboardInterrupt) as exc:

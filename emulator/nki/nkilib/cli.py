@@ -19,6 +19,10 @@ def _own_options(args: argparse.Namespace) -> list[str]:
             args.summary_json = next(it, None)
         elif a.startswith("--summary-json="):
             args.summary_json = a.split("=", 1)[1]
+        elif a == "--dump-misses":
+            args.dump_misses = next(it, None)
+        elif a.startswith("--dump-misses="):
+            args.dump_misses = a.split("=", 1)[1]
         else:
             extra.append(a)
     return extra
@@ -26,7 +30,8 @@ def _own_options(args: argparse.Namespace) -> list[str]:
 
 def _cmd(args: argparse.Namespace) -> int:
     extra = _own_options(args)
-    return run(args.path, extra, all_shapes=args.all_shapes, summary_json=args.summary_json)
+    return run(args.path, extra, all_shapes=args.all_shapes, summary_json=args.summary_json,
+               dump_misses=args.dump_misses)
 
 
 def register(subparsers) -> None:
@@ -40,5 +45,7 @@ def register(subparsers) -> None:
     p.add_argument("--all-shapes", action="store_true",
                    help="also run the large-shape cases the harness skips in simulation (NKILIB_SIMULATION_RUN_ALL=1)")
     p.add_argument("--summary-json", help="also write the summary as JSON to this file")
+    p.add_argument("--dump-misses", metavar="DIR",
+                   help="write the output and the golden of every failed comparison to DIR (one .npz per comparison)")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="arguments for pytest")
     p.set_defaults(func=_cmd)

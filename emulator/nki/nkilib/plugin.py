@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.abc
 import importlib.util
 import os
+import re
 import sys
 import time
 
@@ -195,8 +196,17 @@ def run_ranks(kernel_under_test, ranks: int, infer) -> list:
         r = rank_id()
         outputs[r] = infer(cases[r])
 
-    run_spmd(rank_body, ranks)
+    from ...config import get_settings, settings
+
+    # a rank may arrive late at a collective because it is the one compiling the emulator's kernels (a first run
+    # on a busy machine takes minutes): a run waits at least RANK_WAIT seconds before it names a missing rank
+    with settings(collective_timeout=max(get_settings().collective_timeout, RANK_WAIT)):
+        run_spmd(rank_body, ranks)
     return outputs
+
+
+#: least seconds a multi-rank case waits for a rank to arrive at a collective (setting collective_timeout if larger)
+RANK_WAIT = 300.0
 
 
 class _X4AwareNumpy:
@@ -227,8 +237,12 @@ def _record_misses(compare):
     def wrapper(a, b, *args, **kwargs):
         passed = compare(a, b, *args, **kwargs)
         if not passed:
-            summary.RECORD.note_miss(worst_element(a, b, kwargs.get("rtol", args[0] if args else None),
-                                                   kwargs.get("atol", args[1] if len(args) > 1 else None)))
+            rtol = kwargs.get("rtol", args[0] if args else None)
+            atol = kwargs.get("atol", args[1] if len(args) > 1 else None)
+            summary.RECORD.note_miss(worst_element(a, b, rtol, atol))
+            where = os.environ.get("TRN3EMU_NKILIB_DUMP_MISSES")
+            if where:
+                dump_miss(where, summary.RECORD.current, a, b, rtol, atol)
         return passed
 
     wrapper._trn3emu = True
@@ -249,6 +263,7 @@ def pytest_collection_finish(session):
 def pytest_runtest_setup(item):
     _patch_harness()
     summary.RECORD.note_miss(None)
+    summary.RECORD.current = item.nodeid
 
 
 #: markers of cases that need the Neuron compiler or hardware whatever --test-mode says (markers take precedence)
@@ -298,6 +313,20 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     path = os.environ.get("TRN3EMU_NKILIB_SUMMARY")
     if path:
         summary.RECORD.dump(path, _fired)
+
+
+def dump_miss(directory: str, nodeid: str, got, want, rtol, atol) -> str:
+    """Write one failed comparison to ``directory/<case>-<n>.npz`` (arrays ``got``, ``want``, ``rtol``, ``atol``);
+    returns the path. ``<case>`` is the test id with every character outside [A-Za-z0-9_.-] replaced by '_'."""
+    os.makedirs(directory, exist_ok=True)
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", nodeid.split("::", 1)[-1])[:180] or "case"
+    n = 0
+    while os.path.exists(os.path.join(directory, f"{stem}-{n}.npz")):
+        n += 1
+    path = os.path.join(directory, f"{stem}-{n}.npz")
+    np.savez_compressed(path, got=np.asarray(got), want=np.asarray(want),
+                        rtol=np.float64(np.nan if rtol is None else rtol), atol=np.float64(np.nan if atol is None else atol))
+    return path
 
 
 def worst_element(got, want, rtol=None, atol=None) -> str:

@@ -90,6 +90,7 @@ class Record:
 
     def __init__(self):
         self.families: dict[str, _Family] = defaultdict(_Family)
+        self.current = ""  # the case running (its node id)
         self.collect_errors: list[tuple[str, str]] = []
         self.start = time.time()
         self._miss: str | None = None
