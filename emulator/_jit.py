@@ -175,8 +175,10 @@ class _CompileActivity:
         self.installed = False
 
     def install(self) -> None:
-        if self.installed or not HAVE_NUMBA:
-            return
+        with self._lock:
+            if self.installed or not HAVE_NUMBA:
+                return
+            self.installed = True
         from numba.core import event
 
         activity = self
@@ -193,7 +195,6 @@ class _CompileActivity:
                     activity.last = activity._clock()
 
         event.register("numba:compile", _Listener())
-        self.installed = True
 
 
 _COMPILES = _CompileActivity()

@@ -4,10 +4,11 @@ A kernel written the NKI way calls ``all_reduce(srcs, dsts, replica_group, op)``
 rank. Inside a launch (``kernel[R](...)``) the rank is the program's flat index in the grid and the tensors are the
 kernel's ``NkiTensor`` views (HBM or SBUF); :func:`run_spmd` runs a plain function on R virtual ranks (one thread
 each) with NumPy arrays, and a kernel one of them launches takes part as that rank (on several cores, LNC=2, core p
-meets core p of the other ranks: setting ``lnc_collectives``). Either way every collective call is a rendezvous: when the last member of the group
-arrives, the in-process engine (:mod:`emulator.collectives`) computes the results with the configured algorithm and
-writes them into each rank's ``dsts`` (in place). A
-rank that never arrives turns into :class:`~emulator.errors.RankFailure` naming it after ``collective_timeout``.
+meets core p of the other ranks: setting ``lnc_collectives``). Either way every collective call is a rendezvous:
+when the last member of the group arrives, the in-process engine (:mod:`emulator.collectives`) computes the results
+with the configured algorithm and writes them into each rank's ``dsts`` (in place). A rank that never arrives turns
+into :class:`~emulator.errors.RankFailure` naming it after ``collective_timeout`` seconds without progress (a Numba
+compilation in the process counts as progress).
 
 >>> import numpy as np
 >>> from emulator.nki import collectives as ncc

@@ -324,8 +324,8 @@ def dump_miss(directory: str, nodeid: str, got, want, rtol, atol) -> str:
     while os.path.exists(os.path.join(directory, f"{stem}-{n}.npz")):
         n += 1
     path = os.path.join(directory, f"{stem}-{n}.npz")
-    np.savez_compressed(path, got=np.asarray(got), want=np.asarray(want),
-                        rtol=np.float64(np.nan if rtol is None else rtol), atol=np.float64(np.nan if atol is None else atol))
+    tol = {k: np.float64(np.nan if v is None else v) for k, v in (("rtol", rtol), ("atol", atol))}
+    np.savez_compressed(path, got=np.asarray(got), want=np.asarray(want), **tol)
     return path
 
 

@@ -5,9 +5,9 @@ A failure's class is read from its report: ``tolerance miss`` (the harness's com
 named), ``our error`` (an emulator exception), ``unsupported API`` (a front-end name or attribute the emulator does
 not have, named), ``kernel_assert`` (the kernel's own validation fired in a case meant to pass),
 ``harness/source defect`` (a bug in nki-library itself at the measured commit), ``out of memory`` (an allocation
-refused: in the sweeps mostly the harness's own float64 and torch goldens under the run's memory limit), ``capacity`` / ``uninitialized read``
-/ ``out-of-tile access`` (checks the emulator makes and AWS's simulator does not: the kernel may be at fault as well
-as the emulator), or ``other`` (the exception type).
+refused: in the sweeps mostly the harness's own float64 and torch goldens under the run's memory limit),
+``capacity`` / ``uninitialized read`` / ``out-of-tile access`` (checks the emulator makes and AWS's simulator does
+not: the kernel may be at fault as well as the emulator), or ``other`` (the exception type).
 
 >>> r = Record()
 >>> r.classify("E   AttributeError: module 'emulator.nki.language' has no attribute 'foo'", "x.py::t", None)
