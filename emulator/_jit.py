@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
+import time
 import types
 from pathlib import Path
 from typing import Callable
@@ -165,9 +167,6 @@ class _CompileActivity:
     events, which fire for real compilations, never for cache loads)."""
 
     def __init__(self) -> None:
-        import threading
-        import time
-
         self._lock = threading.Lock()
         self._clock = time.monotonic
         self.active = 0
@@ -213,10 +212,7 @@ def patient_wait(wait_once: Callable[[float], bool], timeout: float) -> bool:
     seconds passed both since the call and since Numba last compiled anything in this process, with no compilation
     in progress; False then. A peer that is compiling the emulator's kernels (minutes on a first run on a busy
     machine) is late, not gone: rendezvous watchdogs (setting ``collective_timeout``) wait through it."""
-    import time
-
     start = time.monotonic()
-    compile_activity()  # listen from here on
     while True:
         active, last = compile_activity()
         now = time.monotonic()

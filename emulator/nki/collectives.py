@@ -34,13 +34,12 @@ from .._jit import patient_wait
 from ..config import get_settings, run_in_context
 from ..errors import ArgumentError, RankFailure, ShapeError, UsageError
 from ..collectives.groups import ReplicaGroup
-from ._launch import spmd_rank
+from ._launch import _program, spmd_rank
 
 __all__ = ["run_spmd", "rank_id", "ReplicaGroup", "all_reduce", "all_gather", "reduce_scatter", "all_to_all",
            "collective_permute", "collective_permute_implicit"]
 
 _OPS = {"add": "add", "maximum": "max", "minimum": "min", "max": "max", "min": "min", "multiply": "mul"}
-_rank_ctx = spmd_rank  # (rank, world) of a run_spmd thread (the variable lives in _launch, which launches read)
 
 
 def _op_name(op) -> str:
@@ -50,16 +49,15 @@ def _op_name(op) -> str:
     return _OPS[name]
 
 
-def _launch_world():
-    """(rank, world, lane, wait) of the kernel program calling, or None outside a multi-program launch.
+def _current():
+    """(rank, world, lane, wait) of the caller: a run_spmd rank (or a kernel one launches), or a program of a
+    multi-program launch; None outside both.
 
     Inside :func:`run_spmd` the rank is the run_spmd thread's and a multi-program (LNC) launch's programs are its
     *lanes*: program p of every rank meets the other ranks' program p (setting ``lnc_collectives``). Outside
     run_spmd the programs of a launch are the ranks (one lane)."""
-    from ._launch import _program
-
     prog = _program.get()
-    spmd = _rank_ctx.get()
+    spmd = spmd_rank.get()
     if spmd is not None:
         rank, world = spmd
         if prog is None or prog.world is None or prog.world.size == 1:
@@ -78,14 +76,6 @@ def _launch_world():
             # the launch's condition and turns: a program waiting here gives up its turn (setting lnc_schedule)
             launch.collectives = _World(launch.size, get_settings(), cond=launch.cond)
     return prog.rank, launch.collectives, 0, lambda ready, timeout: launch.wait(prog.rank, ready, timeout)
-
-
-def _current():
-    cur = _launch_world()
-    if cur is not None:
-        return cur
-    spmd = _rank_ctx.get()
-    return None if spmd is None else (spmd[0], spmd[1], 0, spmd[1].wait_plain)
 
 
 def rank_id(name=None) -> int:
@@ -153,7 +143,7 @@ def run_spmd(fn: Callable, ranks: int, *args, **kwargs) -> None:
     def body(r: int) -> None:
         from ..config import settings as _settings
 
-        _rank_ctx.set((r, world))
+        spmd_rank.set((r, world))
         with _settings(**{f: getattr(world.settings, f) for f in ("collective_algorithm", "collective_timeout")}):
             try:
                 fn(*args, **kwargs)

@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pytest
 
-from . import stand_ins, summary
+from . import DUMP_ENV, stand_ins, summary
 
 stand_ins.install()
 
@@ -178,6 +178,7 @@ def run_ranks(kernel_under_test, ranks: int, infer) -> list:
     rank."""
     import copy
 
+    from ...config import get_settings, settings
     from ..collectives import rank_id, run_spmd
 
     given = kernel_under_test.kernel_input or {}
@@ -195,8 +196,6 @@ def run_ranks(kernel_under_test, ranks: int, infer) -> list:
     def rank_body():
         r = rank_id()
         outputs[r] = infer(cases[r])
-
-    from ...config import get_settings, settings
 
     # a rank may arrive late at a collective because it is the one compiling the emulator's kernels (a first run
     # on a busy machine takes minutes): a run waits at least RANK_WAIT seconds before it names a missing rank
@@ -240,7 +239,7 @@ def _record_misses(compare):
             rtol = kwargs.get("rtol", args[0] if args else None)
             atol = kwargs.get("atol", args[1] if len(args) > 1 else None)
             summary.RECORD.note_miss(worst_element(a, b, rtol, atol))
-            where = os.environ.get("TRN3EMU_NKILIB_DUMP_MISSES")
+            where = os.environ.get(DUMP_ENV)
             if where:
                 dump_miss(where, summary.RECORD.current, a, b, rtol, atol)
         return passed
