@@ -59,6 +59,8 @@ def demo(timings: bool = False) -> str:
         out = all_reduce(small, algorithm="rank_order", rounding=rounding, seed=5)[0]
         lines.append(f"  rounding={rounding}: mean result {float(np.mean(out.astype(np.float64))):.5f}")
     lines.append("")
+    lines.append(_nki_ranks()[1])
+    lines.append("")
     lines.append(explain("all_reduce", ranks=8, count=1 << 20, dtype="bfloat16", algorithm="ring", rounds=4))
     lines.append("")
     lines.append("Cost of a 64 MiB bf16 all-reduce (ring unless noted) as the job grows:")
@@ -72,6 +74,44 @@ def demo(timings: bool = False) -> str:
                          f"{e['busbw'] / 1e9:7.1f} GB/s  ({e['method']}, {1e3 * (time.perf_counter() - t):.1f} ms "
                          "to estimate)")
     return "\n".join(lines)
+
+
+def _nki_ranks(ranks: int = 4, rows: int = 256, cols: int = 32) -> tuple[bool, str]:
+    """An NKI kernel on ``ranks`` virtual ranks, each launching it on two cores (LNC=2): every core all-gathers its
+    own 128-row tiles with the same core of the other ranks (setting ``lnc_collectives``); (every rank's result equals
+    NumPy's concatenation, the report line)."""
+    from .. import nki
+
+    nl, nisa, ncc = nki.language, nki.isa, nki.collectives
+
+    @nki.jit
+    def gather(inp, group):
+        cores, me = nl.num_programs(axes=0), nl.program_id(axis=0)
+        per = inp.shape[0] // 128 // cores
+        out = nl.ndarray((inp.shape[0], cols * ranks), dtype=inp.dtype, buffer=nl.shared_hbm)
+        for t in range(per):
+            m0 = (me * per + t) * 128
+            src = nl.ndarray((128, cols), dtype=inp.dtype, buffer=nl.sbuf)
+            dst = nl.ndarray((128, cols * ranks), dtype=inp.dtype, buffer=nl.sbuf)
+            nisa.dma_copy(dst=src, src=inp[m0:m0 + 128, :])
+            ncc.all_gather(dsts=[dst], srcs=[src], replica_group=group, collective_dim=1)
+            nisa.dma_copy(dst=out[m0:m0 + 128, :], src=dst)
+        return out
+
+    xs = np.random.default_rng(7).standard_normal((ranks, rows, cols)).astype(np.float32)
+    outs = [None] * ranks
+
+    def rank():
+        r = ncc.rank_id()
+        outs[r] = gather[2](xs[r], ncc.ReplicaGroup([list(range(ranks))]))
+
+    ncc.run_spmd(rank, ranks)
+    want = np.concatenate(list(xs), axis=1)
+    same = all(np.array_equal(o, want) for o in outs)
+    line = (f"NKI kernel on {ranks} ranks x 2 cores (run_spmd, LNC=2): each core all-gathers its own {rows // 256} "
+            f"tile(s) of 128 rows with the same core of the other ranks; every rank's [{rows}, {cols * ranks}] "
+            f"result {'equals' if same else 'DIFFERS from'} NumPy's concatenation")
+    return same, line
 
 
 def selftest() -> list:
@@ -101,6 +141,7 @@ def selftest() -> list:
     exact = all(np.array_equal(all_reduce([i.astype(ml_dtypes.bfloat16) for i in ints], algorithm=a)[0]
                                .astype(np.float32), (np.arange(50) % 7) * 36.0) for a in ("ring", "tree", "mesh"))
     checks.append(("integer-valued bf16 data reduces exactly", exact, ""))
+    checks.append(("NKI all_gather on 3 ranks x 2 cores == NumPy concatenation", _nki_ranks(3)[0], ""))
     topo = Topology.preset("gen1")
     rep = replay(build("all_reduce", "ring", 64), 64 * 1024, 2, topo)["seconds"]
     ana = analytic("all_reduce", "ring", 64, 64 * 1024 * 2, topo)
