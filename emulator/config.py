@@ -6,8 +6,9 @@ One frozen dataclass, :class:`Settings`, holds every choice the hardware documen
 1. the innermost ``with emu.settings(name=value, ...):`` block of the current thread (a ``ContextVar``: a block in
    one thread never shows in another; threads the emulator starts inherit their creator's block);
 2. ``emu.configure(name=value)`` (process-wide);
-3. the environment variable ``TRN3EMU_<NAME>`` (and, for stochastic rounding, the Neuron runtime's own
-   ``NEURON_RT_STOCHASTIC_ROUNDING_EN`` / ``NEURON_RT_STOCHASTIC_ROUNDING_SEED``), read at import time;
+3. the environment variable ``TRN3EMU_<NAME>`` (and, for stochastic rounding and fp8 saturation, the Neuron
+   runtime's own ``NEURON_RT_STOCHASTIC_ROUNDING_EN`` / ``NEURON_RT_STOCHASTIC_ROUNDING_SEED`` /
+   ``NEURON_RT_ENABLE_OCP_SATURATION``; ``TRN3EMU_<NAME>`` wins where both are set), read at import time;
 4. the default written below.
 
 Functions take explicit keyword overrides (``rounding=``, ``saturate=``, ...) and otherwise read
@@ -92,7 +93,8 @@ class Settings:
     saturate: bool = _setting(
         False,
         "overflow on a narrowing cast: False = IEEE (inf where the format has one, NaN for e4m3fn, e2m1 clamps), "
-        "True = clamp finite overflow and inf to +-max finite (NaN stays NaN)",
+        "True = clamp finite overflow and inf to +-max finite (NaN stays NaN); NEURON_RT_ENABLE_OCP_SATURATION=1 "
+        "selects True",
         area="casts",
     )
     wide_input: str = _setting(
@@ -474,6 +476,8 @@ _CHECKS = {
 
 #: NEURON_RT_STOCHASTIC_ROUNDING_EN values: the runtime documents 1 (on) and 0 (off)
 _NEURON_SR_EN = {"1": "sr", "0": None}
+#: the runtime's saturation switch (set by AWS's nki-library harness on every hardware run); 1 on, 0 off
+NEURON_SATURATION_ENV = "NEURON_RT_ENABLE_OCP_SATURATION"
 
 
 def _environment_values(environ) -> dict[str, Any]:
@@ -492,7 +496,13 @@ def _environment_values(environ) -> dict[str, Any]:
     seed = environ.get("NEURON_RT_STOCHASTIC_ROUNDING_SEED", "").strip()
     if seed:
         values["seed"] = parse_int("NEURON_RT_STOCHASTIC_ROUNDING_SEED", seed, "environment")
-    for name in _FIELDS:
+    sat = environ.get(NEURON_SATURATION_ENV, "").strip()
+    if sat:
+        if sat not in ("0", "1"):
+            raise ArgumentError(f"environment: {NEURON_SATURATION_ENV}={sat!r} is not 1 (saturating fp8 "
+                                "conversion) or 0 (IEEE overflow)")
+        values["saturate"] = sat == "1"
+    for name in _FIELDS:  # TRN3EMU_<NAME> last: it wins over the runtime's variables
         raw = environ.get(env_name(name), "").strip()
         if raw:
             values[name] = parse_value(name, raw, f"environment: {env_name(name)}")

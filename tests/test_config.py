@@ -94,6 +94,18 @@ def test_neuron_runtime_stochastic_rounding_variables():
     assert out.stdout.split()[:2] == ["sr", "42"], out.stderr
 
 
+@pytest.mark.parametrize("env,saturate", [
+    ({"NEURON_RT_ENABLE_OCP_SATURATION": "1"}, "True"),
+    ({"NEURON_RT_ENABLE_OCP_SATURATION": "0"}, "False"),
+    # the emulator's own variable wins where both are set, either way
+    ({"NEURON_RT_ENABLE_OCP_SATURATION": "1", "TRN3EMU_SATURATE": "0"}, "False"),
+    ({"NEURON_RT_ENABLE_OCP_SATURATION": "0", "TRN3EMU_SATURATE": "on"}, "True"),
+])
+def test_neuron_runtime_saturation_variable(env, saturate):
+    out = _settings_in_child(env)
+    assert out.stdout.split()[2] == saturate, out.stderr
+
+
 def test_a_bad_environment_variable_is_a_clear_error():
     out = _settings_in_child({"TRN3EMU_ROUNDING": "up"})
     assert out.returncode != 0
@@ -107,6 +119,8 @@ def test_a_bad_environment_variable_is_a_clear_error():
     # the runtime documents 1 (on) and 0 (off); 2 must not silently leave rounding at RNE
     ({"NEURON_RT_STOCHASTIC_ROUNDING_EN": "2"}, "NEURON_RT_STOCHASTIC_ROUNDING_EN='2' is not 1"),
     ({"NEURON_RT_STOCHASTIC_ROUNDING_SEED": "1.5"}, "NEURON_RT_STOCHASTIC_ROUNDING_SEED='1.5' is not an integer"),
+    # only 1 and 0: 'true' must not be read as either
+    ({"NEURON_RT_ENABLE_OCP_SATURATION": "true"}, "NEURON_RT_ENABLE_OCP_SATURATION='true' is not 1"),
     ({"TRN3EMU_SEED": "1.5"}, "TRN3EMU_SEED: seed='1.5' is not an integer"),
     ({"TRN3EMU_SR_BITS": "-3"}, "'sr_bits': -3 must be 0"),
 ])

@@ -7,6 +7,10 @@
 memory and prints a per-family summary (:mod:`.summary`). Nothing in the checkout is changed: pytest's cache, the
 harness's output and artifact directories go to a temporary directory (unless the caller passes its own).
 
+The child runs with the Neuron runtime's ``NEURON_RT_ENABLE_OCP_SATURATION=1`` (the emulator's ``saturate``
+setting True), as nki-library's harness sets it for every hardware run (``test/utils/host_management.py``), unless
+the caller's environment sets it or ``TRN3EMU_SATURATE`` already.
+
 The harness's test dependencies (torch, pytest-html, allpairspy, filelock, attrs, plotext, typing_extensions,
 scipy) must be importable; the Neuron packages and the unused cloud ones (fabric2, boto3, ...) need not be.
 
@@ -23,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from ...config import NEURON_SATURATION_ENV, env_name
 
 __all__ = ["run", "pytest_command", "child_env", "RUN_ALL_ENV"]
 
@@ -62,6 +68,9 @@ def child_env(path: str, all_shapes: bool = False, summary_json: str | None = No
                                                                 if p]
     env["PYTHONPATH"] = os.pathsep.join(parts)
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ in the checkout either
+    # the harness's hardware hosts export it on every run; the caller's own choice (either variable) stands
+    if NEURON_SATURATION_ENV not in env and env_name("saturate") not in env:
+        env[NEURON_SATURATION_ENV] = "1"
     if all_shapes:
         env[RUN_ALL_ENV] = "1"
     if summary_json:

@@ -4,9 +4,9 @@ nki-library runner: dtype objects, :func:`static_cast`, :func:`is_float_type`, :
 Dtypes are the front end's own (``nl.bfloat16 is neuron_dtypes.bfloat16``, the x4 formats are the same tagged uint
 words), so dicts keyed by either agree. :func:`static_cast` is a host-side conversion, not a device instruction:
 it always rounds to nearest even (stochastic rounding never applies on the host) and saturates exactly when the
-emulator's ``saturate`` setting says so (default False: overflow goes to inf, or NaN for e4m3fn, as the format has).
-x4 targets pack four consecutive elements of the last axis into one word (element 4j+q in sub-element q), x4 sources
-unpack the same way.
+emulator's ``saturate`` setting says so (True in ``trn3emu nkilib`` runs; default False: overflow goes to inf, or NaN
+for e4m3fn, as the format has). x4 targets pack four consecutive elements of the last axis into one word (element
+4j+q in sub-element q), x4 sources unpack the same way.
 
 >>> import numpy as np
 >>> from emulator.nki.nkilib import neuron_dtypes as dt

@@ -38,6 +38,17 @@ def test_scale_rows_rejects_too_many_partitions():
         Orchestrator().execute(scale_rows, {"x": x, "factor": 1.0}, {"y": None, "s": None})
 
 
+def test_static_quantization_relies_on_saturation():
+    """Passes only where the fp32 -> e4m3fn write saturates (the runner's default, as nki-library's hardware runs
+    set NEURON_RT_ENABLE_OCP_SATURATION=1): elements up to 4x past the range are written, then clipped."""
+    from nkilib_src.mini.quantize_static import FP8_MAX, quantize_static
+
+    x = np.random.default_rng(5).uniform(-4 * FP8_MAX, 4 * FP8_MAX, (32, 16)).astype(np.float32)
+    in_scale = 2.0
+    golden = dt.static_cast(np.clip(x / in_scale, -FP8_MAX, FP8_MAX), dt.float8_e4m3fn).astype(np.float32)
+    Orchestrator().execute(quantize_static, {"x": x, "in_scale": in_scale}, {"out": golden})
+
+
 def test_x4_output_is_unpacked_for_comparison():
     """An x4 golden (static_cast), with +0 codes where the kernel returns -0: equal only as unpacked element values,
     as Neuron's x4 dtypes make the validator compare them."""
