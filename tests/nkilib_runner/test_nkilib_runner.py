@@ -179,10 +179,13 @@ def test_cli_options_may_follow_pytest_args():
     from emulator.cli import build_parser
     from emulator.nki.nkilib.cli import _own_options
 
-    args = build_parser().parse_args(["nkilib", "/x", "-k", "rope", "--summary-json", "s.json", "--all-shapes"])
+    args = build_parser().parse_args(["nkilib", "/x", "-k", "rope", "--summary-json", "s.json", "--all-shapes",
+                                      "--fix-source-defects"])
     assert _own_options(args) == ["-k", "rope"] and args.summary_json == "s.json" and args.all_shapes
-    env = nkilib.child_env("/x", all_shapes=True)
+    assert args.fix_source_defects
+    env = nkilib.child_env("/x", all_shapes=True, fix_source_defects=True)
     assert env[nkilib.RUN_ALL_ENV] == "1" and env["PYTHONPATH"].split(os.pathsep)[1:3] == ["/x/src", "/x"]
+    assert env["TRN3EMU_NKILIB_FIX_SOURCE"] == "1" and "TRN3EMU_NKILIB_FIX_SOURCE" not in nkilib.child_env("/x")
 
 
 @pytest.mark.parametrize("caller,child", [

@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 from ...config import NEURON_SATURATION_ENV, env_name
+from .source_fixes import FIX_ENV
 
 __all__ = ["run", "pytest_command", "child_env", "RUN_ALL_ENV"]
 
@@ -61,7 +62,7 @@ def pytest_command(path: str, args: list[str], scratch: str | None = None) -> li
 
 
 def child_env(path: str, all_shapes: bool = False, summary_json: str | None = None,
-              dump_misses: str | None = None) -> dict[str, str]:
+              dump_misses: str | None = None, fix_source_defects: bool = False) -> dict[str, str]:
     """The environment of the child: the emulator, the checkout and its ``src/`` first on ``PYTHONPATH``."""
     env = dict(os.environ)
     parts = [_EMULATOR_ROOT, os.path.join(path, "src"), path] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
@@ -77,11 +78,13 @@ def child_env(path: str, all_shapes: bool = False, summary_json: str | None = No
         env["TRN3EMU_NKILIB_SUMMARY"] = os.path.abspath(summary_json)
     if dump_misses:
         env[DUMP_ENV] = os.path.abspath(dump_misses)
+    if fix_source_defects:
+        env[FIX_ENV] = "1"
     return env
 
 
 def run(path: str, args: list[str] | None = None, all_shapes: bool = False, summary_json: str | None = None,
-        timeout: float | None = None, dump_misses: str | None = None) -> int:
+        timeout: float | None = None, dump_misses: str | None = None, fix_source_defects: bool = False) -> int:
     """Run the nki-library suite at ``path`` on the emulator; pytest's exit code.
 
     Parameters
@@ -93,6 +96,9 @@ def run(path: str, args: list[str] | None = None, all_shapes: bool = False, summ
     timeout : seconds before the run is stopped (None: no limit).
     dump_misses : a directory: every failed golden comparison leaves ``<case>-<n>.npz`` there with the arrays
         ``got`` and ``want`` (and ``rtol``, ``atol``), to look at the miss beyond its worst element.
+    fix_source_defects : fix the known nki-library source defects of :mod:`.source_fixes` in memory as their files
+        are imported (each fix applied is named in the summary); by default their cases fail as
+        ``harness/source defect``.
     """
     path = os.path.abspath(path)
     if not os.path.isfile(os.path.join(path, "test", "conftest.py")):
@@ -103,7 +109,8 @@ def run(path: str, args: list[str] | None = None, all_shapes: bool = False, summ
         os.makedirs(os.path.dirname(os.path.abspath(summary_json)), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="trn3emu-nkilib-") as scratch:
         cmd = [sys.executable] + pytest_command(path, list(args or []), scratch)
-        proc = subprocess.Popen(cmd, cwd=path, env=child_env(path, all_shapes, summary_json, dump_misses))
+        proc = subprocess.Popen(cmd, cwd=path, env=child_env(path, all_shapes, summary_json, dump_misses,
+                                                                 fix_source_defects))
         try:
             return proc.wait(timeout=timeout)
         except (subprocess.TimeoutExpired, KeyboardInterrupt) as exc:

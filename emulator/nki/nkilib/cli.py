@@ -15,6 +15,8 @@ def _own_options(args: argparse.Namespace) -> list[str]:
     for a in it:
         if a == "--all-shapes":
             args.all_shapes = True
+        elif a == "--fix-source-defects":
+            args.fix_source_defects = True
         elif a == "--summary-json":
             args.summary_json = next(it, None)
         elif a.startswith("--summary-json="):
@@ -31,7 +33,7 @@ def _own_options(args: argparse.Namespace) -> list[str]:
 def _cmd(args: argparse.Namespace) -> int:
     extra = _own_options(args)
     return run(args.path, extra, all_shapes=args.all_shapes, summary_json=args.summary_json,
-               dump_misses=args.dump_misses)
+               dump_misses=args.dump_misses, fix_source_defects=args.fix_source_defects)
 
 
 def register(subparsers) -> None:
@@ -44,6 +46,9 @@ def register(subparsers) -> None:
     p.add_argument("path", help="the nki-library checkout")
     p.add_argument("--all-shapes", action="store_true",
                    help="also run the large-shape cases the harness skips in simulation (NKILIB_SIMULATION_RUN_ALL=1)")
+    p.add_argument("--fix-source-defects", action="store_true",
+                   help="fix nki-library's known source defects (mlp.py's IndentationError, ...) in memory as their "
+                        "files are imported, so that their kernels run; each fix applied is named in the summary")
     p.add_argument("--summary-json", help="also write the summary as JSON to this file")
     p.add_argument("--dump-misses", metavar="DIR",
                    help="write the output and the golden of every failed comparison to DIR (one .npz per comparison)")

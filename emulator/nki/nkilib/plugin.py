@@ -18,9 +18,11 @@ import time
 import numpy as np
 import pytest
 
-from . import DUMP_ENV, stand_ins, summary
+from . import DUMP_ENV, source_fixes, stand_ins, summary
 
 stand_ins.install()
+if os.environ.get(source_fixes.FIX_ENV) == "1":
+    source_fixes.install()
 
 #: harness defect id -> what it is and what the plugin does about it
 HARNESS_DEFECTS = {
@@ -52,6 +54,13 @@ HARNESS_DEFECTS = {
 }
 
 _fired: dict[str, str] = {}
+
+
+def _worked_around() -> dict[str, str]:
+    """The harness defects worked around so far, and the source defects fixed in memory (``source-fix:<name>``)."""
+    fixes = {f"source-fix:{name}": f"(a source defect, fixed in memory on request: --fix-source-defects) {what}"
+             for name, what in source_fixes.applied().items()}
+    return {**_fired, **fixes}
 _HARNESS_FILES = {"test.utils.perf_analysis_private": "missing-perf-analysis",
                   "test.utils.scripts": "missing-remote-lock",
                   "test.utils.scripts.remote_lock_scripts": "missing-remote-lock"}
@@ -294,14 +303,14 @@ def pytest_runtest_logreport(report):
                 setattr(sys, name, None)
     path = os.environ.get("TRN3EMU_NKILIB_SUMMARY")
     if path and report.when == "teardown":  # kept current, so a run stopped from outside still leaves its numbers
-        summary.RECORD.dump(path, _fired)
+        summary.RECORD.dump(path, _worked_around())
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     from ...config import get_settings
 
     s = get_settings()
-    text = summary.RECORD.render(_fired) + (
+    text = summary.RECORD.render(_worked_around()) + (
         f"\nemulator settings in force: mx_convention={s.mx_convention} (nki-library before Neuron 2.31 "
         f"assumes quantize_mx's older 'ocp' scale: TRN3EMU_MX_CONVENTION=ocp), saturate={s.saturate}, "
         f"rounding={s.rounding}, uninitialized={s.uninitialized}, uninitialized_copies={s.uninitialized_copies}, "
@@ -311,7 +320,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(line)
     path = os.environ.get("TRN3EMU_NKILIB_SUMMARY")
     if path:
-        summary.RECORD.dump(path, _fired)
+        summary.RECORD.dump(path, _worked_around())
 
 
 def dump_miss(directory: str, nodeid: str, got, want, rtol, atol) -> str:
