@@ -14,6 +14,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
+import emulator as emu
 from emulator.nki import nkilib
 from emulator.nki.nkilib import neuron_dtypes as ndt
 from emulator.nki.nkilib import stand_ins, summary
@@ -223,12 +224,13 @@ def test_runner_end_to_end_on_the_mini_harness(tmp_path):
     assert coll["family"] == "experimental/collectives/gather"
     assert (coll["collected"], coll["passed"], coll["failed"]) == (3, 3, 0), coll
     assert fam["family"] == "core/scale/scale"
-    assert (fam["collected"], fam["passed"], fam["failed"], fam["skipped"]) == (8, 7, 1, 0)
+    assert (fam["collected"], fam["passed"], fam["failed"], fam["skipped"]) == (9, 8, 1, 0)
     assert fam["classes"] == {"tolerance miss": 1}
     (cls,) = fam["examples"]
     assert cls.startswith("tolerance miss: [3, 5] ") and "want" in cls
     assert {"missing-perf-analysis", "compiled-kernel-unset", "output-dir", "xdist-hooks",
-            "x4-dtype-names", "x4-output-bits", "multi-rank"} <= set(data["defects"])
+            "x4-dtype-names", "x4-output-bits", "multi-rank", "mx-convention"} <= set(data["defects"])
+    assert data["defects"]["mx-convention"].endswith("(here: ocp)")
     # every failed comparison left its arrays: the off-by-one golden differs at [3, 5] only
     dumped = sorted(p.name for p in misses.iterdir())
     assert dumped == ["test_custom_validator_golden_off_at_2_1-0.npz", "test_scale_rows_golden_off_by_one-0.npz"]
@@ -260,3 +262,29 @@ def test_a_failed_case_leaves_no_traceback_behind(monkeypatch):
     finally:
         stand_ins.uninstall()
     assert sys.last_value is None and sys.last_traceback is None
+
+
+@pytest.mark.parametrize("shift,want", [(7, "hw"), (8, "ocp"), (6, None)])
+def test_mx_convention_follows_the_checkouts_golden(monkeypatch, shift, want):
+    import sys
+    import types
+
+    from emulator.nki.nkilib import plugin
+
+    def golden(x, dtype):  # the shared exponent of one 8x4 group: its largest exponent minus `shift`
+        e = int(np.max(np.asarray(x, np.float32).view(np.uint32) >> 23 & 0xFF))
+        return None, np.array([[e - shift]], np.uint8)
+
+    monkeypatch.setitem(sys.modules, "test.utils.mx_utils", types.SimpleNamespace(quantize_mx_golden=golden))
+    monkeypatch.delenv("TRN3EMU_MX_CONVENTION", raising=False)
+    before = emu.get_settings().mx_convention
+    other = "ocp" if want == "hw" else "hw"  # set first: the answer must change the setting
+    try:
+        emu.configure(mx_convention=other)
+        assert plugin.choose_mx_convention() == want
+        assert emu.get_settings().mx_convention == (want or other)
+        monkeypatch.setenv("TRN3EMU_MX_CONVENTION", "hw")  # the user's choice stands
+        assert plugin.choose_mx_convention() is None
+    finally:
+        emu.configure(mx_convention=before)
+        stand_ins.uninstall()

@@ -47,6 +47,10 @@ HARNESS_DEFECTS = {
                   "virtual ranks (emulator.nki.collectives.run_spmd; LNC=2 kernels per setting lnc_collectives), "
                   "each rank's outputs converted by the harness's own run_simulator_inference and written to "
                   "output_worker_<rank>",
+    "mx-convention": "(an adaptation, not a defect) quantize_mx's scale rule changed in NKI 0.5.0 / Neuron 2.31 "
+                     "(docs/mx.md): the checkout's own golden (test/utils/mx_utils.quantize_mx_golden) is asked which "
+                     "scale it expects for a group whose largest element is 3.0, and the setting mx_convention follows "
+                     "it (unless TRN3EMU_MX_CONVENTION is set)",
     "x4-output-bits": "(an adaptation, not a defect) simulation_setup converts each kernel output with "
                       "np.asarray(output, dtype=golden.dtype); a golden that is the float32 view of packed x4 words "
                       "(experimental mxfp_load) asks for the words' bits, which NumPy will not cast out of the "
@@ -258,8 +262,32 @@ def _record_misses(compare):
     return wrapper
 
 
+def choose_mx_convention() -> str | None:
+    """Set ``mx_convention`` to the one the checkout's ``quantize_mx_golden`` follows (``ocp``: scale exponent
+    floor(log2 amax) - Emax, ``hw``: one more); None (and nothing set) when the variable is set, the golden is absent
+    or its answer is neither."""
+    from ...config import configure, env_name
+
+    if os.environ.get(env_name("mx_convention"), "").strip():
+        return None
+    try:
+        golden = importlib.import_module("test.utils.mx_utils").quantize_mx_golden
+        from .. import language as nl
+
+        _, scale = golden(np.full((8, 4), 3.0, np.float32), nl.float8_e4m3fn_x4)
+        offset = int(np.asarray(scale).reshape(-1)[0]) - (127 + 1)  # 3.0 = 1.5 * 2^1; e4m3fn's Emax is 8
+    except Exception:  # an older or newer harness without that golden: the setting stays as it is
+        return None
+    convention = {-8: "ocp", -7: "hw"}.get(offset)
+    if convention:
+        configure(mx_convention=convention)
+        _fired["mx-convention"] = HARNESS_DEFECTS["mx-convention"] + f" (here: {convention})"
+    return convention
+
+
 def pytest_sessionstart(session):
     _patch_harness()
+    choose_mx_convention()
 
 
 def pytest_collection_finish(session):
@@ -311,8 +339,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
     s = get_settings()
     text = summary.RECORD.render(_worked_around()) + (
-        f"\nemulator settings in force: mx_convention={s.mx_convention} (nki-library before Neuron 2.31 "
-        f"assumes quantize_mx's older 'ocp' scale: TRN3EMU_MX_CONVENTION=ocp), saturate={s.saturate}, "
+        f"\nemulator settings in force: mx_convention={s.mx_convention} (the checkout's quantize_mx golden decides "
+        f"unless TRN3EMU_MX_CONVENTION is set), saturate={s.saturate} (NEURON_RT_ENABLE_OCP_SATURATION), "
         f"rounding={s.rounding}, uninitialized={s.uninitialized}, uninitialized_copies={s.uninitialized_copies}, "
         f"onchip_lifetime={s.onchip_lifetime}, lnc_schedule={s.lnc_schedule}")
     terminalreporter.write_line("")

@@ -49,6 +49,19 @@ def test_static_quantization_relies_on_saturation():
     Orchestrator().execute(quantize_static, {"x": x, "in_scale": in_scale}, {"out": golden})
 
 
+def test_quantize_mx_meets_the_harness_golden():
+    """The harness's golden uses the older (OCP) MX scale: passes only where the runner asked it and set
+    mx_convention accordingly (the emulator's default is the Neuron 2.31 rule, a scale twice as large)."""
+    from nkilib_src.mini.quantize_x4 import quantize_x4
+    from test.utils.mx_utils import quantize_mx_golden
+
+    rng = np.random.default_rng(6)
+    x = rng.choice(np.array([-2, -1.5, -1, 1, 1.5, 2], np.float32), size=(32, 16))
+    x[::8, ::4] = 3.0  # each group's largest element: every quotient is then an e4m3fn value under either rule
+    golden, _ = quantize_mx_golden(x, dt.float8_e4m3fn_x4)
+    Orchestrator().execute(quantize_x4, {"x": dt.static_cast(x, dt.bfloat16)}, {"out": golden})
+
+
 def test_x4_output_is_unpacked_for_comparison():
     """An x4 golden (static_cast), with +0 codes where the kernel returns -0: equal only as unpacked element values,
     as Neuron's x4 dtypes make the validator compare them."""
