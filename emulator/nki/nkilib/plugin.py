@@ -65,6 +65,8 @@ def _worked_around() -> dict[str, str]:
     fixes = {f"source-fix:{name}": f"(a source defect, fixed in memory on request: --fix-source-defects) {what}"
              for name, what in source_fixes.applied().items()}
     return {**_fired, **fixes}
+
+
 _HARNESS_FILES = {"test.utils.perf_analysis_private": "missing-perf-analysis",
                   "test.utils.scripts": "missing-remote-lock",
                   "test.utils.scripts.remote_lock_scripts": "missing-remote-lock"}
