@@ -25,7 +25,7 @@ from .limits import GPSIMD_PARTITIONS_PER_CORE
 from .operands import F32, Instruction, check_dst
 
 __all__ = ["nonzero_with_count", "local_gather", "sequence_bounds", "topk", "core_rows", "gather_read", "snake_mask",
-           "CORE_WISE", "check_core_start",
+           "gathered_flags", "CORE_WISE", "check_core_start",
            "INSTRUCTIONS", "LOCAL_GATHER_ELEMS", "LOCAL_GATHER_MAX_INDICES", "TOPK_N", "TOPK_K"]
 
 _CORE = GPSIMD_PARTITIONS_PER_CORE
@@ -170,6 +170,17 @@ def local_gather(dst: np.ndarray, src_buffer: Any, index: Any, num_elem_per_idx:
     flat = data.reshape(rows // _CORE, _CORE, free)
     dst[...] = np.take_along_axis(flat, cols, axis=2).reshape(dst.shape)
     return dst
+
+
+def gathered_flags(written: np.ndarray, index: np.ndarray, num_elem_per_idx: int,
+                   num_valid_indices: int | None) -> np.ndarray:
+    """local_gather applied to ``src_buffer``'s written-flags (``written``, one bool per element): which of dst's
+    elements ([P, valid * E]) come from written ones. The indices are in range (the instruction has run)."""
+    rows, free = written.shape[0], written[0].size
+    valid = index[0].size * _CORE if num_valid_indices is None else int(num_valid_indices)
+    starts = _gather_indices(index, rows, valid)
+    cols = (starts[:, :, None] + np.arange(num_elem_per_idx)).reshape(rows // _CORE, 1, -1)
+    return np.take_along_axis(written.reshape(rows // _CORE, _CORE, free), cols, axis=2).reshape(rows, -1)
 
 
 def gather_read(index: np.ndarray, src_shape: tuple, num_elem_per_idx: int,

@@ -209,6 +209,19 @@ def _gathered(which: int) -> Callable:
     return index
 
 
+def _gather_carry(bound: dict) -> dict:
+    """local_gather moves src_buffer's elements (each partition reads its own row at the gathered columns): a dst
+    element is written when the src element it was gathered from was. A kernel gathering over a partly loaded tile
+    (nki-library's moe_tkg: the token rows past T) leaves the rows it never uses unwritten, as on hardware they hold
+    whatever SBUF held; the index is read for addresses and stays a checked read."""
+    def move(written, before):
+        idx = bound["index"]
+        idx = idx.data if type(idx) is Tensor else np.asarray(idx)
+        return _gi.gathered_flags(written, idx, int(bound.get("num_elem_per_idx", 1)),
+                                  bound.get("num_valid_indices")).reshape(before.shape)
+    return {"src_buffer": move}
+
+
 def _matmul_carry(bound: dict) -> dict | None:
     """nc_matmul / nc_matmul_mx: ``dst[m, n]`` comes from column ``m`` of stationary and column ``n`` of moving, so
     it stays unwritten if either column holds an unwritten element (a kernel multiplying a padded tile: the padding
@@ -388,7 +401,7 @@ INSTRUCTIONS["topk"] = INSTRUCTIONS["topk"]._replace(parts={
     "src": lambda bound, t: _gi.snake_mask(t.shape, int(bound["n"]) if _is_int(bound.get("n")) else 0),
     "val_dst": _topk_written, "idx_dst": _topk_written})
 INSTRUCTIONS["local_gather"] = INSTRUCTIONS["local_gather"]._replace(
-    parts={"index": _gathered(0), "src_buffer": _gathered(1)})
+    parts={"index": _gathered(0), "src_buffer": _gathered(1)}, moves=("src_buffer",), carry=_gather_carry)
 # element-wise instructions that carry unwritten elements to their result (setting uninitialized_copies)
 INSTRUCTIONS["tensor_copy"] = INSTRUCTIONS["tensor_copy"]._replace(moves=("src",))
 INSTRUCTIONS["tensor_tensor"] = INSTRUCTIONS["tensor_tensor"]._replace(moves=("data1", "data2"))

@@ -207,8 +207,20 @@ def test_local_gather_core_checks_only_what_it_reads():
     core.local_gather(dst, src, index, num_valid_indices=3)
     assert dst.written.all() and (dst.data == 1.0).all()
     index[3:4, 0:1].write(np.array([[0]], np.uint16))
-    with pytest.raises(UninitializedReadError, match="local_gather src_buffer"):
-        core.local_gather(core.memory.sbuf((16, 4), "float32"), src, index, num_valid_indices=4)
+    # a gather is a move (setting uninitialized_copies): what it takes from unwritten src elements is unwritten in
+    # dst, element for element, and a later use of it is the error; with "check" the gather itself is
+    dst4 = core.memory.sbuf((16, 4), "float32")
+    core.local_gather(dst4, src, index, num_valid_indices=4)
+    assert dst4.written.tolist() == [[True, True, True, False]] * 16
+    with pytest.raises(UninitializedReadError, match=r"use: .*at index \(0, 3\)"):
+        dst4.read("use")
+    src[0:5, 0:1].write(np.zeros((5, 1), np.float32))  # column 0 of partitions 0-4 only
+    dst4 = core.memory.sbuf((16, 4), "float32")
+    core.local_gather(dst4, src, index, num_valid_indices=4)
+    assert dst4.written[:, 3].tolist() == [True] * 5 + [False] * 11 and dst4.written[:, :3].all()
+    with emu_settings(uninitialized_copies="check"):
+        with pytest.raises(UninitializedReadError, match="local_gather src_buffer"):
+            core.local_gather(core.memory.sbuf((16, 4), "float32"), src, index, num_valid_indices=4)
     with pytest.raises(UninitializedReadError, match="local_gather index"):
         core.local_gather(core.memory.sbuf((16, 5), "float32"), src, index, num_valid_indices=5)
 

@@ -463,3 +463,22 @@ def test_fori_loop_and_while_loop_with_registers():
 
     got = count(np.full((1, 1), 2.5, np.float32), np.full((1, 1), 3, np.int32))
     assert got[0, 0] == 2.5 * 6
+
+
+def test_a_tensor_in_an_if_is_a_handle_whatever_it_holds():
+    # nki-library's moe_tkg tests an optional argument with `if expert_index:`; its values are expert ids (zeros
+    # here, and never written in the tile case): the branch must be taken as when NKI traces the kernel
+    seen = []
+
+    @nki.jit
+    def optional(x, idx=None):
+        tile = nl.ndarray((4, 4), nl.float32, buffer=nl.sbuf)  # never written: no read may happen
+        seen.extend([bool(idx), bool(tile), idx is not None and len(idx) == 2])
+        out = nl.ndarray(x.shape, x.dtype, buffer=nl.shared_hbm)
+        t = nl.ndarray(x.shape, x.dtype, buffer=nl.sbuf)
+        nisa.dma_copy(dst=t, src=x)
+        nisa.dma_copy(dst=out, src=t)
+        return out
+
+    optional(np.ones((2, 2), np.float32), np.zeros((2, 1), np.int32))
+    assert seen == [True, True, True]
