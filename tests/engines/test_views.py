@@ -94,6 +94,20 @@ def test_ap_matches_numpy_on_the_flat_elements(kind):
         np.testing.assert_array_equal(t.ap(pattern, offset).read(), flat[idx])
 
 
+def test_ap_on_a_view_may_step_partitions_by_the_views_own_row():
+    # nki-library's TensorView patterns a view [T, I] of a [T, 2I] tile from the view's shape: partition step I
+    _, t, ref = _filled((4, 16), "sbuf")
+    half = t[:, 8:16]
+    got = half.ap([[8, 4], [2, 3]], 1).read()  # partitions 0-3, the view's columns 1, 3, 5
+    np.testing.assert_array_equal(got, ref[:, [9, 11, 13]])
+    np.testing.assert_array_equal(half.ap([[16, 4], [1, 8]], 0).read(), ref[:, 8:16])  # the memory's row: as before
+    with pytest.raises(ShapeError, match=r"partition step 4 must be one partition row \(16 float32 elements, or 8 "
+                                         r"as this view presents it\)"):
+        half.ap([[4, 4], [1, 4]], 0)
+    with pytest.raises(ShapeError, match=r"partition step 8 must be one partition row \(16 float32 elements\)"):
+        t.ap([[8, 4], [1, 8]], 0)  # the tile itself has one row size
+
+
 def test_ap_bounds_dtype_and_writes():
     mem = Memory()
     h = mem.hbm((4, 4), "float32", name="h")
