@@ -223,9 +223,10 @@ def _gather_carry(bound: dict) -> dict:
 
 
 def _matmul_carry(bound: dict) -> dict | None:
-    """nc_matmul / nc_matmul_mx: ``dst[m, n]`` comes from column ``m`` of stationary and column ``n`` of moving, so
-    it stays unwritten if either column holds an unwritten element (a kernel multiplying a padded tile: the padding
-    rows of the result are garbage it never stores), except in rows the other operand holds only zeros in
+    """nc_matmul / nc_matmul_mx: ``dst[m, n]`` comes from column ``m`` of stationary and column ``n`` of moving (and
+    of their MX scales, in the scale rows the instruction reads), so it stays unwritten if either column holds an
+    unwritten element (a kernel multiplying a padded tile: the padding rows or token columns of the result are
+    garbage it never stores), except in rows the other operand holds only zeros in
     (:func:`zero_partner_rows`); accumulating keeps dst's unwritten elements unwritten. A
     transpose (is_transpose) moves stationary's elements to dst.T. None (operands read-checked) when dst is not the
     plain ``[M, N]`` product (tile_position sub-arrays)."""
@@ -248,7 +249,20 @@ def _matmul_carry(bound: dict) -> dict | None:
             flags = np.broadcast_to(cols[:, None] if which == 0 else cols[None, :], (m, n)).reshape(before.shape)
             return flags & before if acc else flags
         return move
-    return {"stationary": columns(0), "moving": columns(1)}
+    def scale_columns(which: int):  # nc_matmul_mx: a scale column serves its data column only
+        role = ("stationary", "moving")[which]
+
+        def move(written, before):
+            rows = written.reshape(written.shape[0], -1)
+            cols = rows[mx_scale_rows(bound, role, rows.shape[0])].all(axis=0)
+            flags = np.broadcast_to(cols[:, None] if which == 0 else cols[None, :], (m, n)).reshape(before.shape)
+            return flags & before if acc else flags
+        return move
+
+    moves = {"stationary": columns(0), "moving": columns(1)}
+    if bound.get("moving_scale") is not None and bound.get("stationary_scale") is not None:
+        moves.update(stationary_scale=scale_columns(0), moving_scale=scale_columns(1))
+    return moves
 
 
 def _quantize_carry(bound: dict) -> Callable | None:
@@ -418,8 +432,8 @@ INSTRUCTIONS["activation"] = INSTRUCTIONS["activation"]._replace(moves=("data", 
 INSTRUCTIONS["dma_copy"] = INSTRUCTIONS["dma_copy"]._replace(moves=("src",))
 # a transpose through the PE array (is_transpose=True, moving = identity) moves stationary's elements to dst.T
 INSTRUCTIONS["nc_matmul"] = INSTRUCTIONS["nc_matmul"]._replace(moves=("stationary", "moving"), carry=_matmul_carry)
-INSTRUCTIONS["nc_matmul_mx"] = INSTRUCTIONS["nc_matmul_mx"]._replace(moves=("stationary", "moving"),
-                                                                      carry=_matmul_carry)
+INSTRUCTIONS["nc_matmul_mx"] = INSTRUCTIONS["nc_matmul_mx"]._replace(
+    moves=("stationary", "moving", "stationary_scale", "moving_scale"), carry=_matmul_carry)
 INSTRUCTIONS["quantize_mx"] = INSTRUCTIONS["quantize_mx"]._replace(moves=("src",), carry=_quantize_carry)
 INSTRUCTIONS["nc_transpose"] = INSTRUCTIONS["nc_transpose"]._replace(moves=("data",), carry=_transpose_carry)
 # a reduction along the free axes: per result, over the elements it reduces

@@ -59,6 +59,32 @@ def test_matmul_over_padding_leaves_the_padding_results_unwritten():
             core.nc_matmul(core.memory.psum((4, 5), "float32"), stat, mov)
 
 
+def test_matmul_mx_scale_columns_carry_to_their_result_columns():
+    # nki-library's moe_tkg down projection quantizes [128, T x 4] activations of which one token column is written:
+    # the other columns' scales are unwritten (quantize_mx), and so are exactly the result columns they scale
+    core = NeuronCore()
+    ones = emu.pack_x4(np.full((32, 12), 0x38, np.uint8), "float8_e4m3fn")  # e4m3fn 1.0 words [32, 3]
+    stat = core.memory.sbuf((32, 2), "float8_e4m3fn_x4", value=ones[:, 0:2])
+    st_scale = core.memory.sbuf((32, 2), "uint8")
+    st_scale[0:4].write(np.full((4, 2), 127, np.uint8))  # quadrant layout: groups 0-3 at rows 0-3
+    mov = core.memory.sbuf((32, 3), "float8_e4m3fn_x4", value=ones)
+    mv_scale = core.memory.sbuf((32, 3), "uint8")
+    mv_scale[0:4, 0:1].write(np.full((4, 1), 127, np.uint8))
+    mv_scale[0:3, 2:3].write(np.full((3, 1), 127, np.uint8))  # group 3 of column 2 unwritten
+    mv_scale[4:32].write(np.zeros((28, 3), np.uint8))  # rows the instruction does not read
+    dst = core.memory.psum((2, 3), "float32")
+    core.nc_matmul_mx(dst, stat, mov, st_scale, mv_scale)
+    assert dst.written.tolist() == [[True, False, False]] * 2
+    assert dst[:, 0:1].read("use").tolist() == [[128.0], [128.0]]  # 32 partitions x 4 products of 1.0
+    st_scale2 = core.memory.sbuf((32, 2), "uint8", value=np.full((32, 2), 127, np.uint8))
+    st_scale2.mark_written()
+    core.nc_matmul_mx(dst, stat, mov, st_scale2, mv_scale)  # accumulating: unwritten results stay so
+    assert dst.written.tolist() == [[True, False, False]] * 2
+    with emu_settings(uninitialized_copies="check"):
+        with pytest.raises(UninitializedReadError, match="nc_matmul_mx moving_scale"):
+            core.nc_matmul_mx(core.memory.psum((2, 3), "float32"), stat, mov, st_scale, mv_scale)
+
+
 def test_nc_transpose_carries_flags_to_the_transposed_place():
     core = NeuronCore()
     src = core.memory.sbuf((32, 16), "bfloat16")
@@ -228,5 +254,10 @@ def test_matmul_mx_padding_partitions_and_their_scales_meet_zero_weights():
     assert np.isfinite(ref).all() and ref.any()
     assert dst.read("use").tobytes() == ref.tobytes()
     with emu_settings(uninitialized_times_zero="unwritten"):
-        with pytest.raises(UninitializedReadError, match="nc_matmul_mx stationary_scale"):
-            core.nc_matmul_mx(core.memory.psum((2, 3), "float32"), act, wt, act_s, wt_s)
+        # without the excuse, group 3's unwritten scale serves every stationary column: every result is garbage
+        free = core.memory.psum((2, 3), "float32")
+        core.nc_matmul_mx(free, act, wt, act_s, wt_s)
+        assert not free.written.any()
+        with emu_settings(uninitialized_copies="check"):  # the padding words are read first
+            with pytest.raises(UninitializedReadError, match="nc_matmul_mx stationary: .* at index \\(24, 0\\)"):
+                core.nc_matmul_mx(core.memory.psum((2, 3), "float32"), act, wt, act_s, wt_s)
