@@ -164,8 +164,9 @@ def test_known_source_defect_and_family():
                  "'remainderIFused'")
     for family in ("core/moe/moe_tkg/test_moe_tkg.py", "core/moe_block/test_moe_block_tkg.py",
                    "experimental/transformer/test_transformer_tkg.py"):  # every path into mlp_tkg's constants
-        assert r.classify(remainder, f"integration/nkilib/{family}::t[x]", None).startswith(
-            "harness/source defect: core/mlp/mlp_tkg/mlp_tkg_constants.py:225")
+        cls = r.classify(remainder, f"integration/nkilib/{family}::t[x]", None)
+        assert cls.startswith("harness/source defect: core/mlp/mlp_tkg/mlp_tkg_constants.py:225")
+        assert cls.endswith("(--fix-source-defects fixes it in memory)")  # the way out is named
     assert r.classify("E   TypeError: f() missing 1 required positional argument: 'x'", "core/moe_block/t.py::t",
                       None) == "other: TypeError: f() missing 1 required positional argument: 'x'"
     # multi-rank cases run on virtual ranks now (adaptation multi-rank): a collective's failure is the emulator's

@@ -26,21 +26,23 @@ from dataclasses import dataclass, field
 
 __all__ = ["Record", "RECORD", "family_of", "KNOWN_SOURCE_DEFECTS"]
 
+#: the note on a defect that ``trn3emu nkilib --fix-source-defects`` fixes in memory (:mod:`.source_fixes`)
+_FIXABLE = " (--fix-source-defects fixes it in memory)"
 #: bugs in nki-library itself at d2ad3a5: (test path fragment, exception text fragment, what it is); an empty path
 #: fragment matches every test (a defect in a shared module reached from several families)
 KNOWN_SOURCE_DEFECTS = (
-    ("core/mlp/", "IndentationError", "src/nkilib_src/nkilib/core/mlp/mlp.py:203 IndentationError"),
+    ("core/mlp/", "IndentationError", "src/nkilib_src/nkilib/core/mlp/mlp.py:203 IndentationError" + _FIXABLE),
     ("test_qkv_tkg.py", "NameError", "test_qkv_tkg.py:929 NameError"),
     ("test_topk_reduce.py", "ImportError", "test_topk_reduce.py:25 imports a name that moved"),
     ("", "missing 1 required positional argument: 'remainderIFused'",  # mlp_tkg: moe_tkg, moe_block, transformer
      "core/mlp/mlp_tkg/mlp_tkg_constants.py:225 builds MLPTKGConstantsDimensionSizes without its field "
-     "remainderIFused (declared at :66 without a default: a TypeError under Python's dataclass rules)"),
+     "remainderIFused (declared at :66 without a default: a TypeError under Python's dataclass rules)" + _FIXABLE),
     ("test_gen_mask_tkg.py", "KeyError: 'mask_out_hbm'",
      "test_gen_mask_tkg.py:422 reads kernel_input['mask_out_hbm']; its input generator names the key "
      "'mask_out_hbm.must_alias_input'"),
     ("test_qkv_cte.py", "'module' object is not callable",
      "core/qkv/qkv_cte.py:28 imports the module stream_shuffle_broadcast (`from ..utils import "
-     "stream_shuffle_broadcast`; utils/__init__.py is empty) and calls it as the function at :1917"),
+     "stream_shuffle_broadcast`; utils/__init__.py is empty) and calls it as the function at :1917" + _FIXABLE),
     ("test_qkv_cte.py", "unexpected keyword argument 'is_input_swizzled'",
      "test_qkv_cte.py:1752 passes is_input_swizzled, a parameter of qkv_cte() that qkv() (core/qkv/qkv.py:44) "
      "does not take"),
