@@ -192,8 +192,8 @@ class Tensor:
         elements of ``dtype``, default the tensor's; ``flat`` is the tensor's memory from its first element on).
         On SBUF/PSUM the first pair is the partition step and count; the step must be one partition row: of the
         memory (the base tensor's row), or, on a view, of the view as it presents itself (the product of its free
-        sizes: nki-library's TensorView builds patterns over a view from the view's shape); either way it steps to
-        the next partition.
+        sizes: nki-library's TensorView builds patterns over a view from the view's shape), which steps to the
+        view's next partition.
 
         ``vector_offset`` (a ``[P, 1]`` integer SBUF tensor) makes it indirect, for ``dma_copy`` gather/scatter:
         index ``i0`` of dim 0 becomes ``vector_offset[i0]`` (``indirect_dim`` must be 0), checked against the
@@ -215,11 +215,11 @@ class Tensor:
             row = base[0].nbytes // dt.itemsize
             if pairs[0][0] != row and pairs[0][1] > 1:
                 own = self.data[0].nbytes // dt.itemsize if self.data.ndim > 1 else row
-                if pairs[0][0] != own or self.data[0].nbytes % dt.itemsize:
+                if pairs[0][0] != own or (self.data[0].nbytes | self.data.strides[0]) % dt.itemsize:
                     raise ShapeError(f"{self.name}.ap: partition step {pairs[0][0]} must be one partition row "
                                      f"({row} {dt} elements" + (f", or {own} as this view presents it)"
                                                                 if own != row else ")"))
-                pairs[0] = (row, pairs[0][1])  # the next partition of the memory
+                pairs[0] = (self.data.strides[0] // dt.itemsize, pairs[0][1])  # the view's next partition
         lo = offset + sum(s * (n - 1) for s, n in pairs if s < 0)
         hi = offset + sum(s * (n - 1) for s, n in pairs if s > 0)
         if lo < 0 or hi >= size:

@@ -104,6 +104,8 @@ def test_ap_on_a_view_may_step_partitions_by_the_views_own_row():
     with pytest.raises(ShapeError, match=r"partition step 4 must be one partition row \(16 float32 elements, or 8 "
                                          r"as this view presents it\)"):
         half.ap([[4, 4], [1, 4]], 0)
+    every_other = t[0:4:2, 8:16]  # a view's next partition is the view's, here two of the memory's
+    np.testing.assert_array_equal(every_other.ap([[8, 2], [1, 8]], 0).read(), ref[0:4:2, 8:16])
     with pytest.raises(ShapeError, match=r"partition step 8 must be one partition row \(16 float32 elements\)"):
         t.ap([[8, 4], [1, 8]], 0)  # the tile itself has one row size
 
