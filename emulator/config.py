@@ -474,10 +474,16 @@ _CHECKS = {
 }
 
 
-#: NEURON_RT_STOCHASTIC_ROUNDING_EN values: the runtime documents 1 (on) and 0 (off)
-_NEURON_SR_EN = {"1": "sr", "0": None}
 #: the runtime's saturation switch (set by AWS's nki-library harness on every hardware run); 1 on, 0 off
 NEURON_SATURATION_ENV = "NEURON_RT_ENABLE_OCP_SATURATION"
+
+
+def _runtime_switch(environ, name: str, on: str, off: str) -> bool | None:
+    """A Neuron runtime switch: 1 True, 0 False, unset None; any other value is an error naming both meanings."""
+    raw = environ.get(name, "").strip()
+    if raw and raw not in ("0", "1"):
+        raise ArgumentError(f"environment: {name}={raw!r} is not 1 ({on}) or 0 ({off})")
+    return None if not raw else raw == "1"
 
 
 def _environment_values(environ) -> dict[str, Any]:
@@ -486,22 +492,15 @@ def _environment_values(environ) -> dict[str, Any]:
     flag = environ.get("TRN3EMU_DISABLE_NUMBA", "").strip()
     if flag:
         values["numba"] = not parse_bool("TRN3EMU_DISABLE_NUMBA", flag, "environment")
-    sr = environ.get("NEURON_RT_STOCHASTIC_ROUNDING_EN", "").strip()
-    if sr:
-        if sr not in _NEURON_SR_EN:
-            raise ArgumentError(f"environment: NEURON_RT_STOCHASTIC_ROUNDING_EN={sr!r} is not 1 (stochastic "
-                                "rounding on) or 0 (off)")
-        if _NEURON_SR_EN[sr]:
-            values["rounding"] = _NEURON_SR_EN[sr]
+    # the runtime documents 1 (on) and 0 (off); 0 leaves the rounding as it is
+    if _runtime_switch(environ, "NEURON_RT_STOCHASTIC_ROUNDING_EN", "stochastic rounding on", "off"):
+        values["rounding"] = "sr"
     seed = environ.get("NEURON_RT_STOCHASTIC_ROUNDING_SEED", "").strip()
     if seed:
         values["seed"] = parse_int("NEURON_RT_STOCHASTIC_ROUNDING_SEED", seed, "environment")
-    sat = environ.get(NEURON_SATURATION_ENV, "").strip()
-    if sat:
-        if sat not in ("0", "1"):
-            raise ArgumentError(f"environment: {NEURON_SATURATION_ENV}={sat!r} is not 1 (saturating fp8 "
-                                "conversion) or 0 (IEEE overflow)")
-        values["saturate"] = sat == "1"
+    sat = _runtime_switch(environ, NEURON_SATURATION_ENV, "saturating fp8 conversion", "IEEE overflow")
+    if sat is not None:
+        values["saturate"] = sat
     for name in _FIELDS:  # TRN3EMU_<NAME> last: it wins over the runtime's variables
         raw = environ.get(env_name(name), "").strip()
         if raw:

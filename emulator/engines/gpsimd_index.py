@@ -166,21 +166,24 @@ def local_gather(dst: np.ndarray, src_buffer: Any, index: Any, num_elem_per_idx:
         raise ShapeError(f"{instr}: index of core {c} (partitions {c * _CORE}..{c * _CORE + _CORE - 1}) element {j} "
                          f"is {starts[c, j]}; with num_elem_per_idx {elems} it reads past the {free} elements per "
                          "partition of src_buffer")
-    cols = (starts[:, :, None] + np.arange(elems)).reshape(rows // _CORE, 1, -1)   # [core, 1, valid * E]
-    flat = data.reshape(rows // _CORE, _CORE, free)
-    dst[...] = np.take_along_axis(flat, cols, axis=2).reshape(dst.shape)
+    dst[...] = _take(data, starts, elems).reshape(dst.shape)
     return dst
+
+
+def _take(data: np.ndarray, starts: np.ndarray, elems: int) -> np.ndarray:
+    """Every partition of a core takes ``elems`` elements of its own row of ``data`` from each of the core's
+    ``starts`` ([cores, valid]): [P, valid * elems]."""
+    rows = data.shape[0]
+    cols = (starts[:, :, None] + np.arange(elems)).reshape(rows // _CORE, 1, -1)   # [core, 1, valid * E]
+    return np.take_along_axis(data.reshape(rows // _CORE, _CORE, -1), cols, axis=2).reshape(rows, -1)
 
 
 def gathered_flags(written: np.ndarray, index: np.ndarray, num_elem_per_idx: int,
                    num_valid_indices: int | None) -> np.ndarray:
     """local_gather applied to ``src_buffer``'s written-flags (``written``, one bool per element): which of dst's
     elements ([P, valid * E]) come from written ones. The indices are in range (the instruction has run)."""
-    rows, free = written.shape[0], written[0].size
     valid = index[0].size * _CORE if num_valid_indices is None else int(num_valid_indices)
-    starts = _gather_indices(index, rows, valid)
-    cols = (starts[:, :, None] + np.arange(num_elem_per_idx)).reshape(rows // _CORE, 1, -1)
-    return np.take_along_axis(written.reshape(rows // _CORE, _CORE, free), cols, axis=2).reshape(rows, -1)
+    return _take(written, _gather_indices(index, written.shape[0], valid), num_elem_per_idx)
 
 
 def gather_read(index: np.ndarray, src_shape: tuple, num_elem_per_idx: int,

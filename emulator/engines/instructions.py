@@ -198,14 +198,18 @@ def _topk_written(bound: dict, t: Tensor):
     return _gi.snake_mask(t.shape, int(np.prod(bound["val_dst"].shape[1:], dtype=np.int64)))
 
 
+def _gather_index(bound: dict) -> np.ndarray:
+    """local_gather's index operand as an array (a memory tensor's data before the read, the array after)."""
+    idx = bound["index"]
+    return idx.data if type(idx) is Tensor else np.asarray(idx)
+
+
 def _gathered(which: int) -> Callable:
     """local_gather's read of ``index`` (which=0: the valid indices) or ``src_buffer`` (1: the gathered elements)."""
     def index(bound: dict, t: Tensor):
-        idx, src = bound["index"], bound["src_buffer"]
-        idx = idx.data if type(idx) is Tensor else np.asarray(idx)
         with np.errstate(all="ignore"):
-            return _gi.gather_read(idx, tuple(getattr(src, "shape", ())), bound.get("num_elem_per_idx", 1),
-                                   bound.get("num_valid_indices"))[which]
+            return _gi.gather_read(_gather_index(bound), tuple(getattr(bound["src_buffer"], "shape", ())),
+                                   bound.get("num_elem_per_idx", 1), bound.get("num_valid_indices"))[which]
     return index
 
 
@@ -215,9 +219,7 @@ def _gather_carry(bound: dict) -> dict:
     (nki-library's moe_tkg: the token rows past T) leaves the rows it never uses unwritten, as on hardware they hold
     whatever SBUF held; the index is read for addresses and stays a checked read."""
     def move(written, before):
-        idx = bound["index"]
-        idx = idx.data if type(idx) is Tensor else np.asarray(idx)
-        return _gi.gathered_flags(written, idx, int(bound.get("num_elem_per_idx", 1)),
+        return _gi.gathered_flags(written, _gather_index(bound), int(bound.get("num_elem_per_idx", 1)),
                                   bound.get("num_valid_indices")).reshape(before.shape)
     return {"src_buffer": move}
 
@@ -241,22 +243,22 @@ def _matmul_carry(bound: dict) -> dict | None:
         return None
     acc = bool(bound.get("accumulate"))
 
+    def lay(cols, which: int, before):  # column flags of an operand -> dst's rows (stationary) or columns
+        flags = np.broadcast_to(cols[:, None] if which == 0 else cols[None, :], (m, n)).reshape(before.shape)
+        return flags & before if acc else flags
+
     def columns(which: int):
         def move(written, before):
             rows = written.reshape(written.shape[0], -1)
             zero = zero_partner_rows(bound, ("stationary", "moving")[which])
-            cols = (rows | zero[:, None]).all(axis=0) if zero is not None else rows.all(axis=0)
-            flags = np.broadcast_to(cols[:, None] if which == 0 else cols[None, :], (m, n)).reshape(before.shape)
-            return flags & before if acc else flags
+            return lay((rows | zero[:, None]).all(axis=0) if zero is not None else rows.all(axis=0), which, before)
         return move
-    def scale_columns(which: int):  # nc_matmul_mx: a scale column serves its data column only
-        role = ("stationary", "moving")[which]
 
+    def scale_columns(which: int):  # nc_matmul_mx: a scale column serves its data column only
         def move(written, before):
             rows = written.reshape(written.shape[0], -1)
-            cols = rows[mx_scale_rows(bound, role, rows.shape[0])].all(axis=0)
-            flags = np.broadcast_to(cols[:, None] if which == 0 else cols[None, :], (m, n)).reshape(before.shape)
-            return flags & before if acc else flags
+            return lay(rows[mx_scale_rows(bound, ("stationary", "moving")[which], rows.shape[0])].all(axis=0),
+                       which, before)
         return move
 
     moves = {"stationary": columns(0), "moving": columns(1)}
