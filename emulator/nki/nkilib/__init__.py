@@ -29,9 +29,11 @@ import tempfile
 from pathlib import Path
 
 from ...config import NEURON_SATURATION_ENV, env_name
+from ...errors import SettingsError
+from . import ledger
 from .source_fixes import FIX_ENV
 
-__all__ = ["run", "pytest_command", "child_env", "RUN_ALL_ENV"]
+__all__ = ["run", "report", "pytest_command", "child_env", "RUN_ALL_ENV"]
 
 #: the harness's switch for the large-shape cases it skips in simulation by default
 RUN_ALL_ENV = "NKILIB_SIMULATION_RUN_ALL"
@@ -62,7 +64,8 @@ def pytest_command(path: str, args: list[str], scratch: str | None = None) -> li
 
 
 def child_env(path: str, all_shapes: bool = False, summary_json: str | None = None,
-              dump_misses: str | None = None, fix_source_defects: bool = False) -> dict[str, str]:
+              dump_misses: str | None = None, fix_source_defects: bool = False, results: str | None = None,
+              resume: bool = False, shard: str | None = None) -> dict[str, str]:
     """The environment of the child: the emulator, the checkout and its ``src/`` first on ``PYTHONPATH``."""
     env = dict(os.environ)
     parts = [_EMULATOR_ROOT, os.path.join(path, "src"), path] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
@@ -80,11 +83,18 @@ def child_env(path: str, all_shapes: bool = False, summary_json: str | None = No
         env[DUMP_ENV] = os.path.abspath(dump_misses)
     if fix_source_defects:
         env[FIX_ENV] = "1"
+    if results:
+        env[ledger.LEDGER_ENV] = os.path.abspath(results)
+    if resume:
+        env[ledger.RESUME_ENV] = "1"
+    if shard:
+        env[ledger.SHARD_ENV] = shard
     return env
 
 
 def run(path: str, args: list[str] | None = None, all_shapes: bool = False, summary_json: str | None = None,
-        timeout: float | None = None, dump_misses: str | None = None, fix_source_defects: bool = False) -> int:
+        timeout: float | None = None, dump_misses: str | None = None, fix_source_defects: bool = False,
+        results: str | None = None, resume: bool = False, shard: str | None = None) -> int:
     """Run the nki-library suite at ``path`` on the emulator; pytest's exit code.
 
     Parameters
@@ -99,18 +109,27 @@ def run(path: str, args: list[str] | None = None, all_shapes: bool = False, summ
     fix_source_defects : fix the known nki-library source defects of :mod:`.source_fixes` in memory as their files
         are imported (each fix applied is named in the summary); by default their cases fail as
         ``harness/source defect``.
+    results : a ledger file (:mod:`.ledger`, JSON lines) the run appends every case's start and outcome to as it
+        goes, so that a run stopped from outside keeps what it reached; :func:`report` reads it.
+    resume : with ``results``: leave out the cases the ledger already has an outcome for (a case that stopped a run
+        is run once more; one that stopped two is left out).
+    shard : ``"K/N"``: run every N-th collected case from the K-th only (to split the suite over machines or
+        processes; shards are taken from the whole collection, before ``resume``).
     """
     path = os.path.abspath(path)
     if not os.path.isfile(os.path.join(path, "test", "conftest.py")):
-        from ...errors import SettingsError
-
         raise SettingsError(f"trn3emu nkilib: {path} is not an nki-library checkout (no test/conftest.py)")
-    if summary_json:  # the child writes it after every case
-        os.makedirs(os.path.dirname(os.path.abspath(summary_json)), exist_ok=True)
+    if resume and not results:
+        raise SettingsError("trn3emu nkilib: resume needs the ledger to resume from (results=FILE, --results FILE)")
+    if shard:
+        ledger.parse_shard(shard)
+    for target in (summary_json, results):
+        if target:  # the child writes them after every case
+            os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="trn3emu-nkilib-") as scratch:
         cmd = [sys.executable] + pytest_command(path, list(args or []), scratch)
         proc = subprocess.Popen(cmd, cwd=path, env=child_env(path, all_shapes, summary_json, dump_misses,
-                                                                 fix_source_defects))
+                                                                 fix_source_defects, results, resume, shard))
         try:
             return proc.wait(timeout=timeout)
         except (subprocess.TimeoutExpired, KeyboardInterrupt) as exc:
@@ -124,3 +143,20 @@ def run(path: str, args: list[str] | None = None, all_shapes: bool = False, summ
             why = f"after {timeout} s" if isinstance(exc, subprocess.TimeoutExpired) else "on interrupt"
             print(f"trn3emu nkilib: stopped {why}", file=sys.stderr)
             return 124 if isinstance(exc, subprocess.TimeoutExpired) else 130
+
+
+def report(*ledgers: str, summary_json: str | None = None) -> str:
+    """The per-family summary of one or more ledgers (``run(results=...)``): every case's last outcome, over all the
+    runs that wrote to them; also written as JSON to ``summary_json``."""
+    from .summary import Record
+
+    if not ledgers:
+        raise SettingsError("trn3emu nkilib --report: name at least one ledger file")
+    cases = ledger.read(*ledgers)
+    record = Record.from_ledger(cases)
+    runs = {case.run for case in cases.values()}
+    text = record.render({}) + f"\n{len(cases)} cases from {len(runs)} run(s) in {', '.join(ledgers)}; each case " \
+        "counted once, with its last outcome"
+    if summary_json:
+        record.dump(summary_json, {})
+    return text

@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pytest
 
-from . import DUMP_ENV, source_fixes, stand_ins, summary
+from . import DUMP_ENV, ledger, source_fixes, stand_ins, summary
 
 stand_ins.install()
 if os.environ.get(source_fixes.FIX_ENV) == "1":
@@ -287,9 +287,25 @@ def choose_mx_convention() -> str | None:
     return convention
 
 
+#: the ledger this run appends to (``run(results=...)``), its id
+_LEDGER = {"path": os.environ.get(ledger.LEDGER_ENV) or None, "run": ledger.run_id()}
+
+
 def pytest_sessionstart(session):
     _patch_harness()
     choose_mx_convention()
+    if _LEDGER["path"]:
+        from ... import __version__
+        from ...config import describe
+
+        here = os.path.dirname(os.path.abspath(__file__))
+        emulator = ledger.checkout_commit(here)
+        ledger.append(_LEDGER["path"], {
+            "run": _LEDGER["run"], "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "emulator": __version__ + (f"+{emulator[:12]}" if emulator else ""),
+            "checkout": ledger.checkout_commit(str(session.config.rootpath)),
+            "args": list(session.config.invocation_params.args), "shard": os.environ.get(ledger.SHARD_ENV) or None,
+            "settings": {r["name"]: str(r["value"]) for r in describe() if r["value"] != r["default"]}})
 
 
 def pytest_collection_finish(session):
@@ -302,6 +318,8 @@ def pytest_runtest_setup(item):
     _patch_harness()
     summary.RECORD.note_miss(None)
     summary.RECORD.current = item.nodeid
+    if _LEDGER["path"]:
+        ledger.append(_LEDGER["path"], {"case": item.nodeid, "run": _LEDGER["run"], "outcome": "started"})
 
 
 #: markers of cases that need the Neuron compiler or hardware whatever --test-mode says (markers take precedence)
@@ -310,12 +328,37 @@ COMPILER_MARKERS = ("trace_only", "compile_only", "compile_and_infer")
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session, config, items):
+    keep = _select(items)
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in set(keep)])
+        items[:] = keep
     for item in items:
         marker = next((m for m in COMPILER_MARKERS if item.get_closest_marker(m)), None)
         if marker:
             item.add_marker(pytest.mark.skip(reason=f"trn3emu: @{marker} case needs the Neuron compiler (MLIR "
                                                     "tracer / neuronx-cc), which the emulator does not provide"))
             summary.RECORD.compiler_only += 1
+
+
+def _select(items: list) -> list:
+    """The collected cases this run takes: its shard (``--shard K/N``, of the whole collection, so that the shards of
+    a suite stay the same from run to run), less those the ledger has an outcome for (``--resume``)."""
+    shard = os.environ.get(ledger.SHARD_ENV)
+    if shard:
+        k, n = ledger.parse_shard(shard)
+        items = [item for i, item in enumerate(items) if ledger.in_shard(i, k, n)]
+        summary.RECORD.notes.append(f"shard {k}/{n}: {len(items)} of the collected cases")
+    if os.environ.get(ledger.RESUME_ENV) == "1" and _LEDGER["path"] and os.path.exists(_LEDGER["path"]):
+        known = ledger.read(_LEDGER["path"])
+        left = [item for item in items if not ledger.skip_on_resume(known.get(item.nodeid))]
+        given_up = sum(1 for item in items if known.get(item.nodeid) is not None
+                       and known[item.nodeid].outcome == "stopped" and ledger.skip_on_resume(known[item.nodeid]))
+        summary.RECORD.notes.append(
+            f"resumed from {_LEDGER['path']}: {len(items) - len(left)} of the selected cases already have an outcome "
+            f"there and were not run" + (f" ({given_up} of them stopped two runs: left as 'stopped')" if given_up
+                                         else ""))
+        items = left
+    return items
 
 
 def pytest_collectreport(report):
@@ -331,6 +374,10 @@ def pytest_runtest_logreport(report):
         for name in ("last_type", "last_value", "last_traceback", "last_exc"):
             if getattr(sys, name, None) is not None:
                 setattr(sys, name, None)
+    if report.when == "teardown" and _LEDGER["path"]:
+        outcome, cls, seconds = summary.RECORD.outcome(report.nodeid)
+        ledger.append(_LEDGER["path"], {"case": report.nodeid, "run": _LEDGER["run"], "outcome": outcome or "failed",
+                                        "class": cls, "seconds": round(seconds, 2)})
     path = os.environ.get("TRN3EMU_NKILIB_SUMMARY")
     if path and report.when == "teardown":  # kept current, so a run stopped from outside still leaves its numbers
         summary.RECORD.dump(path, _worked_around())

@@ -96,8 +96,9 @@ class Record:
         self.collect_errors: list[tuple[str, str]] = []
         self.start = time.time()
         self._miss: str | None = None
-        self._outcome: dict[str, str] = {}
+        self.cases: dict[str, list] = {}  # node id -> [outcome, class or skip reason, seconds]
         self.compiler_only = 0  # cases skipped because their marker asks for the Neuron compiler
+        self.notes: list[str] = []  # lines about the selection (shard, resume)
 
     def note_miss(self, worst: str | None) -> None:
         """The worst element of the comparison that just failed (None clears it at the start of a case)."""
@@ -146,22 +147,52 @@ class Record:
         """One pytest TestReport (setup, call or teardown)."""
         fam = self.families[family_of(report.nodeid)]
         fam.seconds += float(getattr(report, "duration", 0.0) or 0.0)
+        case = self.cases.setdefault(report.nodeid, ["", "", 0.0])
+        case[2] += float(getattr(report, "duration", 0.0) or 0.0)
         if report.when == "call" or (report.when == "setup" and not report.passed):
             if report.skipped:
-                fam.skipped += 1
+                reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+                self.count(report.nodeid, "skipped", str(reason))
             elif report.passed:
-                fam.passed += 1
+                self.count(report.nodeid, "passed")
             else:
-                fam.failed += 1
-                cls = self.classify(report.longreprtext, report.nodeid, self._miss)
-                fam.classes[cls.split(":")[0]] += 1
-                fam.examples.setdefault(cls, report.nodeid)
-                self._outcome[report.nodeid] = cls
-        elif report.when == "teardown" and report.failed and report.nodeid not in self._outcome:
+                self.count(report.nodeid, "failed", self.classify(report.longreprtext, report.nodeid, self._miss))
+        elif report.when == "teardown" and report.failed and case[0] != "failed":
+            if case[0] == "passed":
+                fam.passed -= 1  # a case that passed and then failed its teardown counts as failed
+            self.count(report.nodeid, "failed", self.classify(report.longreprtext, report.nodeid, None))
+
+    def count(self, nodeid: str, outcome: str, cls: str = "", seconds: float | None = None) -> None:
+        """Count one case's outcome ("passed", "failed", "skipped", or "stopped": its run ended during it) in its
+        family; ``cls`` is a failure's class (or a skip's reason); ``seconds`` is added to the family's time."""
+        fam = self.families[family_of(nodeid)]
+        if seconds is not None:
+            fam.seconds += seconds
+        case = self.cases.setdefault(nodeid, ["", "", 0.0])
+        case[0], case[1] = outcome, cls
+        if outcome == "passed":
+            fam.passed += 1
+        elif outcome == "skipped":
+            fam.skipped += 1
+        else:
             fam.failed += 1
-            cls = self.classify(report.longreprtext, report.nodeid, None)
             fam.classes[cls.split(":")[0]] += 1
-            fam.examples.setdefault(cls, report.nodeid)
+            fam.examples.setdefault(cls, nodeid)
+
+    def outcome(self, nodeid: str) -> tuple[str, str, float]:
+        """(outcome, failure class or skip reason, seconds) of a case counted so far ("" before its outcome)."""
+        return tuple(self.cases.get(nodeid, ("", "", 0.0)))
+
+    @classmethod
+    def from_ledger(cls, cases: dict) -> "Record":
+        """A record of the cases of a ledger (:func:`.ledger.read`): each case's last outcome, its seconds; "cases"
+        counts the cases the ledger has, and there is no wall time."""
+        record = cls()
+        record.start = None
+        for nodeid, case in cases.items():
+            record.families[family_of(nodeid)].collected += 1
+            record.count(nodeid, case.outcome, case.cls, case.seconds)
+        return record
 
     def add_collect_error(self, report) -> None:
         """A module that failed to import: classified like a case, listed apart."""
@@ -188,7 +219,7 @@ class Record:
             tot.update({k: r[k] for k in ("collected", "passed", "failed", "skipped")})
             tot["seconds"] += r["seconds"]
         out.append(f"{'total':<{width}}  {tot['collected']:>5}  {tot['passed']:>6}  {tot['failed']:>6}  {tot['skipped']:>7}  "
-                   f"{tot['seconds']:>7.1f}  (wall {time.time() - self.start:.0f} s)")
+                   f"{tot['seconds']:>7.1f}" + (f"  (wall {time.time() - self.start:.0f} s)" if self.start else ""))
         examples = [(cls, node) for r in rows for cls, node in r["examples"].items()]
         if examples:
             out.append("failure classes (one example case each):")
@@ -199,6 +230,7 @@ class Record:
         if self.compiler_only:
             out.append(f"{self.compiler_only} cases marked trace_only/compile_only/compile_and_infer were skipped: "
                        "they need the Neuron compiler, not a simulator")
+        out += self.notes
         if defects:
             out.append("harness defects worked around in this run:")
             out += [f"  {key}: {what}" for key, what in defects.items()]
