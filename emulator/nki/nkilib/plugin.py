@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pytest
 
-from . import DUMP_ENV, ledger, source_fixes, stand_ins, summary
+from . import DUMP_ENV, harness_speedups, ledger, source_fixes, stand_ins, summary
 
 stand_ins.install()
 if os.environ.get(source_fixes.FIX_ENV) == "1":
@@ -51,6 +51,12 @@ HARNESS_DEFECTS = {
                      "(docs/mx.md): the checkout's own golden (test/utils/mx_utils.quantize_mx_golden) is asked which "
                      "scale it expects for a group whose largest element is 3.0, and the setting mx_convention follows "
                      "it (unless TRN3EMU_MX_CONVENTION is set)",
+    "fast-mx-data": "(an adaptation for speed, not a defect) the harness's generate_stabilized_mx_data (the MX weights of "
+                    "the mlp / moe / moe_block / qkv / output-projection tests) draws four numbers per 8 x 4 group in "
+                    "a Python loop, most of a case's time; replaced by a bulk parse of the same generator's words "
+                    "giving the same arrays and leaving NumPy's global generator in the same state (only for the "
+                    "function as published, by the SHA-256 of its source; TRN3EMU_NKILIB_HARNESS_SPEEDUPS=0 turns it "
+                    "off; emulator/nki/nkilib/harness_speedups.py)",
     "x4-output-bits": "(an adaptation, not a defect) simulation_setup converts each kernel output with "
                       "np.asarray(output, dtype=golden.dtype); a golden that is the float32 view of packed x4 words "
                       "(experimental mxfp_load) asks for the words' bits, which NumPy will not cast out of the "
@@ -150,6 +156,8 @@ def _patch_harness() -> None:
         for name, module in list(sys.modules.items()):
             if name.startswith("test.") and getattr(module, "maxAllClose", None) is original:
                 module.maxAllClose = val.maxAllClose
+    if os.environ.get(harness_speedups.SPEEDUPS_ENV, "1") != "0" and harness_speedups.install(sys.modules):
+        _fired["fast-mx-data"] = HARNESS_DEFECTS["fast-mx-data"]
     unpackers = getattr(val, "_X4_UNPACKERS", None)
     if isinstance(unpackers, dict):
         from .. import _dtypes
