@@ -11,7 +11,7 @@ A ledger is a text file of JSON objects, one per line, of three kinds:
   (``class``: the failure class of :mod:`.summary`, or the skip reason).
 
 The last outcome of a case wins (a later run's re-run replaces an earlier failure). A case that has ``started`` lines
-and no outcome after them ended its run: :func:`read` reports it as ``stopped``. ``--resume`` runs the cases of the
+and no outcome after them ended its run (or is running now): :func:`read` reports it as ``stopped``. ``--resume`` runs the cases of the
 selection that have no outcome yet, and once more a case that stopped its run once (Ctrl-C, a time limit); a case that
 stopped two runs (it is what takes the process down) is left out and stays ``stopped``.
 
@@ -47,7 +47,8 @@ RESUME_ENV = "TRN3EMU_NKILIB_RESUME"
 SHARD_ENV = "TRN3EMU_NKILIB_SHARD"
 
 #: the class of a case whose run ended while it ran
-STOPPED = "stopped: the run ended during this case (killed: out of memory, a time limit, or stopped from outside)"
+STOPPED = ("stopped: the run ended during this case (killed: out of memory, a time limit, or stopped from outside), "
+           "or the case is still running")
 
 
 @dataclass
