@@ -206,18 +206,26 @@ def _core_barrier(args: dict) -> None:
 
 
 def _register_alloc(args: dict) -> VirtualRegister:
-    return VirtualRegister(0 if args["x"] is None else int(args["x"]))
+    x = args["x"]
+    if x is None or not hasattr(x, "read"):
+        return VirtualRegister(0 if x is None else int(x))
+    # beyond the documented None / int: a one-element tensor gives its value, read as register_load reads it
+    # (nki-library's all-expert MX moe_tkg kernel starts its dynamic loop with register_alloc(decision[0, 0]))
+    reg = VirtualRegister(0)
+    _register_load({"dst": reg, "src": x}, "nisa.register_alloc")
+    return reg
 
 
 def _register_move(args: dict) -> None:
     args["dst"].value = int(args["src"])
 
 
-def _register_load(args: dict) -> None:
+def _register_load(args: dict, what: str = "nisa.register_load") -> None:
     src = args["src"]
-    values = src.read("nisa.register_load")
+    values = src.read(what)
     if values.size != 1:
-        raise ShapeError(f"nisa.register_load: src {src.name} {list(src.shape)} must hold one value")
+        raise ShapeError(f"{what}: {'src' if what.endswith('load') else 'x'} {src.name} {list(src.shape)} must hold "
+                         "one value")
     args["dst"].value = int(values.reshape(-1)[0])
 
 

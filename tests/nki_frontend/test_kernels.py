@@ -465,6 +465,51 @@ def test_fori_loop_and_while_loop_with_registers():
     assert got[0, 0] == 2.5 * 6
 
 
+def test_register_alloc_takes_its_first_value_from_a_one_element_tensor():
+    # nki-library's all-expert MX moe_tkg kernel: register_alloc(decision_sb[0, 0]) then `while reg:` (NKI's API
+    # reference names None and an int; the tensor's value is read as register_load reads it)
+    @nki.jit
+    def countdown(n):
+        n_sb = nl.ndarray((1, 2), nl.int32, buffer=nl.sbuf)
+        nisa.dma_copy(dst=n_sb, src=n)
+        acc = nl.zeros((1, 1), nl.float32, buffer=nl.sbuf)
+        one = nl.full((1, 1), 1, nl.int32)
+        reg = nisa.register_alloc(n_sb[0, 1])
+        while reg:
+            nisa.tensor_scalar(dst=acc, data=acc, op0=nl.add, operand0=1.0)
+            nisa.tensor_tensor(dst=n_sb[0:1, 1:2], data1=n_sb[0:1, 1:2], data2=one, op=nl.subtract)
+            nisa.register_load(reg, n_sb[0:1, 1:2])
+        out = nl.ndarray((1, 1), nl.float32, buffer=nl.shared_hbm)
+        nisa.dma_copy(dst=out, src=acc)
+        return out
+
+    assert countdown(np.array([[9, 4]], np.int32))[0, 0] == 4.0
+    assert countdown(np.array([[9, 0]], np.int32))[0, 0] == 0.0
+
+    @nki.jit
+    def unwritten():
+        t = nl.ndarray((1, 1), nl.int32, buffer=nl.sbuf)
+        nisa.register_alloc(t)
+        out = nl.ndarray((1, 1), nl.float32, buffer=nl.shared_hbm)
+        nisa.dma_copy(dst=out, src=nl.zeros((1, 1), nl.float32, buffer=nl.sbuf))
+        return out
+
+    with pytest.raises(Exception, match="register_alloc"):
+        unwritten()
+
+    @nki.jit
+    def two_values(n):
+        t = nl.ndarray((1, 2), nl.int32, buffer=nl.sbuf)
+        nisa.dma_copy(dst=t, src=n)
+        nisa.register_alloc(t)
+        out = nl.ndarray((1, 1), nl.float32, buffer=nl.shared_hbm)
+        nisa.dma_copy(dst=out, src=nl.zeros((1, 1), nl.float32, buffer=nl.sbuf))
+        return out
+
+    with pytest.raises(ShapeError, match=r"nisa.register_alloc: x .* must hold one value"):
+        two_values(np.array([[1, 2]], np.int32))
+
+
 def test_a_tensor_in_an_if_is_a_handle_whatever_it_holds():
     # nki-library's moe_tkg tests an optional argument with `if expert_index:`; its values are expert ids (zeros
     # here, and never written in the tile case): the branch must be taken as when NKI traces the kernel
