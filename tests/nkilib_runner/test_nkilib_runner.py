@@ -169,6 +169,13 @@ def test_known_source_defect_and_family():
         assert cls.endswith("(--fix-source-defects fixes it in memory)")  # the way out is named
     assert r.classify("E   TypeError: f() missing 1 required positional argument: 'x'", "core/moe_block/t.py::t",
                       None) == "other: TypeError: f() missing 1 required positional argument: 'x'"
+    # the bias read of the MX gate/up projection, named by its place in the traceback; the same error elsewhere is not
+    bias = ("E       AttributeError: 'NoneType' object has no attribute 'dtype'\n"
+            "src/nkilib_src/nkilib/core/mlp/mlp_tkg/gate_up_projection_mx_shard_H.py:325: AttributeError")
+    assert r.classify(bias, "core/moe_block/test_moe_block_tkg.py::t[x]", None).startswith(
+        "harness/source defect: core/mlp/mlp_tkg/gate_up_projection_mx_shard_H.py:325")
+    assert r.classify(bias.replace(":325:", ":326:"), "core/moe_block/test_moe_block_tkg.py::t[x]", None) == \
+        "other: AttributeError: 'NoneType' object has no attribute 'dtype'"
     # multi-rank cases run on virtual ranks now (adaptation multi-rank): a collective's failure is the emulator's
     coll = "integration/nkilib/experimental/collectives/test_collectives.py::TestCollectives::t[2ranks_lnc1]"
     assert r.classify("E   emulator.errors.RankFailure: all_to_all #0: rank 2 did not arrive within 30 s", coll,
