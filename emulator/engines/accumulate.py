@@ -261,14 +261,17 @@ def psum_write(result, psum=None, psum_dtype="float32", *, accumulate: bool | No
         raise DtypeError(f"psum_write: PSUM holds float32 or bfloat16 on trn3, got {psum_dtype!r}")
     ftz = (get_settings().denormals if denormals is None else denormals) == "ftz"
     add = psum is not None and accumulate is not False
-    with np.errstate(invalid="ignore", over="ignore"):
-        value = (psum.astype(np.float32) + result).astype(np.float32) if add else result
-    if add and get_settings().pe_nan == "canonical":  # a NaN the accumulation makes (inf + -inf) is canonical too
-        value = canonical_nan(value)
+    if add:
+        with np.errstate(invalid="ignore", over="ignore"):  # fp32 addition (a bf16 PSUM widened exactly first)
+            value = np.add(psum if psum.dtype == np.float32 else psum.astype(np.float32), result, dtype=np.float32)
+        if get_settings().pe_nan == "canonical":  # a NaN the accumulation makes (inf + -inf) is canonical too
+            value = canonical_nan(value)
+    else:
+        value = result
     if ftz:
         value = flush_subnormals(value)
     if psum_dtype == "float32":
-        return np.array(value, np.float32)
+        return value if value is not result else result.copy()  # always a new array
     rounding = rounding_for("psum") if rounding is None else rounding
     codes = cast(value, "bfloat16", rounding=rounding, saturate=False, site=site)
     out = codes.view(ml_dtypes.bfloat16)
