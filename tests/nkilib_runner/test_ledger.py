@@ -4,6 +4,7 @@ tests of the ledger's rules, then runs of the mini harness (tests/nkilib_runner/
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,56 @@ def test_two_shards_and_a_resume_add_up_to_the_whole_run(tmp_path, capsys):
     headers = [json.loads(line) for line in book.read_text().splitlines() if '"started":' in line]
     assert [h["shard"] for h in headers] == ["1/2", "2/2", None]
     assert all(h["emulator"].startswith("0.") and h["settings"].get("saturate") == "True" for h in headers)
+
+
+def test_rerun_failed_runs_failures_again(tmp_path):
+    cases = ledger.read(_write(tmp_path / "l.jsonl", _start("a"), _end("a", "failed", cls="other: OSError"),
+                               _start("b"), _end("b", "passed"), _start("c"), _end("c", "skipped")))
+    assert [k for k, v in cases.items() if not ledger.skip_on_resume(v)] == []
+    assert [k for k, v in cases.items() if not ledger.skip_on_resume(v, rerun_failed=True)] == ["a"]
+    with pytest.raises(SettingsError, match="goes with resume"):
+        nkilib.run(str(FIXTURE), results=str(tmp_path / "l.jsonl"), rerun_failed=True)
+
+
+class _KeptScratch:
+    """tempfile.TemporaryDirectory that leaves its directory behind, to look at it after the run."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        os.makedirs(self.path)
+
+    def __enter__(self):
+        return self.path
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_each_case_dumps_are_deleted_from_the_runs_own_scratch(tmp_path, monkeypatch):
+    # the harness writes a directory per case (its inputs and outputs) into --output-directory: GBs over a family.
+    # In the runner's own scratch they go after each case; a directory the caller names keeps them.
+    scratch = tmp_path / "scratch"
+    monkeypatch.setattr(nkilib.tempfile, "TemporaryDirectory", lambda prefix=None: _KeptScratch(scratch))
+    args = ["-q", "-p", "no:doctest", "-k", "gather"]
+    assert nkilib.run(str(FIXTURE), args, timeout=600) == 0
+    left = sorted(os.listdir(scratch / "output"))
+    assert left == ["session.txt"], left  # the per-case directories went, the harness's own file stayed
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    monkeypatch.setattr(nkilib.tempfile, "TemporaryDirectory", lambda prefix=None: _KeptScratch(tmp_path / "s2"))
+    assert nkilib.run(str(FIXTURE), args + ["--output-directory", str(mine)], timeout=600) == 0
+    assert sum(name.startswith("out-mini_case_") for name in os.listdir(mine)) == 3  # one per KernelArgs case
+
+
+@pytest.mark.parametrize("args,selects", [
+    (["-q"], False),
+    (["-q", "test/integration/nkilib/core"], True),
+    (["test/integration/nkilib/core/scale/test_scale.py::test_scale_rows"], True),
+    (["-k", "test"], False),                    # the value of -k, though FIXTURE/test exists
+    (["--output-directory", "test"], False),    # an option's value is no test selection
+    (["--output-directory", "/tmp"], False),    # a path outside the checkout neither
+    (["-p", "no:doctest", "test"], True),
+])
+def test_default_selection_only_without_a_test_path(args, selects):
+    cmd = nkilib.pytest_command(str(FIXTURE), args, "/scratch")
+    assert (cmd[-1] == "test/integration" and cmd.count("test/integration") == 1) is not selects, cmd

@@ -39,6 +39,9 @@ __all__ = ["run", "report", "pytest_command", "child_env", "RUN_ALL_ENV"]
 RUN_ALL_ENV = "NKILIB_SIMULATION_RUN_ALL"
 #: the child writes every failed comparison's arrays to this directory (``run(dump_misses=...)``)
 DUMP_ENV = "TRN3EMU_NKILIB_DUMP_MISSES"
+#: directories (os.pathsep-separated) of the run's own scratch whose per-case entries the child deletes after each
+#: case: the harness dumps every case's inputs and outputs there (GBs over a family's run)
+SCRATCH_ENV = "TRN3EMU_NKILIB_SCRATCH"
 _EMULATOR_ROOT = str(Path(__file__).resolve().parents[3])
 
 
@@ -59,13 +62,31 @@ def pytest_command(path: str, args: list[str], scratch: str | None = None) -> li
     if not _has(args, "--output-directory"):
         cmd += ["--output-directory", os.path.join(scratch, "output")]
     cmd += ["-o", f"artifacts_dir={os.path.join(scratch, 'artifacts')}"]
-    selection = [a for a in args if not a.startswith("-") and os.path.exists(os.path.join(path, a.split("::")[0]))]
-    return cmd + list(args) + ([] if selection else ["test/integration"])
+    return cmd + list(args) + ([] if _selects_tests(path, args) else ["test/integration"])
+
+
+#: pytest (and harness) options whose value is the next argument (a value is never a test selection)
+_VALUE_OPTIONS = {"-k", "-m", "-p", "-o", "-c", "-W", "--override-ini", "--output-directory", "--platform-target",
+                  "--test-mode", "--rootdir", "--basetemp", "--deselect", "--ignore", "--ignore-glob", "--junitxml",
+                  "--tb", "--maxfail", "--durations", "--log-level", "--confcutdir"}
+
+
+def _selects_tests(path: str, args: list[str]) -> bool:
+    """Whether ``args`` name tests: a file or directory of the checkout (``test/...``, ``test/x.py::case``) that is
+    not the value of an option."""
+    root = os.path.abspath(path)
+    for prev, a in zip([None] + list(args), args):
+        if a.startswith("-") or prev in _VALUE_OPTIONS:
+            continue
+        target = os.path.abspath(os.path.join(root, a.split("::")[0]))
+        if (target == root or target.startswith(root + os.sep)) and os.path.exists(target):
+            return True
+    return False
 
 
 def child_env(path: str, all_shapes: bool = False, summary_json: str | None = None,
               dump_misses: str | None = None, fix_source_defects: bool = False, results: str | None = None,
-              resume: bool = False, shard: str | None = None) -> dict[str, str]:
+              resume: bool = False, shard: str | None = None, rerun_failed: bool = False) -> dict[str, str]:
     """The environment of the child: the emulator, the checkout and its ``src/`` first on ``PYTHONPATH``."""
     env = dict(os.environ)
     parts = [_EMULATOR_ROOT, os.path.join(path, "src"), path] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep)
@@ -86,7 +107,7 @@ def child_env(path: str, all_shapes: bool = False, summary_json: str | None = No
     if results:
         env[ledger.LEDGER_ENV] = os.path.abspath(results)
     if resume:
-        env[ledger.RESUME_ENV] = "1"
+        env[ledger.RESUME_ENV] = "failed" if rerun_failed else "1"
     if shard:
         env[ledger.SHARD_ENV] = shard
     return env
@@ -94,7 +115,7 @@ def child_env(path: str, all_shapes: bool = False, summary_json: str | None = No
 
 def run(path: str, args: list[str] | None = None, all_shapes: bool = False, summary_json: str | None = None,
         timeout: float | None = None, dump_misses: str | None = None, fix_source_defects: bool = False,
-        results: str | None = None, resume: bool = False, shard: str | None = None) -> int:
+        results: str | None = None, resume: bool = False, shard: str | None = None, rerun_failed: bool = False) -> int:
     """Run the nki-library suite at ``path`` on the emulator; pytest's exit code.
 
     Parameters
@@ -113,12 +134,16 @@ def run(path: str, args: list[str] | None = None, all_shapes: bool = False, summ
         goes, so that a run stopped from outside keeps what it reached; :func:`report` reads it.
     resume : with ``results``: leave out the cases the ledger already has an outcome for (a case that stopped a run
         is run once more; one that stopped two is left out).
+    rerun_failed : with ``resume``: run again the cases whose last outcome is a failure (after a fix, or a failure
+        of the machine such as a full disk).
     shard : ``"K/N"``: run every N-th collected case from the K-th only (to split the suite over machines or
         processes; shards are taken from the whole collection, before ``resume``).
     """
     path = os.path.abspath(path)
     if not os.path.isfile(os.path.join(path, "test", "conftest.py")):
         raise SettingsError(f"trn3emu nkilib: {path} is not an nki-library checkout (no test/conftest.py)")
+    if rerun_failed and not resume:
+        raise SettingsError("trn3emu nkilib: rerun_failed (--rerun-failed) goes with resume (--resume)")
     if resume and not results:
         raise SettingsError("trn3emu nkilib: resume needs the ledger to resume from (results=FILE, --results FILE)")
     if shard:
@@ -128,8 +153,14 @@ def run(path: str, args: list[str] | None = None, all_shapes: bool = False, summ
             os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="trn3emu-nkilib-") as scratch:
         cmd = [sys.executable] + pytest_command(path, list(args or []), scratch)
-        proc = subprocess.Popen(cmd, cwd=path, env=child_env(path, all_shapes, summary_json, dump_misses,
-                                                                 fix_source_defects, results, resume, shard))
+        env = child_env(path, all_shapes, summary_json, dump_misses, fix_source_defects, results, resume, shard,
+                        rerun_failed)
+        # the harness's per-case dumps in our own scratch go after each case (a caller's --output-directory stays)
+        own = [os.path.join(scratch, "artifacts")]
+        if not _has(list(args or []), "--output-directory"):
+            own.append(os.path.join(scratch, "output"))
+        env[SCRATCH_ENV] = os.pathsep.join(own)
+        proc = subprocess.Popen(cmd, cwd=path, env=env)
         try:
             return proc.wait(timeout=timeout)
         except (subprocess.TimeoutExpired, KeyboardInterrupt) as exc:

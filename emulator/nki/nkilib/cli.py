@@ -23,6 +23,8 @@ def _own_options(args: argparse.Namespace) -> list[str]:
             args.summary_json = a.split("=", 1)[1]
         elif a == "--resume":
             args.resume = True
+        elif a == "--rerun-failed":
+            args.rerun_failed = True
         elif a in ("--dump-misses", "--results", "--shard"):
             setattr(args, a[2:].replace("-", "_"), next(it, None))
         elif a.split("=", 1)[0] in ("--dump-misses", "--results", "--shard"):
@@ -43,7 +45,7 @@ def _cmd(args: argparse.Namespace) -> int:
         raise SystemExit("trn3emu nkilib: name the nki-library checkout (or --report LEDGER to read a ledger)")
     return run(args.path, extra, all_shapes=args.all_shapes, summary_json=args.summary_json,
                dump_misses=args.dump_misses, fix_source_defects=args.fix_source_defects, results=args.results,
-               resume=args.resume, shard=args.shard)
+               resume=args.resume, shard=args.shard, rerun_failed=args.rerun_failed)
 
 
 def register(subparsers) -> None:
@@ -67,6 +69,8 @@ def register(subparsers) -> None:
                         "stopped from outside keeps what it reached; --report reads it")
     p.add_argument("--resume", action="store_true",
                    help="with --results: leave out the cases the ledger already has an outcome for")
+    p.add_argument("--rerun-failed", action="store_true",
+                   help="with --resume: also run again the cases whose last outcome in the ledger is a failure")
     p.add_argument("--shard", metavar="K/N",
                    help="run every N-th collected case from the K-th only (split the suite over machines)")
     p.add_argument("--report", nargs="+", metavar="LEDGER",

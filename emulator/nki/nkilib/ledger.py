@@ -41,7 +41,7 @@ __all__ = ["append", "read", "Case", "parse_shard", "in_shard", "skip_on_resume"
 
 #: the child appends to this ledger (``run(results=...)``)
 LEDGER_ENV = "TRN3EMU_NKILIB_RESULTS"
-#: "1": leave out the cases the ledger already has an outcome for (``run(resume=True)``)
+#: "1": leave out the cases the ledger already has an outcome for (``run(resume=True)``); "failed": except failures
 RESUME_ENV = "TRN3EMU_NKILIB_RESUME"
 #: "K/N": run only every N-th collected case, starting with the K-th (``run(shard=...)``)
 SHARD_ENV = "TRN3EMU_NKILIB_SHARD"
@@ -114,9 +114,14 @@ def read(*paths: str) -> dict[str, Case]:
     return cases
 
 
-def skip_on_resume(case: Case | None) -> bool:
-    """Whether ``--resume`` leaves the case out: it has an outcome, or it stopped two runs."""
-    return case is not None and (case.outcome != "stopped" or case.stops >= 2)
+def skip_on_resume(case: Case | None, rerun_failed: bool = False) -> bool:
+    """Whether ``--resume`` leaves the case out: it has an outcome (with ``rerun_failed``: one that is not a failure),
+    or it stopped two runs."""
+    if case is None:
+        return False
+    if case.outcome == "stopped":
+        return case.stops >= 2
+    return not (rerun_failed and case.outcome == "failed")
 
 
 def parse_shard(text: str) -> tuple[int, int]:

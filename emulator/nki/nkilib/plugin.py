@@ -12,13 +12,14 @@ import importlib.abc
 import importlib.util
 import os
 import re
+import shutil
 import sys
 import time
 
 import numpy as np
 import pytest
 
-from . import DUMP_ENV, harness_speedups, ledger, source_fixes, stand_ins, summary
+from . import DUMP_ENV, SCRATCH_ENV, harness_speedups, ledger, source_fixes, stand_ins, summary
 
 stand_ins.install()
 if os.environ.get(source_fixes.FIX_ENV) == "1":
@@ -322,7 +323,30 @@ def pytest_collection_finish(session):
         summary.RECORD.families[summary.family_of(item.nodeid)].collected += 1
 
 
+def _scratch_dirs() -> list[str]:
+    return [d for d in os.environ.get(SCRATCH_ENV, "").split(os.pathsep) if d]
+
+
+#: entries of the scratch directories before the case running now (deleted if new after it)
+_BEFORE: dict[str, set] = {}
+
+
+def _clean_scratch() -> None:
+    """Delete the directories the case just finished made in the run's own scratch directories (the harness's dumps
+    of its inputs and outputs, one directory per case, GBs over a family's run); files, and what was there before
+    the case, stay."""
+    for d in _scratch_dirs():
+        if d not in _BEFORE or not os.path.isdir(d):
+            continue
+        for name in set(os.listdir(d)) - _BEFORE[d]:
+            path = os.path.join(d, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+
+
 def pytest_runtest_setup(item):
+    for d in _scratch_dirs():
+        _BEFORE[d] = set(os.listdir(d)) if os.path.isdir(d) else set()
     _patch_harness()
     summary.RECORD.note_miss(None)
     summary.RECORD.current = item.nodeid
@@ -356,13 +380,15 @@ def _select(items: list) -> list:
         k, n = ledger.parse_shard(shard)
         items = [item for i, item in enumerate(items) if ledger.in_shard(i, k, n)]
         summary.RECORD.notes.append(f"shard {k}/{n}: {len(items)} of the collected cases")
-    if os.environ.get(ledger.RESUME_ENV) == "1" and _LEDGER["path"] and os.path.exists(_LEDGER["path"]):
+    resume = os.environ.get(ledger.RESUME_ENV)
+    if resume in ("1", "failed") and _LEDGER["path"] and os.path.exists(_LEDGER["path"]):
         known = ledger.read(_LEDGER["path"])
-        left = [item for item in items if not ledger.skip_on_resume(known.get(item.nodeid))]
+        left = [item for item in items if not ledger.skip_on_resume(known.get(item.nodeid), resume == "failed")]
         given_up = sum(1 for item in items if known.get(item.nodeid) is not None
                        and known[item.nodeid].outcome == "stopped" and ledger.skip_on_resume(known[item.nodeid]))
+        kept = "an outcome" if resume == "1" else "an outcome other than a failure"
         summary.RECORD.notes.append(
-            f"resumed from {_LEDGER['path']}: {len(items) - len(left)} of the selected cases already have an outcome "
+            f"resumed from {_LEDGER['path']}: {len(items) - len(left)} of the selected cases already have {kept} "
             f"there and were not run" + (f" ({given_up} of them stopped two runs: left as 'stopped')" if given_up
                                          else ""))
         items = left
@@ -382,6 +408,8 @@ def pytest_runtest_logreport(report):
         for name in ("last_type", "last_value", "last_traceback", "last_exc"):
             if getattr(sys, name, None) is not None:
                 setattr(sys, name, None)
+    if report.when == "teardown":
+        _clean_scratch()
     if report.when == "teardown" and _LEDGER["path"]:
         outcome, cls, seconds = summary.RECORD.outcome(report.nodeid)
         ledger.append(_LEDGER["path"], {"case": report.nodeid, "run": _LEDGER["run"], "outcome": outcome or "failed",

@@ -18,6 +18,9 @@ def pytest_configure(config):
     # written before anything creates it (the published harness's defect)
     with open(os.path.join(config.getoption("output_directory"), "session.txt"), "w") as f:
         f.write(config.getoption("platform_target"))
+    from .utils import test_orchestrator
+
+    test_orchestrator.OUTPUT_DIRECTORY = os.path.abspath(config.getoption("output_directory"))
 
 
 def pytest_configure_node(node):

@@ -12,6 +12,11 @@ from .output_validator import validate
 from .perf_analysis_private import analyze_trace  # noqa: F401 - this module is missing, as in the published repo
 
 
+#: the --output-directory option (set at configure); each KernelArgs case dumps its artifacts in a directory of its
+#: own there, as the published harness does (and leaves it behind)
+OUTPUT_DIRECTORY = None
+
+
 class Orchestrator:
     def execute(self, kernel, inputs: dict, goldens: dict, lnc: int = 1) -> None:
         from .simulation_setup import infer_outputs
@@ -25,7 +30,8 @@ class Orchestrator:
     # ---- the published flow for KernelArgs cases ----------------------------------------------------------------
 
     def run_case(self, case) -> None:
-        self.fs_config = types.SimpleNamespace(artifacts_output_directory_path=tempfile.mkdtemp(prefix="mini_case_"))
+        self.fs_config = types.SimpleNamespace(artifacts_output_directory_path=tempfile.mkdtemp(
+            prefix="out-mini_case_", dir=OUTPUT_DIRECTORY))
         path = self._run_simulator_inference(case)
         ranks = case.inference_args.collective_ranks
         golden = case.validation_args.golden_output
