@@ -61,7 +61,8 @@ def main() -> int:
     if part in ("all", "casts"):
         rows += [(f"cast fp32 -> {f} {r}", (lambda f=f, r=r: emu.cast(x, f, rounding=r)),
                   s32[emu.formats.get(f).code_dtype.itemsize])
-                 for f in ("float8_e4m3fn", "float8_e5m2", "float4_e2m1fn", "bfloat16", "float16", "tfloat32")
+                 for f in ("float8_e4m3fn", "float8_e5m2", "float4_e2m1fn", "float8_e8m0fnu", "bfloat16", "float16",
+                           "tfloat32")
                  for r in ("rne", "rtz")]
     if part in ("all", "sr"):
         rows += [(f"SR fp32 -> {f.split('_')[-1] if '_' in f else f}, all dropped bits",

@@ -239,6 +239,25 @@ def _encode_f32_lut(bits, out, lut):
         out[i] = lut[idx]
 
 
+def _encode_f32_e8m0(bits, out, tie_up, keep, big):
+    """fp32 -> float8_e8m0fnu (RNE ties up or to the even code, or RTZ), branch-free on 8 uint32 lanes. A positive
+    normal of exponent field ``ex`` is ``ex``, plus one past the binade's midpoint 1.5 * 2^e (at it: ``tie_up``, or
+    when ``ex`` is odd, so that the code is even); a subnormal is 2^-127 (code 0) or, past 1.5 * 2^-127, 2^-126;
+    ``keep`` (1, 0 for RTZ) masks both round-ups. Past code 254 (finite overflow and +inf) the code is ``big`` (255,
+    NaN; 254 when saturating); NaN, zero and every negative input give 255."""
+    for i in prange(bits.size):
+        u = u32(bits[i])
+        a = band(u, 0x7FFFFFFF)
+        ex = shr(a, 23)
+        m = band(a, 0x7FFFFF)
+        up = bor(u32(gt_small(m, 0x400000)), band(u32(m == 0x400000), bor(tie_up, band(ex, 1))))
+        sub_up = bor(u32(gt_small(m, 0x600000)), band(u32(m == 0x600000), tie_up))
+        code = add(ex, band(up, keep)) if ex != 0 else band(sub_up, keep)
+        code = big if gt_small(code, 254) else code
+        code = u32(255) if gt_small(a, 0x7F800000) | (a == 0) | (u != a) else code
+        out[i] = code
+
+
 _LUTS: dict[tuple, np.ndarray] = {}
 
 
@@ -279,6 +298,7 @@ _F64_ARRAY = _twins(_encode_f64_array)
 _F32_FAST = _twins(_encode_f32_fast)
 _F32_SAME_RANGE = _twins(_encode_f32_same_range)
 _F32_LUT = _twins(_encode_f32_lut)
+_F32_E8M0 = _twins(_encode_f32_e8m0)
 _F32_NARROW = _twins(encode_f32_narrow)
 
 
@@ -297,7 +317,11 @@ def _encode_numba(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
         bits = x.reshape(-1).view(np.uint32)
         if out.dtype == np.uint8 and p.sign_bit != 0 and p.has_subnormals == 1:  # fp8, fp4: branch-free, 8 lanes
             _F32_NARROW[which](bits, out.reshape(-1), narrow_consts(p))
-        elif p.mantissa_bits <= 6 and p.pad_bits == 0:  # e8m0: one table lookup per element
+        elif p.has_subnormals == 0 and p.mantissa_bits == 0 and p.emin == -127 and p.e8m0_rounding != 2:
+            # e8m0fnu, rounding to the nearest power of two (ties up or to even) or toward zero: 8 lanes
+            _F32_E8M0[which](bits, out.reshape(-1), np.uint32(p.e8m0_rounding == 0), np.uint32(p.rtz == 0),
+                             np.uint32(254 if p.saturate else 255))
+        elif p.mantissa_bits <= 6 and p.pad_bits == 0:  # e8m0 as ml_dtypes 0.6 rounds: one table lookup per element
             _F32_LUT[which](bits, out.reshape(-1), _lut16(p))
         elif p.emin == -126 and p.has_subnormals == 1:  # bfloat16, tfloat32 (and fp32 itself)
             _F32_SAME_RANGE[which](bits, out.reshape(-1), *_same_range_consts(p))

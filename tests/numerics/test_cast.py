@@ -445,3 +445,57 @@ def test_all_fp32_patterns_match_ml_dtypes(name):
 
     mismatches = sweep(name, chunk=1 << 25)
     assert mismatches == [], mismatches[:5]
+
+
+def _e8m0_kernels(e8m0_rounding, rtz, saturate):
+    """(the 8-lane e8m0fnu kernel's arguments, the table kernel's table) for one cast."""
+    from emulator.numerics import _cast_kernels as ck
+
+    p = ck.cast_params(formats.get("float8_e8m0fnu"), saturate=saturate, rtz=rtz, e8m0_rounding=e8m0_rounding)
+    return (np.uint32(p.e8m0_rounding == 0), np.uint32(p.rtz == 0), np.uint32(254 if p.saturate else 255)), \
+        ck._lut16(p)
+
+
+E8M0_CASTS = [(r, rtz, sat) for r in ("nearest_up", "nearest_even") for rtz in (False, True) for sat in (False, True)]
+
+
+@pytest.mark.parametrize("e8m0_rounding,rtz,saturate", E8M0_CASTS)
+def test_e8m0_branch_free_kernel_matches_the_table_at_every_exponent(e8m0_rounding, rtz, saturate):
+    """Every exponent field with the mantissas that decide the rounding (0, 1, around half, half, around the
+    subnormal midpoint 0x600000, all ones), both signs, and 4M random patterns; through ``emu.cast`` too."""
+    from emulator.numerics import _cast_kernels as ck
+
+    args, table = _e8m0_kernels(e8m0_rounding, rtz, saturate)
+    mant = np.array([0, 1, 0x200000, 0x3FFFFF, 0x400000, 0x400001, 0x5FFFFF, 0x600000, 0x600001, 0x7FFFFF], np.uint32)
+    grid = ((np.arange(256, dtype=np.uint32)[:, None] << np.uint32(23)) | mant[None, :]).reshape(-1)
+    rand = np.random.default_rng(8).integers(0, 2**32, 1 << 22, dtype=np.uint64).astype(np.uint32)
+    bits = np.concatenate([grid, grid | np.uint32(0x80000000), rand])
+    got, want = np.empty(bits.size, np.uint8), np.empty(bits.size, np.uint8)
+    ck._F32_E8M0[0](bits, got, *args)
+    ck._F32_LUT[0](bits, want, table)
+    np.testing.assert_array_equal(got, want)
+    with emu.settings(e8m0_rounding=e8m0_rounding):  # the cast takes this kernel
+        np.testing.assert_array_equal(emu.cast(bits.view(np.float32), "float8_e8m0fnu", saturate=saturate,
+                                               rounding="rtz" if rtz else "rne"), want)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("e8m0_rounding,rtz,saturate", [("nearest_up", False, False), ("nearest_up", False, True),
+                                                        ("nearest_up", True, False), ("nearest_even", False, False)])
+def test_e8m0_branch_free_kernel_matches_the_table_on_all_fp32_patterns(e8m0_rounding, rtz, saturate):
+    """The 8-lane e8m0fnu encoder (``_encode_f32_e8m0``) against the table kernel, whose 2^17 entries the general
+    encoder makes (one pattern per (top 16 bits, any low bit set) pair decides an e8m0 code), on every fp32 pattern."""
+    from emulator.numerics import _cast_kernels as ck
+
+    args, table = _e8m0_kernels(e8m0_rounding, rtz, saturate)
+    chunk = 1 << 24
+    base = np.arange(chunk, dtype=np.uint32)
+    bits = np.empty(chunk, np.uint32)
+    got = np.empty(chunk, np.uint8)
+    want = np.empty(chunk, np.uint8)
+    for start in range(0, 1 << 32, chunk):
+        np.add(base, np.uint32(start), out=bits)
+        ck._F32_E8M0[0](bits, got, *args)
+        ck._F32_LUT[0](bits, want, table)
+        bad = np.flatnonzero(got != want)
+        assert bad.size == 0, [(hex(int(bits[i])), int(got[i]), int(want[i])) for i in bad[:5]]
