@@ -56,12 +56,21 @@ def test_later_ledgers_override_earlier_ones(tmp_path):
     assert {k: v.outcome for k, v in ledger.read(second, first).items()} == {"a": "failed", "b": "skipped"}
 
 
-def test_a_torn_last_line_is_ignored_but_a_torn_middle_line_is_an_error(tmp_path):
+def test_torn_lines_are_skipped_and_the_next_run_starts_a_new_line(tmp_path):
+    # a run that dies while writing (killed, a full disk) leaves a torn line; the next run's first entry would be
+    # appended to it: the reader keeps that entry, and append() starts a new line first
     torn_end = _write(tmp_path / "end.jsonl", _start("a"), _end("a", "passed"), '{"case": "b", "ru')
     assert {k: v.outcome for k, v in ledger.read(torn_end).items()} == {"a": "passed"}
-    torn_mid = _write(tmp_path / "mid.jsonl", _start("a"), '{"case": "b", "ru', _end("a", "passed"))
-    with pytest.raises(SettingsError, match=r"line 2 is not JSON"):
-        ledger.read(torn_mid)
+    glued = tmp_path / "glued.jsonl"
+    glued.write_text(json.dumps(_start("a")) + "\n" + '{"case": "b", "ru' + json.dumps(_end("a", "failed")) + "\n")
+    assert {k: v.outcome for k, v in ledger.read(str(glued)).items()} == {"a": "failed"}
+    ledger.append(torn_end, _start("c"))
+    assert torn_end and open(torn_end).read().endswith('"ru\n' + json.dumps(_start("c"), separators=(",", ":")) + "\n")
+    assert {k: v.outcome for k, v in ledger.read(torn_end).items()} == {"a": "passed", "c": "stopped"}
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_text("not json\nnor this\n")
+    with pytest.raises(SettingsError, match="no line is a JSON object"):
+        ledger.read(str(garbage))
     with pytest.raises(SettingsError, match="no such file"):
         ledger.read(str(tmp_path / "absent.jsonl"))
 

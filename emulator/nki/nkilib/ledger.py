@@ -63,27 +63,42 @@ class Case:
 
 
 def append(path: str, entry: dict) -> None:
-    """Append one entry as a line (written whole with one ``write``, then flushed to the OS)."""
+    """Append one entry as a line (written whole with one ``write``, then flushed to the OS); a file whose last line
+    was torn (a run died while writing it) gets its line ended first."""
     line = json.dumps(entry, separators=(",", ":")) + "\n"
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
+    with open(path, "a+b") as f:
+        if f.tell() > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                line = "\n" + line
+        f.write(line.encode("utf-8"))
 
 
 def _entries(path: str):
+    """The entries of a ledger. A line torn by a run that died while writing it (killed, or a full disk) is skipped;
+    where the next run's entry was appended to the torn line, that entry is kept."""
+    parsed = torn = 0
     with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+        for line in f:
             line = line.strip()
             if not line:
                 continue
             try:
-                yield json.loads(line)
+                entry = json.loads(line)
             except json.JSONDecodeError:
-                # a run killed in the middle of a write leaves a torn last line; anywhere else it is not a ledger
-                rest = f.read().strip()
-                if rest:
-                    raise SettingsError(f"nkilib ledger {path}: line {n} is not JSON ({line[:60]!r}); a ledger has "
-                                        "one JSON object per line") from None
-                return
+                entry = None
+                start = line.find('{"', 1)
+                while start > 0 and entry is None:  # the entry a later run appended after the torn text
+                    try:
+                        entry = json.loads(line[start:])
+                    except json.JSONDecodeError:
+                        start = line.find('{"', start + 1)
+                torn += 1
+            if isinstance(entry, dict):
+                parsed += 1
+                yield entry
+    if torn and not parsed:
+        raise SettingsError(f"nkilib ledger {path}: no line is a JSON object; a ledger has one per line")
 
 
 def read(*paths: str) -> dict[str, Case]:
