@@ -279,6 +279,13 @@ class Settings:
         "instruction is itself a read under `uninitialized`", area="memory",
         choices=("propagate", "check"),
     )
+    output_unwritten: str = _setting(
+        "nan", "what the host reads for the elements of a kernel's HBM output that the kernel never wrote (NKI leaves "
+        "a new HBM tensor's contents undefined): nan = they come back as the emulator fills a new tensor (NaN in float "
+        "formats, 0 in integer ones), so undefined values show; zero = they come back as zero bits (`trn3emu nkilib` "
+        "runs with this: nki-library's all-expert MX moe_tkg kernel scatters only the routed tokens' rows into its "
+        "new output and its golden has zeros in the others)", area="memory", choices=("nan", "zero"),
+    )
 
     # ---- collectives -------------------------------------------------------------------------------------------
     collective_algorithm: str = _setting(

@@ -52,8 +52,12 @@ class SharedHBM:
 
 def check_leaving(result, inputs: list) -> None:
     """Outputs leave the device: elements a move (a DMA, a copy) carried in unwritten are a read by the host, under
-    the ``uninitialized`` setting. Outputs the kernel never wrote at all are returned as they are (NaN-filled)."""
+    the ``uninitialized`` setting. Elements of a returned output the kernel never wrote at all come back as the
+    setting ``output_unwritten`` says (NaN-filled, or zero bits)."""
+    from ..config import get_settings
+
     tensors = list(inputs)
+    outputs = []
     stack = [result]
     while stack:
         r = stack.pop()
@@ -62,12 +66,19 @@ def check_leaving(result, inputs: list) -> None:
         elif isinstance(r, dict):
             stack.extend(r.values())
         elif hasattr(r, "t") and getattr(r, "kind", None) == "hbm":
-            tensors.append(r)
-    for t in tensors:
+            outputs.append(r)
+    for t in tensors + outputs:
         base = t.t.base
         if base.carried is not None and not base._all:
             t.t.check_initialized(f"kernel output (unwritten elements carried in by {base.carried}; setting "
                                   "uninitialized_copies)")
+    if get_settings().output_unwritten == "zero":
+        for t in outputs:
+            base = t.t.base
+            if not base._all:
+                never = ~base.written
+                if never.any():
+                    base.data.view(np.uint8).reshape(base.data.shape + (-1,))[never] = 0
 
 
 def write_back(host: np.ndarray, tensor) -> None:

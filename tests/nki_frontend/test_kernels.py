@@ -5,6 +5,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
+import emulator as emu
 import emulator.nki as front
 from emulator.errors import CapacityError, ShapeError, UninitializedReadError
 
@@ -463,6 +464,35 @@ def test_fori_loop_and_while_loop_with_registers():
 
     got = count(np.full((1, 1), 2.5, np.float32), np.full((1, 1), 3, np.int32))
     assert got[0, 0] == 2.5 * 6
+
+
+def test_output_elements_never_written_come_back_per_setting():
+    # NKI leaves a new HBM tensor's contents undefined; the emulator fills floats with NaN (ints with 0), or with
+    # output_unwritten='zero' gives zero bits: nki-library's all-expert MX moe_tkg scatters only routed rows
+    @nki.jit
+    def half(a):
+        out = nl.ndarray((4, 3), a.dtype, buffer=nl.shared_hbm)
+        idx = nl.ndarray((4, 3), nl.int32, buffer=nl.shared_hbm)
+        t = nl.ndarray((2, 3), a.dtype, buffer=nl.sbuf)
+        nisa.dma_copy(dst=t, src=a[0:2, :])
+        nisa.dma_copy(dst=out[1:3, :], src=t)
+        n = nl.full((1, 3), 7, nl.int32)
+        nisa.dma_copy(dst=idx[3:4, :], src=n)
+        return out, idx
+
+    a = np.arange(12, dtype=np.float32).reshape(4, 3) - 2.5
+    out, idx = half(a)
+    assert np.isnan(out[[0, 3]]).all() and (out[1:3] == a[0:2]).all()
+    assert (idx[:3] == 0).all() and (idx[3] == 7).all()
+    with emu.settings(output_unwritten="zero"):
+        out, idx = half(a)
+    assert (out[[0, 3]].view(np.uint32) == 0).all() and (out[1:3] == a[0:2]).all()
+    assert (idx[:3] == 0).all() and (idx[3] == 7).all()
+    b = a.astype(ml_dtypes.bfloat16)
+    with emu.settings(output_unwritten="zero"):
+        out, _ = half(b)
+    assert out.dtype == ml_dtypes.bfloat16 and (out[[0, 3]].view(np.uint16) == 0).all()
+    assert (out[1:3].astype(np.float32) == a[0:2]).all()
 
 
 def test_register_alloc_takes_its_first_value_from_a_one_element_tensor():

@@ -211,6 +211,13 @@ def test_child_saturates_unless_the_caller_chose(monkeypatch, caller, child):
     assert {name: env.get(name) for name in child} == child
 
 
+def test_child_reads_never_written_outputs_as_zero_unless_the_caller_chose(monkeypatch):
+    monkeypatch.delenv("TRN3EMU_OUTPUT_UNWRITTEN", raising=False)
+    assert nkilib.child_env("/x")["TRN3EMU_OUTPUT_UNWRITTEN"] == "zero"
+    monkeypatch.setenv("TRN3EMU_OUTPUT_UNWRITTEN", "nan")
+    assert nkilib.child_env("/x")["TRN3EMU_OUTPUT_UNWRITTEN"] == "nan"
+
+
 def _tree(root: Path) -> dict:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 

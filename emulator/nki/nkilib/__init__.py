@@ -9,7 +9,9 @@ harness's output and artifact directories go to a temporary directory (unless th
 
 The child runs with the Neuron runtime's ``NEURON_RT_ENABLE_OCP_SATURATION=1`` (the emulator's ``saturate``
 setting True), as nki-library's harness sets it for every hardware run (``test/utils/host_management.py``), unless
-the caller's environment sets it or ``TRN3EMU_SATURATE`` already.
+the caller's environment sets it or ``TRN3EMU_SATURATE`` already; and with ``TRN3EMU_OUTPUT_UNWRITTEN=zero``
+(elements of a new output the kernel never writes read as zero, as nki-library's goldens expect) unless the caller
+set it.
 
 The harness's test dependencies (torch, pytest-html, allpairspy, filelock, attrs, plotext, typing_extensions,
 scipy) must be importable; the Neuron packages and the unused cloud ones (fabric2, boto3, ...) need not be.
@@ -96,6 +98,8 @@ def child_env(path: str, all_shapes: bool = False, summary_json: str | None = No
     # the harness's hardware hosts export it on every run; the caller's own choice (either variable) stands
     if NEURON_SATURATION_ENV not in env and env_name("saturate") not in env:
         env[NEURON_SATURATION_ENV] = "1"
+    # nki-library's goldens read zeros where a kernel never writes its new output (moe_tkg's dynamic all-expert path)
+    env.setdefault(env_name("output_unwritten"), "zero")
     if all_shapes:
         env[RUN_ALL_ENV] = "1"
     if summary_json:

@@ -426,6 +426,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     text = summary.RECORD.render(_worked_around()) + (
         f"\nemulator settings in force: mx_convention={s.mx_convention} (the checkout's quantize_mx golden decides "
         f"unless TRN3EMU_MX_CONVENTION is set), saturate={s.saturate} (NEURON_RT_ENABLE_OCP_SATURATION), "
+        f"output_unwritten={s.output_unwritten} (TRN3EMU_OUTPUT_UNWRITTEN; zero unless set), "
         f"rounding={s.rounding}, uninitialized={s.uninitialized}, uninitialized_copies={s.uninitialized_copies}, "
         f"onchip_lifetime={s.onchip_lifetime}, lnc_schedule={s.lnc_schedule}")
     terminalreporter.write_line("")
