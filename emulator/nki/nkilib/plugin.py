@@ -362,7 +362,8 @@ COMPILER_MARKERS = ("trace_only", "compile_only", "compile_and_infer")
 def pytest_collection_modifyitems(session, config, items):
     keep = _select(items)
     if len(keep) < len(items):
-        config.hook.pytest_deselected(items=[item for item in items if item not in set(keep)])
+        kept = set(map(id, keep))
+        config.hook.pytest_deselected(items=[item for item in items if id(item) not in kept])
         items[:] = keep
     for item in items:
         marker = next((m for m in COMPILER_MARKERS if item.get_closest_marker(m)), None)
