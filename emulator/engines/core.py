@@ -402,13 +402,15 @@ def _unwritten_scales(scale: Tensor, carry: np.ndarray, bound: dict) -> None:
     groups = carry.shape[0] // MX_GROUP_PARTITIONS
     blocks = carry[:groups * MX_GROUP_PARTITIONS].reshape(groups, MX_GROUP_PARTITIONS, -1).all(axis=1)
     rows = scale_tile_rows(np.arange(groups), scale.shape[0], groups)
-    blocks = blocks[:rows.size, :scale.shape[1]]
+    free = int(np.prod(scale.shape[1:], dtype=np.int64))  # a scale tile's free dims, flattened as the words' are
+    blocks = blocks[:rows.size, :free]
     if blocks.all():
         return
-    width = blocks.shape[1]
+    keep = np.ones(scale.shape, bool)
+    keep.reshape(scale.shape[0], -1)[rows, :blocks.shape[1]] = blocks
     scale.base._all = False
     mask = scale.mask
-    mask[rows, :width] = mask[rows, :width] & blocks[..., None]
+    mask[...] = mask & keep[..., None]
 
 
 def _carries(spec: Spec, bound: dict, role: str) -> bool:

@@ -123,6 +123,31 @@ def test_quantize_mx_carries_whole_blocks():
     assert (qscale.written == want_q).all()
 
 
+def test_quantize_mx_carries_whole_blocks_with_several_free_dims():
+    # nki-library's all-expert MX moe_tkg quantizes a [128, 6, 16, 4 x 4] tile into [128, 6, 16] words and scales:
+    # the flags follow the free dims flattened, as the values do (test_quantize_mx_free_dims.py)
+    core = NeuronCore()
+    holey = core.memory.sbuf((32, 2, 3, 4), "bfloat16")
+    holey[0:8].write(np.ones((8, 2, 3, 4), np.float32))
+    holey[8:32, 0:1].write(np.ones((24, 1, 3, 4), np.float32))
+    holey[8:15, 1:2].write(np.ones((7, 1, 3, 4), np.float32))
+    holey[16:32, 1:2].write(np.ones((16, 1, 3, 4), np.float32))   # partition 15 of [.., 1, :, :] unwritten
+    dst = core.memory.sbuf((32, 2, 3), "float8_e4m3fn_x4")
+    scale = core.memory.sbuf((4, 2, 3), "uint8")
+    core.quantize_mx(dst, holey, scale)
+    want = np.ones((32, 2, 3), bool)
+    want[8:16, 1, :] = False       # the words of the 8 partitions of block row 1 in free slice 1
+    assert (dst.written == want).all()
+    want_scale = np.ones((4, 2, 3), bool)
+    want_scale[1, 1, :] = False
+    assert (scale.written == want_scale).all()
+    qscale = core.memory.sbuf((32, 2, 3), "uint8")   # quadrant layout: group g at row g
+    core.quantize_mx(core.memory.sbuf((32, 2, 3), "float8_e4m3fn_x4"), holey, qscale)
+    want_q = np.ones((32, 2, 3), bool)
+    want_q[1, 1, :] = False
+    assert (qscale.written == want_q).all()
+
+
 def test_shuffle_moves_rows_and_their_flags():
     core = NeuronCore()
     t = core.memory.sbuf((64, 3), "int32")
