@@ -205,28 +205,30 @@ def _core_barrier(args: dict) -> None:
     prog.world.barrier(prog.rank, cores)
 
 
+def _one_value(t, role: str, instr: str) -> int:
+    """The value of the one-element tensor ``t`` (operand ``role`` of ``instr``), read under the uninitialised
+    check."""
+    values = t.read(instr)
+    if values.size != 1:
+        raise ShapeError(f"{instr}: {role} {t.name} {list(t.shape)} must hold one value")
+    return int(values.reshape(-1)[0])
+
+
 def _register_alloc(args: dict) -> VirtualRegister:
     x = args["x"]
     if x is None or not hasattr(x, "read"):
         return VirtualRegister(0 if x is None else int(x))
     # beyond the documented None / int: a one-element tensor gives its value, read as register_load reads it
     # (nki-library's all-expert MX moe_tkg kernel starts its dynamic loop with register_alloc(decision[0, 0]))
-    reg = VirtualRegister(0)
-    _register_load({"dst": reg, "src": x}, "nisa.register_alloc")
-    return reg
+    return VirtualRegister(_one_value(x, "x", "nisa.register_alloc"))
 
 
 def _register_move(args: dict) -> None:
     args["dst"].value = int(args["src"])
 
 
-def _register_load(args: dict, what: str = "nisa.register_load") -> None:
-    src = args["src"]
-    values = src.read(what)
-    if values.size != 1:
-        raise ShapeError(f"{what}: {'src' if what.endswith('load') else 'x'} {src.name} {list(src.shape)} must hold "
-                         "one value")
-    args["dst"].value = int(values.reshape(-1)[0])
+def _register_load(args: dict) -> None:
+    args["dst"].value = _one_value(args["src"], "src", "nisa.register_load")
 
 
 def _register_store(args: dict) -> None:

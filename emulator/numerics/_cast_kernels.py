@@ -311,6 +311,12 @@ def _same_range_consts(p: tuple) -> tuple:
     return tuple(np.uint32(v) for v in vals)
 
 
+def _e8m0_consts(p: tuple) -> tuple:
+    """The uint32 arguments of :func:`_encode_f32_e8m0` for the cast ``p``: ties up (1) or to even (0), keep the
+    round-ups (1, 0 for RTZ), the code past 254."""
+    return np.uint32(p.e8m0_rounding == 0), np.uint32(p.rtz == 0), np.uint32(254 if p.saturate else 255)
+
+
 def _encode_numba(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
     which = 1 if x.size < _SERIAL_BELOW else 0
     if x.dtype == np.float32:
@@ -319,8 +325,7 @@ def _encode_numba(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
             _F32_NARROW[which](bits, out.reshape(-1), narrow_consts(p))
         elif p.has_subnormals == 0 and p.mantissa_bits == 0 and p.emin == -127 and p.e8m0_rounding != 2:
             # e8m0fnu, rounding to the nearest power of two (ties up or to even) or toward zero: 8 lanes
-            _F32_E8M0[which](bits, out.reshape(-1), np.uint32(p.e8m0_rounding == 0), np.uint32(p.rtz == 0),
-                             np.uint32(254 if p.saturate else 255))
+            _F32_E8M0[which](bits, out.reshape(-1), *_e8m0_consts(p))
         elif p.mantissa_bits <= 6 and p.pad_bits == 0:  # e8m0 as ml_dtypes 0.6 rounds: one table lookup per element
             _F32_LUT[which](bits, out.reshape(-1), _lut16(p))
         elif p.emin == -126 and p.has_subnormals == 1:  # bfloat16, tfloat32 (and fp32 itself)

@@ -452,8 +452,7 @@ def _e8m0_kernels(e8m0_rounding, rtz, saturate):
     from emulator.numerics import _cast_kernels as ck
 
     p = ck.cast_params(formats.get("float8_e8m0fnu"), saturate=saturate, rtz=rtz, e8m0_rounding=e8m0_rounding)
-    return (np.uint32(p.e8m0_rounding == 0), np.uint32(p.rtz == 0), np.uint32(254 if p.saturate else 255)), \
-        ck._lut16(p)
+    return ck._e8m0_consts(p), ck._lut16(p)
 
 
 E8M0_CASTS = [(r, rtz, sat) for r in ("nearest_up", "nearest_even") for rtz in (False, True) for sat in (False, True)]
