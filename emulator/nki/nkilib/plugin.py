@@ -262,7 +262,7 @@ def _record_misses(compare):
         if not passed:
             rtol = kwargs.get("rtol", args[0] if args else None)
             atol = kwargs.get("atol", args[1] if len(args) > 1 else None)
-            summary.RECORD.note_miss(worst_element(a, b, rtol, atol))
+            summary.RECORD.note_miss(worst_element(a, b, rtol, atol, kwargs.get("mode", args[4] if len(args) > 4 else "max")))
             where = os.environ.get(DUMP_ENV)
             if where:
                 dump_miss(where, summary.RECORD.current, a, b, rtol, atol)
@@ -452,8 +452,12 @@ def dump_miss(directory: str, nodeid: str, got, want, rtol, atol) -> str:
     return path
 
 
-def worst_element(got, want, rtol=None, atol=None) -> str:
-    """``[index] got X want Y (|diff| D, rtol R atol A)`` for the element farthest from its golden value."""
+def worst_element(got, want, rtol=None, atol=None, mode: str = "max") -> str:
+    """``[index] got X want Y (|diff| D, rtol R atol A); N of M elements outside, in K of R rows: [...]`` for the
+    element farthest from its golden value. With both tolerances known, the elements outside the harness's rule
+    (``|got - want| <= atol + rtol * range``, range the largest finite ``|want|`` in mode ``max``, the element's own
+    ``|want|`` in mode ``py``) are counted, and for arrays of two or more dimensions so are the rows (first axis)
+    they lie in: a miss confined to a few rows (a token routed elsewhere) reads differently from one spread over all."""
     g = np.asarray(got).astype(np.float64)
     w = np.asarray(want).astype(np.float64)
     if g.shape != w.shape or g.size == 0:
@@ -462,5 +466,19 @@ def worst_element(got, want, rtol=None, atol=None) -> str:
         diff = np.abs(g - w)
     diff = np.where(np.isnan(diff) & ~(np.isnan(g) & np.isnan(w)), np.inf, np.nan_to_num(diff, nan=0.0))
     idx = np.unravel_index(int(np.argmax(diff)), diff.shape)
-    tol = f", rtol {rtol:g} atol {atol:g}" if rtol is not None and atol is not None else ""
-    return f"{list(map(int, idx))} got {g[idx]:.6g} want {w[idx]:.6g} (|diff| {diff[idx]:.3g}{tol})"
+    text = f"{list(map(int, idx))} got {g[idx]:.6g} want {w[idx]:.6g} (|diff| {diff[idx]:.3g}"
+    if rtol is None or atol is None:
+        return text + ")"
+    text += f", rtol {rtol:g} atol {atol:g})"
+    finite = np.abs(w[np.isfinite(w)])
+    scale = np.abs(w) if mode == "py" else (finite.max() if finite.size else 0.0)
+    outside = diff > atol + rtol * scale
+    n = int(outside.sum())
+    if n == 0:
+        return text
+    text += f"; {n} of {outside.size} elements outside"
+    if outside.ndim >= 2:
+        rows = np.flatnonzero(outside.reshape(outside.shape[0], -1).any(axis=1))
+        shown = ", ".join(map(str, rows[:8])) + (", ..." if rows.size > 8 else "")
+        text += f", in {rows.size} of {outside.shape[0]} rows: [{shown}]"
+    return text
