@@ -43,3 +43,31 @@ def test_more_than_eight_rows_are_elided():
     got = want + np.arange(20)[:, None] * 1.0  # every row but the first off
     assert worst_element(got, want, 0.0, 0.5).endswith(
         "; 57 of 60 elements outside, in 19 of 20 rows: [1, 2, 3, 4, 5, 6, 7, 8, ...]")
+
+
+def test_known_golden_disagreement_needs_the_configuration_and_a_row_confined_miss():
+    from emulator.nki.nkilib import summary
+
+    r = summary.Record()
+    case = ("core/moe_block/test_moe_block_tkg.py::TestMoEBlockTkgKernel::test_moe_block_kernel_model[MODEL_WIP_"
+            "GENERALITY_ln-2_ae-1_ba-64_sq-1_hi-7168_ha-None_im-2048_ge-256_le-2_tk-8_rf-0_af-0_sm-1_wd-[('float8_"
+            "e4m3fn_x4', '<u2'), ('float8_e4m3fn_x4_hi', '<u2')]_id-bfloat16]")
+    got = np.zeros((64, 8))
+    want = np.zeros((64, 8))
+    want[:, 0] = 1.0
+    got[:, 0] = 1.0
+    got[18] = 0.5                # one token row off: 1 of 64 rows
+    one_row = worst_element(got, want, 0.05, 1e-5)
+    cls = r.classify("E   Validation failed", case, one_row)
+    assert cls.startswith("golden disagreement (nki-library): the kernel routes"), cls
+    assert cls.endswith("in 1 of 64 rows: [18]")
+    # four rows of 64 (1/16) still are; five are not: a miss spread wider stays a tolerance miss
+    got[[3, 5, 7]] = 0.5
+    assert r.classify("E", case, worst_element(got, want, 0.05, 1e-5)).startswith("golden disagreement")
+    got[9] = 0.5
+    assert r.classify("E", case, worst_element(got, want, 0.05, 1e-5)).startswith("tolerance miss: ")
+    # the same row-confined miss in another test file is not one
+    assert r.classify("E", case.replace("test_moe_block_tkg.py", "test_moe_tkg.py"), one_row).startswith(
+        "tolerance miss: ")
+    # and a miss whose rows are not known (a one-dimensional output) is not one either
+    assert r.classify("E", case, worst_element(np.ones(4), np.zeros(4), 0.05, 1e-5)).startswith("tolerance miss")

@@ -24,7 +24,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-__all__ = ["Record", "RECORD", "family_of", "KNOWN_SOURCE_DEFECTS"]
+__all__ = ["Record", "RECORD", "family_of", "KNOWN_SOURCE_DEFECTS", "KNOWN_GOLDEN_DISAGREEMENTS"]
 
 #: the note on a defect that ``trn3emu nkilib --fix-source-defects`` fixes in memory (:mod:`.source_fixes`)
 _FIXABLE = " (--fix-source-defects fixes it in memory)"
@@ -50,6 +50,19 @@ KNOWN_SOURCE_DEFECTS = (
      "test_qkv_cte.py:1752 passes is_input_swizzled, a parameter of qkv_cte() that qkv() (core/qkv/qkv.py:44) "
      "does not take"),
 )
+#: tolerance misses that nki-library's golden makes by computing differently from its kernel, analysed at d2ad3a5:
+#: (test path fragment, case-id fragments (all present), what). A miss there is classified as one only when the
+#: elements outside the tolerance lie in at most 1/16 of the rows (tokens): a miss spread over the whole output is
+#: still a tolerance miss. The evidence is in docs/nkilib.md ("moe_block's tolerance misses").
+KNOWN_GOLDEN_DISAGREEMENTS = (
+    ("test_moe_block_tkg.py", (),
+     "the kernel routes (and, in MX all-expert cases, quantizes) its RMSNorm output rounded to bf16, the golden the "
+     "float32 one: a near tie in the router's top-k goes the other way and the token's row differs (MX fp8: the "
+     "rounding also moves rows by a few percent)"),
+)
+#: the share of rows (tokens) a miss may reach and still be a known golden disagreement
+_GOLDEN_ROWS = 1 / 16
+_MISS_ROWS = re.compile(r"in (\d+) of (\d+) rows")
 _OUR_ERRORS = r"(?:emulator\.errors\.)?(ShapeError|DtypeError|CapacityError|UninitializedReadError|SettingsError|" \
               r"EmulatorError|RankFailure|NkiValidationError)"
 #: checks the emulator makes and the official simulator does not: their own classes, as the kernel may be at fault
@@ -113,6 +126,11 @@ class Record:
             if fragment in nodeid and error in text:
                 return f"harness/source defect: {what}"
         if miss is not None or "Validation failed for" in text:
+            rows = _MISS_ROWS.search(miss or "")
+            for fragment, params, what in KNOWN_GOLDEN_DISAGREEMENTS:
+                if rows and fragment in nodeid and all(p in nodeid for p in params) and \
+                        int(rows.group(1)) <= _GOLDEN_ROWS * int(rows.group(2)):
+                    return f"golden disagreement (nki-library): {what}; {miss}"
             return f"tolerance miss: {miss or 'worst element not recorded'}"
         for m in _E_LINE.finditer(text):
             kind, msg = m.group(1), m.group(2).strip()
