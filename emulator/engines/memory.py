@@ -24,6 +24,7 @@ ignored uninitialised read still shows.
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import warnings
 import numpy as np
@@ -91,11 +92,13 @@ class Tensor:
     """
 
     __slots__ = ("name", "kind", "data", "_base", "start_partition", "offset", "memory", "x4", "_mask", "_all",
-                 "carried", "life", "_since", "__weakref__")
+                 "carried", "life", "_since", "_bpp", "__weakref__")
 
     def __init__(self, name: str, kind: str, data: np.ndarray, base: "Tensor | None" = None, start_partition: int = 0,
                  offset: int = 0, memory: "Memory | None" = None, x4: str | None = None, written: bool = False) -> None:
         self.name, self.kind, self.data, self.x4 = name, kind, data, x4  # x4: packed format name of uint words
+        # bytes per partition, fixed with the data's shape: the allocator's scans over all live tiles read it often
+        self._bpp = math.prod(data.shape[1:]) * data.dtype.itemsize if kind != "hbm" else 0
         # a view's allocation; None for the allocation itself (a reference to itself would be a cycle: the tensor,
         # and its data, would wait for the cyclic garbage collector instead of going with its last reference)
         self._base = base
@@ -129,7 +132,7 @@ class Tensor:
 
     @property
     def bytes_per_partition(self) -> int:
-        return int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize if self.kind != "hbm" else 0
+        return self._bpp
 
     @property
     def nbytes(self) -> int:
