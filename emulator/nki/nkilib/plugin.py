@@ -262,7 +262,8 @@ def _record_misses(compare):
         if not passed:
             rtol = kwargs.get("rtol", args[0] if args else None)
             atol = kwargs.get("atol", args[1] if len(args) > 1 else None)
-            summary.RECORD.note_miss(worst_element(a, b, rtol, atol, kwargs.get("mode", args[4] if len(args) > 4 else "max")))
+            mode = kwargs.get("mode", args[4] if len(args) > 4 else "max")
+            summary.RECORD.note_miss(worst_element(a, b, rtol, atol, mode))
             where = os.environ.get(DUMP_ENV)
             if where:
                 dump_miss(where, summary.RECORD.current, a, b, rtol, atol)
