@@ -5,7 +5,8 @@ run, through the NeuronCore method and the array-level ``emu.isa`` function on t
 
 The ratios say what each layer costs: front end / core method and core method / array function. Small tiles
 ([1, 1], [128, 8]) measure overhead, [128, 512] the engine work. Also times one small tiled bf16 matmul kernel
-written in NKI. Nothing here asserts on time.
+written in NKI, and tile allocation (``nl.ndarray``) with many tiles live, against ``np.empty`` of the same shape
+(nki-library's attention_cte holds thousands of tiles at once). Nothing here asserts on time.
 """
 
 from __future__ import annotations
@@ -42,6 +43,16 @@ def instruction_rates(shape, n: int, repeat: int) -> tuple[float, float, float]:
     method = _per_second(lambda: core.tensor_tensor(d.t, a.t, a.t, "add"), n, repeat)
     array = _per_second(lambda: emu.isa.tensor_tensor(out, x, x, "add"), n, repeat)
     return front, method, array
+
+
+def allocation_rates(live: int, n: int, repeat: int) -> tuple[float, float]:
+    """(nl.ndarray, np.empty) allocations per second of a [128, 8] fp32 SBUF tile while ``live`` such tiles are
+    held: the allocator's work per tile should not grow with the tiles already placed."""
+    held = [nl.ndarray((128, 8), nl.float32) for _ in range(live)]
+    tile = _per_second(lambda: nl.ndarray((128, 8), nl.float32), n, repeat)
+    base = _per_second(lambda: np.empty((128, 8), np.float32), n, repeat)
+    del held
+    return tile, base
 
 
 def matmul_kernel_seconds(size: int, repeat: int) -> float:
@@ -88,6 +99,12 @@ def main() -> None:
         front, method, array = instruction_rates(shape, n, args.repeat)
         print(f"{str(list(shape)):>10s} {front:10.0f} {method:10.0f} {array:10.0f} {front / method:11.2f} "
               f"{method / array:11.2f}")
+    print(f"nl.ndarray [128, 8] fp32 SBUF tile allocations per second with tiles already live, {n} allocations; "
+          f"baseline np.empty of the same shape in the same run")
+    print(f"{'live':>10s} {'tiles/s':>10s} {'np.empty/s':>11s} {'ratio':>8s}")
+    for live in (10, 1000, 4000):
+        tile, base = allocation_rates(live, n, args.repeat)
+        print(f"{live:10d} {tile:10.0f} {base:11.0f} {tile / base:8.4f}")
     size = 512 if args.quick else 1024
     t = matmul_kernel_seconds(size, 1)
     print(f"tiled bf16 matmul kernel {size}^3 in NKI (dma_copy + nc_matmul + tensor_copy): {t:.2f} s")

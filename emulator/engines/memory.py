@@ -548,18 +548,27 @@ class Memory:
         return start, offset
 
     def _first_fit(self, kind, start, nparts, size, limit, step) -> int | None:
+        """The lowest byte offset where ``size`` bytes fit beside the tiles in partitions [start, start + nparts):
+        one sweep over their byte ranges in order of start (a PSUM offset rounded up to ``step``, and a one-bank
+        tile kept inside one bank). None if it does not fit under ``limit``."""
         busy = sorted((t.offset, t.offset + max(t.bytes_per_partition, 1) if kind == "sbuf" else
                        t.offset + self._psum_span(t)) for t in self.tensors if t.kind == kind
                       and t.start_partition < start + nparts and start < t.start_partition + t.shape[0])
-        candidates = [0] + [end for _, end in busy]
-        for off in sorted(candidates):
+
+        def aligned(off):
             if kind == "psum":
                 off = -(-off // step) * step
                 if step == 1 and off // PSUM_BANK_BYTES != (off + size - 1) // PSUM_BANK_BYTES:
                     off = -(-off // PSUM_BANK_BYTES) * PSUM_BANK_BYTES  # a one-bank tile never straddles banks
-            if off + size <= limit and all(off + size <= b or e <= off for b, e in busy):
-                return off
-        return None
+            return off
+
+        off = aligned(0)
+        for b, e in busy:  # every range starting before ``off + size`` ends at or below the offset that follows it
+            if off + size <= b:
+                break
+            if e > off:
+                off = aligned(e)
+        return off if off + size <= limit else None
 
     # ---- liveness by last use (setting onchip_lifetime) -------------------------------------------------------
     @staticmethod
