@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from . import DUMP_ENV, SCRATCH_ENV, harness_speedups, ledger, source_fixes, stand_ins, summary
+from .summary import worst_element
 
 stand_ins.install()
 if os.environ.get(source_fixes.FIX_ENV) == "1":
@@ -451,35 +452,3 @@ def dump_miss(directory: str, nodeid: str, got, want, rtol, atol) -> str:
     tol = {k: np.float64(np.nan if v is None else v) for k, v in (("rtol", rtol), ("atol", atol))}
     np.savez_compressed(path, got=np.asarray(got), want=np.asarray(want), **tol)
     return path
-
-
-def worst_element(got, want, rtol=None, atol=None, mode: str = "max") -> str:
-    """``[index] got X want Y (|diff| D, rtol R atol A); N of M elements outside, in K of R rows: [...]`` for the
-    element farthest from its golden value. With both tolerances known, the elements outside the harness's rule
-    (``|got - want| <= atol + rtol * range``, range the largest finite ``|want|`` in mode ``max``, the element's own
-    ``|want|`` in mode ``py``) are counted, and for arrays of two or more dimensions so are the rows (first axis)
-    they lie in: a miss confined to a few rows (a token routed elsewhere) reads differently from one spread over all."""
-    g = np.asarray(got).astype(np.float64)
-    w = np.asarray(want).astype(np.float64)
-    if g.shape != w.shape or g.size == 0:
-        return f"shape {g.shape} vs golden {w.shape}"
-    with np.errstate(invalid="ignore"):
-        diff = np.abs(g - w)
-    diff = np.where(np.isnan(diff) & ~(np.isnan(g) & np.isnan(w)), np.inf, np.nan_to_num(diff, nan=0.0))
-    idx = np.unravel_index(int(np.argmax(diff)), diff.shape)
-    text = f"{list(map(int, idx))} got {g[idx]:.6g} want {w[idx]:.6g} (|diff| {diff[idx]:.3g}"
-    if rtol is None or atol is None:
-        return text + ")"
-    text += f", rtol {rtol:g} atol {atol:g})"
-    finite = np.abs(w[np.isfinite(w)])
-    scale = np.abs(w) if mode == "py" else (finite.max() if finite.size else 0.0)
-    outside = diff > atol + rtol * scale
-    n = int(outside.sum())
-    if n == 0:
-        return text
-    text += f"; {n} of {outside.size} elements outside"
-    if outside.ndim >= 2:
-        rows = np.flatnonzero(outside.reshape(outside.shape[0], -1).any(axis=1))
-        shown = ", ".join(map(str, rows[:8])) + (", ..." if rows.size > 8 else "")
-        text += f", in {rows.size} of {outside.shape[0]} rows: [{shown}]"
-    return text
