@@ -83,3 +83,46 @@ def test_every_bf16_element_under_scales_across_the_range(name, convention, roun
         assert bad.size == 0, (f"amax {amax_bits:#06x}: {bad.shape[0]} codes differ, first element "
                                f"{groups.reshape(G, 32)[tuple(bad[0])]!r} got {got[tuple(bad[0])]:#x} want "
                                f"{want[tuple(bad[0])]:#x}")
+
+
+@pytest.mark.parametrize("name", list(ELEMENTS))
+@pytest.mark.parametrize("convention", ["hw", "ocp"])
+@pytest.mark.parametrize("rounding", ["rne", "rtz"])
+def test_16_lane_step_with_shift_counts_known_only_at_run_time(name, convention, rounding):
+    """The 16-lane encode step (emulator/numerics/_mx_bf16.py) with the format's shift counts read at run time (the
+    loop quantize_mx takes for a format it has no constant loop for), on every finite bf16 pattern that can sit in
+    a group at each of a dozen scales, against the same reference; 4,100 columns, so the last 4 go one by one."""
+    numba = pytest.importorskip("numba")
+    from emulator.numerics._cast_kernels import cast_params
+    from emulator.numerics._mx_bf16 import _encode_rows_vec
+    from emulator.numerics._mx_float import fast_params
+
+    @numba.njit
+    def encode_runtime_counts(src, bcol, fk, codes):
+        nxt = np.zeros(bcol.size, np.uint16)
+        _encode_rows_vec(src, 0, 1, 0, src.shape[1], bcol, fk, codes, 0, 0, nxt, fk.mbits, fk.sgnsh16)
+
+    fmt = emu.formats.get(name)
+    p = cast_params(fmt, saturate=convention == "ocp", rtz=rounding == "rtz")
+    emax, emin = ELEMENTS[name][3], 1 - ELEMENTS[name][2]
+    sign = 1 << (ELEMENTS[name][0] + ELEMENTS[name][1])
+    vals_max = float(TABLES[name][0][-1])
+    pats = np.arange(1 << 16, dtype=np.uint32)
+    for s in range(-119 - emin, 128, 23):  # B = 127 + emin + s >= 8: the 16-bit path's bound
+        top = s + (emax - 1 if convention == "hw" else emax)  # floor(log2) of the group's largest element
+        mag = pats & 0x7FFF
+        elems = pats[(mag >> 7 != 0xFF) & ((mag >> 7) <= top + 127)].astype(np.uint16)
+        n = 4100 * -(-elems.size // 4100)
+        src = np.resize(elems, n).reshape(-1, 4100)[:, :]
+        codes = np.zeros(src.shape, np.uint8)
+        bcol = np.full(4100, 127 + emin + s, np.uint16)
+        for r in range(src.shape[0]):
+            encode_runtime_counts(src[r:r + 1], bcol, fast_params(p), codes[r:r + 1])
+        x = src.view(ml_dtypes.bfloat16).astype(np.float64).reshape(-1)
+        q = np.ldexp(np.abs(x), -s)
+        if convention == "ocp":
+            q = np.minimum(q, vals_max)
+        want = _ref_codes(q, name, rounding) | np.where(np.signbit(x), sign, 0)
+        bad = np.flatnonzero(codes.reshape(-1) != want)
+        assert bad.size == 0, (f"s {s}: {bad.size} codes differ, first element {src.reshape(-1)[bad[0]]:#06x} got "
+                               f"{codes.reshape(-1)[bad[0]]:#x} want {want[bad[0]]:#x}")
