@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ArgumentError, DtypeError, ShapeError
+from ._layout_kernels import deinterleave_rows, interleave_rows
 
 __all__ = ["to_interleaved", "from_interleaved", "to_hw_scale_layout", "from_hw_scale_layout", "P_OFFSETS"]
 
@@ -40,7 +41,7 @@ def to_interleaved(a) -> np.ndarray:
     k, m = arr.shape
     if k % 4:
         raise ShapeError(f"to_interleaved: K (rows of a) must be a multiple of 4, got {k}")
-    return np.ascontiguousarray(arr.reshape(4, k // 4, m).transpose(1, 2, 0)).reshape(k // 4, 4 * m)
+    return interleave_rows(arr)
 
 
 def from_interleaved(t) -> np.ndarray:
@@ -57,7 +58,7 @@ def from_interleaved(t) -> np.ndarray:
     kp, f = arr.shape
     if f % 4:
         raise ShapeError(f"from_interleaved: the free size of t must be a multiple of 4, got {f}")
-    return np.ascontiguousarray(arr.reshape(kp, f // 4, 4).transpose(2, 0, 1)).reshape(4 * kp, f // 4)
+    return deinterleave_rows(arr)
 
 
 def _scale_array(scale, name: str) -> np.ndarray:

@@ -41,6 +41,29 @@ def test_interleave_formula_and_inverse():
     assert (emu.mx.from_interleaved(t) == a).all()
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, ml_dtypes.bfloat16, np.float32, np.float64, ml_dtypes.float8_e4m3fn])
+def test_interleave_kernels_on_large_arrays(dtype):
+    """Above the serial threshold the Numba kernels run threaded: both directions, every element against the
+    definition out[p, 4m+q] = a[q*Kp + p, m] evaluated by fancy indexing, and the NumPy twins."""
+    from emulator.numerics import _layout_kernels as L
+
+    K, M = 1024, 300  # 307,200 elements, over SERIAL_BELOW
+    assert K * M >= L.SERIAL_BELOW
+    u = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[np.dtype(dtype).itemsize]
+    bits = np.random.default_rng(7).integers(0, np.iinfo(u).max, (K, M), dtype=u, endpoint=True)
+    a = bits.view(dtype)
+    kp = K // 4
+    p, m, q = np.ogrid[:kp, :M, :4]
+    want = bits[q * kp + p, m].reshape(kp, 4 * M)
+    t = emu.mx.to_interleaved(a)
+    assert t.dtype == a.dtype and t.shape == (kp, 4 * M)
+    assert (t.view(u) == want).all()
+    back = emu.mx.from_interleaved(t)
+    assert back.dtype == a.dtype and (back.view(u) == bits).all()
+    assert (L._interleave_np(a).view(u) == want).all()
+    assert (L._deinterleave_np(t).view(u) == bits).all()
+
+
 @pytest.mark.parametrize("groups", [1, 3, 4, 5, 16])
 @pytest.mark.parametrize("off", [0, 4, 8, 12])
 def test_hw_scale_layout_formula_and_inverse(groups, off):

@@ -1,0 +1,87 @@
+"""Hot loops of the interleaved K layout (:mod:`.mx_layout`): Numba kernels and their NumPy twins, bit-identical.
+
+``to_interleaved`` writes row p of the ``[K/4, 4M]`` result from rows p, Kp + p, 2Kp + p and 3Kp + p of the
+``[K, M]`` input (Kp = K/4), so the kernel reads four rows and writes one, each front to back; NumPy's transpose copy
+of the same (``reshape(4, Kp, M).transpose(1, 2, 0)``) writes with a stride of four elements and was the larger
+part of ``quantize_operand(order="interleaved")``. ``from_interleaved`` is the same loop the other way round. The
+kernels move elements as unsigned integers of the element's width, so every dtype (bfloat16 and the fp8 types of
+ml_dtypes included) takes them, and parallel over result rows above :data:`SERIAL_BELOW` elements.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._jit import dispatch, njit, prange
+
+__all__ = ["interleave_rows", "deinterleave_rows", "SERIAL_BELOW"]
+
+#: Below this many elements the kernels run on one thread (waking the pool costs more than it saves).
+SERIAL_BELOW = 1 << 18
+
+_UINT = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _interleave_body(a, out):
+    kp, m = out.shape[0], a.shape[1]
+    for p in prange(kp):
+        r0, r1, r2, r3, o = a[p], a[kp + p], a[2 * kp + p], a[3 * kp + p], out[p]
+        for j in range(m):
+            o[4 * j] = r0[j]
+            o[4 * j + 1] = r1[j]
+            o[4 * j + 2] = r2[j]
+            o[4 * j + 3] = r3[j]
+
+
+def _deinterleave_body(t, out):
+    kp, m = t.shape[0], out.shape[1]
+    for p in prange(kp):
+        row, o0, o1, o2, o3 = t[p], out[p], out[kp + p], out[2 * kp + p], out[3 * kp + p]
+        for j in range(m):
+            o0[j] = row[4 * j]
+            o1[j] = row[4 * j + 1]
+            o2[j] = row[4 * j + 2]
+            o3[j] = row[4 * j + 3]
+
+
+_interleave_nb = (njit(parallel=True)(_interleave_body), njit(_interleave_body))
+_deinterleave_nb = (njit(parallel=True)(_deinterleave_body), njit(_deinterleave_body))
+
+
+def _run(kernels, src: np.ndarray, shape: tuple) -> np.ndarray:
+    """Run a kernel pair on ``src`` viewed as unsigned integers of its width, into a new array of ``shape``."""
+    src = np.ascontiguousarray(src)
+    u = _UINT[src.dtype.itemsize]
+    out = np.empty(shape, u)
+    (kernels[1] if src.size < SERIAL_BELOW else kernels[0])(src.view(u), out)
+    return out.view(src.dtype)
+
+
+def _interleave_np(a: np.ndarray) -> np.ndarray:
+    k, m = a.shape
+    return np.ascontiguousarray(a.reshape(4, k // 4, m).transpose(1, 2, 0)).reshape(k // 4, 4 * m)
+
+
+def _deinterleave_np(t: np.ndarray) -> np.ndarray:
+    kp, f = t.shape
+    return np.ascontiguousarray(t.reshape(kp, f // 4, 4).transpose(2, 0, 1)).reshape(4 * kp, f // 4)
+
+
+def _interleave_numba(a: np.ndarray) -> np.ndarray:
+    if a.dtype.itemsize not in _UINT or a.dtype.hasobject:
+        return _interleave_np(a)
+    k, m = a.shape
+    return _run(_interleave_nb, a, (k // 4, 4 * m))
+
+
+def _deinterleave_numba(t: np.ndarray) -> np.ndarray:
+    if t.dtype.itemsize not in _UINT or t.dtype.hasobject:
+        return _deinterleave_np(t)
+    kp, f = t.shape
+    return _run(_deinterleave_nb, t, (4 * kp, f // 4))
+
+
+interleave_rows = dispatch(_interleave_numba, _interleave_np)
+interleave_rows.__doc__ = """``[K, M]`` -> ``[K/4, 4M]`` with ``out[p, 4m+q] = a[q*K/4 + p, m]`` (shapes checked by the caller)."""
+deinterleave_rows = dispatch(_deinterleave_numba, _deinterleave_np)
+deinterleave_rows.__doc__ = """The inverse of :func:`interleave_rows`: ``[Kp, 4M]`` -> ``[4Kp, M]``."""
