@@ -1,4 +1,5 @@
-"""Hot loops of the interleaved K layout (:mod:`.mx_layout`): Numba kernels and their NumPy twins, bit-identical.
+"""Hot loops of the data layouts: the interleaved K order (:mod:`.mx_layout`) and the nibble pairs of 4-bit x4 words
+(:mod:`.packing`). Numba kernels and their NumPy twins, bit-identical.
 
 ``to_interleaved`` writes row p of the ``[K/4, 4M]`` result from rows p, Kp + p, 2Kp + p and 3Kp + p of the
 ``[K, M]`` input (Kp = K/4), so the kernel reads four rows and writes one, each front to back; NumPy's transpose copy
@@ -14,7 +15,7 @@ import numpy as np
 
 from .._jit import dispatch, njit, prange
 
-__all__ = ["interleave_rows", "deinterleave_rows", "SERIAL_BELOW"]
+__all__ = ["interleave_rows", "deinterleave_rows", "pack_nibbles", "unpack_nibbles", "SERIAL_BELOW"]
 
 #: Below this many elements the kernels run on one thread (waking the pool costs more than it saves).
 SERIAL_BELOW = 1 << 18
@@ -85,3 +86,59 @@ interleave_rows = dispatch(_interleave_numba, _interleave_np)
 interleave_rows.__doc__ = """``[K, M]`` -> ``[K/4, 4M]`` with ``out[p, 4m+q] = a[q*K/4 + p, m]`` (shapes checked by the caller)."""
 deinterleave_rows = dispatch(_deinterleave_numba, _deinterleave_np)
 deinterleave_rows.__doc__ = """The inverse of :func:`interleave_rows`: ``[Kp, 4M]`` -> ``[4Kp, M]``."""
+
+
+_CHUNK = 1 << 16  # bytes per parallel task of the nibble kernels
+
+
+def _pack_nibbles_body(pairs, out):
+    # pairs: the codes as uint16, two to a word (little-endian: code 2j in the low byte); each code < 16, so the
+    # word shifted right by 4 has code 2j + 1 at bits 4-7 and nothing below
+    n = out.size
+    for t in prange((n + _CHUNK - 1) // _CHUNK):
+        for j in range(t * _CHUNK, min(n, (t + 1) * _CHUNK)):
+            w = pairs[j]
+            out[j] = (w | (w >> 4)) & 0xFF
+
+
+def _unpack_nibbles_body(octets, pairs):
+    # pairs: the output codes as uint16, two to a word (little-endian: code 2j in the low byte)
+    n = octets.size
+    for t in prange((n + _CHUNK - 1) // _CHUNK):
+        for j in range(t * _CHUNK, min(n, (t + 1) * _CHUNK)):
+            o = np.uint16(octets[j])
+            pairs[j] = (o & 0x0F) | ((o >> 4) << 8)
+
+
+_pack_nb = (njit(parallel=True)(_pack_nibbles_body), njit(_pack_nibbles_body))
+_unpack_nb = (njit(parallel=True)(_unpack_nibbles_body), njit(_unpack_nibbles_body))
+
+
+def _pack_nibbles_np(codes: np.ndarray) -> np.ndarray:
+    return codes[..., 0::2] | (codes[..., 1::2] << np.uint8(4))
+
+
+def _unpack_nibbles_np(octets: np.ndarray) -> np.ndarray:
+    out = np.empty(octets.shape[:-1] + (octets.shape[-1] * 2,), np.uint8)
+    out[..., 0::2] = octets & np.uint8(0x0F)
+    out[..., 1::2] = octets >> np.uint8(4)
+    return out
+
+
+def _pack_nibbles_numba(codes: np.ndarray) -> np.ndarray:
+    out = np.empty(codes.shape[:-1] + (codes.shape[-1] // 2,), np.uint8)
+    (_pack_nb[1] if codes.size < SERIAL_BELOW else _pack_nb[0])(codes.reshape(-1).view(np.uint16), out.reshape(-1))
+    return out
+
+
+def _unpack_nibbles_numba(octets: np.ndarray) -> np.ndarray:
+    out = np.empty(octets.shape[:-1] + (octets.shape[-1] * 2,), np.uint8)
+    (_unpack_nb[1] if octets.size < SERIAL_BELOW else _unpack_nb[0])(octets.reshape(-1), out.reshape(-1).view(np.uint16))
+    return out
+
+
+pack_nibbles = dispatch(_pack_nibbles_numba, _pack_nibbles_np)
+pack_nibbles.__doc__ = """C-contiguous uint8 codes ``[..., 2N]`` (each < 16) -> bytes ``[..., N]``: code 2j in the low nibble of
+byte j, code 2j + 1 in the high one."""
+unpack_nibbles = dispatch(_unpack_nibbles_numba, _unpack_nibbles_np)
+unpack_nibbles.__doc__ = """The inverse of :func:`pack_nibbles`: C-contiguous bytes ``[..., N]`` -> codes ``[..., 2N]``."""

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import ArgumentError, DtypeError, ShapeError
 from . import formats as _formats
+from ._layout_kernels import pack_nibbles, unpack_nibbles
 
 __all__ = ["pack_x4", "unpack_x4", "x4_word_dtype"]
 
@@ -39,12 +40,12 @@ def pack_x4(codes, fmt) -> np.ndarray:
         raise DtypeError(f"pack_x4: codes of {fmt.name} must be {fmt.code_dtype}, got {arr.dtype}")
     if arr.ndim == 0 or arr.shape[-1] % 4:
         raise ShapeError(f"pack_x4: the last dimension must be a multiple of 4, got shape {arr.shape}")
-    if fmt.bits == 4 and (arr > 15).any():
+    if fmt.bits == 4 and arr.size and int(arr.max()) > 15:
         raise ArgumentError(f"pack_x4: {fmt.name} codes are 4-bit; got code {int(arr.max())}")
     if np.little_endian:  # a word's bytes in memory order are its sub-elements (fp8) or nibble pairs (fp4)
         arr = np.ascontiguousarray(arr)
         if fmt.bits == 4:  # byte j holds elements 2j (low nibble) and 2j+1 (high nibble)
-            arr = arr[..., 0::2] | (arr[..., 1::2] << np.uint8(4))
+            arr = pack_nibbles(arr)
         return arr.view(word)
     groups = arr.reshape(arr.shape[:-1] + (arr.shape[-1] // 4, 4)).astype(word)
     shifts = (np.arange(4, dtype=word) * word.type(fmt.bits)).astype(word)
@@ -67,10 +68,7 @@ def unpack_x4(words, fmt) -> np.ndarray:
         octets = np.ascontiguousarray(arr).view(np.uint8)  # sub-elements (fp8) or nibble pairs (fp4), in order
         if fmt.bits == 8:
             return octets.copy()  # the caller's words stay its own
-        out = np.empty(octets.shape[:-1] + (octets.shape[-1] * 2,), np.uint8)
-        out[..., 0::2] = octets & np.uint8(0x0F)
-        out[..., 1::2] = octets >> np.uint8(4)
-        return out
+        return unpack_nibbles(octets)
     shifts = (np.arange(4, dtype=word) * word.type(fmt.bits)).astype(word)
     mask = word.type((1 << fmt.bits) - 1)
     parts = (arr[..., None] >> shifts) & mask

@@ -28,6 +28,26 @@ def _codes(x4, fmt):
     return np.stack(parts, axis=-1).reshape(x4.shape[0], -1).astype(np.uint8)
 
 
+@pytest.mark.parametrize("shape", [(3, 1000, 132), (262_144 + 4,), (2, 4)])
+def test_fp4_nibble_packing_on_large_and_small_arrays(shape):
+    """pack_x4 / unpack_x4 of 4-bit codes (the nibble kernels, threaded above 2^18 codes) against the words built
+    by explicit shifts (sub-element q in bits [4q, 4q + 4)), and the NumPy twins."""
+    from emulator.numerics import _layout_kernels as L
+
+    codes = np.random.default_rng(len(shape)).integers(0, 16, shape, dtype=np.uint8)
+    words = emu.pack_x4(codes, E2)
+    q4 = codes.reshape(shape[:-1] + (shape[-1] // 4, 4)).astype(np.uint16)
+    want = q4[..., 0] | (q4[..., 1] << 4) | (q4[..., 2] << 8) | (q4[..., 3] << 12)
+    assert words.dtype == np.uint16 and (words == want).all()
+    assert (emu.unpack_x4(words, E2) == codes).all()
+    assert (_codes(words.reshape(-1, shape[-1] // 4), E2) == codes.reshape(-1, shape[-1])).all()
+    if np.little_endian:
+        assert (L._pack_nibbles_np(codes) == words.view(np.uint8)).all()
+        assert (L._unpack_nibbles_np(words.view(np.uint8)) == codes).all()
+    with pytest.raises(emu.errors.ArgumentError, match="4-bit; got code 16"):
+        emu.pack_x4(np.where(codes == codes.flat[0], np.uint8(16), codes), E2)
+
+
 # ---- interleave and scale quadrants ------------------------------------------------------------------------------
 
 def test_interleave_formula_and_inverse():
