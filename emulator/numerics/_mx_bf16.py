@@ -32,6 +32,7 @@ import numpy as np
 from .._jit import njit
 from ._mx_float import halve_pairs, ix
 from ._u32 import bor, shr, sub, u32
+from ._vec import contiguous_1d, elem_ptr, splat, vfunc
 
 __all__ = ["band_bf16", "TILE"]
 
@@ -130,33 +131,6 @@ def _vec_ir():
     return ir, i16, i32, v16, w8
 
 
-def _splat16(builder, value):
-    """<16 x i16> of an integer value (truncated or widened to 16 bits)."""
-    ir, i16, i32, v16, _ = _vec_ir()
-    w = value.type.width
-    value = builder.trunc(value, i16) if w > 16 else (builder.zext(value, i16) if w < 16 else value)
-    undef = ir.Constant(v16, ir.Undefined)
-    one = builder.insert_element(undef, value, ir.Constant(i32, 0))
-    return builder.shuffle_vector(one, undef, ir.Constant(ir.VectorType(i32, LANES), [0] * LANES))
-
-
-def _elem_ptr(context, builder, aty, arr, idx, vty):
-    """Pointer (as a pointer to ``vty``) to element ``idx`` of the contiguous 1-D array ``arr``."""
-    data = context.make_array(aty)(context, builder, arr).data
-    return builder.bitcast(builder.gep(data, [idx]), vty.as_pointer())
-
-
-def _vfunc(builder, name, vty):
-    """The LLVM intrinsic ``name`` of two ``vty`` operands (declared in the module once)."""
-    ir = _vec_ir()[0]
-    m = builder.module
-    return m.globals.get(name) or ir.Function(m, ir.FunctionType(vty, [vty, vty]), name)
-
-
-def _contiguous_1d(*tys):
-    return all(isinstance(t, types.Array) and t.ndim == 1 and t.layout == "C" for t in tys)
-
-
 if intrinsic is None:  # pragma: no cover
     vcode16 = vabsmax16 = None
 else:
@@ -165,23 +139,23 @@ else:
         """crow[k:k+16] = codes of srow[i:i+16] with B = bcol[j:j+16] (:func:`_code_bf16`, 16 lanes; contiguous
         1-D arrays, the caller keeps the ranges inside them). ``mbits`` and ``sgnsh`` (the format's mantissa bits
         and 15 - its sign bit's position) are shift counts: constants of the caller, they become immediates."""
-        if not _contiguous_1d(srow, bcol, crow):
+        if not contiguous_1d(srow, bcol, crow):
             return None
         sig = types.none(srow, i, bcol, j, crow, k, mbits, sgnsh, half, rbit, signbit, over)
 
         def codegen(context, builder, signature, args):
             ir, i16, i32, v16, w8 = _vec_ir()
             ta = signature.args
-            mb, sh, half_, rbit_, sbit, over_ = (_splat16(builder, a) for a in args[6:])
+            mb, sh, half_, rbit_, sbit, over_ = (splat(builder, a, v16) for a in args[6:])
             c16 = builder.sub(ir.Constant(v16, [14] * LANES), mb)  # the bits the rounding drops
 
             def cv(vty, c):
                 return ir.Constant(vty, [c] * vty.count)
 
-            usub = _vfunc(builder, "llvm.usub.sat.v16i16", v16)
-            umin = _vfunc(builder, "llvm.umin.v16i16", v16)
-            x = builder.load(_elem_ptr(context, builder, ta[0], args[0], args[1], v16), align=1)
-            B = builder.load(_elem_ptr(context, builder, ta[2], args[2], args[3], v16), align=1)
+            usub = vfunc(builder, "llvm.usub.sat.v16i16", v16)
+            umin = vfunc(builder, "llvm.umin.v16i16", v16)
+            x = builder.load(elem_ptr(context, builder, ta[0], args[0], args[1], v16), align=1)
+            B = builder.load(elem_ptr(context, builder, ta[2], args[2], args[3], v16), align=1)
             a = builder.and_(x, cv(v16, 0x7FFF))
             e0 = builder.lshr(a, cv(v16, 7))
             expo = builder.shl(builder.call(usub, [e0, B]), mb)
@@ -202,7 +176,7 @@ else:
             mag = builder.call(umin, [builder.add(expo, r), over_])
             code = builder.or_(builder.and_(builder.lshr(x, sh), sbit), mag)  # <= 0xFF: sign bit 7 or below
             out = builder.trunc(code, ir.VectorType(ir.IntType(8), LANES))
-            builder.store(out, _elem_ptr(context, builder, ta[4], args[4], args[5], out.type), align=1)
+            builder.store(out, elem_ptr(context, builder, ta[4], args[4], args[5], out.type), align=1)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -210,7 +184,7 @@ else:
     @intrinsic
     def vabsmax16(typingctx, acc, f, srow, i, first):
         """acc[f:f+16] = |srow[i:i+16]| patterns (``first`` a true literal) or their max with acc (false)."""
-        if not (_contiguous_1d(acc, srow) and isinstance(first, types.BooleanLiteral)):
+        if not (contiguous_1d(acc, srow) and isinstance(first, types.BooleanLiteral)):
             return None
         init = first.literal_value
         sig = types.none(acc, f, srow, i, first)
@@ -218,11 +192,11 @@ else:
         def codegen(context, builder, signature, args):
             ir, i16, i32, v16, w8 = _vec_ir()
             ta = signature.args
-            pa = _elem_ptr(context, builder, ta[0], args[0], args[1], v16)
-            x = builder.load(_elem_ptr(context, builder, ta[2], args[2], args[3], v16), align=1)
+            pa = elem_ptr(context, builder, ta[0], args[0], args[1], v16)
+            x = builder.load(elem_ptr(context, builder, ta[2], args[2], args[3], v16), align=1)
             x = builder.and_(x, ir.Constant(v16, [0x7FFF] * LANES))
             if not init:
-                x = builder.call(_vfunc(builder, "llvm.umax.v16i16", v16), [builder.load(pa, align=1), x])
+                x = builder.call(vfunc(builder, "llvm.umax.v16i16", v16), [builder.load(pa, align=1), x])
             builder.store(x, pa, align=1)
             return context.get_dummy_value()
 

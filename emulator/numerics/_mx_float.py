@@ -19,6 +19,7 @@ import numpy as np
 from .._jit import njit
 from ._narrow import narrow_consts
 from ._u32 import add, band, bits_of, bor, f32_of, fp32_pattern, gt_small, sar, shl, shr, sub, u32, umax
+from ._vec import absmax_pattern32
 
 __all__ = ["MXConsts", "fast_params", "encode_row_float", "row_fused", "ix", "halve_pairs"]
 
@@ -138,9 +139,12 @@ def row_fused(srow, crow, scales_row, C, conv_off, fk):
     lo = max(conv_off, 1)  # exponent fields whose scale 2^(ex - 127 - conv_off) is >= 2^-127
     for j in range(srow.size // C):
         b = j * C
-        m = u32(0)
-        for c in range(C):
-            m = umax(m, band(fp32_pattern(srow[ix(b + c)]), 0x7FFFFFFF))
+        if C == 32:
+            m = absmax_pattern32(srow, b)
+        else:
+            m = u32(0)
+            for c in range(C):
+                m = umax(m, band(fp32_pattern(srow[ix(b + c)]), 0x7FFFFFFF))
         ex = shr(m, 23)
         if sub(ex, lo) > 254 - lo:
             return 0

@@ -94,6 +94,7 @@ def _quantize_core(bits: np.ndarray, shift: int, R: int, C: int, fmt, convention
     saturate = convention == "ocp"  # OCP clips the quotient to +-max finite; hw never overflows
     nan_code = fmt.nan_code or 0
     P, F = bits.shape
+    bits = np.ascontiguousarray(bits)  # the kernels' vector steps read rows as contiguous memory
     codes = np.empty((P, F), np.uint8)
     scales = np.empty((P // R, F // C), np.uint8)
     if pol == 1 and not fmt.has_nan and s.fp4_nan == "raise":

@@ -126,3 +126,31 @@ def test_16_lane_step_with_shift_counts_known_only_at_run_time(name, convention,
         bad = np.flatnonzero(codes.reshape(-1) != want)
         assert bad.size == 0, (f"s {s}: {bad.size} codes differ, first element {src.reshape(-1)[bad[0]]:#06x} got "
                                f"{codes.reshape(-1)[bad[0]]:#x} want {want[bad[0]]:#x}")
+
+
+@pytest.mark.parametrize("name", list(ELEMENTS))
+@pytest.mark.parametrize("convention", ["hw", "ocp"])
+@pytest.mark.parametrize("rounding", ["rne", "rtz"])
+def test_mx_quantize_blocks_of_32_take_bf16_as_its_float32_values(name, convention, rounding):
+    """emu.mx.quantize reads bf16 input as 16-bit patterns (blocks of 32 along the last axis: each block's amax and
+    codes in one pass); the result must be that of the same values as float32 (whose path the reference tests
+    check). Rows of ordinary data, rows holding zeros, bf16 subnormals, tiny and huge blocks, and NaN / inf
+    elements (the rows the one-pass loop hands back), in an array large enough for the threaded kernel."""
+    rng = np.random.default_rng(5)
+    rows, cols = 300, 1024
+    x = rng.standard_normal((rows, cols)) * np.exp2(rng.integers(-30, 30, (rows, 1)))
+    x[rows // 3] = 0.0
+    x[rows // 3 + 1, ::7] = 0.0
+    x[rows // 2] *= 2.0 ** -130  # bf16 subnormals and zeros
+    x[rows // 2 + 1] *= 2.0 ** 100
+    x[-1, 5] = np.nan
+    x[-2, 40] = np.inf
+    xb = x.astype(ml_dtypes.bfloat16)
+    with emu.settings(mx_nonfinite="propagate"):
+        got = emu.mx.quantize(xb, name, convention=convention, rounding=rounding)
+        want = emu.mx.quantize(xb.astype(np.float32), name, convention=convention, rounding=rounding)
+    for g, w in zip(got, want):
+        g, w = np.asarray(g), np.asarray(w)
+        assert g.shape == w.shape and g.dtype == w.dtype
+        bad = np.argwhere(g.view(np.uint8) != w.view(np.uint8))
+        assert bad.size == 0, f"{bad.shape[0]} bytes differ, first at {bad[0]}"
