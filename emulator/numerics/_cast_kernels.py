@@ -16,7 +16,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .._jit import dispatch, njit, prange
-from ._narrow import encode_f32_narrow, narrow_consts, round_magnitude
+from ._mx_float import encode_f32_float, fast_params
+from ._narrow import narrow_consts, round_magnitude
 from ._u32 import add, band, bor, gt_small, shl, shr, u32
 from .formats import Format
 
@@ -196,7 +197,7 @@ def _encode_f64_array(bits, out, p):
 def _encode_f32_fast(bits, out, k, pshift, nan_base, keep):
     """fp32 -> a signed format with subnormals whose NaN keeps its payload (today: float16), 8 uint32 lanes.
 
-    The same branch-free rounding as the fp8/fp4 kernel (:func:`~._narrow.round_magnitude`, which covers target
+    The branch-free rounding of the MX kernels' integer path (:func:`~._narrow.round_magnitude`, which covers target
     normals, subnormals and the subnormal-to-normal carry in one formula; fp32 subnormals are far below half the
     target's smallest subnormal and give a signed zero); a NaN's code is the inf code or'ed with its payload's top
     bits (at least 1) when ``keep`` is all ones, else ``nan_base`` (the canonical NaN).
@@ -299,7 +300,7 @@ _F32_FAST = _twins(_encode_f32_fast)
 _F32_SAME_RANGE = _twins(_encode_f32_same_range)
 _F32_LUT = _twins(_encode_f32_lut)
 _F32_E8M0 = _twins(_encode_f32_e8m0)
-_F32_NARROW = _twins(encode_f32_narrow)
+_F32_NARROW = _twins(encode_f32_float)
 
 
 def _same_range_consts(p: tuple) -> tuple:
@@ -322,7 +323,7 @@ def _encode_numba(x: np.ndarray, out: np.ndarray, p: tuple) -> None:
     if x.dtype == np.float32:
         bits = x.reshape(-1).view(np.uint32)
         if out.dtype == np.uint8 and p.sign_bit != 0 and p.has_subnormals == 1:  # fp8, fp4: branch-free, 8 lanes
-            _F32_NARROW[which](bits, out.reshape(-1), narrow_consts(p))
+            _F32_NARROW[which](bits, out.reshape(-1), fast_params(p))
         elif p.has_subnormals == 0 and p.mantissa_bits == 0 and p.emin == -127 and p.e8m0_rounding != 2:
             # e8m0fnu, rounding to the nearest power of two (ties up or to even) or toward zero: 8 lanes
             _F32_E8M0[which](bits, out.reshape(-1), *_e8m0_consts(p))

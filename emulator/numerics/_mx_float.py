@@ -16,12 +16,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._jit import njit
+from .._jit import njit, prange
 from ._narrow import narrow_consts
-from ._u32 import add, band, bits_of, bor, f32_of, fp32_pattern, gt_small, sar, shl, shr, sub, u32, umax
+from ._u32 import add, band, bits_of, bor, bxor, f32_of, fp32_pattern, gt_small, sar, shl, shr, sub, u32, umax
 from ._vec import absmax_pattern32
 
-__all__ = ["MXConsts", "fast_params", "encode_row_float", "row_fused", "ix", "halve_pairs"]
+__all__ = ["MXConsts", "fast_params", "encode_f32_float", "encode_row_float", "row_fused", "ix", "halve_pairs"]
 
 
 class MXConsts(NamedTuple):
@@ -120,6 +120,23 @@ def _encode_one(x, f, fk):
         low = u32(np.int32(f32_of(qa) * f32_of(fk.up)))
     mag = low if gt_small(fk.normal, qa) else norm
     return bor(band(sar(qb, 31), fk.signbit), min(mag, fk.over))
+
+
+def encode_f32_float(bits, out, fk):
+    """Kernel body of the plain fp32 -> fp8 / fp4 cast (signed targets with subnormals and no NaN payload): every
+    finite value through :func:`_encode_one` with the scale 1 (the constant-shift rounding at and above the target's
+    smallest normal, the FPU's below it), inf and NaN selected in with their sign (ml_dtypes' e2m1fn flips a NaN's).
+    One formula for every finite fp32 value, subnormals included (they round to a signed zero), and no per-lane
+    shift: about a quarter less time per core on AVX2 than the integer formula of :func:`._narrow.round_magnitude`
+    the cast used before, with the same codes."""
+    one = f32_of(u32(0x3F800000))
+    for i in prange(bits.size):
+        u = u32(bits[i])
+        a = band(u, 0x7FFFFFFF)
+        nan = gt_small(a, 0x7F800000)
+        sign = shl(bxor(shr(u, 31), band(fk.nan_flip, u32(nan))), fk.signpos)
+        special = bor(sign, fk.nan_mag if nan else fk.inf_out)
+        out[i] = special if a >= 0x7F800000 else _encode_one(u, one, fk)
 
 
 @njit

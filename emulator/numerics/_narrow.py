@@ -1,8 +1,9 @@
 """The branch-free encoder of fp32 values (or of fp32 values divided by a power of two) into fp8 and fp4 codes.
 
-:func:`round_magnitude` is the rounding step shared by the plain cast (:func:`encode_f32_narrow`, a kernel body that
-:mod:`._cast_kernels` compiles) and the MX kernels (:mod:`._mx_kernels`, which divide by the group's scale by
-subtracting from the exponent field). It works in uint32 arithmetic (:mod:`._u32`), without branches, so LLVM runs
+:func:`round_magnitude` is the rounding step of the MX kernels' integer path (:mod:`._mx_kernels`, which divide by
+the group's scale by subtracting from the exponent field); the plain cast used it too until the float path of
+:mod:`._mx_float` (``encode_f32_float``: the FPU rounds below the target's normals, no per-lane shift) replaced it
+there, a quarter faster per core on AVX2 with the same codes. It works in uint32 arithmetic (:mod:`._u32`), without branches, so LLVM runs
 it 8 lanes wide on AVX2. It covers signed formats with subnormals and no NaN payload: float8_e5m2, float8_e4m3,
 float8_e4m3fn, float4_e2m1fn (every parameter comes from the cast's :class:`~._cast_kernels.CastParams`); the
 general encoder of :mod:`._cast_kernels` stays the statement of the rules and handles everything else.
@@ -14,10 +15,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._jit import njit, prange
-from ._u32 import add, band, bor, bxor, gt_small, shl, shr, sub, u32
+from .._jit import njit
+from ._u32 import add, band, bor, shl, shr, sub, u32
 
-__all__ = ["NarrowConsts", "narrow_consts", "round_magnitude", "encode_f32_narrow"]
+__all__ = ["NarrowConsts", "narrow_consts", "round_magnitude"]
 
 
 class NarrowConsts(NamedTuple):
@@ -71,20 +72,3 @@ def round_magnitude(a, eyb, k):
     inc = add(shr(k.rmask, sub(33, d)), band(shr(sig, d), k.rbit))  # half - 1 + lsb (RNE) or 0 (RTZ); 1 <= d
     mag = add(shl(sub(max(eyb, k.ebias), k.ebias), k.mbits), shr(add(sig, inc), d))
     return min(mag, k.over)
-
-
-def encode_f32_narrow(bits, out, k):
-    """fp32 -> fp8 / fp4 (signed, subnormals, no NaN payload) without branches: :func:`round_magnitude` for finite
-    values, inf and NaN selected in, fp32 subnormals and zeros to a signed zero (they are far below half the
-    target's smallest subnormal)."""
-    for i in prange(bits.size):
-        u = u32(bits[i])
-        a = band(u, 0x7FFFFFFF)
-        ex = shr(a, 23)
-        mag = round_magnitude(a, ex, k)
-        nan = gt_small(a, 0x7F800000)
-        mag = k.inf_out if ex == 255 else mag
-        mag = k.nan_mag if nan else mag
-        mag = u32(0) if ex == 0 else mag
-        neg = bxor(shr(u, 31), band(k.nan_flip, u32(nan)))
-        out[i] = bor(shl(neg, k.signpos), mag)

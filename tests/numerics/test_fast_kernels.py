@@ -1,7 +1,7 @@
 """The uint32 arithmetic of the fast kernels and the branch-free fp8/fp4 encoder, against independent references.
 
 * ``emulator.numerics._u32``: each operation against NumPy's own wrapping uint32 arithmetic;
-* the uint32 cast kernels (``encode_f32_narrow`` for fp8/fp4, ``_encode_f32_fast`` for float16,
+* the uint32 cast kernels (``encode_f32_float`` for fp8/fp4, ``_encode_f32_fast`` for float16,
   ``_encode_f32_same_range`` for bf16/tf32: the Numba paths of ``emu.cast``) against the
   scalar reference of ``scalar_ref.py`` on fp32 patterns chosen to exercise what the 16-bit sweeps of test_cast.py
   cannot: every input binade with random low (sticky) bits and exact ties, under RTZ and saturation too;
