@@ -7,6 +7,11 @@ of the same (``reshape(4, Kp, M).transpose(1, 2, 0)``) writes with a stride of f
 part of ``quantize_operand(order="interleaved")``. ``from_interleaved`` is the same loop the other way round. The
 kernels move elements as unsigned integers of the element's width, so every dtype (bfloat16 and the fp8 types of
 ml_dtypes included) takes them, and parallel over result rows above :data:`SERIAL_BELOW` elements.
+
+A 4-bit x4 word (uint16, little-endian) is two bytes, each a pair of codes: element 2j in the low nibble of byte
+j, element 2j + 1 in the high one. :func:`pack_nibbles` / :func:`unpack_nibbles` build and split those bytes in one
+pass over the codes read or written two to a uint16 (NumPy's version is three strided passes with temporaries);
+they are used on little-endian machines only (as :mod:`.packing` is).
 """
 
 from __future__ import annotations
@@ -49,12 +54,17 @@ _interleave_nb = (njit(parallel=True)(_interleave_body), njit(_interleave_body))
 _deinterleave_nb = (njit(parallel=True)(_deinterleave_body), njit(_deinterleave_body))
 
 
+def _pick(kernels: tuple, size: int):
+    """The threaded build of a (threaded, serial) pair, or the serial one below :data:`SERIAL_BELOW` elements."""
+    return kernels[1] if size < SERIAL_BELOW else kernels[0]
+
+
 def _run(kernels, src: np.ndarray, shape: tuple) -> np.ndarray:
     """Run a kernel pair on ``src`` viewed as unsigned integers of its width, into a new array of ``shape``."""
     src = np.ascontiguousarray(src)
     u = _UINT[src.dtype.itemsize]
     out = np.empty(shape, u)
-    (kernels[1] if src.size < SERIAL_BELOW else kernels[0])(src.view(u), out)
+    _pick(kernels, src.size)(src.view(u), out)
     return out.view(src.dtype)
 
 
@@ -83,7 +93,8 @@ def _deinterleave_numba(t: np.ndarray) -> np.ndarray:
 
 
 interleave_rows = dispatch(_interleave_numba, _interleave_np)
-interleave_rows.__doc__ = """``[K, M]`` -> ``[K/4, 4M]`` with ``out[p, 4m+q] = a[q*K/4 + p, m]`` (shapes checked by the caller)."""
+interleave_rows.__doc__ = """``[K, M]`` -> ``[K/4, 4M]`` with ``out[p, 4m+q] = a[q*K/4 + p, m]`` (the caller checks
+the shapes)."""
 deinterleave_rows = dispatch(_deinterleave_numba, _deinterleave_np)
 deinterleave_rows.__doc__ = """The inverse of :func:`interleave_rows`: ``[Kp, 4M]`` -> ``[4Kp, M]``."""
 
@@ -127,18 +138,19 @@ def _unpack_nibbles_np(octets: np.ndarray) -> np.ndarray:
 
 def _pack_nibbles_numba(codes: np.ndarray) -> np.ndarray:
     out = np.empty(codes.shape[:-1] + (codes.shape[-1] // 2,), np.uint8)
-    (_pack_nb[1] if codes.size < SERIAL_BELOW else _pack_nb[0])(codes.reshape(-1).view(np.uint16), out.reshape(-1))
+    _pick(_pack_nb, codes.size)(codes.reshape(-1).view(np.uint16), out.reshape(-1))
     return out
 
 
 def _unpack_nibbles_numba(octets: np.ndarray) -> np.ndarray:
     out = np.empty(octets.shape[:-1] + (octets.shape[-1] * 2,), np.uint8)
-    (_unpack_nb[1] if octets.size < SERIAL_BELOW else _unpack_nb[0])(octets.reshape(-1), out.reshape(-1).view(np.uint16))
+    _pick(_unpack_nb, octets.size)(octets.reshape(-1), out.reshape(-1).view(np.uint16))
     return out
 
 
 pack_nibbles = dispatch(_pack_nibbles_numba, _pack_nibbles_np)
-pack_nibbles.__doc__ = """C-contiguous uint8 codes ``[..., 2N]`` (each < 16) -> bytes ``[..., N]``: code 2j in the low nibble of
-byte j, code 2j + 1 in the high one."""
+pack_nibbles.__doc__ = """C-contiguous uint8 codes ``[..., 2N]`` (each < 16) -> bytes ``[..., N]``: code 2j in the
+low nibble of byte j, code 2j + 1 in the high one."""
 unpack_nibbles = dispatch(_unpack_nibbles_numba, _unpack_nibbles_np)
-unpack_nibbles.__doc__ = """The inverse of :func:`pack_nibbles`: C-contiguous bytes ``[..., N]`` -> codes ``[..., 2N]``."""
+unpack_nibbles.__doc__ = """The inverse of :func:`pack_nibbles`: C-contiguous bytes ``[..., N]`` -> codes
+``[..., 2N]``."""

@@ -112,7 +112,7 @@ else:
 # --------------------------------------------------------------------------------------------------------------------
 # 16 lanes at a time in LLVM vector IR
 #
-# The element loop written as scalar code lost about half its time to what LLVM made of it on AVX2: the per-lane
+# The element loop written as scalar code lost time to what LLVM made of it on AVX2 (a quarter, measured): the per-lane
 # shift of the significand (no 16-bit variable shift before AVX-512BW) widened into unpacks, two 32-bit shifts and
 # a pack, and the format's shift counts, read from the constants tuple, kept in registers re-extended every
 # iteration, with the loop's dozen constants spilled to the stack. These intrinsics spell the 16-lane step out in
@@ -144,7 +144,7 @@ else:
         sig = types.none(srow, i, bcol, j, crow, k, mbits, sgnsh, half, rbit, signbit, over)
 
         def codegen(context, builder, signature, args):
-            ir, i16, i32, v16, w8 = _vec_ir()
+            ir, _, i32, v16, w8 = _vec_ir()
             ta = signature.args
             mb, sh, half_, rbit_, sbit, over_ = (splat(builder, a, v16) for a in args[6:])
             c16 = builder.sub(ir.Constant(v16, [14] * LANES), mb)  # the bits the rounding drops
@@ -190,7 +190,7 @@ else:
         sig = types.none(acc, f, srow, i, first)
 
         def codegen(context, builder, signature, args):
-            ir, i16, i32, v16, w8 = _vec_ir()
+            ir, _, _, v16, _ = _vec_ir()
             ta = signature.args
             pa = elem_ptr(context, builder, ta[0], args[0], args[1], v16)
             x = builder.load(elem_ptr(context, builder, ta[2], args[2], args[3], v16), align=1)
