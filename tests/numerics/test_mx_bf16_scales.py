@@ -113,7 +113,7 @@ def test_16_lane_step_with_shift_counts_known_only_at_run_time(name, convention,
         mag = pats & 0x7FFF
         elems = pats[(mag >> 7 != 0xFF) & ((mag >> 7) <= top + 127)].astype(np.uint16)
         n = 4100 * -(-elems.size // 4100)
-        src = np.resize(elems, n).reshape(-1, 4100)[:, :]
+        src = np.resize(elems, n).reshape(-1, 4100)
         codes = np.zeros(src.shape, np.uint8)
         bcol = np.full(4100, 127 + emin + s, np.uint16)
         for r in range(src.shape[0]):
