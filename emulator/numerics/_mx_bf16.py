@@ -203,6 +203,40 @@ else:
         return sig, codegen
 
 
+if intrinsic is None:  # pragma: no cover
+    vscales4 = None
+else:
+    @intrinsic
+    def vscales4(typingctx, col, f, bcol, scales_row, j, conv_off, off, lo, span):
+        """Four groups of 4 columns at once (:func:`_tile_scales4`): from the column maxima col[f:f+16], each group's
+        E8M0 code ``ex - conv_off`` into scales_row[j:j+4] and ``B = ex - off`` into bcol[f:f+16] (ex: the group
+        maximum's exponent field); returns nonzero if a group's ``ex - lo`` (wrapped) exceeds ``span``. The group
+        maxima by two neighbour swaps and maxima within the vector; the stride-4 form made LLVM shuffle more."""
+        if not contiguous_1d(col, bcol, scales_row):
+            return None
+        sig = types.uint32(col, f, bcol, scales_row, j, conv_off, off, lo, span)
+
+        def codegen(context, builder, signature, args):
+            ir, i16, i32, v16, _ = _vec_ir()
+            ta = signature.args
+            umax = vfunc(builder, "llvm.umax.v16i16", v16)
+            mask = ir.VectorType(i32, LANES)
+            v = builder.load(elem_ptr(context, builder, ta[0], args[0], args[1], v16), align=1)
+            m = builder.call(umax, [v, builder.shuffle_vector(v, v, ir.Constant(mask, [n ^ 1 for n in range(LANES)]))])
+            m = builder.call(umax, [m, builder.shuffle_vector(m, m, ir.Constant(mask, [n ^ 2 for n in range(LANES)]))])
+            ex = builder.lshr(m, ir.Constant(v16, [7] * LANES))
+            conv, off_, lo_, span_ = (splat(builder, a, v16) for a in args[5:])
+            builder.store(builder.sub(ex, off_), elem_ptr(context, builder, ta[2], args[2], args[1], v16), align=1)
+            codes = builder.trunc(builder.shuffle_vector(builder.sub(ex, conv), ex, ir.Constant(
+                ir.VectorType(i32, 4), [0, 4, 8, 12])), ir.VectorType(ir.IntType(8), 4))
+            builder.store(codes, elem_ptr(context, builder, ta[3], args[3], args[4], codes.type), align=1)
+            bad = builder.icmp_unsigned(">", builder.sub(ex, lo_), span_)
+            anyb = builder.call(vfunc(builder, "llvm.vector.reduce.or.v16i1", bad.type, 1, ir.IntType(1)), [bad])
+            return builder.zext(anyb, i32)
+
+        return sig, codegen
+
+
 @njit(inline="always")
 def _code_bf16(x, B, fk):
     """Code of the bf16 pattern ``x`` divided by 2^s, ``B = 127 + emin + s`` (uint16; see the module docstring)."""
@@ -251,12 +285,15 @@ def _halvings(col, tmp, C, w):
 
 @njit
 def _tile_scales4(col, J, j0, conv_off, lo, emin_neg, scales_row, bcol):
-    """:func:`_tile_scales` for groups of 4 columns, from the column maxima in one loop (LLVM vectorises its stride-4
-    loads and stores as interleaved groups)."""
+    """:func:`_tile_scales` for groups of 4 columns, from the column maxima: four groups at a time with
+    :func:`vscales4`, the last ``J % 4`` one by one."""
     odd = u32(0)
     span = u32(254 - lo)
     off = conv_off + emin_neg
-    for j in range(J):
+    jv = J - J % 4
+    for j in range(0, jv, 4):
+        odd = bor(odd, vscales4(col, 4 * j, bcol, scales_row, j0 + j, conv_off, off, lo, span))
+    for j in range(jv, J):
         m = umax16(umax16(col[4 * j], col[4 * j + 1]), umax16(col[4 * j + 2], col[4 * j + 3]))
         ex = shr(m, 7)
         odd = bor(odd, u32(sub(ex, lo) > span))
