@@ -26,7 +26,8 @@ except Exception:  # pragma: no cover - exercised only on machines without numba
     _numba = None
     HAVE_NUMBA = False
 
-__all__ = ["HAVE_NUMBA", "numba_active", "njit", "prange", "dispatch", "clear_stale_kernel_caches", "simd_target"]
+__all__ = ["HAVE_NUMBA", "numba_active", "njit", "prange", "dispatch", "sized", "clear_stale_kernel_caches",
+           "simd_target"]
 
 _STAMP = "trn3emu-kernels.stamp"
 
@@ -116,6 +117,20 @@ def _cached_apart(fn: Callable) -> Callable:
 
 
 prange = _numba.prange if HAVE_NUMBA else range
+
+
+def sized(body: Callable, size_arg: int, serial_below: int) -> Callable:
+    """A kernel body compiled twice, threaded and serial (both cached apart, :func:`njit`); the returned function
+    runs the serial build when argument ``size_arg`` has fewer than ``serial_below`` elements, where waking the
+    thread pool costs more than it saves (on a busy machine, up to a scheduler time slice). The builds are its
+    ``threaded`` and ``serial`` attributes."""
+    threaded, serial = njit(parallel=True)(body), njit(body)
+
+    def run(*args):
+        return (serial if args[size_arg].size < serial_below else threaded)(*args)
+
+    run.threaded, run.serial = threaded, serial
+    return run
 
 
 def dispatch(numba_impl: Callable, numpy_impl: Callable) -> Callable:

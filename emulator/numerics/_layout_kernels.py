@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._jit import dispatch, njit, prange
+from .._jit import dispatch, prange, sized
 
 __all__ = ["interleave_rows", "deinterleave_rows", "pack_nibbles", "unpack_nibbles", "SERIAL_BELOW"]
 
@@ -50,21 +50,16 @@ def _deinterleave_body(t, out):
             o3[j] = row[4 * j + 3]
 
 
-_interleave_nb = (njit(parallel=True)(_interleave_body), njit(_interleave_body))
-_deinterleave_nb = (njit(parallel=True)(_deinterleave_body), njit(_deinterleave_body))
+_interleave_nb = sized(_interleave_body, 0, SERIAL_BELOW)
+_deinterleave_nb = sized(_deinterleave_body, 0, SERIAL_BELOW)
 
 
-def _pick(kernels: tuple, size: int):
-    """The threaded build of a (threaded, serial) pair, or the serial one below :data:`SERIAL_BELOW` elements."""
-    return kernels[1] if size < SERIAL_BELOW else kernels[0]
-
-
-def _run(kernels, src: np.ndarray, shape: tuple) -> np.ndarray:
-    """Run a kernel pair on ``src`` viewed as unsigned integers of its width, into a new array of ``shape``."""
+def _run(kernel, src: np.ndarray, shape: tuple) -> np.ndarray:
+    """Run ``kernel`` on ``src`` viewed as unsigned integers of its width, into a new array of ``shape``."""
     src = np.ascontiguousarray(src)
     u = _UINT[src.dtype.itemsize]
     out = np.empty(shape, u)
-    _pick(kernels, src.size)(src.view(u), out)
+    kernel(src.view(u), out)
     return out.view(src.dtype)
 
 
@@ -121,8 +116,9 @@ def _unpack_nibbles_body(octets, pairs):
             pairs[j] = (o & 0x0F) | ((o >> 4) << 8)
 
 
-_pack_nb = (njit(parallel=True)(_pack_nibbles_body), njit(_pack_nibbles_body))
-_unpack_nb = (njit(parallel=True)(_unpack_nibbles_body), njit(_unpack_nibbles_body))
+# sized by their first argument, which holds one element per two codes
+_pack_nb = sized(_pack_nibbles_body, 0, SERIAL_BELOW // 2)
+_unpack_nb = sized(_unpack_nibbles_body, 0, SERIAL_BELOW // 2)
 
 
 def _pack_nibbles_np(codes: np.ndarray) -> np.ndarray:
@@ -138,13 +134,13 @@ def _unpack_nibbles_np(octets: np.ndarray) -> np.ndarray:
 
 def _pack_nibbles_numba(codes: np.ndarray) -> np.ndarray:
     out = np.empty(codes.shape[:-1] + (codes.shape[-1] // 2,), np.uint8)
-    _pick(_pack_nb, codes.size)(codes.reshape(-1).view(np.uint16), out.reshape(-1))
+    _pack_nb(codes.reshape(-1).view(np.uint16), out.reshape(-1))
     return out
 
 
 def _unpack_nibbles_numba(octets: np.ndarray) -> np.ndarray:
     out = np.empty(octets.shape[:-1] + (octets.shape[-1] * 2,), np.uint8)
-    _pick(_unpack_nb, octets.size)(octets.reshape(-1), out.reshape(-1).view(np.uint16))
+    _unpack_nb(octets.reshape(-1), out.reshape(-1).view(np.uint16))
     return out
 
 

@@ -67,10 +67,7 @@ def _op16(name: str, build):
 
 def _call(name):
     def build(builder, a, b):
-        from llvmlite import ir
-        i16 = ir.IntType(16)
-        fn = builder.module.globals.get(name) or ir.Function(builder.module, ir.FunctionType(i16, [i16, i16]), name)
-        return builder.call(fn, [a, b])
+        return builder.call(vfunc(builder, name, a.type), [a, b])
     return build
 
 
@@ -132,7 +129,7 @@ def _vec_ir():
 
 
 if intrinsic is None:  # pragma: no cover
-    vcode16 = vabsmax16 = None
+    vcode16 = vabsmax16 = vscales4 = None
 else:
     @intrinsic
     def vcode16(typingctx, srow, i, bcol, j, crow, k, mbits, sgnsh, half, rbit, signbit, over):
@@ -202,10 +199,6 @@ else:
 
         return sig, codegen
 
-
-if intrinsic is None:  # pragma: no cover
-    vscales4 = None
-else:
     @intrinsic
     def vscales4(typingctx, col, f, bcol, scales_row, j, conv_off, off, lo, span):
         """Four groups of 4 columns at once (:func:`_tile_scales4`): from the column maxima col[f:f+16], each group's

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._jit import dispatch, njit, prange
+from .._jit import dispatch, njit, prange, sized
 from ._cast_kernels import _bit_length, _encode_finite, encode_array, encode_f32
 from ._mx_bf16 import TILE, band_bf16
 from ._mx_float import MXConsts, halve_pairs, encode_row_float, fast_params, row_fused
@@ -306,21 +306,11 @@ SERIAL_BELOW = 1 << 18
 _CHUNK = 1 << 14  # elements per parallel task at least (a few rows)
 
 
-def _sized(body, size_arg: int):
-    # both builds cached, apart (emulator._jit.njit); emulator._jit clears every cached kernel when a source file of
-    # the package changes, so editing what these call (_narrow.py, _u32.py, _mx_float.py) needs no manual step
-    threaded, serial = njit(parallel=True)(body), njit(body)
-
-    def run(*args):
-        return (serial if args[size_arg].size < SERIAL_BELOW else threaded)(*args)
-
-    run.threaded, run.serial = threaded, serial
-    return run
-
-
-_quantize_nb = _sized(_quantize_nb_body, 0)
-_exponents_nb = _sized(_exponents_nb_body, 0)
-_dequantize_nb = _sized(_dequantize_nb_body, 0)
+# both builds cached, apart; emulator._jit clears every cached kernel when a source file of the package changes, so
+# editing what these call (_narrow.py, _u32.py, _mx_float.py) needs no manual step
+_quantize_nb = sized(_quantize_nb_body, 0, SERIAL_BELOW)
+_exponents_nb = sized(_exponents_nb_body, 0, SERIAL_BELOW)
+_dequantize_nb = sized(_dequantize_nb_body, 0, SERIAL_BELOW)
 
 
 # --------------------------------------------------------------------------------------------------------------------
