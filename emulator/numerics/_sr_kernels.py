@@ -324,15 +324,18 @@ def _normal_kernel(n: int, p: tuple):
     are zero, so only the top ``d`` random bits can carry) and one shift; the carry walks into the exponent field,
     and the sign rides along (nothing below max finite carries into it).
 
-    Narrower targets: with the exponent field ``ex`` clamped to ``t = clamp(ex, 1, exmin)`` (``exmin``: the
-    target's smallest normal), ``A = a - ((t - 1) << 23)`` is the magnitude pattern rebased so that the target's
-    smallest normal has exponent field 1 (a normal), or the significand with its implicit bit (a target subnormal,
-    any value below; an fp32 subnormal's own significand). ``de = dsub - t`` bits are dropped: the code is
-    ``(A >> de) + carry``, the carry of the dropped bits, left-aligned in 32 (``F``, the top 32 bits of the dropped
-    fraction: ``A << (32 - de)`` or ``A >> (de - 32)``), plus the top half word ``h``: exact for ``n <= 32`` (both
-    masked to their top ``n`` bits), and for ``n > 32`` except when ``F + h`` is all ones (the bottom half word
-    decides: probability 2^-32; the part is then redone by the general encoder). No element below max finite needs
-    the encoder, however small."""
+    Narrower targets: with the exponent field ``ex`` clamped to ``t = min(ex, exmin)`` (``exmin``: the target's
+    smallest normal), ``A = a - ((t - 1) << 23)`` is the magnitude pattern rebased so that the target's smallest
+    normal has exponent field 1 (a normal), or the significand with its implicit bit (a target subnormal, any value
+    below). ``de = dsub - t`` bits are dropped. With ``de <= 31`` the code is ``(A + (h >> (32 - de))) >> de``: the
+    top ``de`` bits of the top half word ``h`` (masked first to its top ``n`` bits when ``n < de``) added under the
+    dropped bits, whose carry is the SR step; exact, since with ``n >= de`` only the top ``de`` random bits can
+    carry, and with ``n < de`` the zero bits of the shifted random word cannot change a carry of the top ``n``.
+    With ``de > 31`` a first shift keeps the top 31 dropped bits (``A >> (de - 31)``, the code bits being zero) and
+    the second adds the top 31 random bits: exact for ``n <= 31``; for ``n > 31`` except when the 31-bit sum is all
+    ones (the bits below decide: probability 2^-31; the part is then redone by the general encoder). Zero and fp32
+    subnormals (``ex = 0``, ``t = 0``) fall in the second case with ``A < 2^24`` shifted out: code 0, plus the
+    carry of no dropped bits. No element below max finite needs the encoder, however small."""
     key = (n, p)
     kern = _normal_kernels.get(key)
     if kern is not None:
@@ -346,7 +349,7 @@ def _normal_kernel(n: int, p: tuple):
     ud, pad = c32(d), c32(p.pad_bits)
     sbpos = c32(max(p.sign_bit.bit_length() - 1, 0))
     exmin, dsub = c32(p.emin + 127), c32(p.emin + 127 + d)
-    masked, amb = n < 32, n > 32  # n < 32: F and h keep their top n bits; n > 32: F + h all ones is ambiguous
+    masked, amb = n < 31, n > 31  # n < 31: h keeps its top n bits; n > 31: a 31-bit sum of all ones is ambiguous
     rkeep = c32(0xFFFFFFFF & ~((1 << max(32 - n, 0)) - 1))
     one23, abs_mask, sh32, sh31 = c32(1 << 23), c32(0x7FFFFFFF), c32(32), c32(31)
     chunk = _CHUNK
@@ -358,7 +361,7 @@ def _normal_kernel(n: int, p: tuple):
         in the same function LLVM compiled this loop 2.5x slower."""
         x = base  # the hash input, a 32-bit induction variable (from the 64-bit j, LLVM widens the hash)
         amax = u32(0)  # the largest magnitude pattern (a reduction: vpmaxud)
-        smax = u32(0)  # the largest F + h (all ones: ambiguous)
+        smax = u32(0)  # the largest low 31 bits of the sum (all ones: ambiguous)
         for j in range(s1 - s0):
             ui = np.uint64(s0 + j)  # unsigned: no negative-index wrap-around, the loads stay contiguous
             b = u32(bits[ui])
@@ -369,20 +372,17 @@ def _normal_kernel(n: int, p: tuple):
             if wide:
                 out[ui] = shl(shr(add(band(b, keep_w), shl(shr(h, rsh_w), lsh_w)), ud), pad)
             else:
-                t = max(min(shr(a, u32(23)), exmin), u32(1))
+                t = min(shr(a, u32(23)), exmin)
                 de = sub(dsub, t)
-                big = add(sub(a, shl(t, u32(23))), one23)  # A
-                dm = min(de, sh32)
-                frac = shr(shl(big, sub(sh32, dm)), min(sub(de, dm), sh31))  # F
+                dc = min(de, sh31)  # bits dropped by the final shift; the first shift drops the rest
+                big = shr(add(sub(a, shl(t, u32(23))), one23), min(sub(de, dc), sh31))  # A, then A >> (de - 31)
                 if masked:
-                    frac = band(frac, rkeep)
                     h = band(h, rkeep)
-                s = add(frac, h)
+                s = add(big, shr(h, sub(sh32, dc)))
                 if amb:
-                    smax = max(smax, s)
-                mag = add(shr(big, min(de, sh31)), u32(s < h))
-                out[ui] = shl(bor(shl(shr(b, sh31), sbpos), mag), pad)
-        if amb and smax == u32(0xFFFFFFFF):
+                    smax = max(smax, band(s, abs_mask))
+                out[ui] = shl(bor(shl(shr(b, sh31), sbpos), shr(s, dc)), pad)
+        if amb and smax == abs_mask:
             return 2
         return 1 if amax >= hi_b else 0
 
