@@ -22,6 +22,7 @@ import numpy as np
 from .._jit import HAVE_NUMBA, dispatch, njit, prange
 from ._cast_kernels import _bit_length, _bit_length_np, _encode_numpy, encode_f32, encode_f64
 from ._u32 import add, band, bor, shl, shr, sub, u32  # single 32-bit LLVM instructions (8 lanes per AVX2 register)
+from ._vec import contiguous_1d, elem_ptr, splat, vfunc
 
 __all__ = ["GOLDEN", "MIX1", "MIX2", "H1", "H2", "H3", "keyed_words", "keyed_word", "sr_keyed", "sr_with_bits"]
 
@@ -297,6 +298,129 @@ def _fix_part(bits, out, s0, s1, key, hi, base, kb, offset, lo_b, span_b, n, p, 
                 out[ui] = _sr_f32(np.int64(bits[ui]), w >> np.uint64(64 - n), n, p, thr)
 
 
+_LANES = 16  # elements per step of the narrow targets' vector loop (two AVX2 registers of 32-bit lanes)
+
+
+def _narrow_loop(d: int, exmin: int, dsub: int, n: int, sbpos: int, pad: int, hi_b: int, branchy: bool):
+    """The vector loop of the narrow targets' normal-range kernel (see :func:`_normal_kernel`) as one Numba
+    intrinsic ``loop(bits, out, s0, nvec, base, kb) -> flag | (steps << 2)``: elements ``s0 .. s0 + 16 nvec`` (fp32
+    patterns as uint32; codes into ``out``, uint8 or uint16), ``base`` the hash input of element ``s0`` and ``kb``
+    the key's other half; ``flag`` is 1 when some magnitude lies at or above ``hi_b`` (max finite), 2 when some
+    element's carry is ambiguous (``n > 31``), else 0. The operations of the scalar loop of ``run`` written in LLVM
+    vector IR on 16 lanes with this format's constants (the loop vectoriser made 8-lane steps whose 1-byte stores
+    took five shuffles per 8 codes; 16 lanes truncate to codes in fewer).
+
+    ``branchy``: a step whose 16 magnitudes all lie at or above the target's smallest normal drops ``d`` bits in
+    every lane and takes the formula with constant shifts (``(a - ((exmin - 1) << 23) + (h >> (32 - d))) >> d``, 4
+    operations against 14); other steps take the general one, and ``steps`` counts them. Without ``branchy`` every
+    step takes the general formula (no test, no branch to mispredict): :func:`_normal_kernel` picks the variant per
+    piece from the count. Both give the same codes."""
+    from llvmlite import ir
+    from numba.core import cgutils
+
+    masked, amb = n < 31, n > 31
+    rkeep = 0xFFFFFFFF & ~((1 << max(32 - n, 0)) - 1)
+
+    @_intrinsic
+    def loop(typingctx, bits, out, s0, nvec, base, kb):
+        if not (contiguous_1d(bits, out) and bits.dtype == _nbtypes.uint32
+                and out.dtype in (_nbtypes.uint8, _nbtypes.uint16)):
+            return None
+        sig = _nbtypes.int64(bits, out, _nbtypes.int64, _nbtypes.int64, _nbtypes.uint32, _nbtypes.uint32)
+
+        def codegen(context, builder, signature, args):
+            abits, aout, start, count, x0, key = args
+            i32, i64 = ir.IntType(32), ir.IntType(64)
+            v = ir.VectorType(i32, _LANES)
+            vo = ir.VectorType(ir.IntType(signature.args[1].dtype.bitwidth), _LANES)
+            v8 = ir.VectorType(i32, 8)
+
+            def c(k, vty=v):
+                return ir.Constant(vty, [k & 0xFFFFFFFF] * vty.count)
+
+            def fold(x):
+                """umax of the two 8-lane halves: one AVX2 register per accumulator (fewer spills)."""
+                lo = builder.shuffle_vector(x, x, ir.Constant(v8, list(range(8))))
+                hi = builder.shuffle_vector(x, x, ir.Constant(v8, list(range(8, 16))))
+                return builder.call(umax8, [lo, hi])
+
+            umin = vfunc(builder, f"llvm.umin.v{_LANES}i32", v)
+            umax8 = vfunc(builder, "llvm.umax.v8i32", v8)
+            any16 = vfunc(builder, f"llvm.vector.reduce.or.v{_LANES}i1", ir.VectorType(ir.IntType(1), _LANES), 1,
+                          ir.IntType(1))
+            acc_a = cgutils.alloca_once_value(builder, c(0, v8))  # loop-carried vectors: promoted to registers
+            acc_s = cgutils.alloca_once_value(builder, c(0, v8))
+            n_gen = cgutils.alloca_once_value(builder, i64(0))  # steps that took the general formula
+            xs = builder.add(splat(builder, x0, v), ir.Constant(v, list(range(_LANES))))
+            kv = splat(builder, key, v)
+            with cgutils.for_range(builder, count) as lp:
+                off = builder.mul(lp.index, i64(_LANES))
+                idx = builder.add(start, off)
+                b = builder.load(elem_ptr(context, builder, signature.args[0], abits, idx, v), align=4)
+                h = builder.add(xs, splat(builder, builder.trunc(off, i32), v))  # hash32 of element idx's input
+                h = builder.mul(builder.xor(h, builder.lshr(h, c(17))), c(H1))
+                h = builder.xor(h, kv)
+                h = builder.mul(builder.xor(h, builder.lshr(h, c(11))), c(H2))
+                h = builder.mul(builder.xor(h, builder.lshr(h, c(15))), c(H3))
+                h = builder.xor(h, builder.lshr(h, c(14)))
+                a = builder.and_(b, c(0x7FFFFFFF))
+                builder.store(builder.call(umax8, [builder.load(acc_a), fold(a)]), acc_a)
+                if masked:
+                    h = builder.and_(h, c(rkeep))
+
+                def general():
+                    """Every lane through the clamped formula: any magnitude below max finite."""
+                    t = builder.call(umin, [builder.lshr(a, c(23)), c(exmin)])
+                    de = builder.call(umin, [builder.sub(c(dsub), t), c(62)])  # beyond 62 dropped bits: alike
+                    dc = builder.call(umin, [de, c(31)])  # the final shift's; the first drops de - dc (<= 31)
+                    big = builder.lshr(builder.add(builder.sub(a, builder.shl(t, c(23))), c(1 << 23)),
+                                       builder.sub(de, dc))
+                    sm = builder.add(big, builder.lshr(h, builder.sub(c(32), dc)))
+                    if amb:
+                        builder.store(builder.call(umax8, [builder.load(acc_s), fold(builder.and_(sm, c(0x7FFFFFFF)))]),
+                                      acc_s)
+                    return builder.lshr(sm, dc)
+
+                if not branchy:
+                    mag = general()
+                else:
+                    low = builder.icmp_unsigned("<", a, c(exmin << 23))  # below the target's smallest normal
+                    with builder.if_else(builder.call(any16, [low])) as (some_low, all_normal):
+                        with some_low:
+                            builder.store(builder.add(builder.load(n_gen), i64(1)), n_gen)
+                            mag_g, bb_g = general(), builder.basic_block
+                        with all_normal:  # d dropped bits: constant shifts
+                            sm = builder.add(builder.sub(a, c((exmin - 1) << 23)), builder.lshr(h, c(32 - d)))
+                            mag_n, bb_n = builder.lshr(sm, c(d)), builder.basic_block
+                    mag = builder.phi(v)
+                    mag.add_incoming(mag_g, bb_g)
+                    mag.add_incoming(mag_n, bb_n)
+                code = builder.or_(builder.shl(builder.lshr(b, c(31)), c(sbpos)), mag)
+                if pad:
+                    code = builder.shl(code, c(pad))
+                builder.store(builder.trunc(code, vo), elem_ptr(context, builder, signature.args[1], aout, idx, vo),
+                              align=1)
+            red = vfunc(builder, "llvm.vector.reduce.umax.v8i32", v8, 1, i32)
+            over = builder.icmp_unsigned(">=", builder.call(red, [builder.load(acc_a)]), i32(hi_b))
+            flag = builder.select(over, i32(1), i32(0))
+            if amb:
+                allones = builder.icmp_unsigned("==", builder.call(red, [builder.load(acc_s)]), i32(0x7FFFFFFF))
+                flag = builder.select(allones, i32(2), flag)
+            return builder.or_(builder.zext(flag, i64), builder.shl(builder.load(n_gen), i64(2)))
+
+        return sig, codegen
+
+    return loop
+
+
+@njit
+def _no_loop(bits, out, s0, nvec, base, kb):
+    """Stands for :func:`_narrow_loop`'s intrinsic in the targets with fp32's exponent range (never called)."""
+    return 0
+
+
+_PIECE = 64  # steps of 16 elements per call of the narrow vector loop: the unit of its choice of variant
+_PROBE = 7  # after a piece where the branching variant took the general formula often, pieces run branch-free
 _GROUP = 32  # elements per group of the fix-up scan (a vectorised count decides whether to look inside)
 _CHUNK = 1 << 14  # elements per task of the normal-range kernels (the stream index advances by one add inside it)
 _normal_kernels: dict = {}
@@ -335,7 +459,12 @@ def _normal_kernel(n: int, p: tuple):
     the second adds the top 31 random bits: exact for ``n <= 31``; for ``n > 31`` except when the 31-bit sum is all
     ones (the bits below decide: probability 2^-31; the part is then redone by the general encoder). Zero and fp32
     subnormals (``ex = 0``, ``t = 0``) fall in the second case with ``A < 2^24`` shifted out: code 0, plus the
-    carry of no dropped bits. No element below max finite needs the encoder, however small."""
+    carry of no dropped bits. No element below max finite needs the encoder, however small.
+
+    The narrow targets' loop runs in vector IR (:func:`_narrow_loop`), in pieces of :data:`_PIECE` steps of 16: a
+    piece runs the branching variant (constant shifts for steps of target normals) unless the last branching piece
+    took the general formula in over 1/8 of its steps, in which case the next :data:`_PROBE` pieces run the
+    branch-free one (data with many small magnitudes: the branch would mispredict)."""
     key = (n, p)
     kern = _normal_kernels.get(key)
     if kern is not None:
@@ -353,16 +482,41 @@ def _normal_kernel(n: int, p: tuple):
     rkeep = c32(0xFFFFFFFF & ~((1 << max(32 - n, 0)) - 1))
     one23, abs_mask, sh32, sh31 = c32(1 << 23), c32(0x7FFFFFFF), c32(32), c32(31)
     chunk = _CHUNK
+    if wide:
+        vloop_b = vloop_g = _no_loop
+    else:
+        vloop_b, vloop_g = (_narrow_loop(d, int(exmin), int(dsub), n, int(sbpos), int(pad), int(hi_b), br)
+                            for br in (True, False))
+    piece, probe = _PIECE, _PROBE
 
     @njit(cache=False)
     def run(bits, out, s0, s1, base, kb):
         """Elements ``[s0, s1)`` (one block key). Returns 0, 1 when some element lies at or above max finite (or is
         NaN), 2 when some element's carry needs the bottom half word. A function of its own: with the fix-up code
         in the same function LLVM compiled this loop 2.5x slower."""
-        x = base  # the hash input, a 32-bit induction variable (from the 64-bit j, LLVM widens the hash)
+        flag = 0
+        j0 = 0
+        if not wide:  # 16 lanes at a time in vector IR, in pieces; the last < 16 elements in the loop below
+            nv = (s1 - s0) // _LANES
+            k = 0
+            left = 0  # pieces still to run with the general loop before trying the branching one again
+            while k < nv:
+                m = min(nv - k, piece)
+                at = s0 + k * _LANES
+                if left > 0:
+                    r = vloop_g(bits, out, at, m, add(base, u32(k * _LANES)), kb)
+                    left -= 1
+                else:
+                    r = vloop_b(bits, out, at, m, add(base, u32(k * _LANES)), kb)
+                    if (r >> 2) * 8 > m:  # over 1/8 of its steps took the general formula (and the branch)
+                        left = probe
+                flag = max(flag, r & 3)
+                k += m
+            j0 = nv * _LANES
+        x = add(base, u32(j0))  # the hash input, a 32-bit induction variable (from the 64-bit j, LLVM widens the hash)
         amax = u32(0)  # the largest magnitude pattern (a reduction: vpmaxud)
         smax = u32(0)  # the largest low 31 bits of the sum (all ones: ambiguous)
-        for j in range(s1 - s0):
+        for j in range(j0, s1 - s0):
             ui = np.uint64(s0 + j)  # unsigned: no negative-index wrap-around, the loads stay contiguous
             b = u32(bits[ui])
             a = band(b, abs_mask)
@@ -382,9 +536,9 @@ def _normal_kernel(n: int, p: tuple):
                 if amb:
                     smax = max(smax, band(s, abs_mask))
                 out[ui] = shl(bor(shl(shr(b, sh31), sbpos), shr(s, dc)), pad)
-        if amb and smax == abs_mask:
+        if flag == 2 or (amb and smax == abs_mask):
             return 2
-        return 1 if amax >= hi_b else 0
+        return 1 if flag == 1 or amax >= hi_b else 0
 
     @njit(parallel=True, cache=False)  # see _NO_CACHE_WHY; a closure cannot be cached anyway
     def kern(bits, out, key, offset, pp, thr):

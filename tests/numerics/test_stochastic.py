@@ -467,6 +467,34 @@ def test_normal_range_kernel_matches_twin_and_reference(name):
     check_sr_kernel(x, name, np.arange(0, size, 97), (0, 3, 20, 64))
 
 
+@pytest.mark.parametrize("name", ["float16", "float8_e4m3fn", "float8_e5m2", "float4_e2m1fn"])
+def test_narrow_kernel_switches_between_its_loops(name):
+    """The narrow targets' vector loop runs in pieces of 1024 elements, each with a branching variant (a constant-
+    shift formula for steps of 16 target normals, the clamped one otherwise) or a branch-free one (after a piece
+    where the branch went the general way often): build pieces of each kind in a row, with values at and above max
+    finite, NaN, zeros and tiny values inside them, and check the twin and the reference."""
+    from emulator.numerics import _sr_kernels
+
+    fmt = formats.get(name)
+    rng = np.random.default_rng(11)
+    piece = _sr_kernels._PIECE * _sr_kernels._LANES
+    assert _sr_kernels._CHUNK // piece > _sr_kernels._PROBE + 2  # a chunk holds a return to the branching variant
+    kinds = "NLGGGGGGGNNLGGGG" + "NG"  # N: target normals only, L: 1 step in 4 with a small value, G: any magnitude
+    size = piece * len(kinds) + 7  # and a tail shorter than a step
+    x = rng.uniform(1, 2, size) * float(fmt.min_normal) * np.exp2(rng.integers(0, 5, size))
+    for p, kind in enumerate(kinds):
+        seg = slice(p * piece, (p + 1) * piece)
+        if kind == "L":
+            x[seg][:: 4 * _sr_kernels._LANES] *= 2.0 ** -rng.integers(1, 40, piece // (4 * _sr_kernels._LANES))
+        elif kind == "G":
+            x[seg] *= np.exp2(-rng.integers(0, 40, piece) * (rng.random(piece) < 0.3))
+            x[seg][5::97] = 0.0
+    x[3::501] = float(fmt.max_finite) * rng.uniform(1, 1.2, x[3::501].size)  # overflow: the fix-up
+    x[7::1499] = np.nan
+    x = (x * np.where(rng.random(size) < 0.5, -1, 1)).astype(np.float32)
+    check_sr_kernel(x, name, np.r_[np.arange(0, size, 89), size - 7:size], (0, 3, 20))
+
+
 @pytest.mark.parametrize("name", ["bfloat16", "tfloat32"])
 def test_wide_exponent_kernel_specials(name):
     """bfloat16/tfloat32 take one kernel for every input (no fix-up pass): NaN payloads, inf, zeros and fp32
