@@ -66,6 +66,16 @@ def _hash32_py(x, b):
     return np.uint32(x ^ (x >> 14))
 
 
+def hash_ir(builder, x, key, const):
+    """:func:`hash32` as LLVM IR on ``x`` (i32, or a vector of i32) with the key half ``key`` (the same type);
+    ``const(k)`` makes a constant of that type."""
+    x = builder.mul(builder.xor(x, builder.lshr(x, const(17))), const(H1))
+    x = builder.xor(x, key)
+    x = builder.mul(builder.xor(x, builder.lshr(x, const(11))), const(H2))
+    x = builder.mul(builder.xor(x, builder.lshr(x, const(15))), const(H3))
+    return builder.xor(x, builder.lshr(x, const(14)))
+
+
 if HAVE_NUMBA:
     from numba import types as _nbtypes
     from numba.extending import intrinsic as _intrinsic
@@ -76,16 +86,7 @@ if HAVE_NUMBA:
         uint32 operation is widened to 64 bits and truncated back; LLVM then widens the whole hash (and the counter
         feeding it) to 64-bit lanes, 4 per AVX2 register with multiplies emulated by vpmuludq: 2x slower."""
         def codegen(context, builder, signature, args):
-            v, key = args
-            i32 = v.type
-            v = builder.xor(v, builder.lshr(v, i32(17)))
-            v = builder.mul(v, i32(H1))
-            v = builder.xor(v, key)
-            v = builder.xor(v, builder.lshr(v, i32(11)))
-            v = builder.mul(v, i32(H2))
-            v = builder.xor(v, builder.lshr(v, i32(15)))
-            v = builder.mul(v, i32(H3))
-            return builder.xor(v, builder.lshr(v, i32(14)))
+            return hash_ir(builder, args[0], args[1], args[0].type)
         return _nbtypes.uint32(_nbtypes.uint32, _nbtypes.uint32), codegen
 else:  # never called hot: the NumPy twins run instead
     _hash32_ir = _hash32_py
@@ -357,12 +358,7 @@ def _narrow_loop(d: int, exmin: int, dsub: int, n: int, sbpos: int, pad: int, hi
                 off = builder.mul(lp.index, i64(_LANES))
                 idx = builder.add(start, off)
                 b = builder.load(elem_ptr(context, builder, signature.args[0], abits, idx, v), align=4)
-                h = builder.add(xs, splat(builder, builder.trunc(off, i32), v))  # hash32 of element idx's input
-                h = builder.mul(builder.xor(h, builder.lshr(h, c(17))), c(H1))
-                h = builder.xor(h, kv)
-                h = builder.mul(builder.xor(h, builder.lshr(h, c(11))), c(H2))
-                h = builder.mul(builder.xor(h, builder.lshr(h, c(15))), c(H3))
-                h = builder.xor(h, builder.lshr(h, c(14)))
+                h = hash_ir(builder, builder.add(xs, splat(builder, builder.trunc(off, i32), v)), kv, c)
                 a = builder.and_(b, c(0x7FFFFFFF))
                 builder.store(builder.call(umax8, [builder.load(acc_a), fold(a)]), acc_a)
                 if masked:
