@@ -21,7 +21,7 @@ import numpy as np
 
 from .._jit import HAVE_NUMBA, dispatch, njit, prange
 from ._cast_kernels import _bit_length, _bit_length_np, _encode_numpy, encode_f32, encode_f64
-from ._u32 import add, band, bor, shl, shr, sub, u32  # single 32-bit LLVM instructions (8 lanes per AVX2 register)
+from ._u32 import add, band, shl, shr, u32  # single 32-bit LLVM instructions (8 lanes per AVX2 register)
 from ._vec import contiguous_1d, elem_ptr, splat, vfunc
 
 __all__ = ["GOLDEN", "MIX1", "MIX2", "H1", "H2", "H3", "keyed_words", "keyed_word", "sr_keyed", "sr_with_bits"]
@@ -471,70 +471,58 @@ def _normal_kernel(n: int, p: tuple):
     hi_b = c32(_max_finite_pattern(p))
     m_w = min(n, d)  # wide: random bits per element (constant), the top m_w of the half word
     keep_w, rsh_w, lsh_w = c32(0xFFFFFFFF & ~((1 << (d - m_w)) - 1)), c32(32 - m_w), c32(d - m_w)
-    ud, pad = c32(d), c32(p.pad_bits)
-    sbpos = c32(max(p.sign_bit.bit_length() - 1, 0))
-    exmin, dsub = c32(p.emin + 127), c32(p.emin + 127 + d)
-    masked, amb = n < 31, n > 31  # n < 31: h keeps its top n bits; n > 31: a 31-bit sum of all ones is ambiguous
-    rkeep = c32(0xFFFFFFFF & ~((1 << max(32 - n, 0)) - 1))
-    one23, abs_mask, sh32, sh31 = c32(1 << 23), c32(0x7FFFFFFF), c32(32), c32(31)
+    ud, pad, abs_mask = c32(d), c32(p.pad_bits), c32(0x7FFFFFFF)
     chunk = _CHUNK
     if wide:
         vloop_b = vloop_g = _no_loop
     else:
-        vloop_b, vloop_g = (_narrow_loop(d, int(exmin), int(dsub), n, int(sbpos), int(pad), int(hi_b), br)
+        sbpos = max(p.sign_bit.bit_length() - 1, 0)
+        vloop_b, vloop_g = (_narrow_loop(d, p.emin + 127, p.emin + 127 + d, n, sbpos, p.pad_bits, int(hi_b), br)
                             for br in (True, False))
     piece, probe = _PIECE, _PROBE
 
     @njit(cache=False)
     def run(bits, out, s0, s1, base, kb):
         """Elements ``[s0, s1)`` (one block key). Returns 0, 1 when some element lies at or above max finite (or is
-        NaN), 2 when some element's carry needs the bottom half word. A function of its own: with the fix-up code
-        in the same function LLVM compiled this loop 2.5x slower."""
-        flag = 0
-        j0 = 0
-        if not wide:  # 16 lanes at a time in vector IR, in pieces; the last < 16 elements in the loop below
-            nv = (s1 - s0) // _LANES
-            k = 0
-            left = 0  # pieces still to run with the general loop before trying the branching one again
-            while k < nv:
-                m = min(nv - k, piece)
-                at = s0 + k * _LANES
-                if left > 0:
-                    r = vloop_g(bits, out, at, m, add(base, u32(k * _LANES)), kb)
-                    left -= 1
-                else:
-                    r = vloop_b(bits, out, at, m, add(base, u32(k * _LANES)), kb)
-                    if (r >> 2) * 8 > m:  # over 1/8 of its steps took the general formula (and the branch)
-                        left = probe
-                flag = max(flag, r & 3)
-                k += m
-            j0 = nv * _LANES
-        x = add(base, u32(j0))  # the hash input, a 32-bit induction variable (from the 64-bit j, LLVM widens the hash)
-        amax = u32(0)  # the largest magnitude pattern (a reduction: vpmaxud)
-        smax = u32(0)  # the largest low 31 bits of the sum (all ones: ambiguous)
-        for j in range(j0, s1 - s0):
-            ui = np.uint64(s0 + j)  # unsigned: no negative-index wrap-around, the loads stay contiguous
-            b = u32(bits[ui])
-            a = band(b, abs_mask)
-            h = hash32(x, kb)
-            x = add(x, u32(1))
-            amax = max(amax, a)
-            if wide:
+        NaN), 2 when some element's carry needs the bits below the ones the loop adds. A function of its own: with
+        the fix-up code in the same function LLVM compiled the loop 2.5x slower."""
+        if wide:
+            x = base  # the hash input, a 32-bit induction variable (from the 64-bit j, LLVM widens the hash)
+            amax = u32(0)  # the largest magnitude pattern (a reduction: vpmaxud)
+            for j in range(s1 - s0):
+                ui = np.uint64(s0 + j)  # unsigned: no negative-index wrap-around, the loads stay contiguous
+                b = u32(bits[ui])
+                h = hash32(x, kb)
+                x = add(x, u32(1))
+                amax = max(amax, band(b, abs_mask))
                 out[ui] = shl(shr(add(band(b, keep_w), shl(shr(h, rsh_w), lsh_w)), ud), pad)
+            return 1 if amax >= hi_b else 0
+        # narrow targets: 16 lanes at a time in vector IR, in pieces; the last < 16 elements through a padded step
+        nv = (s1 - s0) // _LANES
+        flag = 0
+        k = 0
+        left = 0  # pieces still to run with the branch-free variant before trying the branching one again
+        while k < nv:
+            m = min(nv - k, piece)
+            at = s0 + k * _LANES
+            if left > 0:
+                r = vloop_g(bits, out, at, m, add(base, u32(k * _LANES)), kb)
+                left -= 1
             else:
-                t = min(shr(a, u32(23)), exmin)
-                de = sub(dsub, t)
-                dc = min(de, sh31)  # bits dropped by the final shift; the first shift drops the rest
-                big = shr(add(sub(a, shl(t, u32(23))), one23), min(sub(de, dc), sh31))  # A, then A >> (de - 31)
-                if masked:
-                    h = band(h, rkeep)
-                s = add(big, shr(h, sub(sh32, dc)))
-                if amb:
-                    smax = max(smax, band(s, abs_mask))
-                out[ui] = shl(bor(shl(shr(b, sh31), sbpos), shr(s, dc)), pad)
-        if flag == 2 or (amb and smax == abs_mask):
-            return 2
-        return 1 if flag == 1 or amax >= hi_b else 0
+                r = vloop_b(bits, out, at, m, add(base, u32(k * _LANES)), kb)
+                if (r >> 2) * 8 > m:  # over 1/8 of its steps took the general formula (and the branch)
+                    left = probe
+            flag = max(flag, r & 3)
+            k += m
+        tail = s1 - s0 - nv * _LANES
+        if tail:  # zeros after the last elements: code 0, no effect on the flags
+            tb = np.zeros(_LANES, np.uint32)
+            to = np.empty(_LANES, out.dtype)
+            at = s0 + nv * _LANES
+            tb[:tail] = bits[at:s1]
+            flag = max(flag, vloop_g(tb, to, 0, 1, add(base, u32(nv * _LANES)), kb) & 3)
+            out[at:s1] = to[:tail]
+        return flag
 
     @njit(parallel=True, cache=False)  # see _NO_CACHE_WHY; a closure cannot be cached anyway
     def kern(bits, out, key, offset, pp, thr):
