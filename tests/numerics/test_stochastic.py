@@ -525,7 +525,8 @@ def test_wide_exponent_kernel_specials(name):
 def _ambiguous_carry_values(name: str, seed: int, size: int) -> np.ndarray:
     """Values below the target's smallest subnormal whose top 32 bits of the dropped fraction (F = the 24-bit
     significand >> (dropped bits - 32)) plus the element's top random half word are all ones: only the bottom half
-    word decides whether they round up (the Numba kernel hands such parts to the general encoder). Built from the
+    word decides whether they round up (their top 31 bits then sum to 2^31 - 1 too, which is what the Numba kernel
+    tests: it hands such parts to the general encoder). Built from the
     stream's definition on Python ints (py_word); the significand's low bits are all ones so the carry can go either
     way. Every other element is 0."""
     fmt = formats.get(name)
