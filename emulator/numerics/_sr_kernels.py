@@ -515,7 +515,7 @@ def _normal_kernel(n: int, p: tuple):
             flag = max(flag, r & 3)
             k += m
         tail = s1 - s0 - nv * _LANES
-        if tail:  # zeros after the last elements: code 0, no effect on the flags
+        if tail:  # zeros after the last elements: code 0; they can only raise flag 2 (p = 2^-31: a redo, same codes)
             tb = np.zeros(_LANES, np.uint32)
             to = np.empty(_LANES, out.dtype)
             at = s0 + nv * _LANES
